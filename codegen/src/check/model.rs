@@ -1,0 +1,201 @@
+//! Checks of models and of the schema as a whole: keys, prefixes, TTLs, struct cycles, and names
+//! that the generated code would make collide.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::{Checker, Decl, DeclKind, KEY_KEYS, MODEL_KEYS, get, names};
+use crate::diagnostic::Span;
+use crate::ir::{Field, Key, Model, Schema, Type};
+use crate::load::{Node, NodeKind};
+
+impl<'a> Checker<'a> {
+    pub(super) fn check_model(&mut self, decl: &Decl<'a>, kinds: &HashMap<String, DeclKind>) -> Option<Model> {
+        let entries = self.entries(decl.node, &format!("model `{}`", decl.name), Some(MODEL_KEYS));
+        let doc = self.doc(&entries);
+        let mut fields = self.check_fields(decl, &entries, kinds);
+        let key = self.check_key(decl, get(&entries, "key"), &mut fields)?;
+        let prefix = match get(&entries, "prefix") {
+            None => decl.name.clone(),
+            Some(node) => {
+                let prefix = self.string(node, "`prefix`")?;
+                if !names::is_prefix(prefix) {
+                    self.error(node.span, format!("`{prefix}` is not a valid key prefix"))
+                        .help = Some("a prefix is ASCII letters, digits, `_`, `-`, `.` and inner `:`; braces would break the `{pk}` hash tag".into());
+                    return None;
+                }
+                prefix.to_string()
+            }
+        };
+        let ttl_seconds = match get(&entries, "ttl") {
+            None => None,
+            Some(node) => Some(self.check_ttl(node)?),
+        };
+        Some(Model { name: decl.name.clone(), doc, prefix, key, ttl_seconds, fields, span: decl.span })
+    }
+
+    fn check_key(&mut self, decl: &Decl<'a>, node: Option<&'a Node>, fields: &mut Vec<Field>) -> Option<Key> {
+        let (generate, field) = match node {
+            None => (None, None),
+            Some(node) => {
+                let entries = self.entries(node, "`key`", Some(KEY_KEYS));
+                (get(&entries, "generate"), get(&entries, "field"))
+            }
+        };
+        let field_name = match field {
+            Some(f) => Some((self.string(f, "`key.field`")?, f.span)),
+            None => None,
+        };
+        if let Some(g) = generate {
+            match &g.kind {
+                NodeKind::Str(s) if s == "uuid" => {}
+                _ => {
+                    self.error(g.span, "`key.generate` must be `uuid`");
+                    return None;
+                }
+            }
+        }
+        match (generate, field_name) {
+            (None, Some((name, span))) => {
+                let Some(f) = fields.iter().find(|f| f.name == name) else {
+                    self.error(span, format!("key field `{name}` is not a field of `{}`", decl.name));
+                    return None;
+                };
+                if !matches!(f.ty, Type::String | Type::Int | Type::Uuid) {
+                    self.error(span, format!("key field `{name}` has type `{}`; a key must be `string`, `int` or `uuid`", f.ty.schema_name()));
+                    return None;
+                }
+                // The key field goes first: it is what the instance is about.
+                let pos = fields.iter().position(|f| f.name == name).expect("found above");
+                let f = fields.remove(pos);
+                fields.insert(0, f);
+                Some(Key::Natural { field: name.to_string() })
+            }
+            (_, named) => {
+                let (name, span) = named.unwrap_or(("id", decl.span));
+                if !names::is_field_name(name) || names::is_keyword(name) {
+                    self.error(span, format!("`{name}` is not a valid field name for the key"));
+                    return None;
+                }
+                if let Some(f) = fields.iter().find(|f| f.name == name) {
+                    let line = f.span.line;
+                    self.error(f.span, format!("field `{name}` clashes with the generated uuid key `{name}` (line {line})"))
+                        .help = Some("name the key field with `key: { generate: uuid, field: other_name }`, or make this field the key with `key: { field: ... }`".into());
+                    return None;
+                }
+                fields.insert(0, Field {
+                    name: name.to_string(),
+                    doc: Some("Primary key, generated when the instance is created.".into()),
+                    ty: Type::Uuid,
+                    default: None,
+                    index: None,
+                    span,
+                });
+                Some(Key::GeneratedUuid { field: name.to_string() })
+            }
+        }
+    }
+
+    fn check_ttl(&mut self, node: &'a Node) -> Option<u64> {
+        let seconds = match &node.kind {
+            NodeKind::Int(s) if *s > 0 => Some(*s as u64),
+            NodeKind::Str(s) => humantime::parse_duration(s).ok().map(|d| d.as_secs()).filter(|s| *s > 0),
+            _ => None,
+        };
+        if seconds.is_none() {
+            self.error(node.span, "`ttl` must be a positive number of seconds or a duration such as `30d` or `1h 30m`, of at least one second");
+        }
+        seconds
+    }
+
+    /// A struct may not contain itself other than through a container (it would be infinitely large).
+    pub(super) fn check_struct_cycles(&mut self, schema: &Schema) {
+        let by_name: BTreeMap<&str, &crate::ir::Struct> = schema.structs.iter().map(|s| (s.name.as_str(), s)).collect();
+        for s in &schema.structs {
+            let mut path = vec![s.name.clone()];
+            if let Some((field, trail)) = find_cycle(&s.name, s, &by_name, &mut path) {
+                self.error(field, format!("struct `{}` contains itself: {}", s.name, trail.join(" -> ")))
+                    .help = Some("a struct can hold itself only inside a list or a map".into());
+            }
+        }
+    }
+
+    /// Generated names must not clash: `<Model>Repo` types and the module (file) of each type.
+    pub(super) fn check_generated_names(&mut self, schema: &Schema) {
+        let declared: HashMap<&str, Span> = schema
+            .enums.iter().map(|e| (e.name.as_str(), e.span))
+            .chain(schema.structs.iter().map(|s| (s.name.as_str(), s.span)))
+            .chain(schema.models.iter().map(|m| (m.name.as_str(), m.span)))
+            .collect();
+        for m in &schema.models {
+            let repo = format!("{}Repo", m.name);
+            if let Some(span) = declared.get(repo.as_str()) {
+                self.error(*span, format!("`{repo}` is the name of the repository generated for model `{}`", m.name))
+                    .help = Some("rename this type".into());
+            }
+        }
+        let mut modules: BTreeMap<String, (&str, Span)> = BTreeMap::new();
+        let mut sorted: Vec<(&str, Span)> = declared.into_iter().collect();
+        sorted.sort_by_key(|(_, span)| (span.file, span.start));
+        for (name, span) in sorted {
+            let module = names::module_name(name);
+            if matches!(module.as_str(), "self" | "super" | "crate" | "mod") {
+                self.error(span, format!("`{name}` would generate the module `{module}`, which Rust does not allow"));
+            } else if let Some((other, _)) = modules.get(&module) {
+                self.error(span, format!("`{name}` and `{other}` would both generate the file `{module}.rs`"))
+                    .help = Some("rename one of them".into());
+            } else {
+                modules.insert(module, (name, span));
+            }
+        }
+    }
+
+    /// Two models must not share a prefix, nor may one prefix be a `:`-prefix of another
+    /// (`game` and `game:idx` could produce the same index key).
+    pub(super) fn check_prefixes(&mut self, schema: &Schema) {
+        let mut models: Vec<&Model> = schema.models.iter().collect();
+        models.sort_by_key(|m| (m.span.file, m.span.start));
+        for (i, m) in models.iter().enumerate() {
+            for other in &models[..i] {
+                let clash = m.prefix == other.prefix
+                    || m.prefix.starts_with(&format!("{}:", other.prefix))
+                    || other.prefix.starts_with(&format!("{}:", m.prefix));
+                if clash {
+                    self.error(m.span, format!("key prefix `{}` of model `{}` clashes with prefix `{}` of model `{}`", m.prefix, m.name, other.prefix, other.name))
+                        .help = Some("give each model its own prefix with `prefix:`; one may not start with another followed by `:`".into());
+                }
+            }
+        }
+    }
+}
+
+/// Depth-first search for `target` reachable through struct (or optional struct) fields.
+fn find_cycle(target: &str, s: &crate::ir::Struct, by_name: &BTreeMap<&str, &crate::ir::Struct>, path: &mut Vec<String>) -> Option<(Span, Vec<String>)> {
+    for f in &s.fields {
+        let inner = match &f.ty {
+            Type::Struct(n) => n,
+            Type::Optional(t) => match t.as_ref() {
+                Type::Struct(n) => n,
+                _ => continue,
+            },
+            _ => continue,
+        };
+        if path.len() > by_name.len() + 1 {
+            return None;
+        }
+        let step = format!("{}.{}", s.name, f.name);
+        if inner == target {
+            let mut trail: Vec<String> = path[1..].to_vec();
+            trail.insert(0, step);
+            trail.push(target.to_string());
+            return Some((f.span, trail));
+        }
+        if let Some(next) = by_name.get(inner.as_str()) {
+            path.push(step);
+            if let Some((_, trail)) = find_cycle(target, next, by_name, path) {
+                return Some((f.span, trail));
+            }
+            path.pop();
+        }
+    }
+    None
+}

@@ -1,0 +1,42 @@
+//! # rapyer
+//!
+//! The runtime of rapyer-rs: typed models in plain Redis (>= 7.0, no modules), generated from YAML
+//! schemas by `rapyer-gen`. Generated code links against this crate only; it re-exports what that
+//! code needs (`chrono`, `uuid`, `serde`, `serde_json`), so a user adds one dependency.
+//!
+//! ```no_run
+//! # async fn demo() -> rapyer::Result<()> {
+//! let db = rapyer::Client::connect("redis://127.0.0.1/").await?;
+//! # let _ = db; Ok(()) }
+//! ```
+//!
+//! See `docs/` in the repository for the schema language and the storage layout.
+
+pub mod client;
+pub mod codec;
+pub mod error;
+pub mod keys;
+pub mod model;
+pub mod record;
+pub mod repo;
+mod scripts;
+
+pub use client::{Client, ClientBuilder};
+pub use codec::{Codec, CodecError, Finite};
+pub use error::{Error, Result};
+pub use model::{ContainerKind, ContainerMeta, Flat, Model, ModelMeta, PkRef, PrimaryKey};
+pub use record::{RecordReader, RecordWriter};
+pub use repo::Repo;
+
+pub use chrono;
+pub use redis;
+pub use serde;
+pub use serde_json;
+pub use uuid;
+
+/// The datetime type of `datetime` fields.
+pub type DateTime = chrono::DateTime<chrono::Utc>;
+/// The type of `uuid` fields.
+pub type Uuid = uuid::Uuid;
+/// The type of `json` fields.
+pub type Json = serde_json::Value;

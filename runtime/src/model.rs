@@ -1,0 +1,117 @@
+//! The contract between generated code and the runtime: a [`Model`] describes one schema model
+//! (key prefix, containers, TTL) and converts between the Rust value and its Redis record.
+
+use std::borrow::Cow;
+use std::fmt::Debug;
+
+use crate::codec::CodecError;
+use crate::error::Result;
+use crate::record::{RecordReader, RecordWriter};
+
+/// What kind of Redis value a container field lives in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContainerKind {
+    /// `list<T>`: a LIST.
+    List,
+    /// `set<T>`: a SET.
+    Set,
+    /// `map<string, T>`: a HASH.
+    Map,
+}
+
+/// A container field, flattened path included (`stats.history`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContainerMeta {
+    /// Field path, also the key suffix.
+    pub path: &'static str,
+    /// Its Redis type.
+    pub kind: ContainerKind,
+}
+
+/// Static facts about a model, written by the generator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ModelMeta {
+    /// The model's schema name.
+    pub name: &'static str,
+    /// Key prefix.
+    pub prefix: &'static str,
+    /// The schema version that generated this code; recorded on every instance written.
+    pub schema_version: u32,
+    /// TTL of every instance, in seconds, reset by each whole-instance write.
+    pub ttl_seconds: Option<u64>,
+    /// Every container field, in a fixed order.
+    pub containers: &'static [ContainerMeta],
+}
+
+/// A primary key type: `String`, `i64` or `Uuid`.
+pub trait PrimaryKey: Clone + Debug + Send + Sync + 'static {
+    /// Parses a pk read back from the registry of pks.
+    fn from_pk_text(text: &str) -> Result<Self, CodecError>;
+}
+
+/// Anything that can be used to look an instance up: the pk type itself, or `str` for `String`
+/// keys so that `repo.get("alice")` works.
+pub trait PkRef: Debug + Sync {
+    /// The key as text, as it appears (escaped) in Redis keys and in the registry.
+    fn pk_text(&self) -> Cow<'_, str>;
+}
+
+impl PkRef for str {
+    fn pk_text(&self) -> Cow<'_, str> {
+        Cow::Borrowed(self)
+    }
+}
+impl PkRef for String {
+    fn pk_text(&self) -> Cow<'_, str> {
+        Cow::Borrowed(self)
+    }
+}
+impl PkRef for i64 {
+    fn pk_text(&self) -> Cow<'_, str> {
+        Cow::Owned(self.to_string())
+    }
+}
+impl PkRef for uuid::Uuid {
+    fn pk_text(&self) -> Cow<'_, str> {
+        Cow::Owned(self.hyphenated().to_string())
+    }
+}
+
+impl PrimaryKey for String {
+    fn from_pk_text(text: &str) -> Result<Self, CodecError> {
+        Ok(text.to_string())
+    }
+}
+impl PrimaryKey for i64 {
+    fn from_pk_text(text: &str) -> Result<Self, CodecError> {
+        <i64 as crate::codec::Codec>::decode(text.as_bytes())
+    }
+}
+impl PrimaryKey for uuid::Uuid {
+    fn from_pk_text(text: &str) -> Result<Self, CodecError> {
+        <uuid::Uuid as crate::codec::Codec>::decode(text.as_bytes())
+    }
+}
+
+/// A schema model. Implemented by generated code; users call the repository instead.
+pub trait Model: Sized + Send + Sync + 'static {
+    /// The primary key type.
+    type Pk: PrimaryKey + PkRef;
+    /// Static facts about the model.
+    const META: ModelMeta;
+    /// This instance's primary key.
+    fn pk(&self) -> &Self::Pk;
+    /// Writes every field into a record.
+    fn write_record(&self, w: &mut RecordWriter) -> Result<()>;
+    /// Reads an instance back from a record.
+    fn read_record(r: &mut RecordReader) -> Result<Self>;
+}
+
+/// A schema struct nested in a model: its fields are flattened into the instance's hash under
+/// `<field>.` (and its containers get keys of their own). Implemented by generated code.
+pub trait Flat: Sized {
+    /// Writes the fields, each name prefixed with `prefix`.
+    fn write_flat(&self, w: &mut RecordWriter, prefix: &str) -> Result<()>;
+    /// Reads the fields back.
+    fn read_flat(r: &mut RecordReader, prefix: &str) -> Result<Self>;
+}

@@ -1,0 +1,338 @@
+//! The generic repository: whole-instance operations for any [`Model`].
+
+use std::borrow::Borrow;
+use std::collections::HashMap;
+use std::marker::PhantomData;
+
+use redis::Value;
+
+use crate::client::Client;
+use crate::error::{Error, Result};
+use crate::keys::Keyspace;
+use crate::model::{ContainerKind, Model, PkRef, PrimaryKey};
+use crate::record::{ContainerData, RecordReader, RecordWriter, VERSION_FIELD};
+use crate::scripts;
+
+/// Whole-instance operations on one model. Generated repositories deref to this.
+pub struct Repo<M> {
+    client: Client,
+    model: PhantomData<fn() -> M>,
+}
+
+impl<M> Clone for Repo<M> {
+    fn clone(&self) -> Self {
+        Repo { client: self.client.clone(), model: PhantomData }
+    }
+}
+
+impl<M> std::fmt::Debug for Repo<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Repo").field("model", &std::any::type_name::<M>()).finish()
+    }
+}
+
+/// The keys of one instance.
+struct InstanceKeys {
+    pk: String,
+    hash: String,
+    containers: Vec<String>,
+}
+
+impl<M: Model> Repo<M> {
+    /// A repository over `client`.
+    pub fn new(client: &Client) -> Self {
+        Repo { client: client.clone(), model: PhantomData }
+    }
+
+    /// The client this repository uses.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    fn instance_keys<Q: PkRef + ?Sized>(&self, pk: &Q) -> Result<InstanceKeys> {
+        let pk = pk.pk_text().into_owned();
+        if pk.is_empty() {
+            return Err(Error::InvalidKey { pk, reason: "a primary key cannot be empty" });
+        }
+        let hash = self.client.keys().instance(M::META.prefix, &pk);
+        let containers = M::META
+            .containers
+            .iter()
+            .map(|c| Keyspace::container(&hash, c.path))
+            .collect();
+        Ok(InstanceKeys { pk, hash, containers })
+    }
+
+    /// The Redis key of the instance's hash, e.g. `Player:{9f0c...}`.
+    pub fn key_of<Q: PkRef + ?Sized>(&self, pk: &Q) -> Result<String>
+    where
+        M::Pk: Borrow<Q>,
+    {
+        Ok(self.instance_keys(pk)?.hash)
+    }
+
+    /// Every key that belongs to the instance (hash and containers), for inspection and tests.
+    pub fn keys_of<Q: PkRef + ?Sized>(&self, pk: &Q) -> Result<Vec<String>>
+    where
+        M::Pk: Borrow<Q>,
+    {
+        let keys = self.instance_keys(pk)?;
+        Ok(std::iter::once(keys.hash).chain(keys.containers).collect())
+    }
+
+    fn registry(&self) -> String {
+        self.client.keys().registry(M::META.prefix)
+    }
+
+    /// Creates the instance. If one with the same pk exists, fails with
+    /// [`Error::AlreadyExists`] and changes nothing. Atomic (one script).
+    pub async fn insert(&self, value: &M) -> Result<()> {
+        self.write(value, "insert").await
+    }
+
+    /// Creates or replaces the whole instance (fields, containers, TTL) atomically (one script).
+    pub async fn save(&self, value: &M) -> Result<()> {
+        self.write(value, "save").await
+    }
+
+    async fn write(&self, value: &M, mode: &str) -> Result<()> {
+        let keys = self.instance_keys(value.pk())?;
+        let mut record = RecordWriter::default();
+        value.write_record(&mut record)?;
+        let ttl_ms = M::META.ttl_seconds.map_or(0, |s| s.saturating_mul(1000));
+
+        let mut invocation = scripts::WRITE_INSTANCE.prepare_invoke();
+        invocation.key(&keys.hash).key(self.registry());
+        for key in &keys.containers {
+            invocation.key(key);
+        }
+        invocation.arg(mode).arg(&keys.pk).arg(ttl_ms);
+        invocation.arg(record.hash.len() + 1);
+        invocation.arg(VERSION_FIELD).arg(M::META.schema_version);
+        for (field, raw) in &record.hash {
+            invocation.arg(field).arg(raw);
+        }
+        for meta in M::META.containers {
+            let data = record.containers.remove(meta.path);
+            let (kind, len) = match meta.kind {
+                ContainerKind::List => ("L", data.as_ref().map_or(0, ContainerData::len)),
+                ContainerKind::Set => ("S", data.as_ref().map_or(0, ContainerData::len)),
+                ContainerKind::Map => ("H", data.as_ref().map_or(0, ContainerData::len)),
+            };
+            invocation.arg(kind).arg(len);
+            match data {
+                Some(ContainerData::List(items) | ContainerData::Set(items)) => {
+                    for item in items {
+                        invocation.arg(item);
+                    }
+                }
+                Some(ContainerData::Map(entries)) => {
+                    for (k, v) in entries {
+                        invocation.arg(k).arg(v);
+                    }
+                }
+                None => {}
+            }
+        }
+        let mut conn = self.client.connection();
+        match invocation.invoke_async::<()>(&mut conn).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.code() == Some(scripts::EXISTS_CODE) => Err(Error::AlreadyExists {
+                model: M::META.name,
+                pk: keys.pk,
+                key: keys.hash,
+            }),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Queues the reads of one instance; with containers, as a MULTI block so the snapshot is
+    /// consistent.
+    fn queue_read(pipe: &mut redis::Pipeline, keys: &InstanceKeys) {
+        // Inside MULTI each command answers QUEUED (ignored); EXEC carries the results.
+        let in_multi = !keys.containers.is_empty();
+        let queued = |pipe: &mut redis::Pipeline| {
+            if in_multi {
+                pipe.ignore();
+            }
+        };
+        if in_multi {
+            pipe.cmd("MULTI").ignore();
+        }
+        pipe.cmd("HGETALL").arg(&keys.hash);
+        queued(pipe);
+        for (key, meta) in keys.containers.iter().zip(M::META.containers) {
+            match meta.kind {
+                ContainerKind::List => pipe.cmd("LRANGE").arg(key).arg(0).arg(-1),
+                ContainerKind::Set => pipe.cmd("SMEMBERS").arg(key),
+                ContainerKind::Map => pipe.cmd("HGETALL").arg(key),
+            };
+            queued(pipe);
+        }
+        if in_multi {
+            pipe.cmd("EXEC");
+        }
+    }
+
+    /// Turns the replies for one instance into a value, or `None` if it does not exist.
+    fn decode_instance(keys: &InstanceKeys, reply: Value) -> Result<Option<M>> {
+        let replies = if keys.containers.is_empty() {
+            vec![reply]
+        } else {
+            array(reply, &keys.hash)?
+        };
+        let mut replies = replies.into_iter();
+        let hash = pairs(replies.next().unwrap_or(Value::Nil), &keys.hash)?;
+        if hash.is_empty() {
+            return Ok(None);
+        }
+        let hash: HashMap<String, Vec<u8>> = hash.into_iter().collect();
+        let mut containers = HashMap::new();
+        for ((key, meta), reply) in keys.containers.iter().zip(M::META.containers).zip(replies) {
+            let data = match meta.kind {
+                ContainerKind::List => ContainerData::List(bulk_items(reply, key)?),
+                ContainerKind::Set => ContainerData::Set(bulk_items(reply, key)?),
+                ContainerKind::Map => ContainerData::Map(pairs(reply, key)?),
+            };
+            containers.insert(meta.path.to_string(), data);
+        }
+        let mut reader = RecordReader::new(keys.hash.clone(), hash, containers);
+        M::read_record(&mut reader).map(Some)
+    }
+
+    /// Reads the instance, or `None` if it does not exist. One round trip; with container fields,
+    /// one MULTI so that fields and containers are read at the same instant.
+    pub async fn get<Q: PkRef + ?Sized>(&self, pk: &Q) -> Result<Option<M>>
+    where
+        M::Pk: Borrow<Q>,
+    {
+        let keys = self.instance_keys(pk)?;
+        let mut pipe = redis::pipe();
+        Self::queue_read(&mut pipe, &keys);
+        let mut replies: Vec<Value> = pipe.query_async(&mut self.client.connection()).await?;
+        Self::decode_instance(&keys, replies.pop().unwrap_or(Value::Nil))
+    }
+
+    /// Reads several instances in one round trip; `None` for each pk that does not exist.
+    pub async fn get_many<'q, Q>(&self, pks: impl IntoIterator<Item = &'q Q>) -> Result<Vec<Option<M>>>
+    where
+        Q: PkRef + ?Sized + 'q,
+        M::Pk: Borrow<Q>,
+    {
+        let keys: Vec<InstanceKeys> = pks.into_iter().map(|pk| self.instance_keys(pk)).collect::<Result<_>>()?;
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for k in &keys {
+            Self::queue_read(&mut pipe, k);
+        }
+        let replies: Vec<Value> = pipe.query_async(&mut self.client.connection()).await?;
+        keys.iter().zip(replies).map(|(k, reply)| Self::decode_instance(k, reply)).collect()
+    }
+
+    /// True if the instance exists.
+    pub async fn exists<Q: PkRef + ?Sized>(&self, pk: &Q) -> Result<bool>
+    where
+        M::Pk: Borrow<Q>,
+    {
+        let keys = self.instance_keys(pk)?;
+        let n: i64 = redis::cmd("EXISTS").arg(&keys.hash).query_async(&mut self.client.connection()).await?;
+        Ok(n == 1)
+    }
+
+    /// Deletes the instance and all its keys atomically. Returns whether it existed.
+    pub async fn delete<Q: PkRef + ?Sized>(&self, pk: &Q) -> Result<bool>
+    where
+        M::Pk: Borrow<Q>,
+    {
+        let keys = self.instance_keys(pk)?;
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        pipe.cmd("EXISTS").arg(&keys.hash);
+        pipe.cmd("DEL").arg(&keys.hash).arg(&keys.containers).ignore();
+        pipe.cmd("ZREM").arg(self.registry()).arg(&keys.pk).ignore();
+        let (existed,): (i64,) = pipe.query_async(&mut self.client.connection()).await?;
+        Ok(existed == 1)
+    }
+
+    /// The pks of every live instance, read from the model's registry (no KEYS, no SCAN).
+    /// Sorted by pk text for models without TTL, by expiry for models with one.
+    pub async fn all(&self) -> Result<Vec<M::Pk>> {
+        let registry = self.registry();
+        let raw: Vec<String> = scripts::LIVE_PKS
+            .key(&registry)
+            .arg("list")
+            .invoke_async(&mut self.client.connection())
+            .await?;
+        raw.iter()
+            .map(|text| {
+                M::Pk::from_pk_text(text).map_err(|e| Error::Decode {
+                    key: registry.clone(),
+                    field: format!("member {text:?}"),
+                    reason: e.to_string(),
+                })
+            })
+            .collect()
+    }
+
+    /// The number of live instances. O(log N).
+    pub async fn count(&self) -> Result<u64> {
+        let n: u64 = scripts::LIVE_PKS
+            .key(self.registry())
+            .arg("count")
+            .invoke_async(&mut self.client.connection())
+            .await?;
+        Ok(n)
+    }
+}
+
+fn unexpected(key: &str, what: &str, found: &Value) -> Error {
+    Error::Decode { key: key.to_string(), field: String::new(), reason: format!("expected {what} from Redis, found {found:?}") }
+}
+
+fn array(reply: Value, key: &str) -> Result<Vec<Value>> {
+    match reply {
+        Value::Array(items) | Value::Set(items) => Ok(items),
+        Value::Nil => Ok(Vec::new()),
+        other => Err(unexpected(key, "an array", &other)),
+    }
+}
+
+fn bulk(v: Value, key: &str) -> Result<Vec<u8>> {
+    match v {
+        Value::BulkString(b) => Ok(b),
+        Value::SimpleString(s) => Ok(s.into_bytes()),
+        other => Err(unexpected(key, "a string", &other)),
+    }
+}
+
+fn bulk_items(reply: Value, key: &str) -> Result<Vec<Vec<u8>>> {
+    array(reply, key)?.into_iter().map(|v| bulk(v, key)).collect()
+}
+
+/// Field/value pairs of an HGETALL reply (RESP2 flat array or RESP3 map).
+fn pairs(reply: Value, key: &str) -> Result<Vec<(String, Vec<u8>)>> {
+    let flat: Vec<(Value, Value)> = match reply {
+        Value::Map(entries) => entries,
+        other => {
+            let mut items = array(other, key)?.into_iter();
+            let mut out = Vec::new();
+            while let (Some(k), Some(v)) = (items.next(), items.next()) {
+                out.push((k, v));
+            }
+            out
+        }
+    };
+    flat.into_iter()
+        .map(|(k, v)| {
+            let name = bulk(k, key)?;
+            let name = String::from_utf8(name).map_err(|e| Error::Decode {
+                key: key.to_string(),
+                field: String::from_utf8_lossy(e.as_bytes()).into_owned(),
+                reason: "field name is not UTF-8".into(),
+            })?;
+            Ok((name, bulk(v, key)?))
+        })
+        .collect()
+}
