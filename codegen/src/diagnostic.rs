@@ -149,9 +149,11 @@ impl Diagnostic {
         if let Some(label) = &self.label {
             annotation = annotation.label(label.as_str());
         }
-        let mut group = level
-            .primary_title(self.message.as_str())
-            .element(Snippet::source(text).path(path.as_str()).annotation(annotation));
+        let mut group = level.primary_title(self.message.as_str()).element(
+            Snippet::source(text)
+                .path(path.as_str())
+                .annotation(annotation),
+        );
         if let Some(help) = &self.help {
             group = group.element(Level::HELP.message(help.as_str()));
         }

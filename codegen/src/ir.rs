@@ -114,7 +114,7 @@ pub struct Field {
 }
 
 /// Schema types.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Type {
     /// `bool`
     Bool,

@@ -147,7 +147,13 @@ pub fn parse(file: FileId, sources: &SourceMap) -> Result<LoadedFile, Diagnostic
             file,
             root: Node {
                 kind: NodeKind::Map(Vec::new()),
-                span: Span { file, line: 1, column: 1, start: 0, len: 0 },
+                span: Span {
+                    file,
+                    line: 1,
+                    column: 1,
+                    start: 0,
+                    len: 0,
+                },
             },
         });
     }
@@ -160,8 +166,17 @@ pub fn parse(file: FileId, sources: &SourceMap) -> Result<LoadedFile, Diagnostic
             let span = err
                 .location()
                 .map(|loc| span_of(&loc, file, text))
-                .unwrap_or(Span { file, line: 1, column: 1, start: 0, len: 1 });
-            Err(Diagnostic::error(span, format!("YAML syntax error: {}", first_line(&err))))
+                .unwrap_or(Span {
+                    file,
+                    line: 1,
+                    column: 1,
+                    start: 0,
+                    len: 1,
+                });
+            Err(Diagnostic::error(
+                span,
+                format!("YAML syntax error: {}", first_line(&err)),
+            ))
         }
     }
 }
@@ -184,7 +199,13 @@ fn span_of(loc: &Location, file: FileId, text: &str) -> Span {
         .map(|o| o as usize)
         .unwrap_or_else(|| offset_of(text, line, column));
     let len = span.byte_len().map(|l| l as usize).unwrap_or(1);
-    Span { file, line, column, start, len }
+    Span {
+        file,
+        line,
+        column,
+        start,
+        len,
+    }
 }
 
 /// Byte offset of a 1-based line/column (in characters).
@@ -270,19 +291,25 @@ impl<'de> Visitor<'de> for RawVisitor {
         Ok(RawNode::Int(v))
     }
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<RawNode, E> {
-        i64::try_from(v)
-            .map(RawNode::Int)
-            .map_err(|_| E::custom(format!("integer {v} does not fit in a 64-bit signed integer")))
+        i64::try_from(v).map(RawNode::Int).map_err(|_| {
+            E::custom(format!(
+                "integer {v} does not fit in a 64-bit signed integer"
+            ))
+        })
     }
     fn visit_i128<E: de::Error>(self, v: i128) -> Result<RawNode, E> {
-        i64::try_from(v)
-            .map(RawNode::Int)
-            .map_err(|_| E::custom(format!("integer {v} does not fit in a 64-bit signed integer")))
+        i64::try_from(v).map(RawNode::Int).map_err(|_| {
+            E::custom(format!(
+                "integer {v} does not fit in a 64-bit signed integer"
+            ))
+        })
     }
     fn visit_u128<E: de::Error>(self, v: u128) -> Result<RawNode, E> {
-        i64::try_from(v)
-            .map(RawNode::Int)
-            .map_err(|_| E::custom(format!("integer {v} does not fit in a 64-bit signed integer")))
+        i64::try_from(v).map(RawNode::Int).map_err(|_| {
+            E::custom(format!(
+                "integer {v} does not fit in a 64-bit signed integer"
+            ))
+        })
     }
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<RawNode, E> {
         Ok(RawNode::Float(v))
@@ -323,23 +350,39 @@ mod tests {
     #[test]
     fn keeps_spans_of_keys_and_values() {
         let root = load("version: 1\nmodels:\n  Player:\n    fields:\n      score: int\n").unwrap();
-        let NodeKind::Map(top) = root.kind else { panic!("root is not a map") };
+        let NodeKind::Map(top) = root.kind else {
+            panic!("root is not a map")
+        };
         assert_eq!(top[1].0.name, "models");
         assert_eq!((top[1].0.span.line, top[1].0.span.column), (2, 1));
-        let NodeKind::Map(models) = &top[1].1.kind else { panic!() };
-        let NodeKind::Map(player) = &models[0].1.kind else { panic!() };
-        let NodeKind::Map(fields) = &player[0].1.kind else { panic!() };
+        let NodeKind::Map(models) = &top[1].1.kind else {
+            panic!()
+        };
+        let NodeKind::Map(player) = &models[0].1.kind else {
+            panic!()
+        };
+        let NodeKind::Map(fields) = &player[0].1.kind else {
+            panic!()
+        };
         let (key, value) = &fields[0];
-        assert_eq!((key.name.as_str(), key.span.line, key.span.column), ("score", 5, 7));
+        assert_eq!(
+            (key.name.as_str(), key.span.line, key.span.column),
+            ("score", 5, 7)
+        );
         assert_eq!(value.kind, NodeKind::Str("int".into()));
         assert_eq!((value.span.line, value.span.column), (5, 14));
-        assert_eq!(value.span.start, "version: 1\nmodels:\n  Player:\n    fields:\n      score: ".len());
+        assert_eq!(
+            value.span.start,
+            "version: 1\nmodels:\n  Player:\n    fields:\n      score: ".len()
+        );
     }
 
     #[test]
     fn keeps_duplicate_keys() {
         let root = load("a: 1\na: 2\n").unwrap();
-        let NodeKind::Map(top) = root.kind else { panic!() };
+        let NodeKind::Map(top) = root.kind else {
+            panic!()
+        };
         assert_eq!(top.len(), 2);
         assert_eq!(top[1].0.span.line, 2);
     }
@@ -347,7 +390,11 @@ mod tests {
     #[test]
     fn syntax_error_has_position() {
         let err = load("models:\n  Player: [unclosed\n").unwrap_err();
-        assert!(err.message.starts_with("YAML syntax error"), "{}", err.message);
+        assert!(
+            err.message.starts_with("YAML syntax error"),
+            "{}",
+            err.message
+        );
         assert!(err.span.line >= 2, "{:?}", err.span);
     }
 }

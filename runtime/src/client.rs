@@ -15,7 +15,9 @@ pub struct Client {
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client").field("keys", &self.keys).finish_non_exhaustive()
+        f.debug_struct("Client")
+            .field("keys", &self.keys)
+            .finish_non_exhaustive()
     }
 }
 
@@ -52,7 +54,10 @@ pub struct ClientBuilder {
 impl ClientBuilder {
     /// Starts from a URL.
     pub fn new(url: &str) -> Self {
-        ClientBuilder { url: url.to_string(), namespace: None }
+        ClientBuilder {
+            url: url.to_string(),
+            namespace: None,
+        }
     }
 
     /// Puts every key under `namespace:` (several applications or test runs on one server).

@@ -43,7 +43,10 @@ impl CodecError {
         const MAX: usize = 64;
         let shown = String::from_utf8_lossy(&raw[..raw.len().min(MAX)]);
         let more = if raw.len() > MAX { "..." } else { "" };
-        CodecError::Invalid { expected, found: format!("{shown:?}{more}") }
+        CodecError::Invalid {
+            expected,
+            found: format!("{shown:?}{more}"),
+        }
     }
 }
 
@@ -65,7 +68,9 @@ impl Codec for i64 {
     }
     fn decode(raw: &[u8]) -> Result<Self, CodecError> {
         const WHAT: &str = "an integer";
-        utf8(raw, WHAT)?.parse().map_err(|_| CodecError::invalid(WHAT, raw))
+        utf8(raw, WHAT)?
+            .parse()
+            .map_err(|_| CodecError::invalid(WHAT, raw))
     }
 }
 
@@ -88,7 +93,11 @@ impl Codec for f64 {
 
 impl Codec for bool {
     fn encode(&self) -> Result<Vec<u8>, CodecError> {
-        Ok(if *self { b"true".to_vec() } else { b"false".to_vec() })
+        Ok(if *self {
+            b"true".to_vec()
+        } else {
+            b"false".to_vec()
+        })
     }
     fn decode(raw: &[u8]) -> Result<Self, CodecError> {
         match raw {
@@ -119,7 +128,9 @@ impl Codec for Vec<u8> {
 
 impl Codec for DateTime<Utc> {
     fn encode(&self) -> Result<Vec<u8>, CodecError> {
-        Ok(self.to_rfc3339_opts(SecondsFormat::AutoSi, true).into_bytes())
+        Ok(self
+            .to_rfc3339_opts(SecondsFormat::AutoSi, true)
+            .into_bytes())
     }
     fn decode(raw: &[u8]) -> Result<Self, CodecError> {
         const WHAT: &str = "an RFC 3339 datetime";
@@ -160,7 +171,15 @@ pub trait Finite {
 macro_rules! always_finite {
     ($($t:ty),*) => { $(impl Finite for $t { fn all_finite(&self) -> bool { true } })* };
 }
-always_finite!(i64, u8, bool, String, DateTime<Utc>, Uuid, serde_json::Value);
+always_finite!(
+    i64,
+    u8,
+    bool,
+    String,
+    DateTime<Utc>,
+    Uuid,
+    serde_json::Value
+);
 
 impl Finite for f64 {
     fn all_finite(&self) -> bool {
@@ -193,7 +212,10 @@ pub fn encode_json<T: Serialize + Finite>(value: &T) -> Result<Vec<u8>, CodecErr
     if !value.all_finite() {
         return Err(CodecError::NonFinite(f64::NAN));
     }
-    serde_json::to_vec(value).map_err(|e| CodecError::Invalid { expected: "serializable value", found: e.to_string() })
+    serde_json::to_vec(value).map_err(|e| CodecError::Invalid {
+        expected: "serializable value",
+        found: e.to_string(),
+    })
 }
 
 /// Decodes a composite value written by [`encode_json`].

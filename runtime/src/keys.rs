@@ -25,12 +25,12 @@ pub struct Keyspace {
 impl Keyspace {
     /// A keyspace whose keys all start with `namespace:`. The namespace may not contain braces.
     pub fn new(namespace: Option<String>) -> Result<Self> {
-        if let Some(ns) = &namespace {
-            if ns.is_empty() || ns.contains(['{', '}']) {
-                return Err(Error::Config(format!(
-                    "namespace {ns:?} must be non-empty and contain no braces"
-                )));
-            }
+        if let Some(ns) = &namespace
+            && (ns.is_empty() || ns.contains(['{', '}']))
+        {
+            return Err(Error::Config(format!(
+                "namespace {ns:?} must be non-empty and contain no braces"
+            )));
         }
         Ok(Keyspace { namespace })
     }
@@ -81,7 +81,17 @@ mod tests {
 
     #[test]
     fn escaping_is_injective_and_brace_free() {
-        let pks = ["a", "a}", "a%7D", "{a}", "%", "%25", "a:b", "a}:metadata", "ü{}"];
+        let pks = [
+            "a",
+            "a}",
+            "a%7D",
+            "{a}",
+            "%",
+            "%25",
+            "a:b",
+            "a}:metadata",
+            "ü{}",
+        ];
         let keys: std::collections::HashSet<String> = pks
             .iter()
             .map(|pk| Keyspace::default().instance("P", pk))

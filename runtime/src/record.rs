@@ -49,7 +49,10 @@ pub struct RecordWriter {
 }
 
 fn encode_err(field: &str) -> impl FnOnce(CodecError) -> Error + '_ {
-    move |e| Error::Encode { field: field.to_string(), reason: e.to_string() }
+    move |e| Error::Encode {
+        field: field.to_string(),
+        reason: e.to_string(),
+    }
 }
 
 impl RecordWriter {
@@ -69,7 +72,11 @@ impl RecordWriter {
     }
 
     /// A composite value (`optional<Struct>`) stored as JSON in one hash field.
-    pub fn optional_json<T: Serialize + Finite>(&mut self, name: &str, value: Option<&T>) -> Result<()> {
+    pub fn optional_json<T: Serialize + Finite>(
+        &mut self,
+        name: &str,
+        value: Option<&T>,
+    ) -> Result<()> {
         if let Some(v) = value {
             let raw = encode_json(v).map_err(encode_err(name))?;
             self.hash.push((name.to_string(), raw));
@@ -77,7 +84,11 @@ impl RecordWriter {
         Ok(())
     }
 
-    fn encode_all<'a, T: 'a>(path: &str, items: impl Iterator<Item = &'a T>, encode: impl Fn(&T) -> Result<Vec<u8>, CodecError>) -> Result<Vec<Vec<u8>>> {
+    fn encode_all<'a, T: 'a>(
+        path: &str,
+        items: impl Iterator<Item = &'a T>,
+        encode: impl Fn(&T) -> Result<Vec<u8>, CodecError>,
+    ) -> Result<Vec<Vec<u8>>> {
         items
             .enumerate()
             .map(|(i, v)| encode(v).map_err(|e| encode_err(&format!("{path}[{i}]"))(e)))
@@ -87,28 +98,40 @@ impl RecordWriter {
     /// A `list<T>` of scalars.
     pub fn list<T: Codec>(&mut self, path: &str, items: &[T]) -> Result<()> {
         let data = Self::encode_all(path, items.iter(), T::encode)?;
-        self.containers.insert(path.to_string(), ContainerData::List(data));
+        self.containers
+            .insert(path.to_string(), ContainerData::List(data));
         Ok(())
     }
 
     /// A `list<T>` of composites (JSON elements).
     pub fn list_json<T: Serialize + Finite>(&mut self, path: &str, items: &[T]) -> Result<()> {
         let data = Self::encode_all(path, items.iter(), encode_json)?;
-        self.containers.insert(path.to_string(), ContainerData::List(data));
+        self.containers
+            .insert(path.to_string(), ContainerData::List(data));
         Ok(())
     }
 
     /// A `set<T>`.
     pub fn set<T: Codec>(&mut self, path: &str, items: &BTreeSet<T>) -> Result<()> {
         let data = Self::encode_all(path, items.iter(), T::encode)?;
-        self.containers.insert(path.to_string(), ContainerData::Set(data));
+        self.containers
+            .insert(path.to_string(), ContainerData::Set(data));
         Ok(())
     }
 
-    fn encode_map<T>(path: &str, items: &BTreeMap<String, T>, encode: impl Fn(&T) -> Result<Vec<u8>, CodecError>) -> Result<ContainerData> {
+    fn encode_map<T>(
+        path: &str,
+        items: &BTreeMap<String, T>,
+        encode: impl Fn(&T) -> Result<Vec<u8>, CodecError>,
+    ) -> Result<ContainerData> {
         items
             .iter()
-            .map(|(k, v)| Ok((k.clone(), encode(v).map_err(encode_err(&format!("{path}[{k:?}]")))?)))
+            .map(|(k, v)| {
+                Ok((
+                    k.clone(),
+                    encode(v).map_err(encode_err(&format!("{path}[{k:?}]")))?,
+                ))
+            })
             .collect::<Result<_>>()
             .map(ContainerData::Map)
     }
@@ -121,7 +144,11 @@ impl RecordWriter {
     }
 
     /// A `map<string, T>` of composites (JSON values).
-    pub fn map_json<T: Serialize + Finite>(&mut self, path: &str, items: &BTreeMap<String, T>) -> Result<()> {
+    pub fn map_json<T: Serialize + Finite>(
+        &mut self,
+        path: &str,
+        items: &BTreeMap<String, T>,
+    ) -> Result<()> {
         let data = Self::encode_map(path, items, encode_json)?;
         self.containers.insert(path.to_string(), data);
         Ok(())
@@ -138,8 +165,16 @@ pub struct RecordReader {
 
 impl RecordReader {
     /// A reader over the hash of `key` and its containers (by path).
-    pub fn new(key: String, hash: HashMap<String, Vec<u8>>, containers: HashMap<String, ContainerData>) -> Self {
-        RecordReader { key, hash, containers }
+    pub fn new(
+        key: String,
+        hash: HashMap<String, Vec<u8>>,
+        containers: HashMap<String, ContainerData>,
+    ) -> Self {
+        RecordReader {
+            key,
+            hash,
+            containers,
+        }
     }
 
     /// The instance's key, for error messages.
@@ -156,11 +191,19 @@ impl RecordReader {
 
     fn decode_err(&self, key: &str, field: &str) -> impl FnOnce(CodecError) -> Error {
         let (key, field) = (key.to_string(), field.to_string());
-        move |e| Error::Decode { key, field, reason: e.to_string() }
+        move |e| Error::Decode {
+            key,
+            field,
+            reason: e.to_string(),
+        }
     }
 
     fn missing(&self, name: &str) -> Error {
-        Error::Decode { key: self.key.clone(), field: name.to_string(), reason: "field is missing".into() }
+        Error::Decode {
+            key: self.key.clone(),
+            field: name.to_string(),
+            reason: "field is missing".into(),
+        }
     }
 
     /// A required scalar field.
@@ -177,7 +220,9 @@ impl RecordReader {
     pub fn optional<T: Codec>(&mut self, name: &str) -> Result<Option<T>> {
         match self.hash.remove(name) {
             None => Ok(None),
-            Some(raw) => T::decode(&raw).map(Some).map_err(self.decode_err(&self.key, name)),
+            Some(raw) => T::decode(&raw)
+                .map(Some)
+                .map_err(self.decode_err(&self.key, name)),
         }
     }
 
@@ -185,17 +230,26 @@ impl RecordReader {
     pub fn optional_json<T: DeserializeOwned>(&mut self, name: &str) -> Result<Option<T>> {
         match self.hash.remove(name) {
             None => Ok(None),
-            Some(raw) => decode_json(&raw).map(Some).map_err(self.decode_err(&self.key, name)),
+            Some(raw) => decode_json(&raw)
+                .map(Some)
+                .map_err(self.decode_err(&self.key, name)),
         }
     }
 
     fn elements(&mut self, path: &str) -> (String, ContainerData) {
         let key = crate::keys::Keyspace::container(&self.key, path);
-        let data = self.containers.remove(path).unwrap_or(ContainerData::List(Vec::new()));
+        let data = self
+            .containers
+            .remove(path)
+            .unwrap_or(ContainerData::List(Vec::new()));
         (key, data)
     }
 
-    fn decode_list<T>(&mut self, path: &str, decode: impl Fn(&[u8]) -> Result<T, CodecError>) -> Result<Vec<T>> {
+    fn decode_list<T>(
+        &mut self,
+        path: &str,
+        decode: impl Fn(&[u8]) -> Result<T, CodecError>,
+    ) -> Result<Vec<T>> {
         let (key, data) = self.elements(path);
         let items = match data {
             ContainerData::List(v) | ContainerData::Set(v) => v,
@@ -223,9 +277,15 @@ impl RecordReader {
         Ok(self.decode_list(path, T::decode)?.into_iter().collect())
     }
 
-    fn decode_map<T>(&mut self, path: &str, decode: impl Fn(&[u8]) -> Result<T, CodecError>) -> Result<BTreeMap<String, T>> {
+    fn decode_map<T>(
+        &mut self,
+        path: &str,
+        decode: impl Fn(&[u8]) -> Result<T, CodecError>,
+    ) -> Result<BTreeMap<String, T>> {
         let (key, data) = self.elements(path);
-        let ContainerData::Map(entries) = data else { return Ok(BTreeMap::new()) };
+        let ContainerData::Map(entries) = data else {
+            return Ok(BTreeMap::new());
+        };
         entries
             .into_iter()
             .map(|(k, raw)| {

@@ -21,13 +21,18 @@ pub struct Repo<M> {
 
 impl<M> Clone for Repo<M> {
     fn clone(&self) -> Self {
-        Repo { client: self.client.clone(), model: PhantomData }
+        Repo {
+            client: self.client.clone(),
+            model: PhantomData,
+        }
     }
 }
 
 impl<M> std::fmt::Debug for Repo<M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Repo").field("model", &std::any::type_name::<M>()).finish()
+        f.debug_struct("Repo")
+            .field("model", &std::any::type_name::<M>())
+            .finish()
     }
 }
 
@@ -41,7 +46,10 @@ struct InstanceKeys {
 impl<M: Model> Repo<M> {
     /// A repository over `client`.
     pub fn new(client: &Client) -> Self {
-        Repo { client: client.clone(), model: PhantomData }
+        Repo {
+            client: client.clone(),
+            model: PhantomData,
+        }
     }
 
     /// The client this repository uses.
@@ -52,7 +60,10 @@ impl<M: Model> Repo<M> {
     fn instance_keys<Q: PkRef + ?Sized>(&self, pk: &Q) -> Result<InstanceKeys> {
         let pk = pk.pk_text().into_owned();
         if pk.is_empty() {
-            return Err(Error::InvalidKey { pk, reason: "a primary key cannot be empty" });
+            return Err(Error::InvalidKey {
+                pk,
+                reason: "a primary key cannot be empty",
+            });
         }
         let hash = self.client.keys().instance(M::META.prefix, &pk);
         let containers = M::META
@@ -60,7 +71,11 @@ impl<M: Model> Repo<M> {
             .iter()
             .map(|c| Keyspace::container(&hash, c.path))
             .collect();
-        Ok(InstanceKeys { pk, hash, containers })
+        Ok(InstanceKeys {
+            pk,
+            hash,
+            containers,
+        })
     }
 
     /// The Redis key of the instance's hash, e.g. `Player:{9f0c...}`.
@@ -214,12 +229,18 @@ impl<M: Model> Repo<M> {
     }
 
     /// Reads several instances in one round trip; `None` for each pk that does not exist.
-    pub async fn get_many<'q, Q>(&self, pks: impl IntoIterator<Item = &'q Q>) -> Result<Vec<Option<M>>>
+    pub async fn get_many<'q, Q>(
+        &self,
+        pks: impl IntoIterator<Item = &'q Q>,
+    ) -> Result<Vec<Option<M>>>
     where
         Q: PkRef + ?Sized + 'q,
         M::Pk: Borrow<Q>,
     {
-        let keys: Vec<InstanceKeys> = pks.into_iter().map(|pk| self.instance_keys(pk)).collect::<Result<_>>()?;
+        let keys: Vec<InstanceKeys> = pks
+            .into_iter()
+            .map(|pk| self.instance_keys(pk))
+            .collect::<Result<_>>()?;
         if keys.is_empty() {
             return Ok(Vec::new());
         }
@@ -228,7 +249,10 @@ impl<M: Model> Repo<M> {
             Self::queue_read(&mut pipe, k);
         }
         let replies: Vec<Value> = pipe.query_async(&mut self.client.connection()).await?;
-        keys.iter().zip(replies).map(|(k, reply)| Self::decode_instance(k, reply)).collect()
+        keys.iter()
+            .zip(replies)
+            .map(|(k, reply)| Self::decode_instance(k, reply))
+            .collect()
     }
 
     /// True if the instance exists.
@@ -237,7 +261,10 @@ impl<M: Model> Repo<M> {
         M::Pk: Borrow<Q>,
     {
         let keys = self.instance_keys(pk)?;
-        let n: i64 = redis::cmd("EXISTS").arg(&keys.hash).query_async(&mut self.client.connection()).await?;
+        let n: i64 = redis::cmd("EXISTS")
+            .arg(&keys.hash)
+            .query_async(&mut self.client.connection())
+            .await?;
         Ok(n == 1)
     }
 
@@ -250,7 +277,10 @@ impl<M: Model> Repo<M> {
         let mut pipe = redis::pipe();
         pipe.atomic();
         pipe.cmd("EXISTS").arg(&keys.hash);
-        pipe.cmd("DEL").arg(&keys.hash).arg(&keys.containers).ignore();
+        pipe.cmd("DEL")
+            .arg(&keys.hash)
+            .arg(&keys.containers)
+            .ignore();
         pipe.cmd("ZREM").arg(self.registry()).arg(&keys.pk).ignore();
         let (existed,): (i64,) = pipe.query_async(&mut self.client.connection()).await?;
         Ok(existed == 1)
@@ -288,7 +318,11 @@ impl<M: Model> Repo<M> {
 }
 
 fn unexpected(key: &str, what: &str, found: &Value) -> Error {
-    Error::Decode { key: key.to_string(), field: String::new(), reason: format!("expected {what} from Redis, found {found:?}") }
+    Error::Decode {
+        key: key.to_string(),
+        field: String::new(),
+        reason: format!("expected {what} from Redis, found {found:?}"),
+    }
 }
 
 fn array(reply: Value, key: &str) -> Result<Vec<Value>> {
@@ -308,7 +342,10 @@ fn bulk(v: Value, key: &str) -> Result<Vec<u8>> {
 }
 
 fn bulk_items(reply: Value, key: &str) -> Result<Vec<Vec<u8>>> {
-    array(reply, key)?.into_iter().map(|v| bulk(v, key)).collect()
+    array(reply, key)?
+        .into_iter()
+        .map(|v| bulk(v, key))
+        .collect()
 }
 
 /// Field/value pairs of an HGETALL reply (RESP2 flat array or RESP3 map).

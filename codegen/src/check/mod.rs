@@ -8,10 +8,10 @@ mod types;
 
 use std::collections::HashMap;
 
-pub use names::{is_keyword, module_name, variant_ident};
+pub use names::{is_keyword, module_name, variant_ident, version_order};
 
 use crate::diagnostic::{Diagnostic, SourceMap, Span};
-use crate::ir::{Enum, Field, IndexKind, Key, Model, Schema, Struct, Type, Value, Variant};
+use crate::ir::{Enum, Field, IndexKind, Schema, Struct, Type, Value, Variant};
 use crate::load::{self, LoadedFile, Node, NodeKind};
 use types::TypeExpr;
 
@@ -28,7 +28,11 @@ const BUILTINS: &[&str] = &[
 
 /// Checks loaded files. On success returns the IR; otherwise every error found.
 pub fn check(files: &[LoadedFile], sources: &SourceMap) -> Result<Schema, Vec<Diagnostic>> {
-    let mut checker = Checker { sources, diags: Vec::new(), decls: Vec::new() };
+    let mut checker = Checker {
+        sources,
+        diags: Vec::new(),
+        decls: Vec::new(),
+    };
     let version = checker.collect(files);
     checker.check_unique_names();
     let kinds: HashMap<String, DeclKind> = checker
@@ -36,7 +40,12 @@ pub fn check(files: &[LoadedFile], sources: &SourceMap) -> Result<Schema, Vec<Di
         .iter()
         .map(|d| (d.name.clone(), d.kind))
         .collect();
-    let mut schema = Schema { version: version.unwrap_or(1), enums: vec![], structs: vec![], models: vec![] };
+    let mut schema = Schema {
+        version: version.unwrap_or(1),
+        enums: vec![],
+        structs: vec![],
+        models: vec![],
+    };
     for i in 0..checker.decls.len() {
         let decl = checker.decls[i].clone();
         match decl.kind {
@@ -76,11 +85,17 @@ pub fn check_dir(dir: &std::path::Path) -> Result<(Schema, SourceMap), CheckErro
     // Files that parsed are still checked, so their problems show up in the same run.
     match check(&files, &sources) {
         Ok(schema) if diags.is_empty() => Ok((schema, sources)),
-        Ok(_) => Err(CheckError::Invalid(crate::Diagnostics { items: diags, sources })),
+        Ok(_) => Err(CheckError::Invalid(crate::Diagnostics {
+            items: diags,
+            sources,
+        })),
         Err(more) => {
             diags.extend(more);
             diags.sort_by_key(|d| (d.span.file, d.span.start));
-            Err(CheckError::Invalid(crate::Diagnostics { items: diags, sources }))
+            Err(CheckError::Invalid(crate::Diagnostics {
+                items: diags,
+                sources,
+            }))
         }
     }
 }
@@ -136,10 +151,18 @@ impl<'a> Checker<'a> {
 
     /// The entries of a mapping; reports a non-mapping, unknown keys (when `allowed` is given) and
     /// duplicate keys. Duplicates after the first are dropped.
-    fn entries(&mut self, node: &'a Node, what: &str, allowed: Option<&[&str]>) -> Vec<(&'a load::Key, &'a Node)> {
+    fn entries(
+        &mut self,
+        node: &'a Node,
+        what: &str,
+        allowed: Option<&[&str]>,
+    ) -> Vec<(&'a load::Key, &'a Node)> {
         let NodeKind::Map(entries) = &node.kind else {
             if node.kind != NodeKind::Null {
-                self.error(node.span, format!("{what} must be a mapping, found {}", node.kind.describe()));
+                self.error(
+                    node.span,
+                    format!("{what} must be a mapping, found {}", node.kind.describe()),
+                );
             }
             return Vec::new();
         };
@@ -153,15 +176,20 @@ impl<'a> Checker<'a> {
                 continue;
             }
             seen.insert(&key.name, key.span);
-            if let Some(allowed) = allowed {
-                if !allowed.contains(&key.name.as_str()) {
-                    let d = self.error(key.span, format!("unknown key `{}` in {what}", key.name));
-                    d.help = Some(match names::did_you_mean(&key.name, allowed.iter().copied()) {
-                        Some(s) => format!("did you mean `{s}`? (expected one of: {})", allowed.join(", ")),
+            if let Some(allowed) = allowed
+                && !allowed.contains(&key.name.as_str())
+            {
+                let d = self.error(key.span, format!("unknown key `{}` in {what}", key.name));
+                d.help = Some(
+                    match names::did_you_mean(&key.name, allowed.iter().copied()) {
+                        Some(s) => format!(
+                            "did you mean `{s}`? (expected one of: {})",
+                            allowed.join(", ")
+                        ),
                         None => format!("expected one of: {}", allowed.join(", ")),
-                    });
-                    continue;
-                }
+                    },
+                );
+                continue;
             }
             out.push((key, value));
         }
@@ -172,7 +200,10 @@ impl<'a> Checker<'a> {
         match &node.kind {
             NodeKind::Str(s) => Some(s),
             other => {
-                self.error(node.span, format!("{what} must be a string, found {}", other.describe()));
+                self.error(
+                    node.span,
+                    format!("{what} must be a string, found {}", other.describe()),
+                );
                 None
             }
         }
@@ -207,19 +238,36 @@ impl<'a> Checker<'a> {
                     }
                 }
             }
-            for (section, kind) in [("enums", DeclKind::Enum), ("structs", DeclKind::Struct), ("models", DeclKind::Model)] {
-                let Some(node) = get(&top, section) else { continue };
+            for (section, kind) in [
+                ("enums", DeclKind::Enum),
+                ("structs", DeclKind::Struct),
+                ("models", DeclKind::Model),
+            ] {
+                let Some(node) = get(&top, section) else {
+                    continue;
+                };
                 for (key, value) in self.entries(node, &format!("`{section}`"), None) {
-                    self.decls.push(Decl { kind, name: key.name.clone(), span: key.span, node: value });
+                    self.decls.push(Decl {
+                        kind,
+                        name: key.name.clone(),
+                        span: key.span,
+                        node: value,
+                    });
                 }
             }
         }
-        if version.is_none() {
-            if let Some(file) = files.first() {
-                let span = Span { file: file.file, line: 1, column: 1, start: 0, len: 0 };
-                self.error(span, "no file of the schema declares `version`")
-                    .help = Some("add `version: 1` at the top of one schema file".into());
-            }
+        if version.is_none()
+            && let Some(file) = files.first()
+        {
+            let span = Span {
+                file: file.file,
+                line: 1,
+                column: 1,
+                start: 0,
+                len: 0,
+            };
+            self.error(span, "no file of the schema declares `version`")
+                .help = Some("add `version: 1` at the top of one schema file".into());
         }
         version.map(|(v, _)| v)
     }
@@ -227,24 +275,33 @@ impl<'a> Checker<'a> {
     /// Type names: valid, not keywords, unique across all files and kinds.
     fn check_unique_names(&mut self) {
         let mut first: HashMap<String, (DeclKind, Span)> = HashMap::new();
-        let decls: Vec<(DeclKind, String, Span)> =
-            self.decls.iter().map(|d| (d.kind, d.name.clone(), d.span)).collect();
+        let decls: Vec<(DeclKind, String, Span)> = self
+            .decls
+            .iter()
+            .map(|d| (d.kind, d.name.clone(), d.span))
+            .collect();
         for (kind, name, span) in decls {
             if !names::is_type_name(&name) || names::is_keyword(&name) {
                 let suggestion = names::suggest_type_name(&name);
-                let d = self.error(span, format!("`{name}` is not a valid {} name", kind.noun()));
-                d.help = Some(if names::is_type_name(&suggestion) && !names::is_keyword(&suggestion) {
-                    format!("type names are UpperCamelCase ASCII, such as `{suggestion}`")
-                } else {
-                    "type names are UpperCamelCase ASCII and not Rust keywords, such as `PlayerStats`".into()
-                });
+                let d = self.error(
+                    span,
+                    format!("`{name}` is not a valid {} name", kind.noun()),
+                );
+                d.help = Some(
+                    if names::is_type_name(&suggestion) && !names::is_keyword(&suggestion) {
+                        format!("type names are UpperCamelCase ASCII, such as `{suggestion}`")
+                    } else {
+                        "type names are UpperCamelCase ASCII and not Rust keywords, such as `PlayerStats`".into()
+                    },
+                );
             }
             if let Some((first_kind, first_span)) = first.get(&name) {
                 let path = self.sources.path(first_span.file).display().to_string();
                 let line = first_span.line;
                 let noun = first_kind.noun();
-                self.error(span, format!("duplicate name `{name}`"))
-                    .label = Some(format!("{noun} `{name}` is already declared at {path}:{line}"));
+                self.error(span, format!("duplicate name `{name}`")).label = Some(format!(
+                    "{noun} `{name}` is already declared at {path}:{line}"
+                ));
             } else {
                 first.insert(name, (kind, span));
             }
@@ -259,7 +316,13 @@ impl<'a> Checker<'a> {
             return None;
         };
         let NodeKind::Seq(items) = &node.kind else {
-            self.error(node.span, format!("`variants` must be a list of names, found {}", node.kind.describe()));
+            self.error(
+                node.span,
+                format!(
+                    "`variants` must be a list of names, found {}",
+                    node.kind.describe()
+                ),
+            );
             return None;
         };
         if items.is_empty() {
@@ -267,47 +330,93 @@ impl<'a> Checker<'a> {
         }
         let mut variants: Vec<Variant> = Vec::new();
         for item in items {
-            let Some(name) = self.string(item, "a variant") else { continue };
+            let Some(name) = self.string(item, "a variant") else {
+                continue;
+            };
             if !names::is_variant_name(name) {
                 self.error(item.span, format!("`{name}` is not a valid variant name"))
-                    .help = Some("variants are ASCII letters, digits and `_`, starting with a letter".into());
+                    .help = Some(
+                    "variants are ASCII letters, digits and `_`, starting with a letter".into(),
+                );
                 continue;
             }
             let rust_name = names::variant_ident(name);
             if names::is_keyword(&rust_name) {
-                self.error(item.span, format!("variant `{name}` would be the Rust keyword `{rust_name}`"));
+                self.error(
+                    item.span,
+                    format!("variant `{name}` would be the Rust keyword `{rust_name}`"),
+                );
                 continue;
             }
-            if let Some(other) = variants.iter().find(|v| v.name == name || v.rust_name == rust_name) {
+            if let Some(other) = variants
+                .iter()
+                .find(|v| v.name == name || v.rust_name == rust_name)
+            {
                 let msg = if other.name == name {
                     format!("duplicate variant `{name}`")
                 } else {
-                    format!("variants `{}` and `{name}` are both `{rust_name}` in Rust", other.name)
+                    format!(
+                        "variants `{}` and `{name}` are both `{rust_name}` in Rust",
+                        other.name
+                    )
                 };
                 self.error(item.span, msg);
                 continue;
             }
-            variants.push(Variant { name: name.to_string(), rust_name, span: item.span });
+            variants.push(Variant {
+                name: name.to_string(),
+                rust_name,
+                span: item.span,
+            });
         }
-        Some(Enum { name: decl.name.clone(), doc, variants, span: decl.span })
+        Some(Enum {
+            name: decl.name.clone(),
+            doc,
+            variants,
+            span: decl.span,
+        })
     }
 
-    fn check_struct(&mut self, decl: &Decl<'a>, kinds: &HashMap<String, DeclKind>) -> Option<Struct> {
-        let entries = self.entries(decl.node, &format!("struct `{}`", decl.name), Some(STRUCT_KEYS));
+    fn check_struct(
+        &mut self,
+        decl: &Decl<'a>,
+        kinds: &HashMap<String, DeclKind>,
+    ) -> Option<Struct> {
+        let entries = self.entries(
+            decl.node,
+            &format!("struct `{}`", decl.name),
+            Some(STRUCT_KEYS),
+        );
         let doc = self.doc(&entries);
         let fields = self.check_fields(decl, &entries, kinds);
-        Some(Struct { name: decl.name.clone(), doc, fields, span: decl.span })
+        Some(Struct {
+            name: decl.name.clone(),
+            doc,
+            fields,
+            span: decl.span,
+        })
     }
 
-    fn check_fields(&mut self, decl: &Decl<'a>, entries: &[(&'a load::Key, &'a Node)], kinds: &HashMap<String, DeclKind>) -> Vec<Field> {
+    fn check_fields(
+        &mut self,
+        decl: &Decl<'a>,
+        entries: &[(&'a load::Key, &'a Node)],
+        kinds: &HashMap<String, DeclKind>,
+    ) -> Vec<Field> {
         let Some(node) = get(entries, "fields") else {
-            self.error(decl.span, format!("{} `{}` has no `fields`", decl.kind.noun(), decl.name));
+            self.error(
+                decl.span,
+                format!("{} `{}` has no `fields`", decl.kind.noun(), decl.name),
+            );
             return Vec::new();
         };
         let what = format!("the fields of `{}`", decl.name);
         let field_entries = self.entries(node, &what, None);
         if field_entries.is_empty() && matches!(node.kind, NodeKind::Map(_) | NodeKind::Null) {
-            self.error(node.span, format!("{} `{}` has no fields", decl.kind.noun(), decl.name));
+            self.error(
+                node.span,
+                format!("{} `{}` has no fields", decl.kind.noun(), decl.name),
+            );
         }
         field_entries
             .into_iter()
@@ -315,21 +424,30 @@ impl<'a> Checker<'a> {
             .collect()
     }
 
-    fn check_field(&mut self, key: &'a load::Key, node: &'a Node, kinds: &HashMap<String, DeclKind>) -> Option<Field> {
+    fn check_field(
+        &mut self,
+        key: &'a load::Key,
+        node: &'a Node,
+        kinds: &HashMap<String, DeclKind>,
+    ) -> Option<Field> {
         let name = key.name.as_str();
         let mut name_ok = true;
         if !names::is_field_name(name) {
             let suggestion = names::suggest_field_name(name);
             self.error(key.span, format!("`{name}` is not a valid field name"))
                 .help = Some(if names::is_field_name(&suggestion) {
-                    format!("field names are snake_case ASCII starting with a letter, such as `{suggestion}`")
-                } else {
-                    "field names are snake_case ASCII starting with a letter".into()
-                });
+                format!(
+                    "field names are snake_case ASCII starting with a letter, such as `{suggestion}`"
+                )
+            } else {
+                "field names are snake_case ASCII starting with a letter".into()
+            });
             name_ok = false;
         } else if names::is_keyword(name) {
             self.error(key.span, format!("field name `{name}` is a Rust keyword"))
-                .help = Some(format!("rename the field, for example `{name}_`... or better a word that says what it holds; keywords are rejected, not escaped"));
+                .help = Some(format!(
+                "rename the field, for example `{name}_`... or better a word that says what it holds; keywords are rejected, not escaped"
+            ));
             name_ok = false;
         }
         let (type_node, entries) = match &node.kind {
@@ -343,7 +461,13 @@ impl<'a> Checker<'a> {
                 (t, entries)
             }
             other => {
-                self.error(node.span, format!("field `{name}` must be a type name or a mapping with `type`, found {}", other.describe()));
+                self.error(
+                    node.span,
+                    format!(
+                        "field `{name}` must be a type name or a mapping with `type`, found {}",
+                        other.describe()
+                    ),
+                );
                 return None;
             }
         };
@@ -358,7 +482,14 @@ impl<'a> Checker<'a> {
             _ => None,
         };
         let ty = ty?;
-        name_ok.then(|| Field { name: name.to_string(), doc, ty, default, index, span: key.span })
+        name_ok.then(|| Field {
+            name: name.to_string(),
+            doc,
+            ty,
+            default,
+            index,
+            span: key.span,
+        })
     }
 
     /// Parses and resolves the type written in `node` (a string).
@@ -368,7 +499,10 @@ impl<'a> Checker<'a> {
         match types::parse(text) {
             Ok(expr) => self.resolve(&expr, base, kinds),
             Err(e) => {
-                self.error(base.sub(e.offset, e.len), format!("invalid type `{text}`: {}", e.message));
+                self.error(
+                    base.sub(e.offset, e.len),
+                    format!("invalid type `{text}`: {}", e.message),
+                );
                 None
             }
         }
@@ -383,7 +517,12 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn resolve(&mut self, e: &TypeExpr, base: Span, kinds: &HashMap<String, DeclKind>) -> Option<Type> {
+    fn resolve(
+        &mut self,
+        e: &TypeExpr,
+        base: Span,
+        kinds: &HashMap<String, DeclKind>,
+    ) -> Option<Type> {
         let at = base.sub(e.offset, e.name.len());
         let arity = match e.name.as_str() {
             "optional" | "list" | "set" => 1,
@@ -393,7 +532,10 @@ impl<'a> Checker<'a> {
         if e.args.len() != arity {
             let msg = match arity {
                 0 => format!("`{}` takes no type arguments", e.name),
-                1 => format!("`{}` takes one type argument, as in `{}<int>`", e.name, e.name),
+                1 => format!(
+                    "`{}` takes one type argument, as in `{}<int>`",
+                    e.name, e.name
+                ),
                 _ => "`map` takes two type arguments, as in `map<string, int>`".to_string(),
             };
             self.error(at, msg);
@@ -416,12 +558,16 @@ impl<'a> Checker<'a> {
             "optional" => {
                 let inner = args.pop()??;
                 if matches!(inner, Type::Optional(_)) || inner.is_container() {
-                    self.error(arg_span(0), format!("`optional<{}>` is not supported", inner.schema_name()))
-                        .help = Some(if inner.is_container() {
-                            "an empty container already means \"nothing\": use the container type alone".into()
-                        } else {
-                            "one `optional` is enough".into()
-                        });
+                    self.error(
+                        arg_span(0),
+                        format!("`optional<{}>` is not supported", inner.schema_name()),
+                    )
+                    .help = Some(if inner.is_container() {
+                        "an empty container already means \"nothing\": use the container type alone"
+                            .into()
+                    } else {
+                        "one `optional` is enough".into()
+                    });
                     return None;
                 }
                 Type::Optional(Box::new(inner))
@@ -431,12 +577,21 @@ impl<'a> Checker<'a> {
                 let inner = args.pop()??;
                 if !settable(&inner) {
                     let why = match inner {
-                        Type::Float => "floats have no canonical text (0.1 + 0.2, -0.0, NaN), so set membership would be unreliable",
-                        Type::Json => "JSON values have no canonical text (key order, spacing), so set membership would be unreliable",
-                        _ => "set members must be one of bool, int, string, bytes, datetime, uuid or an enum",
+                        Type::Float => {
+                            "floats have no canonical text (0.1 + 0.2, -0.0, NaN), so set membership would be unreliable"
+                        }
+                        Type::Json => {
+                            "JSON values have no canonical text (key order, spacing), so set membership would be unreliable"
+                        }
+                        _ => {
+                            "set members must be one of bool, int, string, bytes, datetime, uuid or an enum"
+                        }
                     };
-                    self.error(arg_span(0), format!("`set<{}>` is not supported", inner.schema_name()))
-                        .help = Some(why.into());
+                    self.error(
+                        arg_span(0),
+                        format!("`set<{}>` is not supported", inner.schema_name()),
+                    )
+                    .help = Some(why.into());
                     return None;
                 }
                 Type::Set(Box::new(inner))
@@ -445,38 +600,60 @@ impl<'a> Checker<'a> {
                 let value = args.pop()??;
                 let key = args.pop()??;
                 if key != Type::String {
-                    self.error(arg_span(0), format!("map keys must be `string`, found `{}`", key.schema_name()))
-                        .help = Some("Redis hash fields are strings; convert the key to a string".into());
+                    self.error(
+                        arg_span(0),
+                        format!("map keys must be `string`, found `{}`", key.schema_name()),
+                    )
+                    .help =
+                        Some("Redis hash fields are strings; convert the key to a string".into());
                     return None;
                 }
                 Type::Map(Box::new(value))
             }
-            name => match kinds.get(name) {
-                Some(DeclKind::Enum) => Type::Enum(name.to_string()),
-                Some(DeclKind::Struct) => Type::Struct(name.to_string()),
-                Some(DeclKind::Model) => {
-                    self.error(at, format!("`{name}` is a model; a field can hold a struct or an enum, not a model"))
+            name => {
+                match kinds.get(name) {
+                    Some(DeclKind::Enum) => Type::Enum(name.to_string()),
+                    Some(DeclKind::Struct) => Type::Struct(name.to_string()),
+                    Some(DeclKind::Model) => {
+                        self.error(at, format!("`{name}` is a model; a field can hold a struct or an enum, not a model"))
                         .help = Some(format!("store the key of the `{name}` instead, or declare a struct"));
-                    return None;
-                }
-                None => {
-                    let candidates: Vec<&str> = BUILTINS.iter().copied().chain(kinds.keys().map(String::as_str)).collect();
-                    let d = self.error(at, format!("unknown type `{name}`"));
-                    d.help = Some(match names::did_you_mean(name, candidates) {
+                        return None;
+                    }
+                    None => {
+                        let candidates: Vec<&str> = BUILTINS
+                            .iter()
+                            .copied()
+                            .chain(kinds.keys().map(String::as_str))
+                            .collect();
+                        let d = self.error(at, format!("unknown type `{name}`"));
+                        d.help = Some(match names::did_you_mean(name, candidates) {
                         Some(s) => format!("did you mean `{s}`?"),
                         None => "types are bool, int, float, string, bytes, datetime, uuid, json, optional<T>, list<T>, set<T>, map<string, T>, or a declared enum or struct".into(),
                     });
-                    return None;
+                        return None;
+                    }
                 }
-            },
+            }
         };
         Some(ty)
     }
 
-    fn check_default(&mut self, ty: &Type, node: &'a Node, kinds: &HashMap<String, DeclKind>) -> Option<Value> {
+    fn check_default(
+        &mut self,
+        ty: &Type,
+        node: &'a Node,
+        kinds: &HashMap<String, DeclKind>,
+    ) -> Option<Value> {
         let _ = kinds;
         let mismatch = |this: &mut Self, detail: &str| {
-            this.error(node.span, format!("default {} does not fit type `{}`{detail}", describe_value(node), ty.schema_name()));
+            this.error(
+                node.span,
+                format!(
+                    "default {} does not fit type `{}`{detail}",
+                    describe_value(node),
+                    ty.schema_name()
+                ),
+            );
             None
         };
         match (ty, &node.kind) {
@@ -486,12 +663,17 @@ impl<'a> Checker<'a> {
             (Type::Int, NodeKind::Int(i)) => Some(Value::Int(*i)),
             (Type::Float, NodeKind::Int(i)) => Some(Value::Float(*i as f64)),
             (Type::Float, NodeKind::Float(f)) if f.is_finite() => Some(Value::Float(*f)),
-            (Type::Float, NodeKind::Float(_)) => mismatch(self, ": only finite floats can be stored"),
+            (Type::Float, NodeKind::Float(_)) => {
+                mismatch(self, ": only finite floats can be stored")
+            }
             (Type::String | Type::Bytes, NodeKind::Str(s)) => Some(Value::String(s.clone())),
             (Type::DateTime, NodeKind::Str(s)) => match chrono::DateTime::parse_from_rfc3339(s) {
                 Ok(t) => {
                     let utc = t.with_timezone(&chrono::Utc);
-                    Some(Value::DateTime { secs: utc.timestamp(), nanos: utc.timestamp_subsec_nanos() })
+                    Some(Value::DateTime {
+                        secs: utc.timestamp(),
+                        nanos: utc.timestamp_subsec_nanos(),
+                    })
                 }
                 Err(e) => mismatch(self, &format!(": not an RFC 3339 datetime ({e})")),
             },
@@ -504,18 +686,28 @@ impl<'a> Checker<'a> {
                 match variant {
                     Some((_, rust)) => Some(Value::Variant(rust)),
                     None => {
-                        let list: Vec<String> = self.enum_variants(name).into_iter().map(|(v, _)| v).collect();
+                        let list: Vec<String> = self
+                            .enum_variants(name)
+                            .into_iter()
+                            .map(|(v, _)| v)
+                            .collect();
                         mismatch(self, &format!(": expected one of {}", list.join(", ")))
                     }
                 }
             }
             (Type::Json, _) => Some(Value::Json(to_json(node).to_string())),
             (Type::List(_) | Type::Set(_) | Type::Map(_), _) => {
-                self.error(node.span, "containers cannot have a default: they start empty");
+                self.error(
+                    node.span,
+                    "containers cannot have a default: they start empty",
+                );
                 None
             }
             (Type::Struct(_), _) => {
-                self.error(node.span, "struct fields cannot have a default; give defaults to the struct's own fields");
+                self.error(
+                    node.span,
+                    "struct fields cannot have a default; give defaults to the struct's own fields",
+                );
                 None
             }
             _ => mismatch(self, ""),
@@ -524,8 +716,12 @@ impl<'a> Checker<'a> {
 
     /// Variants (schema name, Rust name) of a declared enum, read from its declaration.
     fn enum_variants(&self, name: &str) -> Vec<(String, String)> {
-        let Some(decl) = self.decls_lookup(name) else { return Vec::new() };
-        let NodeKind::Map(entries) = &decl.kind else { return Vec::new() };
+        let Some(decl) = self.decls_lookup(name) else {
+            return Vec::new();
+        };
+        let NodeKind::Map(entries) = &decl.kind else {
+            return Vec::new();
+        };
         entries
             .iter()
             .filter(|(k, _)| k.name == "variants")
@@ -541,7 +737,10 @@ impl<'a> Checker<'a> {
     }
 
     fn decls_lookup(&self, name: &str) -> Option<&'a Node> {
-        self.decls.iter().find(|d| d.name == name && d.kind == DeclKind::Enum).map(|d| d.node)
+        self.decls
+            .iter()
+            .find(|d| d.name == name && d.kind == DeclKind::Enum)
+            .map(|d| d.node)
     }
 
     fn check_index(&mut self, ty: &Type, node: &'a Node) -> Option<IndexKind> {
@@ -561,13 +760,28 @@ impl<'a> Checker<'a> {
             t => t,
         };
         let (ok, allowed) = match kind {
-            IndexKind::Sorted => (matches!(base, Type::Int | Type::Float | Type::DateTime), "int, float or datetime"),
-            IndexKind::Unique => (matches!(base, Type::String | Type::Int | Type::Uuid | Type::Enum(_)), "string, int, uuid or an enum"),
-            IndexKind::Lookup => (matches!(base, Type::String | Type::Bool | Type::Int | Type::Enum(_)), "string, bool, int or an enum"),
+            IndexKind::Sorted => (
+                matches!(base, Type::Int | Type::Float | Type::DateTime),
+                "int, float or datetime",
+            ),
+            IndexKind::Unique => (
+                matches!(base, Type::String | Type::Int | Type::Uuid | Type::Enum(_)),
+                "string, int, uuid or an enum",
+            ),
+            IndexKind::Lookup => (
+                matches!(base, Type::String | Type::Bool | Type::Int | Type::Enum(_)),
+                "string, bool, int or an enum",
+            ),
         };
         if !ok {
-            self.error(node.span, format!("a `{name}` index cannot be put on a field of type `{}`", ty.schema_name()))
-                .help = Some(format!("`{name}` indexes work on {allowed}"));
+            self.error(
+                node.span,
+                format!(
+                    "a `{name}` index cannot be put on a field of type `{}`",
+                    ty.schema_name()
+                ),
+            )
+            .help = Some(format!("`{name}` indexes work on {allowed}"));
             return None;
         }
         Some(kind)
@@ -575,12 +789,24 @@ impl<'a> Checker<'a> {
 }
 
 fn get<'a>(entries: &[(&'a load::Key, &'a Node)], name: &str) -> Option<&'a Node> {
-    entries.iter().find(|(k, _)| k.name == name).map(|(_, v)| *v)
+    entries
+        .iter()
+        .find(|(k, _)| k.name == name)
+        .map(|(_, v)| *v)
 }
 
 /// Types that can be set members: their encoding is canonical (equal values, equal bytes).
 fn settable(ty: &Type) -> bool {
-    matches!(ty, Type::Bool | Type::Int | Type::String | Type::Bytes | Type::DateTime | Type::Uuid | Type::Enum(_))
+    matches!(
+        ty,
+        Type::Bool
+            | Type::Int
+            | Type::String
+            | Type::Bytes
+            | Type::DateTime
+            | Type::Uuid
+            | Type::Enum(_)
+    )
 }
 
 fn describe_value(node: &Node) -> String {
@@ -603,7 +829,12 @@ fn to_json(node: &Node) -> serde_json::Value {
         NodeKind::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
         NodeKind::Str(s) => J::String(s.clone()),
         NodeKind::Seq(items) => J::Array(items.iter().map(to_json).collect()),
-        NodeKind::Map(entries) => J::Object(entries.iter().map(|(k, v)| (k.name.clone(), to_json(v))).collect()),
+        NodeKind::Map(entries) => J::Object(
+            entries
+                .iter()
+                .map(|(k, v)| (k.name.clone(), to_json(v)))
+                .collect(),
+        ),
     }
 }
 

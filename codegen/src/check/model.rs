@@ -9,8 +9,16 @@ use crate::ir::{Field, Key, Model, Schema, Type};
 use crate::load::{Node, NodeKind};
 
 impl<'a> Checker<'a> {
-    pub(super) fn check_model(&mut self, decl: &Decl<'a>, kinds: &HashMap<String, DeclKind>) -> Option<Model> {
-        let entries = self.entries(decl.node, &format!("model `{}`", decl.name), Some(MODEL_KEYS));
+    pub(super) fn check_model(
+        &mut self,
+        decl: &Decl<'a>,
+        kinds: &HashMap<String, DeclKind>,
+    ) -> Option<Model> {
+        let entries = self.entries(
+            decl.node,
+            &format!("model `{}`", decl.name),
+            Some(MODEL_KEYS),
+        );
         let doc = self.doc(&entries);
         let mut fields = self.check_fields(decl, &entries, kinds);
         let key = self.check_key(decl, get(&entries, "key"), &mut fields)?;
@@ -30,10 +38,23 @@ impl<'a> Checker<'a> {
             None => None,
             Some(node) => Some(self.check_ttl(node)?),
         };
-        Some(Model { name: decl.name.clone(), doc, prefix, key, ttl_seconds, fields, span: decl.span })
+        Some(Model {
+            name: decl.name.clone(),
+            doc,
+            prefix,
+            key,
+            ttl_seconds,
+            fields,
+            span: decl.span,
+        })
     }
 
-    fn check_key(&mut self, decl: &Decl<'a>, node: Option<&'a Node>, fields: &mut Vec<Field>) -> Option<Key> {
+    fn check_key(
+        &mut self,
+        decl: &Decl<'a>,
+        node: Option<&'a Node>,
+        fields: &mut Vec<Field>,
+    ) -> Option<Key> {
         let (generate, field) = match node {
             None => (None, None),
             Some(node) => {
@@ -57,7 +78,10 @@ impl<'a> Checker<'a> {
         match (generate, field_name) {
             (None, Some((name, span))) => {
                 let Some(f) = fields.iter().find(|f| f.name == name) else {
-                    self.error(span, format!("key field `{name}` is not a field of `{}`", decl.name));
+                    self.error(
+                        span,
+                        format!("key field `{name}` is not a field of `{}`", decl.name),
+                    );
                     return None;
                 };
                 if !matches!(f.ty, Type::String | Type::Int | Type::Uuid) {
@@ -65,15 +89,23 @@ impl<'a> Checker<'a> {
                     return None;
                 }
                 // The key field goes first: it is what the instance is about.
-                let pos = fields.iter().position(|f| f.name == name).expect("found above");
+                let pos = fields
+                    .iter()
+                    .position(|f| f.name == name)
+                    .expect("found above");
                 let f = fields.remove(pos);
                 fields.insert(0, f);
-                Some(Key::Natural { field: name.to_string() })
+                Some(Key::Natural {
+                    field: name.to_string(),
+                })
             }
             (_, named) => {
                 let (name, span) = named.unwrap_or(("id", decl.span));
                 if !names::is_field_name(name) || names::is_keyword(name) {
-                    self.error(span, format!("`{name}` is not a valid field name for the key"));
+                    self.error(
+                        span,
+                        format!("`{name}` is not a valid field name for the key"),
+                    );
                     return None;
                 }
                 if let Some(f) = fields.iter().find(|f| f.name == name) {
@@ -82,15 +114,20 @@ impl<'a> Checker<'a> {
                         .help = Some("name the key field with `key: { generate: uuid, field: other_name }`, or make this field the key with `key: { field: ... }`".into());
                     return None;
                 }
-                fields.insert(0, Field {
-                    name: name.to_string(),
-                    doc: Some("Primary key, generated when the instance is created.".into()),
-                    ty: Type::Uuid,
-                    default: None,
-                    index: None,
-                    span,
-                });
-                Some(Key::GeneratedUuid { field: name.to_string() })
+                fields.insert(
+                    0,
+                    Field {
+                        name: name.to_string(),
+                        doc: Some("Primary key, generated when the instance is created.".into()),
+                        ty: Type::Uuid,
+                        default: None,
+                        index: None,
+                        span,
+                    },
+                );
+                Some(Key::GeneratedUuid {
+                    field: name.to_string(),
+                })
             }
         }
     }
@@ -98,7 +135,10 @@ impl<'a> Checker<'a> {
     fn check_ttl(&mut self, node: &'a Node) -> Option<u64> {
         let seconds = match &node.kind {
             NodeKind::Int(s) if *s > 0 => Some(*s as u64),
-            NodeKind::Str(s) => humantime::parse_duration(s).ok().map(|d| d.as_secs()).filter(|s| *s > 0),
+            NodeKind::Str(s) => humantime::parse_duration(s)
+                .ok()
+                .map(|d| d.as_secs())
+                .filter(|s| *s > 0),
             _ => None,
         };
         if seconds.is_none() {
@@ -109,12 +149,23 @@ impl<'a> Checker<'a> {
 
     /// A struct may not contain itself other than through a container (it would be infinitely large).
     pub(super) fn check_struct_cycles(&mut self, schema: &Schema) {
-        let by_name: BTreeMap<&str, &crate::ir::Struct> = schema.structs.iter().map(|s| (s.name.as_str(), s)).collect();
+        let by_name: BTreeMap<&str, &crate::ir::Struct> = schema
+            .structs
+            .iter()
+            .map(|s| (s.name.as_str(), s))
+            .collect();
         for s in &schema.structs {
             let mut path = vec![s.name.clone()];
             if let Some((field, trail)) = find_cycle(&s.name, s, &by_name, &mut path) {
-                self.error(field, format!("struct `{}` contains itself: {}", s.name, trail.join(" -> ")))
-                    .help = Some("a struct can hold itself only inside a list or a map".into());
+                self.error(
+                    field,
+                    format!(
+                        "struct `{}` contains itself: {}",
+                        s.name,
+                        trail.join(" -> ")
+                    ),
+                )
+                .help = Some("a struct can hold itself only inside a list or a map".into());
             }
         }
     }
@@ -122,15 +173,23 @@ impl<'a> Checker<'a> {
     /// Generated names must not clash: `<Model>Repo` types and the module (file) of each type.
     pub(super) fn check_generated_names(&mut self, schema: &Schema) {
         let declared: HashMap<&str, Span> = schema
-            .enums.iter().map(|e| (e.name.as_str(), e.span))
+            .enums
+            .iter()
+            .map(|e| (e.name.as_str(), e.span))
             .chain(schema.structs.iter().map(|s| (s.name.as_str(), s.span)))
             .chain(schema.models.iter().map(|m| (m.name.as_str(), m.span)))
             .collect();
         for m in &schema.models {
             let repo = format!("{}Repo", m.name);
             if let Some(span) = declared.get(repo.as_str()) {
-                self.error(*span, format!("`{repo}` is the name of the repository generated for model `{}`", m.name))
-                    .help = Some("rename this type".into());
+                self.error(
+                    *span,
+                    format!(
+                        "`{repo}` is the name of the repository generated for model `{}`",
+                        m.name
+                    ),
+                )
+                .help = Some("rename this type".into());
             }
         }
         let mut modules: BTreeMap<String, (&str, Span)> = BTreeMap::new();
@@ -139,10 +198,18 @@ impl<'a> Checker<'a> {
         for (name, span) in sorted {
             let module = names::module_name(name);
             if matches!(module.as_str(), "self" | "super" | "crate" | "mod") {
-                self.error(span, format!("`{name}` would generate the module `{module}`, which Rust does not allow"));
+                self.error(
+                    span,
+                    format!(
+                        "`{name}` would generate the module `{module}`, which Rust does not allow"
+                    ),
+                );
             } else if let Some((other, _)) = modules.get(&module) {
-                self.error(span, format!("`{name}` and `{other}` would both generate the file `{module}.rs`"))
-                    .help = Some("rename one of them".into());
+                self.error(
+                    span,
+                    format!("`{name}` and `{other}` would both generate the file `{module}.rs`"),
+                )
+                .help = Some("rename one of them".into());
             } else {
                 modules.insert(module, (name, span));
             }
@@ -169,7 +236,12 @@ impl<'a> Checker<'a> {
 }
 
 /// Depth-first search for `target` reachable through struct (or optional struct) fields.
-fn find_cycle(target: &str, s: &crate::ir::Struct, by_name: &BTreeMap<&str, &crate::ir::Struct>, path: &mut Vec<String>) -> Option<(Span, Vec<String>)> {
+fn find_cycle(
+    target: &str,
+    s: &crate::ir::Struct,
+    by_name: &BTreeMap<&str, &crate::ir::Struct>,
+    path: &mut Vec<String>,
+) -> Option<(Span, Vec<String>)> {
     for f in &s.fields {
         let inner = match &f.ty {
             Type::Struct(n) => n,

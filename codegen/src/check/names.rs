@@ -72,13 +72,39 @@ pub fn is_prefix(prefix: &str) -> bool {
 }
 
 /// The closest of `candidates` to `word`, if it is close enough to be a likely typo.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     candidates
         .into_iter()
-        .map(|c| (strsim::levenshtein(word, c), c))
+        .map(|c| (strsim::osa_distance(word, c), c))
         .filter(|(d, c)| *d <= (c.len().max(word.len()) / 3).max(1))
         .min()
         .map(|(_, c)| c)
+}
+
+/// Orders names the way rustfmt (style edition 2024) orders `use` items: `_` before digits before
+/// letters, digit runs compared as numbers. Generated `mod.rs` must already be in that order for
+/// `cargo fmt --check` to pass on committed generated code.
+pub fn version_order(a: &str, b: &str) -> std::cmp::Ordering {
+    fn chunks(s: &str) -> Vec<(u8, u128, String)> {
+        let mut out = Vec::new();
+        let mut chars = s.chars().peekable();
+        while let Some(c) = chars.next() {
+            if c.is_ascii_digit() {
+                let mut run = c.to_string();
+                while let Some(d) = chars.next_if(char::is_ascii_digit) {
+                    run.push(d);
+                }
+                out.push((1, run.parse().unwrap_or(u128::MAX), run));
+            } else {
+                out.push((if c == '_' { 0 } else { 2 }, c as u128, c.to_string()));
+            }
+        }
+        out
+    }
+    chunks(a).cmp(&chunks(b))
 }
 
 #[cfg(test)]
@@ -99,8 +125,37 @@ mod tests {
         assert_eq!(variant_ident("streak_10"), "Streak10");
         assert_eq!(module_name("PlayerStats"), "player_stats");
         assert!(is_keyword("type") && is_keyword("Self") && !is_keyword("score"));
-        assert!(is_prefix("game:player") && !is_prefix("a{b}") && !is_prefix("") && !is_prefix("a b"));
-        assert_eq!(did_you_mean("tpye", ["type", "default", "doc", "index"]), Some("type"));
+        assert!(
+            is_prefix("game:player") && !is_prefix("a{b}") && !is_prefix("") && !is_prefix("a b")
+        );
+        assert_eq!(
+            did_you_mean("tpye", ["type", "default", "doc", "index"]),
+            Some("type")
+        );
         assert_eq!(did_you_mean("zzzzzz", ["type"]), None);
+        let mut names = vec![
+            "playerx",
+            "player10",
+            "player2",
+            "player_stats",
+            "player",
+            "ab",
+            "a2b",
+            "a_b",
+        ];
+        names.sort_by(|a, b| version_order(a, b));
+        assert_eq!(
+            names,
+            [
+                "a_b",
+                "a2b",
+                "ab",
+                "player",
+                "player_stats",
+                "player2",
+                "player10",
+                "playerx"
+            ]
+        );
     }
 }

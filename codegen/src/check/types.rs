@@ -31,7 +31,10 @@ pub fn parse(text: &str) -> Result<TypeExpr, TypeSyntaxError> {
     let ty = parser.ty()?;
     parser.skip_ws();
     if parser.pos < text.len() {
-        return Err(parser.error(format!("unexpected `{}` after the type", &text[parser.pos..])));
+        return Err(parser.error(format!(
+            "unexpected `{}` after the type",
+            &text[parser.pos..]
+        )));
     }
     Ok(ty)
 }
@@ -49,8 +52,15 @@ impl Parser<'_> {
     }
 
     fn error(&self, message: String) -> TypeSyntaxError {
-        let len = self.text[self.pos..].chars().next().map_or(1, char::len_utf8);
-        TypeSyntaxError { message, offset: self.pos, len }
+        let len = self.text[self.pos..]
+            .chars()
+            .next()
+            .map_or(1, char::len_utf8);
+        TypeSyntaxError {
+            message,
+            offset: self.pos,
+            len,
+        }
     }
 
     fn ty(&mut self) -> Result<TypeExpr, TypeSyntaxError> {
@@ -87,7 +97,11 @@ impl Parser<'_> {
                 }
             }
         }
-        Ok(TypeExpr { name, args, offset: start })
+        Ok(TypeExpr {
+            name,
+            args,
+            offset: start,
+        })
     }
 }
 
@@ -108,10 +122,20 @@ mod tests {
 
     #[test]
     fn reports_unclosed_and_trailing() {
-        assert!(parse("list<int").unwrap_err().message.contains("not closed"));
+        assert!(
+            parse("list<int")
+                .unwrap_err()
+                .message
+                .contains("not closed")
+        );
         let e = parse("int int").unwrap_err();
         assert_eq!(e.offset, 4);
-        assert!(parse("list<>").unwrap_err().message.contains("expected a type name"));
+        assert!(
+            parse("list<>")
+                .unwrap_err()
+                .message
+                .contains("expected a type name")
+        );
         assert!(parse("").is_err());
     }
 }

@@ -1,0 +1,136 @@
+//! The only ways schema data reaches generated code. Each filter turns a value into one Rust token
+//! (or a type built from tokens) and refuses anything else, so no schema text can inject code.
+
+use std::collections::HashMap;
+
+use tera::{Result, Value, to_value};
+
+use crate::check::is_keyword;
+use crate::ir::Type;
+
+/// Filter names; a test checks every `{{ }}` in every template ends with one of them.
+pub const SAFE_FILTERS: &[&str] = &["ident", "lit", "ty", "int", "uint", "float", "bool"];
+
+/// Registers every filter.
+pub fn register(tera: &mut tera::Tera) {
+    tera.register_filter("ident", ident);
+    tera.register_filter("lit", lit);
+    tera.register_filter("ty", ty);
+    tera.register_filter("int", int);
+    tera.register_filter("uint", uint);
+    tera.register_filter("float", float);
+    tera.register_filter("bool", boolean);
+}
+
+fn err(filter: &str, value: &Value) -> tera::Error {
+    tera::Error::msg(format!("filter `{filter}` refused {value}"))
+}
+
+/// An identifier: ASCII letters, digits and `_`, not starting with a digit, not a keyword.
+fn ident(value: &Value, _: &HashMap<String, Value>) -> Result<Value> {
+    let s = value.as_str().ok_or_else(|| err("ident", value))?;
+    let valid = s
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !is_keyword(s);
+    if !valid {
+        return Err(err("ident", value));
+    }
+    Ok(to_value(s)?)
+}
+
+/// A string literal, escaped by proc-macro2 (quotes, backslashes, newlines, unicode).
+fn lit(value: &Value, _: &HashMap<String, Value>) -> Result<Value> {
+    let s = value.as_str().ok_or_else(|| err("lit", value))?;
+    Ok(to_value(proc_macro2::Literal::string(s).to_string())?)
+}
+
+/// An i64 literal with its suffix.
+fn int(value: &Value, _: &HashMap<String, Value>) -> Result<Value> {
+    let n = value.as_i64().ok_or_else(|| err("int", value))?;
+    Ok(to_value(proc_macro2::Literal::i64_suffixed(n).to_string())?)
+}
+
+/// An unsuffixed non-negative integer literal (fits any unsigned type it is used as).
+fn uint(value: &Value, _: &HashMap<String, Value>) -> Result<Value> {
+    let n = value.as_u64().ok_or_else(|| err("uint", value))?;
+    Ok(to_value(
+        proc_macro2::Literal::u64_unsuffixed(n).to_string(),
+    )?)
+}
+
+/// An f64 literal with its suffix (finite only: checked before).
+fn float(value: &Value, _: &HashMap<String, Value>) -> Result<Value> {
+    let f = value
+        .as_f64()
+        .filter(|f| f.is_finite())
+        .ok_or_else(|| err("float", value))?;
+    Ok(to_value(proc_macro2::Literal::f64_suffixed(f).to_string())?)
+}
+
+/// `true` or `false`.
+fn boolean(value: &Value, _: &HashMap<String, Value>) -> Result<Value> {
+    let b = value.as_bool().ok_or_else(|| err("bool", value))?;
+    Ok(to_value(if b { "true" } else { "false" })?)
+}
+
+/// The Rust type of a schema type (a serialized [`Type`]), with fully qualified paths so that a
+/// schema type called `String` or `Vec` cannot shadow std.
+fn ty(value: &Value, _: &HashMap<String, Value>) -> Result<Value> {
+    let t: Type = serde_json::from_value(value.clone()).map_err(|_| err("ty", value))?;
+    Ok(to_value(rust_type(&t).ok_or_else(|| err("ty", value))?)?)
+}
+
+/// Renders a type; `None` if a declared name is not a plain identifier (cannot happen after check).
+pub fn rust_type(t: &Type) -> Option<String> {
+    Some(match t {
+        Type::Bool => "bool".into(),
+        Type::Int => "i64".into(),
+        Type::Float => "f64".into(),
+        Type::String => "::std::string::String".into(),
+        Type::Bytes => "::std::vec::Vec<u8>".into(),
+        Type::DateTime => "::rapyer::DateTime".into(),
+        Type::Uuid => "::rapyer::Uuid".into(),
+        Type::Json => "::rapyer::Json".into(),
+        Type::Enum(n) | Type::Struct(n) => {
+            if !n.chars().all(|c| c.is_ascii_alphanumeric()) || is_keyword(n) {
+                return None;
+            }
+            format!("super::{n}")
+        }
+        Type::Optional(t) => format!("::core::option::Option<{}>", rust_type(t)?),
+        Type::List(t) => format!("::std::vec::Vec<{}>", rust_type(t)?),
+        Type::Set(t) => format!("::std::collections::BTreeSet<{}>", rust_type(t)?),
+        Type::Map(t) => format!(
+            "::std::collections::BTreeMap<::std::string::String, {}>",
+            rust_type(t)?
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn apply(f: fn(&Value, &HashMap<String, Value>) -> Result<Value>, v: Value) -> Result<String> {
+        f(&v, &HashMap::new()).map(|v| v.as_str().unwrap().to_string())
+    }
+
+    #[test]
+    fn filters_refuse_what_is_not_a_token() {
+        assert!(apply(ident, "score".into()).is_ok());
+        assert!(apply(ident, "a b".into()).is_err());
+        assert!(apply(ident, "fn".into()).is_err());
+        assert!(apply(ident, "x}; fn evil() {".into()).is_err());
+        assert_eq!(apply(lit, "a\"b\n".into()).unwrap(), "\"a\\\"b\\n\"");
+        assert_eq!(apply(int, (-5).into()).unwrap(), "-5i64");
+        assert!(apply(float, "1.0".into()).is_err());
+        assert_eq!(
+            apply(ty, serde_json::json!({"List": {"Struct": "PlayerStats"}})).unwrap(),
+            "::std::vec::Vec<super::PlayerStats>"
+        );
+        assert!(apply(ty, serde_json::json!({"Struct": "X>; fn evil"})).is_err());
+    }
+}

@@ -1,0 +1,402 @@
+//! The view model handed to templates: the IR with every decision about generated code already
+//! made (how each field is stored, what the constructor takes), so templates only lay out code.
+
+use serde::Serialize;
+
+use crate::check::{module_name, version_order};
+use crate::ir::{self, Key, Schema, Type, Value};
+
+/// Everything one render needs.
+#[derive(Serialize)]
+pub struct SchemaView {
+    pub generator: String,
+    /// Re-exports of `mod.rs`, in rustfmt's order.
+    pub exports: Vec<ExportView>,
+    pub version: u32,
+    pub enums: Vec<EnumView>,
+    pub structs: Vec<StructView>,
+    pub models: Vec<ModelView>,
+}
+
+#[derive(Serialize)]
+pub struct ExportView {
+    pub module: String,
+    pub items: Vec<String>,
+}
+
+#[derive(Serialize)]
+pub struct EnumView {
+    pub name: String,
+    pub module: String,
+    pub file: String,
+    /// What a decode error says was expected.
+    pub expected: String,
+    pub doc: Vec<String>,
+    pub variants: Vec<VariantView>,
+}
+
+#[derive(Serialize)]
+pub struct VariantView {
+    pub name: String,
+    pub doc: String,
+    pub rust_name: String,
+}
+
+#[derive(Serialize)]
+pub struct StructView {
+    pub name: String,
+    pub module: String,
+    pub file: String,
+    pub doc: Vec<String>,
+    pub fields: Vec<FieldView>,
+    /// True when `new()` takes no argument (then `Default` is implemented too).
+    pub defaultable: bool,
+}
+
+#[derive(Serialize)]
+pub struct ModelView {
+    pub name: String,
+    pub module: String,
+    pub file: String,
+    pub repo: String,
+    pub repo_doc: String,
+    pub doc: Vec<String>,
+    pub prefix: String,
+    pub ttl_seconds: Option<u64>,
+    pub pk_field: String,
+    pub pk_ty: Type,
+    pub fields: Vec<FieldView>,
+    pub containers: Vec<ContainerView>,
+    pub defaultable: bool,
+}
+
+#[derive(Serialize)]
+pub struct ContainerView {
+    pub path: String,
+    pub kind: &'static str,
+}
+
+#[derive(Serialize)]
+pub struct FieldView {
+    pub name: String,
+    pub doc: Vec<String>,
+    pub ty: Type,
+    /// How the field is written and read: `scalar`, `optional`, `optional_json`, `flat`, `list`,
+    /// `list_json`, `set`, `map`, `map_json`.
+    pub storage: &'static str,
+    /// For `flat`: the struct's name.
+    pub struct_name: Option<String>,
+    /// For `flat`: the prefix of the struct's fields (`stats.`).
+    pub flat_prefix: String,
+    /// How `new` fills it.
+    pub init: Init,
+    /// The schema default, used by `new` and when reading an instance that lacks the field.
+    pub default: Option<DefaultView>,
+}
+
+/// How a constructor fills a field.
+#[derive(Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Init {
+    /// A parameter of `new`; `into` for strings (`impl Into<String>`).
+    Param { into: bool },
+    /// A new random UUID (generated key).
+    NewUuid,
+    /// The schema default.
+    Default,
+    /// `None`.
+    None,
+    /// An empty container of this kind.
+    Empty { container: &'static str },
+    /// `Struct::new()`.
+    StructNew { name: String },
+}
+
+/// A default value, structured so that templates render it through filters only.
+#[derive(Serialize)]
+pub struct DefaultView {
+    /// Wrap in `Some(..)` (default of an `optional<T>`).
+    pub some: bool,
+    /// `none`, `bool`, `int`, `float`, `string`, `bytes`, `datetime`, `uuid_hi_lo`, `variant`, `json`.
+    pub kind: &'static str,
+    pub value: serde_json::Value,
+    /// For `datetime`: nanoseconds; for `uuid`: low 64 bits (`value` holds the high ones).
+    pub extra: Option<serde_json::Value>,
+    /// For `variant`: the enum type.
+    pub enum_ty: Option<Type>,
+}
+
+fn doc_lines(doc: &Option<String>) -> Vec<String> {
+    doc.as_deref()
+        .map(|d| d.lines().map(|l| format!(" {l}")).collect())
+        .unwrap_or_default()
+}
+
+/// A type's doc, or a sentence naming it when the schema gives none (public items need docs).
+fn type_doc(doc: &Option<String>, kind: &str, name: &str) -> Vec<String> {
+    let lines = doc_lines(doc);
+    if lines.is_empty() {
+        vec![format!(" The `{name}` {kind} of the schema.")]
+    } else {
+        lines
+    }
+}
+
+/// Builds the view of a checked schema.
+pub fn build(schema: &Schema) -> SchemaView {
+    let defaultable = |name: &str| struct_defaultable(schema, name, 0);
+    let mut exports: Vec<ExportView> = schema
+        .enums
+        .iter()
+        .map(|e| (&e.name, vec![e.name.clone()]))
+        .chain(
+            schema
+                .structs
+                .iter()
+                .map(|s| (&s.name, vec![s.name.clone()])),
+        )
+        .chain(
+            schema
+                .models
+                .iter()
+                .map(|m| (&m.name, vec![m.name.clone(), format!("{}Repo", m.name)])),
+        )
+        .map(|(name, items)| ExportView {
+            module: module_name(name),
+            items,
+        })
+        .collect();
+    exports.sort_by(|a, b| version_order(&a.module, &b.module));
+    SchemaView {
+        exports,
+        generator: format!("rapyer-gen {}", env!("CARGO_PKG_VERSION")),
+        version: schema.version,
+        enums: schema
+            .enums
+            .iter()
+            .map(|e| EnumView {
+                name: e.name.clone(),
+                module: module_name(&e.name),
+                file: format!("{}.rs", module_name(&e.name)),
+                expected: format!("a variant of {}", e.name),
+                doc: type_doc(&e.doc, "enum", &e.name),
+                variants: e
+                    .variants
+                    .iter()
+                    .map(|v| VariantView {
+                        name: v.name.clone(),
+                        doc: format!(" Stored as `{}`.", v.name),
+                        rust_name: v.rust_name.clone(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+        structs: schema
+            .structs
+            .iter()
+            .map(|s| {
+                let fields: Vec<FieldView> = s.fields.iter().map(|f| field_view(schema, f, None)).collect();
+                StructView {
+                    name: s.name.clone(),
+                    module: module_name(&s.name),
+                    file: format!("{}.rs", module_name(&s.name)),
+                    doc: type_doc(&s.doc, "struct", &s.name),
+                    defaultable: defaultable(&s.name),
+                    fields,
+                }
+            })
+            .collect(),
+        models: schema
+            .models
+            .iter()
+            .map(|m| {
+                let fields: Vec<FieldView> = m.fields.iter().map(|f| field_view(schema, f, Some(&m.key))).collect();
+                let pk = m.fields.iter().find(|f| f.name == m.key.field()).expect("key field exists");
+                let mut containers = Vec::new();
+                collect_containers(schema, &m.fields, "", &mut containers);
+                ModelView {
+                    name: m.name.clone(),
+                    module: module_name(&m.name),
+                    file: format!("{}.rs", module_name(&m.name)),
+                    repo: format!("{}Repo", m.name),
+                    repo_doc: format!(
+                        " Repository of [`{}`]: every operation of [`rapyer::Repo`] (through `Deref`).",
+                        m.name
+                    ),
+                    doc: type_doc(&m.doc, "model", &m.name),
+                    prefix: m.prefix.clone(),
+                    ttl_seconds: m.ttl_seconds,
+                    pk_field: pk.name.clone(),
+                    pk_ty: pk.ty.clone(),
+                    defaultable: fields.iter().all(|f| !matches!(f.init, Init::Param { .. })),
+                    fields,
+                    containers,
+                }
+            })
+            .collect(),
+    }
+}
+
+/// Element types stored with their scalar codec; everything else is stored as JSON.
+fn is_scalar(t: &Type) -> bool {
+    matches!(
+        t,
+        Type::Bool
+            | Type::Int
+            | Type::Float
+            | Type::String
+            | Type::Bytes
+            | Type::DateTime
+            | Type::Uuid
+            | Type::Json
+            | Type::Enum(_)
+    )
+}
+
+fn field_view(schema: &Schema, f: &ir::Field, key: Option<&Key>) -> FieldView {
+    let (storage, struct_name) = match &f.ty {
+        Type::Struct(n) => ("flat", Some(n.clone())),
+        Type::Optional(inner) if matches!(**inner, Type::Struct(_)) => ("optional_json", None),
+        Type::Optional(_) => ("optional", None),
+        Type::List(e) if is_scalar(e) => ("list", None),
+        Type::List(_) => ("list_json", None),
+        Type::Set(_) => ("set", None),
+        Type::Map(e) if is_scalar(e) => ("map", None),
+        Type::Map(_) => ("map_json", None),
+        _ => ("scalar", None),
+    };
+    let init = match (&f.ty, &f.default, key) {
+        (_, _, Some(Key::GeneratedUuid { field })) if *field == f.name => Init::NewUuid,
+        (_, Some(_), _) => Init::Default,
+        (Type::Optional(_), None, _) => Init::None,
+        (Type::List(_), None, _) => Init::Empty { container: "vec" },
+        (Type::Set(_), None, _) => Init::Empty { container: "set" },
+        (Type::Map(_), None, _) => Init::Empty { container: "map" },
+        (Type::Struct(n), None, _) if struct_defaultable(schema, n, 0) => {
+            Init::StructNew { name: n.clone() }
+        }
+        (t, None, _) => Init::Param {
+            into: *t == Type::String,
+        },
+    };
+    FieldView {
+        name: f.name.clone(),
+        doc: field_doc(f),
+        ty: f.ty.clone(),
+        flat_prefix: format!("{}.", f.name),
+        storage,
+        struct_name,
+        init,
+        default: f.default.as_ref().map(|d| default_view(&f.ty, d)),
+    }
+}
+
+/// The field's own doc, then a line stating its schema type, default and index.
+fn field_doc(f: &ir::Field) -> Vec<String> {
+    let mut lines = doc_lines(&f.doc);
+    if !lines.is_empty() {
+        lines.push(String::new());
+    }
+    let mut facts = format!(" Schema type `{}`", f.ty.schema_name());
+    if let Some(d) = &f.default {
+        facts.push_str(&format!(", default `{}`", default_text(d)));
+    }
+    if let Some(i) = f.index {
+        facts.push_str(&format!(", `{}` index", i.name()));
+    }
+    facts.push('.');
+    lines.push(facts);
+    lines
+}
+
+fn default_text(d: &Value) -> String {
+    match d {
+        Value::None => "null".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Int(i) => i.to_string(),
+        Value::Float(f) => format!("{f:?}"),
+        Value::String(s) => format!("{s:?}"),
+        Value::DateTime { secs, nanos } => chrono::DateTime::from_timestamp(*secs, *nanos)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+            .unwrap_or_default(),
+        Value::Uuid(u) => uuid::Uuid::from_u128(*u).to_string(),
+        Value::Variant(v) => v.clone(),
+        Value::Json(j) => j.clone(),
+    }
+}
+
+fn default_view(ty: &Type, value: &Value) -> DefaultView {
+    let (some, ty) = match ty {
+        Type::Optional(inner) if *value != Value::None => (true, inner.as_ref()),
+        t => (false, t),
+    };
+    let view = |kind, value: serde_json::Value| DefaultView {
+        some,
+        kind,
+        value,
+        extra: None,
+        enum_ty: None,
+    };
+    match value {
+        Value::None => view("none", serde_json::Value::Null),
+        Value::Bool(b) => view("bool", (*b).into()),
+        Value::Int(i) => view("int", (*i).into()),
+        Value::Float(f) => view("float", (*f).into()),
+        Value::String(s) if *ty == Type::Bytes => view("bytes", s.clone().into()),
+        Value::String(s) => view("string", s.clone().into()),
+        Value::DateTime { secs, nanos } => DefaultView {
+            extra: Some((*nanos as i64).into()),
+            ..view("datetime", (*secs).into())
+        },
+        Value::Uuid(u) => DefaultView {
+            extra: Some(((*u as u64) as i64).into()),
+            ..view("uuid_hi_lo", (((*u >> 64) as u64) as i64).into())
+        },
+        Value::Variant(v) => DefaultView {
+            enum_ty: Some(ty.clone()),
+            ..view("variant", v.clone().into())
+        },
+        Value::Json(j) => view("json", j.clone().into()),
+    }
+}
+
+/// A struct is defaultable when every field can be filled without a constructor argument.
+fn struct_defaultable(schema: &Schema, name: &str, depth: usize) -> bool {
+    let Some(s) = schema.structs.iter().find(|s| s.name == name) else {
+        return false;
+    };
+    if depth > schema.structs.len() {
+        return false;
+    }
+    s.fields.iter().all(|f| {
+        f.default.is_some()
+            || match &f.ty {
+                Type::Optional(_) | Type::List(_) | Type::Set(_) | Type::Map(_) => true,
+                Type::Struct(n) => struct_defaultable(schema, n, depth + 1),
+                _ => false,
+            }
+    })
+}
+
+/// Container fields of a model, with nested struct containers flattened to `field.sub` paths.
+fn collect_containers(
+    schema: &Schema,
+    fields: &[ir::Field],
+    prefix: &str,
+    out: &mut Vec<ContainerView>,
+) {
+    for f in fields {
+        let path = format!("{prefix}{}", f.name);
+        match &f.ty {
+            Type::List(_) => out.push(ContainerView { path, kind: "List" }),
+            Type::Set(_) => out.push(ContainerView { path, kind: "Set" }),
+            Type::Map(_) => out.push(ContainerView { path, kind: "Map" }),
+            Type::Struct(n) => {
+                if let Some(s) = schema.structs.iter().find(|s| s.name == *n) {
+                    collect_containers(schema, &s.fields, &format!("{path}."), out);
+                }
+            }
+            _ => {}
+        }
+    }
+}
