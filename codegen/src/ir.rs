@@ -216,8 +216,13 @@ pub enum Value {
     },
     /// A UUID, as its 128-bit value.
     Uuid(u128),
-    /// An enum variant: its Rust name.
-    Variant(String),
+    /// An enum variant.
+    Variant {
+        /// The schema name.
+        name: String,
+        /// The Rust name.
+        rust_name: String,
+    },
     /// A JSON value, as compact JSON text.
     Json(String),
 }

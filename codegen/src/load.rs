@@ -8,7 +8,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_saphyr::{DuplicateKeyPolicy, Location, Options, Spanned};
+use serde_saphyr::{DuplicateKeyPolicy, Location, NonFiniteFloatPolicy, Options, Spanned};
 
 use crate::diagnostic::{Diagnostic, FileId, SourceMap, Span};
 
@@ -142,6 +142,8 @@ pub fn parse(file: FileId, sources: &SourceMap) -> Result<LoadedFile, Diagnostic
     let mut options = Options::default();
     // Duplicate keys reach our visitor, which keeps them all so that check reports each one.
     options.duplicate_keys = DuplicateKeyPolicy::PassThrough;
+    // `.nan` reaches check, which says why a default must be finite.
+    options.non_finite_float_policy = NonFiniteFloatPolicy::PassThrough;
     if text.trim().is_empty() {
         return Ok(LoadedFile {
             file,

@@ -684,7 +684,7 @@ impl<'a> Checker<'a> {
             (Type::Enum(name), NodeKind::Str(s)) => {
                 let variant = self.enum_variants(name).into_iter().find(|(v, _)| v == s);
                 match variant {
-                    Some((_, rust)) => Some(Value::Variant(rust)),
+                    Some((name, rust_name)) => Some(Value::Variant { name, rust_name }),
                     None => {
                         let list: Vec<String> = self
                             .enum_variants(name)

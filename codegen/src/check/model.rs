@@ -257,7 +257,7 @@ fn find_cycle(
         let step = format!("{}.{}", s.name, f.name);
         if inner == target {
             let mut trail: Vec<String> = path[1..].to_vec();
-            trail.insert(0, step);
+            trail.push(step);
             trail.push(target.to_string());
             return Some((f.span, trail));
         }

@@ -320,7 +320,7 @@ fn default_text(d: &Value) -> String {
             .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
             .unwrap_or_default(),
         Value::Uuid(u) => uuid::Uuid::from_u128(*u).to_string(),
-        Value::Variant(v) => v.clone(),
+        Value::Variant { name, .. } => name.clone(),
         Value::Json(j) => j.clone(),
     }
 }
@@ -352,9 +352,9 @@ fn default_view(ty: &Type, value: &Value) -> DefaultView {
             extra: Some(((*u as u64) as i64).into()),
             ..view("uuid_hi_lo", (((*u >> 64) as u64) as i64).into())
         },
-        Value::Variant(v) => DefaultView {
+        Value::Variant { rust_name, .. } => DefaultView {
             enum_ty: Some(ty.clone()),
-            ..view("variant", v.clone().into())
+            ..view("variant", rust_name.clone().into())
         },
         Value::Json(j) => view("json", j.clone().into()),
     }
