@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The main job: regenerate the example from schemas/, then run the quickstart against a private
+# redis-server (or against REDIS_URL when it is set).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh >/dev/null
+cargo run -q -p rapyer-codegen --bin rapyer-gen -- schemas -o generated-example/src/generated
+
+url="${REDIS_URL:-}"
+if [ -z "$url" ]; then
+  dir=$(mktemp -d)
+  redis-server --port 0 --unixsocket "$dir/redis.sock" --save "" --appendonly no --dir "$dir" --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log"
+  trap 'kill "$(cat "$dir/redis.pid" 2>/dev/null)" 2>/dev/null || true; rm -rf "$dir"' EXIT
+  for _ in $(seq 100); do [ -S "$dir/redis.sock" ] && break; sleep 0.05; done
+  url="redis+unix://$dir/redis.sock"
+fi
+cargo run -q -p rapyer-example --bin quickstart -- "$url"
