@@ -5,7 +5,7 @@
 //! rapyer_codegen::Builder::new("schemas").compile_or_exit();
 //! ```
 //!
-//! ```ignore
+//! ```text
 //! // src/lib.rs
 //! mod generated {
 //!     include!(concat!(env!("OUT_DIR"), "/rapyer/mod.rs"));

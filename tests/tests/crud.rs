@@ -153,7 +153,8 @@ async fn defaults_fill_the_constructor_and_round_trip() {
 async fn non_finite_floats_are_rejected_and_nothing_is_written() {
     let t = TestRedis::new().await;
     let repo = Sample::repo(&t.client);
-    let cases: Vec<(&str, Box<dyn Fn(&mut Sample)>)> = vec![
+    type Spoil = Box<dyn Fn(&mut Sample)>;
+    let cases: Vec<(&str, Spoil)> = vec![
         ("ratio", Box::new(|s| s.ratio = f64::NAN)),
         ("opt_ratio", Box::new(|s| s.opt_ratio = Some(f64::INFINITY))),
         (
