@@ -37,9 +37,9 @@ fn everything() -> Everything {
     }
 }
 
-/// Edge values in every field of every shape.
-fn full_sample(name: &str) -> Sample {
-    let mut s = Sample::new(
+/// Zero values, empty strings, empty containers and `None` everywhere.
+fn empty_sample(name: &str) -> Sample {
+    Sample::new(
         name,
         false,
         0,
@@ -51,7 +51,12 @@ fn full_sample(name: &str) -> Sample {
         rapyer::Json::Null,
         Color::Red,
         everything(),
-    );
+    )
+}
+
+/// Edge values in every field of every shape.
+fn full_sample(name: &str) -> Sample {
+    let mut s = empty_sample(name);
     s.flag = true;
     s.count = i64::MAX;
     s.ratio = f64::MIN_POSITIVE;
@@ -107,19 +112,7 @@ async fn every_type_round_trips_with_edge_values() {
     assert_eq!(repo.get("full").await.unwrap().as_ref(), Some(&full));
 
     // Empty containers, `None` everywhere and empty strings: still an instance, still equal.
-    let empty = Sample::new(
-        "empty",
-        false,
-        0,
-        0.0,
-        "",
-        vec![],
-        at(0, 0),
-        rapyer::Uuid::nil(),
-        rapyer::Json::Null,
-        Color::Red,
-        everything(),
-    );
+    let empty = empty_sample("empty");
     repo.save(&empty).await.unwrap();
     assert_eq!(repo.get("empty").await.unwrap(), Some(empty));
 }
