@@ -127,3 +127,29 @@ fn check_mode_reports_a_stale_directory_with_a_diff() {
         changes.diff
     );
 }
+
+#[test]
+fn schema_docs_cannot_inject_code() {
+    // The multi_file fixture's docs contain newlines, quotes, `*/` and Rust items.
+    let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/multi_file/schema");
+    let files = rapyer_codegen::generate(&schema).unwrap();
+    let mut seen = 0;
+    for f in &files {
+        for line in f
+            .contents
+            .lines()
+            .filter(|l| l.contains("evil") || l.contains("injected"))
+        {
+            seen += 1;
+            assert!(
+                line.trim_start().starts_with("///"),
+                "{}: schema text escaped its doc comment: {line}",
+                f.name
+            );
+        }
+    }
+    assert_eq!(
+        seen, 3,
+        "the injection attempts should appear, inside doc comments"
+    );
+}
