@@ -439,3 +439,36 @@ async fn an_instance_with_every_optional_field_empty_still_exists() {
     assert!(repo.exists(&c.counter_id).await.unwrap());
     assert_eq!(repo.get(&c.counter_id).await.unwrap(), Some(c));
 }
+
+#[tokio::test]
+async fn concurrent_inserts_of_one_pk_let_exactly_one_win() {
+    let t = TestRedis::new().await;
+    let repo = Account::repo(&t.client);
+    let tasks: Vec<_> = (0..32)
+        .map(|i| {
+            let repo = repo.clone();
+            tokio::spawn(async move {
+                repo.insert(&Account {
+                    number: 1,
+                    balance: i,
+                })
+                .await
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for (i, task) in tasks.into_iter().enumerate() {
+        match task.await.unwrap() {
+            Ok(()) => winners.push(i as i64),
+            Err(Error::AlreadyExists { .. }) => {}
+            Err(e) => panic!("unexpected error: {e}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "{winners:?}");
+    // The stored instance is the winner's, untouched by the 31 refused inserts.
+    assert_eq!(
+        repo.get(&1).await.unwrap().map(|a| a.balance),
+        Some(winners[0])
+    );
+    assert_eq!(repo.count().await.unwrap(), 1);
+}

@@ -474,7 +474,7 @@ impl<'a> Checker<'a> {
         let ty = self.field_type(type_node, kinds);
         let doc = self.doc(&entries);
         let default = match (get(&entries, "default"), &ty) {
-            (Some(d), Some(ty)) => self.check_default(ty, d, kinds),
+            (Some(d), Some(ty)) => self.check_default(ty, d),
             _ => None,
         };
         let index = match (get(&entries, "index"), &ty) {
@@ -638,13 +638,7 @@ impl<'a> Checker<'a> {
         Some(ty)
     }
 
-    fn check_default(
-        &mut self,
-        ty: &Type,
-        node: &'a Node,
-        kinds: &HashMap<String, DeclKind>,
-    ) -> Option<Value> {
-        let _ = kinds;
+    fn check_default(&mut self, ty: &Type, node: &'a Node) -> Option<Value> {
         let mismatch = |this: &mut Self, detail: &str| {
             this.error(
                 node.span,
@@ -658,7 +652,7 @@ impl<'a> Checker<'a> {
         };
         match (ty, &node.kind) {
             (Type::Optional(_), NodeKind::Null) => Some(Value::None),
-            (Type::Optional(inner), _) => self.check_default(inner, node, kinds),
+            (Type::Optional(inner), _) => self.check_default(inner, node),
             (Type::Bool, NodeKind::Bool(b)) => Some(Value::Bool(*b)),
             (Type::Int, NodeKind::Int(i)) => Some(Value::Int(*i)),
             (Type::Float, NodeKind::Int(i)) => Some(Value::Float(*i as f64)),
