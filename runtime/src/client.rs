@@ -1,9 +1,12 @@
 //! Connections.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use redis::aio::ConnectionManager;
 
 use crate::error::Result;
 use crate::keys::Keyspace;
+use crate::ops::Pipeline;
 
 /// A handle on one Redis server: a multiplexed connection that reconnects by itself, and the
 /// keyspace every repository uses. Cheap to clone; clones share the connection.
@@ -11,6 +14,8 @@ use crate::keys::Keyspace;
 pub struct Client {
     conn: ConnectionManager,
     keys: Keyspace,
+    // Identifies the connection shared by clones, so pipelines can refuse foreign operations.
+    id: u64,
 }
 
 impl std::fmt::Debug for Client {
@@ -42,6 +47,16 @@ impl Client {
     pub fn keys(&self) -> &Keyspace {
         &self.keys
     }
+
+    /// A new, empty pipeline on this client (see [`Pipeline`]).
+    pub fn pipeline(&self) -> Pipeline {
+        Pipeline::new(self)
+    }
+
+    /// True when both handles share one connection (one is a clone of the other).
+    pub(crate) fn same_connection(&self, other: &Client) -> bool {
+        self.id == other.id
+    }
 }
 
 /// Options for [`Client`].
@@ -71,6 +86,8 @@ impl ClientBuilder {
         let keys = Keyspace::new(self.namespace)?;
         let client = redis::Client::open(self.url.as_str())?;
         let conn = client.get_connection_manager().await?;
-        Ok(Client { conn, keys })
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        Ok(Client { conn, keys, id })
     }
 }

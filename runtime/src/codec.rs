@@ -207,6 +207,41 @@ impl<T: Finite> Finite for BTreeMap<String, T> {
     }
 }
 
+/// How the elements of a container (or an optional value) are stored: [`Plain`] for scalar types,
+/// [`AsJson`] for structs and nested containers. Generated code picks one per field.
+pub trait Element<T> {
+    /// The bytes stored in Redis.
+    fn encode(value: &T) -> Result<Vec<u8>, CodecError>;
+    /// Reads the bytes back.
+    fn decode(raw: &[u8]) -> Result<T, CodecError>;
+}
+
+/// Elements stored with their scalar [`Codec`].
+#[derive(Debug, Clone, Copy)]
+pub struct Plain;
+
+impl<T: Codec> Element<T> for Plain {
+    fn encode(value: &T) -> Result<Vec<u8>, CodecError> {
+        value.encode()
+    }
+    fn decode(raw: &[u8]) -> Result<T, CodecError> {
+        T::decode(raw)
+    }
+}
+
+/// Elements stored as JSON text.
+#[derive(Debug, Clone, Copy)]
+pub struct AsJson;
+
+impl<T: Serialize + DeserializeOwned + Finite> Element<T> for AsJson {
+    fn encode(value: &T) -> Result<Vec<u8>, CodecError> {
+        encode_json(value)
+    }
+    fn decode(raw: &[u8]) -> Result<T, CodecError> {
+        decode_json(raw)
+    }
+}
+
 /// Encodes a composite value (struct, nested container, optional element) as JSON.
 pub fn encode_json<T: Serialize + Finite>(value: &T) -> Result<Vec<u8>, CodecError> {
     if !value.all_finite() {

@@ -58,6 +58,47 @@ pub enum Error {
         /// Why.
         reason: &'static str,
     },
+    /// An increment would leave the range of the field's type (a 64-bit integer, a finite
+    /// float); nothing was written.
+    #[error("cannot update field `{field}` of key `{key}`: {reason}")]
+    Overflow {
+        /// The Redis key.
+        key: String,
+        /// The schema field (`stats.wins`), or the map entry.
+        field: String,
+        /// The values involved.
+        reason: String,
+    },
+    /// `set(index)` on a list position that does not exist; nothing was written.
+    #[error("index {index} is out of range for list `{field}` (key `{key}`)")]
+    IndexOutOfRange {
+        /// The list's Redis key.
+        key: String,
+        /// The list field.
+        field: String,
+        /// The index asked for.
+        index: i64,
+    },
+    /// Redis refused an operation after earlier operations of the same pipeline were applied.
+    /// Prechecks make this happen only when something outside rapyer changed the data in a way
+    /// they cannot foresee; the operations before `op` stay applied (Redis has no rollback).
+    #[error(
+        "pipeline operation #{op} on field `{field}` of key `{key}` failed after earlier operations were applied: {reason}"
+    )]
+    PartiallyApplied {
+        /// Position of the failed operation in the pipeline, from 0.
+        op: usize,
+        /// Its Redis key.
+        key: String,
+        /// Its field.
+        field: String,
+        /// The Redis error.
+        reason: String,
+    },
+    /// A pipeline was used wrongly: a slot from another pipeline, a result taken twice, an
+    /// operation built on another client.
+    #[error("pipeline misuse: {0}")]
+    Pipeline(&'static str),
     /// A client option is not valid (namespace with braces, for instance).
     #[error("invalid configuration: {0}")]
     Config(String),

@@ -17,14 +17,19 @@ pub mod codec;
 pub mod error;
 pub mod keys;
 pub mod model;
+pub mod ops;
 pub mod record;
 pub mod repo;
 mod scripts;
 
 pub use client::{Client, ClientBuilder};
-pub use codec::{Codec, CodecError, Finite};
+pub use codec::{AsJson, Codec, CodecError, Element, Finite, Plain};
 pub use error::{Error, Result};
 pub use model::{ContainerKind, ContainerMeta, Flat, Model, ModelMeta, PkRef, PrimaryKey};
+pub use ops::{
+    FloatField, Instance, IntField, ListField, MapField, Op, OptionalField, Pipeline, Results,
+    SetField, Slot, ValueField,
+};
 pub use record::{RecordReader, RecordWriter};
 pub use repo::Repo;
 

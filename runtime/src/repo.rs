@@ -10,6 +10,7 @@ use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::keys::Keyspace;
 use crate::model::{ContainerKind, Model, PkRef, PrimaryKey};
+use crate::ops::Instance;
 use crate::record::{ContainerData, RecordReader, RecordWriter, VERSION_FIELD};
 use crate::scripts;
 
@@ -78,6 +79,15 @@ impl<M: Model> Repo<M> {
         })
     }
 
+    /// A handle on the instance with this pk, for field operations (no I/O). Generated code
+    /// wraps it in a typed `<Model>Fields`.
+    pub fn instance<Q: PkRef + ?Sized>(&self, pk: &Q) -> Instance
+    where
+        M::Pk: Borrow<Q>,
+    {
+        Instance::new(&self.client, M::META, pk.pk_text())
+    }
+
     /// The Redis key of the instance's hash, e.g. `Player:{9f0c...}`.
     pub fn key_of<Q: PkRef + ?Sized>(&self, pk: &Q) -> Result<String>
     where
@@ -116,16 +126,18 @@ impl<M: Model> Repo<M> {
         value.write_record(&mut record)?;
         let ttl_ms = M::META.ttl_seconds.map_or(0, |s| s.saturating_mul(1000));
 
-        let mut invocation = scripts::WRITE_INSTANCE.prepare_invoke();
-        invocation.key(&keys.hash).key(self.registry());
-        for key in &keys.containers {
-            invocation.key(key);
-        }
-        invocation.arg(mode).arg(&keys.pk).arg(ttl_ms);
-        invocation.arg(record.hash.len() + 1);
-        invocation.arg(VERSION_FIELD).arg(M::META.schema_version);
+        let registry = self.registry();
+        let all_keys: Vec<&String> = [&keys.hash]
+            .into_iter()
+            .chain(std::iter::once(&registry))
+            .chain(&keys.containers)
+            .collect();
+        let mut cmd = scripts::WRITE_INSTANCE.call(&all_keys);
+        cmd.arg(mode).arg(&keys.pk).arg(ttl_ms);
+        cmd.arg(record.hash.len() + 1);
+        cmd.arg(VERSION_FIELD).arg(M::META.schema_version);
         for (field, raw) in &record.hash {
-            invocation.arg(field).arg(raw);
+            cmd.arg(field).arg(raw);
         }
         for meta in M::META.containers {
             let data = record.containers.remove(meta.path);
@@ -134,23 +146,26 @@ impl<M: Model> Repo<M> {
                 ContainerKind::Set => ("S", data.as_ref().map_or(0, ContainerData::len)),
                 ContainerKind::Map => ("H", data.as_ref().map_or(0, ContainerData::len)),
             };
-            invocation.arg(kind).arg(len);
+            cmd.arg(kind).arg(len);
             match data {
                 Some(ContainerData::List(items) | ContainerData::Set(items)) => {
                     for item in items {
-                        invocation.arg(item);
+                        cmd.arg(item);
                     }
                 }
                 Some(ContainerData::Map(entries)) => {
                     for (k, v) in entries {
-                        invocation.arg(k).arg(v);
+                        cmd.arg(k).arg(v);
                     }
                 }
                 None => {}
             }
         }
         let mut conn = self.client.connection();
-        match invocation.invoke_async::<()>(&mut conn).await {
+        match scripts::WRITE_INSTANCE
+            .invoke::<(), _>(&cmd, &mut conn)
+            .await
+        {
             Ok(()) => Ok(()),
             Err(e) if e.code() == Some(scripts::EXISTS_CODE) => Err(Error::AlreadyExists {
                 model: M::META.name,
@@ -290,10 +305,10 @@ impl<M: Model> Repo<M> {
     /// Sorted by pk text for models without TTL, by expiry for models with one.
     pub async fn all(&self) -> Result<Vec<M::Pk>> {
         let registry = self.registry();
+        let mut cmd = scripts::LIVE_PKS.call(&[&registry]);
+        cmd.arg("list");
         let raw: Vec<String> = scripts::LIVE_PKS
-            .key(&registry)
-            .arg("list")
-            .invoke_async(&mut self.client.connection())
+            .invoke(&cmd, &mut self.client.connection())
             .await?;
         raw.iter()
             .map(|text| {
@@ -308,10 +323,10 @@ impl<M: Model> Repo<M> {
 
     /// The number of live instances. O(log N).
     pub async fn count(&self) -> Result<u64> {
+        let mut cmd = scripts::LIVE_PKS.call(&[self.registry()]);
+        cmd.arg("count");
         let n: u64 = scripts::LIVE_PKS
-            .key(self.registry())
-            .arg("count")
-            .invoke_async(&mut self.client.connection())
+            .invoke(&cmd, &mut self.client.connection())
             .await?;
         Ok(n)
     }

@@ -179,15 +179,26 @@ impl<'a> Checker<'a> {
             .chain(schema.structs.iter().map(|s| (s.name.as_str(), s.span)))
             .chain(schema.models.iter().map(|m| (m.name.as_str(), m.span)))
             .collect();
-        for m in &schema.models {
-            let repo = format!("{}Repo", m.name);
-            if let Some(span) = declared.get(repo.as_str()) {
+        let generated = schema
+            .models
+            .iter()
+            .flat_map(|m| {
+                [
+                    (format!("{}Repo", m.name), "repository", &m.name),
+                    (format!("{}Fields", m.name), "field handles", &m.name),
+                ]
+            })
+            .chain(
+                schema
+                    .structs
+                    .iter()
+                    .map(|s| (format!("{}Fields", s.name), "field handles", &s.name)),
+            );
+        for (name, what, owner) in generated {
+            if let Some(span) = declared.get(name.as_str()) {
                 self.error(
                     *span,
-                    format!(
-                        "`{repo}` is the name of the repository generated for model `{}`",
-                        m.name
-                    ),
+                    format!("`{name}` is the name of the {what} generated for `{owner}`"),
                 )
                 .help = Some("rename this type".into());
             }

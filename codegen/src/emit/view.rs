@@ -51,6 +51,9 @@ pub struct StructView {
     pub fields: Vec<FieldView>,
     /// True when `new()` takes no argument (then `Default` is implemented too).
     pub defaultable: bool,
+    /// The field handles type (`PlayerStatsFields`).
+    pub fields_ty: String,
+    pub fields_doc: String,
 }
 
 #[derive(Serialize)]
@@ -68,6 +71,11 @@ pub struct ModelView {
     pub fields: Vec<FieldView>,
     pub containers: Vec<ContainerView>,
     pub defaultable: bool,
+    /// The field handles type (`PlayerFields`).
+    pub fields_ty: String,
+    pub fields_doc: String,
+    /// Fields without a repository shortcut, because a repository method has their name.
+    pub shadowed: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -92,6 +100,25 @@ pub struct FieldView {
     pub init: Init,
     /// The schema default, used by `new` and when reading an instance that lacks the field.
     pub default: Option<DefaultView>,
+    /// The handle its atomic operations are on; `None` for a model's key (immutable).
+    pub handle: Option<HandleView>,
+    /// A model field reachable as `repo.<field>(pk)` (not shadowed by a repository method).
+    pub shortcut: bool,
+}
+
+/// The runtime handle type of a field's operations.
+#[derive(Serialize)]
+pub struct HandleView {
+    /// `int`, `float`, `value`, `optional`, `list`, `set`, `map`, `struct`.
+    pub kind: &'static str,
+    /// The value or element type.
+    pub elem: Option<Type>,
+    /// Elements stored as JSON (`AsJson` codec).
+    pub json: bool,
+    /// For `struct`: the struct's handle type.
+    pub fields_ty: Option<String>,
+    /// `with_default` is called (int, float and other scalars with a schema default).
+    pub with_default: bool,
 }
 
 /// How a constructor fills a field.
@@ -153,17 +180,24 @@ pub fn build(schema: &Schema) -> SchemaView {
             schema
                 .structs
                 .iter()
-                .map(|s| (&s.name, vec![s.name.clone()])),
+                .map(|s| (&s.name, vec![s.name.clone(), format!("{}Fields", s.name)])),
         )
-        .chain(
-            schema
-                .models
-                .iter()
-                .map(|m| (&m.name, vec![m.name.clone(), format!("{}Repo", m.name)])),
-        )
-        .map(|(name, items)| ExportView {
-            module: module_name(name),
-            items,
+        .chain(schema.models.iter().map(|m| {
+            (
+                &m.name,
+                vec![
+                    m.name.clone(),
+                    format!("{}Fields", m.name),
+                    format!("{}Repo", m.name),
+                ],
+            )
+        }))
+        .map(|(name, mut items)| {
+            items.sort_by(|a, b| version_order(a, b));
+            ExportView {
+                module: module_name(name),
+                items,
+            }
         })
         .collect();
     exports.sort_by(|a, b| version_order(&a.module, &b.module));
@@ -197,6 +231,12 @@ pub fn build(schema: &Schema) -> SchemaView {
             .map(|s| {
                 let fields: Vec<FieldView> = s.fields.iter().map(|f| field_view(schema, f, None)).collect();
                 StructView {
+                    fields_ty: format!("{}Fields", s.name),
+                    fields_doc: format!(
+                        " Atomic operations on the fields of a [`{}`] stored in an instance, from \
+                         the handle of the field that holds it.",
+                        s.name
+                    ),
                     name: s.name.clone(),
                     module: module_name(&s.name),
                     file: format!("{}.rs", module_name(&s.name)),
@@ -210,11 +250,28 @@ pub fn build(schema: &Schema) -> SchemaView {
             .models
             .iter()
             .map(|m| {
-                let fields: Vec<FieldView> = m.fields.iter().map(|f| field_view(schema, f, Some(&m.key))).collect();
+                let mut fields: Vec<FieldView> = m.fields.iter().map(|f| field_view(schema, f, Some(&m.key))).collect();
+                let mut shadowed = Vec::new();
+                for f in &mut fields {
+                    if f.handle.is_none() {
+                        continue;
+                    }
+                    if REPO_METHODS.contains(&f.name.as_str()) {
+                        shadowed.push(f.name.clone());
+                    } else {
+                        f.shortcut = true;
+                    }
+                }
                 let pk = m.fields.iter().find(|f| f.name == m.key.field()).expect("key field exists");
                 let mut containers = Vec::new();
                 collect_containers(schema, &m.fields, "", &mut containers);
                 ModelView {
+                    fields_ty: format!("{}Fields", m.name),
+                    fields_doc: format!(
+                        " Atomic operations on the fields of one [`{}`], from `{}Repo::fields(pk)`.",
+                        m.name, m.name
+                    ),
+                    shadowed,
                     name: m.name.clone(),
                     module: module_name(&m.name),
                     file: format!("{}.rs", module_name(&m.name)),
@@ -279,7 +336,10 @@ fn field_view(schema: &Schema, f: &ir::Field, key: Option<&Key>) -> FieldView {
             into: *t == Type::String,
         },
     };
+    let is_key = key.is_some_and(|k| k.field() == f.name);
     FieldView {
+        handle: (!is_key).then(|| handle_view(&f.ty, f.default.is_some())),
+        shortcut: false,
         name: f.name.clone(),
         doc: field_doc(f),
         ty: f.ty.clone(),
@@ -288,6 +348,67 @@ fn field_view(schema: &Schema, f: &ir::Field, key: Option<&Key>) -> FieldView {
         struct_name,
         init,
         default: f.default.as_ref().map(|d| default_view(&f.ty, d)),
+    }
+}
+
+/// Methods of `Repo` (and of the traits a repository implements) plus names kept for later
+/// repository methods: a field with one of these names gets no `repo.<field>(pk)` shortcut
+/// (it would shadow the method); `repo.fields(pk).<field>()` always works.
+pub const REPO_METHODS: &[&str] = &[
+    "all",
+    "client",
+    "clone",
+    "count",
+    "delete",
+    "deref",
+    "exists",
+    "fields",
+    "fmt",
+    "get",
+    "get_many",
+    "insert",
+    "instance",
+    "key_of",
+    "keys_of",
+    "lock",
+    "lock_many",
+    "new",
+    "pipeline",
+    "reindex",
+    "save",
+    "update",
+    "update_many",
+];
+
+fn handle_view(ty: &Type, has_default: bool) -> HandleView {
+    let view = |kind, elem: Option<&Type>| HandleView {
+        kind,
+        json: elem.is_some_and(|e| !is_scalar(e)),
+        elem: elem.cloned(),
+        fields_ty: None,
+        with_default: false,
+    };
+    match ty {
+        Type::Int => HandleView {
+            with_default: has_default,
+            ..view("int", None)
+        },
+        Type::Float => HandleView {
+            with_default: has_default,
+            ..view("float", None)
+        },
+        Type::Optional(inner) => view("optional", Some(inner)),
+        Type::List(e) => view("list", Some(e)),
+        Type::Set(e) => view("set", Some(e)),
+        Type::Map(e) => view("map", Some(e)),
+        Type::Struct(n) => HandleView {
+            fields_ty: Some(format!("{n}Fields")),
+            ..view("struct", None)
+        },
+        t => HandleView {
+            with_default: has_default,
+            ..view("value", Some(t))
+        },
     }
 }
 

@@ -129,3 +129,118 @@ impl ::core::ops::Deref for PlayerRepo {
         &self.0
     }
 }
+/// Atomic operations on the fields of one [`Player`], from `PlayerRepo::fields(pk)`.
+#[derive(::core::fmt::Debug, ::core::clone::Clone)]
+pub struct PlayerFields(::rapyer::Instance);
+impl PlayerFields {
+    /// Schema type `string`, `unique` index.
+    pub fn username(&self) -> ::rapyer::ValueField<::std::string::String> {
+        <::rapyer::ValueField<::std::string::String>>::new(self.0.clone(), "username")
+    }
+    /// Schema type `int`, default `0`, `sorted` index.
+    pub fn score(&self) -> ::rapyer::IntField {
+        <::rapyer::IntField>::new(self.0.clone(), "score").with_default(0i64)
+    }
+    /// Schema type `int`, default `0`.
+    pub fn wins(&self) -> ::rapyer::IntField {
+        <::rapyer::IntField>::new(self.0.clone(), "wins").with_default(0i64)
+    }
+    /// Schema type `int`, default `0`.
+    pub fn losses(&self) -> ::rapyer::IntField {
+        <::rapyer::IntField>::new(self.0.clone(), "losses").with_default(0i64)
+    }
+    /// Schema type `int`, default `0`.
+    pub fn inventory_count(&self) -> ::rapyer::IntField {
+        <::rapyer::IntField>::new(self.0.clone(), "inventory_count").with_default(0i64)
+    }
+    /// Schema type `list<Achievement>`.
+    pub fn achievements(&self) -> ::rapyer::ListField<super::Achievement> {
+        <::rapyer::ListField<super::Achievement>>::new(self.0.clone(), "achievements")
+    }
+    /// Schema type `PlayerStats`.
+    pub fn stats(&self) -> super::PlayerStatsFields {
+        <super::PlayerStatsFields as ::rapyer::ops::StructFields>::at(
+            self.0.clone(),
+            ::std::string::String::from("stats."),
+        )
+    }
+    /// Schema type `map<string, string>`.
+    pub fn metadata(&self) -> ::rapyer::MapField<::std::string::String> {
+        <::rapyer::MapField<::std::string::String>>::new(self.0.clone(), "metadata")
+    }
+}
+impl PlayerRepo {
+    /// Typed handles on the fields of the instance with this pk, for atomic operations. No I/O
+    /// happens until an operation is awaited or a pipeline runs.
+    pub fn fields<Q>(&self, pk: &Q) -> PlayerFields
+    where
+        Q: ::rapyer::PkRef + ?::core::marker::Sized,
+        ::rapyer::Uuid: ::core::borrow::Borrow<Q>,
+    {
+        PlayerFields(self.0.instance(pk))
+    }
+    /// Handle on `username` of the instance with this pk: `fields(pk).username()`.
+    pub fn username<Q>(&self, pk: &Q) -> ::rapyer::ValueField<::std::string::String>
+    where
+        Q: ::rapyer::PkRef + ?::core::marker::Sized,
+        ::rapyer::Uuid: ::core::borrow::Borrow<Q>,
+    {
+        self.fields(pk).username()
+    }
+    /// Handle on `score` of the instance with this pk: `fields(pk).score()`.
+    pub fn score<Q>(&self, pk: &Q) -> ::rapyer::IntField
+    where
+        Q: ::rapyer::PkRef + ?::core::marker::Sized,
+        ::rapyer::Uuid: ::core::borrow::Borrow<Q>,
+    {
+        self.fields(pk).score()
+    }
+    /// Handle on `wins` of the instance with this pk: `fields(pk).wins()`.
+    pub fn wins<Q>(&self, pk: &Q) -> ::rapyer::IntField
+    where
+        Q: ::rapyer::PkRef + ?::core::marker::Sized,
+        ::rapyer::Uuid: ::core::borrow::Borrow<Q>,
+    {
+        self.fields(pk).wins()
+    }
+    /// Handle on `losses` of the instance with this pk: `fields(pk).losses()`.
+    pub fn losses<Q>(&self, pk: &Q) -> ::rapyer::IntField
+    where
+        Q: ::rapyer::PkRef + ?::core::marker::Sized,
+        ::rapyer::Uuid: ::core::borrow::Borrow<Q>,
+    {
+        self.fields(pk).losses()
+    }
+    /// Handle on `inventory_count` of the instance with this pk: `fields(pk).inventory_count()`.
+    pub fn inventory_count<Q>(&self, pk: &Q) -> ::rapyer::IntField
+    where
+        Q: ::rapyer::PkRef + ?::core::marker::Sized,
+        ::rapyer::Uuid: ::core::borrow::Borrow<Q>,
+    {
+        self.fields(pk).inventory_count()
+    }
+    /// Handle on `achievements` of the instance with this pk: `fields(pk).achievements()`.
+    pub fn achievements<Q>(&self, pk: &Q) -> ::rapyer::ListField<super::Achievement>
+    where
+        Q: ::rapyer::PkRef + ?::core::marker::Sized,
+        ::rapyer::Uuid: ::core::borrow::Borrow<Q>,
+    {
+        self.fields(pk).achievements()
+    }
+    /// Handle on `stats` of the instance with this pk: `fields(pk).stats()`.
+    pub fn stats<Q>(&self, pk: &Q) -> super::PlayerStatsFields
+    where
+        Q: ::rapyer::PkRef + ?::core::marker::Sized,
+        ::rapyer::Uuid: ::core::borrow::Borrow<Q>,
+    {
+        self.fields(pk).stats()
+    }
+    /// Handle on `metadata` of the instance with this pk: `fields(pk).metadata()`.
+    pub fn metadata<Q>(&self, pk: &Q) -> ::rapyer::MapField<::std::string::String>
+    where
+        Q: ::rapyer::PkRef + ?::core::marker::Sized,
+        ::rapyer::Uuid: ::core::borrow::Borrow<Q>,
+    {
+        self.fields(pk).metadata()
+    }
+}

@@ -65,3 +65,44 @@ impl ::rapyer::Finite for PlayerStats {
             && ::rapyer::Finite::all_finite(&self.avg_score)
     }
 }
+/// Atomic operations on the fields of a [`PlayerStats`] stored in an instance, from the handle of the field that holds it.
+#[derive(::core::fmt::Debug, ::core::clone::Clone)]
+pub struct PlayerStatsFields {
+    instance: ::rapyer::Instance,
+    prefix: ::std::string::String,
+}
+impl ::rapyer::ops::StructFields for PlayerStatsFields {
+    fn at(instance: ::rapyer::Instance, prefix: ::std::string::String) -> Self {
+        Self { instance, prefix }
+    }
+}
+impl PlayerStatsFields {
+    /// Schema type `int`.
+    pub fn total_games(&self) -> ::rapyer::IntField {
+        <::rapyer::IntField>::new(
+            self.instance.clone(),
+            [self.prefix.as_str(), "total_games"].concat(),
+        )
+    }
+    /// Schema type `int`.
+    pub fn wins(&self) -> ::rapyer::IntField {
+        <::rapyer::IntField>::new(
+            self.instance.clone(),
+            [self.prefix.as_str(), "wins"].concat(),
+        )
+    }
+    /// Schema type `int`.
+    pub fn losses(&self) -> ::rapyer::IntField {
+        <::rapyer::IntField>::new(
+            self.instance.clone(),
+            [self.prefix.as_str(), "losses"].concat(),
+        )
+    }
+    /// Schema type `float`.
+    pub fn avg_score(&self) -> ::rapyer::FloatField {
+        <::rapyer::FloatField>::new(
+            self.instance.clone(),
+            [self.prefix.as_str(), "avg_score"].concat(),
+        )
+    }
+}

@@ -1,0 +1,254 @@
+-- Runs a batch of field operations atomically: a single field operation is a batch of one, a
+-- pipeline is a batch of many. Three phases, so that a batch is applied whole or not at all:
+--   1. guards: every instance the batch touches must exist (no ghost instances);
+--   2. precheck (batches of more than one op, and float increments): key types, stored numbers,
+--      integer overflow and float finiteness are checked against the state each op will see,
+--      simulated through the batch, before anything is written;
+--   3. execution, in the caller's order.
+--
+-- KEYS: every key the batch touches.
+-- ARGV: g, then g key indexes (instance hashes that must exist);
+--       n, then per op: code, key index, ttl source (index of the instance hash whose TTL a
+--       container key created by this op must copy, 0 for none), argc, then argc arguments.
+-- Codes are Redis commands, plus:
+--   incr f delta default / incrf f delta default   HINCRBY / HINCRBYFLOAT, seeding a missing
+--                                                  field with default ('' for none) first
+--   lset i v                                       LSET that answers 0 when i is out of range
+-- Returns one reply per op (nil as false). Errors: RAPYER_NOTFOUND <guard>, RAPYER_TYPE <op>
+-- <what>, RAPYER_OVERFLOW <op> <what>, RAPYER_FAILED <op> <redis error> (nothing applied),
+-- RAPYER_PARTIAL <op> <redis error> (ops before <op> applied; only on data changed under us).
+
+local pos = 1
+local function next_arg()
+  local v = ARGV[pos]
+  pos = pos + 1
+  return v
+end
+
+local guards = tonumber(next_arg())
+for i = 1, guards do
+  if redis.call('EXISTS', KEYS[tonumber(next_arg())]) == 0 then
+    return redis.error_reply('RAPYER_NOTFOUND ' .. i)
+  end
+end
+
+local ops = {}
+local count = tonumber(next_arg())
+for i = 1, count do
+  local op = { code = next_arg(), key = KEYS[tonumber(next_arg())] }
+  local ttl = tonumber(next_arg())
+  if ttl > 0 then
+    op.ttl_from = KEYS[ttl]
+  end
+  op.argc = tonumber(next_arg())
+  op.first = pos
+  pos = pos + op.argc
+  ops[i] = op
+end
+
+-- Exact 64-bit integers as (hi, lo) with value = hi * 1e9 + lo and both parts of one sign:
+-- every part stays far below 2^53, so doubles hold them exactly.
+local B = 1000000000
+local function parse_int(s)
+  if s ~= '0' and not string.match(s, '^%-?[1-9]%d*$') then
+    return nil
+  end
+  local neg = string.sub(s, 1, 1) == '-'
+  local digits = neg and string.sub(s, 2) or s
+  if #digits > 19 or (#digits == 19 and digits > (neg and '9223372036854775808' or '9223372036854775807')) then
+    return nil
+  end
+  local hi = tonumber(string.sub(digits, 1, -10)) or 0
+  local lo = tonumber(string.sub(digits, -9))
+  if neg then
+    return { -hi, -lo }
+  end
+  return { hi, lo }
+end
+
+local function add_int(a, b)
+  local hi, lo = a[1] + b[1], a[2] + b[2]
+  if lo >= B then
+    hi, lo = hi + 1, lo - B
+  elseif lo <= -B then
+    hi, lo = hi - 1, lo + B
+  end
+  if hi > 0 and lo < 0 then
+    hi, lo = hi - 1, lo + B
+  elseif hi < 0 and lo > 0 then
+    hi, lo = hi + 1, lo - B
+  end
+  if hi > 9223372036 or (hi == 9223372036 and lo > 854775807)
+    or hi < -9223372036 or (hi == -9223372036 and lo < -854775808) then
+    return nil
+  end
+  return { hi, lo }
+end
+
+local function int_text(v)
+  if v[1] == 0 then
+    return string.format('%d', v[2])
+  end
+  return string.format('%d', v[1]) .. string.format('%09d', math.abs(v[2]))
+end
+
+local function finite(x)
+  return x == x and x ~= math.huge and x ~= -math.huge
+end
+
+-- The Redis type each command needs its key to hold ('none' is always fine).
+local KEY_TYPE = {
+  RPUSH = 'list', LPUSH = 'list', RPOP = 'list', LPOP = 'list', LINDEX = 'list', lset = 'list',
+  LRANGE = 'list', LLEN = 'list', LREM = 'list', LTRIM = 'list',
+  SADD = 'set', SREM = 'set', SISMEMBER = 'set', SMEMBERS = 'set', SCARD = 'set', SPOP = 'set',
+  HSET = 'hash', HDEL = 'hash', HGET = 'hash', HEXISTS = 'hash', HLEN = 'hash', HKEYS = 'hash',
+  HGETALL = 'hash', incr = 'hash', incrf = 'hash',
+}
+local READS = {
+  LINDEX = true, LRANGE = true, LLEN = true, SISMEMBER = true, SMEMBERS = true, SCARD = true,
+  HGET = true, HEXISTS = true, HLEN = true, HKEYS = true, HGETALL = true,
+}
+
+-- Hash fields as the ops before the current one left them: sim[key][field] is the stored text,
+-- false once deleted; cleared[key] once the whole key is deleted.
+local sim, cleared = {}, {}
+local function stored(key, field)
+  local fields = sim[key]
+  if fields and fields[field] ~= nil then
+    return fields[field] or nil
+  end
+  if cleared[key] then
+    return nil
+  end
+  return redis.call('HGET', key, field) or nil
+end
+local function remember(key, field, value)
+  sim[key] = sim[key] or {}
+  sim[key][field] = value
+end
+
+local types = {}
+local function precheck(i, op)
+  local want = KEY_TYPE[op.code]
+  if want then
+    local have = types[op.key]
+    if not have then
+      have = redis.call('TYPE', op.key).ok
+      types[op.key] = have
+    end
+    if have ~= 'none' and have ~= want then
+      return redis.error_reply('RAPYER_TYPE ' .. i .. ' the key holds a ' .. have .. ', not a ' .. want)
+    end
+  end
+  local a = op.first
+  if op.code == 'incr' or op.code == 'incrf' then
+    local field, delta, default = ARGV[a], ARGV[a + 1], ARGV[a + 2]
+    local text = stored(op.key, field) or (default ~= '' and default) or '0'
+    if op.code == 'incr' then
+      local current = parse_int(text)
+      if not current then
+        return redis.error_reply('RAPYER_TYPE ' .. i .. ' the stored value is not a 64-bit integer: ' .. string.sub(text, 1, 40))
+      end
+      local sum = add_int(current, parse_int(delta))
+      if not sum then
+        return redis.error_reply('RAPYER_OVERFLOW ' .. i .. ' ' .. string.sub(text, 1, 40) .. ' + ' .. delta .. ' does not fit in a 64-bit integer')
+      end
+      remember(op.key, field, int_text(sum))
+    else
+      local current = tonumber(text)
+      if not current or not finite(current) then
+        return redis.error_reply('RAPYER_TYPE ' .. i .. ' the stored value is not a finite float: ' .. string.sub(text, 1, 40))
+      end
+      local sum = current + tonumber(delta)
+      if not finite(sum) then
+        return redis.error_reply('RAPYER_OVERFLOW ' .. i .. ' ' .. string.sub(text, 1, 40) .. ' + ' .. delta .. ' is not a finite float')
+      end
+      remember(op.key, field, string.format('%.17g', sum))
+    end
+  elseif op.code == 'HSET' then
+    for j = a, a + op.argc - 1, 2 do
+      remember(op.key, ARGV[j], ARGV[j + 1])
+    end
+  elseif op.code == 'HDEL' then
+    remember(op.key, ARGV[a], false)
+  elseif op.code == 'DEL' then
+    sim[op.key] = nil
+    cleared[op.key] = true
+  end
+  return nil
+end
+
+-- Only a batch of several ops can be left half-applied, so only those are prechecked in full;
+-- a float increment is always checked, since Redis computes in long double and could store a
+-- value that is not a finite double.
+for i, op in ipairs(ops) do
+  if count > 1 or op.code == 'incrf' then
+    local err = precheck(i, op)
+    if err then
+      return err
+    end
+  end
+end
+
+-- Lua's unpack is limited to a few thousand values: big variadic writes go in chunks.
+local CHUNK = 1000
+local SUMMED = { SADD = true, HSET = true }
+local function call(code, key, first, argc)
+  if argc <= CHUNK then
+    return redis.pcall(code, key, unpack(ARGV, first, first + argc - 1))
+  end
+  local total, reply = 0, nil
+  for from = first, first + argc - 1, CHUNK do
+    reply = redis.pcall(code, key, unpack(ARGV, from, math.min(from + CHUNK, first + argc) - 1))
+    if type(reply) == 'table' and reply.err then
+      return reply
+    end
+    total = total + reply
+  end
+  return SUMMED[code] and total or reply
+end
+
+local function run(op)
+  local a = op.first
+  if op.code == 'incr' or op.code == 'incrf' then
+    if ARGV[a + 2] ~= '' then
+      redis.call('HSETNX', op.key, ARGV[a], ARGV[a + 2])
+    end
+    return redis.pcall(op.code == 'incr' and 'HINCRBY' or 'HINCRBYFLOAT', op.key, ARGV[a], ARGV[a + 1])
+  elseif op.code == 'lset' then
+    local len = redis.call('LLEN', op.key)
+    local index = tonumber(ARGV[a])
+    if index < -len or index >= len then
+      return 0
+    end
+    local reply = redis.pcall('LSET', op.key, ARGV[a], ARGV[a + 1])
+    if type(reply) == 'table' and reply.err then
+      return reply
+    end
+    return 1
+  end
+  return call(op.code, op.key, a, op.argc)
+end
+
+local replies = {}
+local wrote = false
+for i, op in ipairs(ops) do
+  local reply = run(op)
+  if type(reply) == 'table' and reply.err then
+    return redis.error_reply((wrote and 'RAPYER_PARTIAL ' or 'RAPYER_FAILED ') .. i .. ' ' .. reply.err)
+  end
+  if op.ttl_from then
+    local ttl = redis.call('PTTL', op.ttl_from)
+    if ttl > 0 then
+      redis.call('PEXPIRE', op.key, ttl)
+    end
+  end
+  if not READS[op.code] then
+    wrote = true
+  end
+  if reply == nil then
+    reply = false
+  end
+  replies[i] = reply
+end
+return replies

@@ -1,0 +1,133 @@
+//! Sends a batch of ops (one op, or a pipeline) as one call of `lua/ops.lua`, and turns the
+//! script's errors into typed ones naming the key and field at fault.
+
+use std::collections::HashMap;
+
+use redis::Value;
+
+use crate::client::Client;
+use crate::error::{Error, Result};
+use crate::ops::op::OpSpec;
+use crate::scripts;
+
+/// Runs `specs` atomically; returns one reply per op, in order.
+pub(crate) async fn run<'a>(client: &Client, specs: &[&'a OpSpec]) -> Result<Vec<Value>> {
+    // Every distinct key once; ops refer to keys by their 1-based position.
+    let mut keys: Vec<&'a str> = Vec::new();
+    let mut positions: HashMap<&'a str, usize> = HashMap::new();
+    let mut specs_keys: Vec<(usize, usize)> = Vec::with_capacity(specs.len());
+    for spec in specs {
+        let mut intern = |key: &'a str| {
+            *positions.entry(key).or_insert_with(|| {
+                keys.push(key);
+                keys.len()
+            })
+        };
+        let hash = intern(&spec.located.hash);
+        specs_keys.push((hash, intern(&spec.key)));
+    }
+    let mut guards: Vec<usize> = Vec::new();
+    let mut guard_specs: Vec<&OpSpec> = Vec::new();
+    for (spec, (hash, _)) in specs.iter().zip(&specs_keys) {
+        if !guards.contains(hash) {
+            guards.push(*hash);
+            guard_specs.push(spec);
+        }
+    }
+
+    let mut cmd = scripts::OPS.call(&keys);
+    cmd.arg(guards.len()).arg(&guards).arg(specs.len());
+    for (spec, (hash, key)) in specs.iter().zip(&specs_keys) {
+        let ttl_from = if spec.creates_key && spec.located.meta.ttl_seconds.is_some() {
+            *hash
+        } else {
+            0
+        };
+        cmd.arg(spec.code)
+            .arg(*key)
+            .arg(ttl_from)
+            .arg(spec.args.len())
+            .arg(&spec.args);
+    }
+
+    let reply = scripts::OPS
+        .invoke::<Value, _>(&cmd, &mut client.connection())
+        .await
+        .map_err(|e| script_error(e, specs, &guard_specs))?;
+    match reply {
+        Value::Array(replies) if replies.len() == specs.len() => Ok(replies),
+        other => Err(specs
+            .first()
+            .map(|s| s.unexpected("one reply per operation", &other))
+            .unwrap_or_else(|| Error::Pipeline("empty batch"))),
+    }
+}
+
+/// Maps the script's `RAPYER_*` errors (see `lua/ops.lua`) to typed errors.
+fn script_error(e: redis::RedisError, specs: &[&OpSpec], guards: &[&OpSpec]) -> Error {
+    let Some(code) = e.code() else {
+        return e.into();
+    };
+    let detail = e.detail().unwrap_or_default();
+    let (index, message) = detail.split_once(' ').unwrap_or((detail, ""));
+    let Some(index) = index.parse::<usize>().ok().and_then(|i| i.checked_sub(1)) else {
+        return e.into();
+    };
+    let message = message.to_string();
+    if code == "RAPYER_NOTFOUND" {
+        return match guards.get(index) {
+            Some(spec) => Error::NotFound {
+                model: spec.located.meta.name,
+                pk: spec.located.pk.clone(),
+                key: spec.located.hash.clone(),
+            },
+            None => e.into(),
+        };
+    }
+    let Some(spec) = specs.get(index) else {
+        return e.into();
+    };
+    let (key, field) = (spec.key.clone(), spec.field.clone());
+    match code {
+        "RAPYER_TYPE" => Error::Decode {
+            key,
+            field,
+            reason: message,
+        },
+        "RAPYER_OVERFLOW" => Error::Overflow {
+            key,
+            field,
+            reason: message,
+        },
+        "RAPYER_FAILED" => classify(e, key, field, message),
+        "RAPYER_PARTIAL" => Error::PartiallyApplied {
+            op: index,
+            key,
+            field,
+            reason: message,
+        },
+        _ => e.into(),
+    }
+}
+
+/// A Redis error from a single op that changed nothing: junk or overflow get typed errors.
+fn classify(e: redis::RedisError, key: String, field: String, message: String) -> Error {
+    if message.contains("overflow") {
+        Error::Overflow {
+            key,
+            field,
+            reason: message,
+        }
+    } else if message.contains("WRONGTYPE")
+        || message.contains("not an integer")
+        || message.contains("not a valid float")
+    {
+        Error::Decode {
+            key,
+            field,
+            reason: message,
+        }
+    } else {
+        e.into()
+    }
+}

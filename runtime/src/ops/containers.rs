@@ -1,0 +1,453 @@
+//! Handles on container fields, each in a key of its own: `list<T>` (LIST), `set<T>` (SET),
+//! `map<string, T>` (HASH). An emptied container has no key, as Redis deletes empty ones.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet};
+use std::marker::PhantomData;
+
+use redis::Value;
+
+use crate::codec::{Codec, CodecError, Element, Plain};
+use crate::error::{Error, Result};
+use crate::ops::instance::{Instance, Target};
+use crate::ops::op::{self, Op, OpSpec};
+
+/// What every container handle holds.
+#[derive(Debug, Clone)]
+struct Container {
+    instance: Instance,
+    path: Cow<'static, str>,
+}
+
+impl Container {
+    fn op<T>(
+        &self,
+        code: &'static str,
+        field: String,
+        args: Result<Vec<Vec<u8>>>,
+        creates: bool,
+        decode: op::Decoder<T>,
+    ) -> Op<T> {
+        let target = Target::Container {
+            path: &self.path,
+            creates,
+        };
+        self.instance.op(target, field, code, args, decode)
+    }
+
+    /// An op on the whole container, named by its path.
+    fn whole<T>(
+        &self,
+        code: &'static str,
+        args: Result<Vec<Vec<u8>>>,
+        creates: bool,
+        decode: op::Decoder<T>,
+    ) -> Op<T> {
+        self.op(code, self.path.to_string(), args, creates, decode)
+    }
+
+    fn encode_error(&self, e: CodecError) -> Error {
+        Error::Encode {
+            field: self.path.to_string(),
+            reason: e.to_string(),
+        }
+    }
+
+    fn encode<T, E: Element<T>>(&self, value: &T) -> Result<Vec<u8>> {
+        E::encode(value).map_err(|e| self.encode_error(e))
+    }
+
+    fn encode_all<T, E: Element<T>>(
+        &self,
+        items: impl IntoIterator<Item = T>,
+    ) -> Result<Vec<Vec<u8>>> {
+        items.into_iter().map(|v| self.encode::<T, E>(&v)).collect()
+    }
+}
+
+fn int_arg(n: i64) -> Vec<u8> {
+    n.to_string().into_bytes()
+}
+
+fn decode_one<T, E: Element<T>>(v: Value, spec: &OpSpec) -> Result<Option<T>> {
+    op::bytes(v, spec)?
+        .map(|raw| E::decode(&raw).map_err(|e| spec.decode_error(e)))
+        .transpose()
+}
+
+fn decode_many<T, E: Element<T>>(v: Value, spec: &OpSpec) -> Result<Vec<T>> {
+    op::array(v, spec)?
+        .into_iter()
+        .map(|item| match op::bytes(item, spec)? {
+            Some(raw) => E::decode(&raw).map_err(|e| spec.decode_error(e)),
+            None => Err(spec.unexpected("an element", &Value::Nil)),
+        })
+        .collect()
+}
+
+/// A `list<T>` field. `E` is how elements are stored: [`Plain`], or
+/// [`AsJson`](crate::codec::AsJson) for structs and nested containers.
+#[derive(Debug, Clone)]
+pub struct ListField<T, E = Plain> {
+    c: Container,
+    codec: PhantomData<fn() -> (T, E)>,
+}
+
+impl<T: Send + 'static, E: Element<T> + 'static> ListField<T, E> {
+    /// The list at `path` of `instance`.
+    pub fn new(instance: Instance, path: impl Into<Cow<'static, str>>) -> Self {
+        ListField {
+            c: Container {
+                instance,
+                path: path.into(),
+            },
+            codec: PhantomData,
+        }
+    }
+
+    /// Appends a value (RPUSH); returns the new length.
+    pub fn push_back(&self, value: impl Into<T>) -> Op<u64> {
+        let args = self.c.encode::<T, E>(&value.into()).map(|raw| vec![raw]);
+        self.c.whole("RPUSH", args, true, Box::new(op::count))
+    }
+
+    /// Prepends a value (LPUSH); returns the new length.
+    pub fn push_front(&self, value: impl Into<T>) -> Op<u64> {
+        let args = self.c.encode::<T, E>(&value.into()).map(|raw| vec![raw]);
+        self.c.whole("LPUSH", args, true, Box::new(op::count))
+    }
+
+    /// Appends every value, in order, in one step (RPUSH); returns the new length.
+    pub fn extend(&self, values: impl IntoIterator<Item = T>) -> Op<u64> {
+        match self.c.encode_all::<T, E>(values) {
+            Ok(args) if args.is_empty() => self.len(),
+            args => self.c.whole("RPUSH", args, true, Box::new(op::count)),
+        }
+    }
+
+    /// Removes and returns the last value (RPOP); `None` when the list is empty.
+    pub fn pop_back(&self) -> Op<Option<T>> {
+        self.c
+            .whole("RPOP", Ok(vec![]), false, Box::new(decode_one::<T, E>))
+    }
+
+    /// Removes and returns the first value (LPOP); `None` when the list is empty.
+    pub fn pop_front(&self) -> Op<Option<T>> {
+        self.c
+            .whole("LPOP", Ok(vec![]), false, Box::new(decode_one::<T, E>))
+    }
+
+    /// The value at `index` (LINDEX; negative counts from the end); `None` when out of range.
+    pub fn get(&self, index: i64) -> Op<Option<T>> {
+        let args = Ok(vec![int_arg(index)]);
+        self.c
+            .whole("LINDEX", args, false, Box::new(decode_one::<T, E>))
+    }
+
+    /// Replaces the value at `index` (LSET). An index out of range fails with
+    /// [`Error::IndexOutOfRange`] and writes nothing (inside a pipeline, the other operations
+    /// still apply: this one changes nothing).
+    pub fn set(&self, index: i64, value: impl Into<T>) -> Op<()> {
+        let args = self
+            .c
+            .encode::<T, E>(&value.into())
+            .map(|raw| vec![int_arg(index), raw]);
+        self.c.whole(
+            "lset",
+            args,
+            false,
+            Box::new(move |v, spec| {
+                if op::flag(v, spec)? {
+                    Ok(())
+                } else {
+                    Err(Error::IndexOutOfRange {
+                        key: spec.key.clone(),
+                        field: spec.field.clone(),
+                        index,
+                    })
+                }
+            }),
+        )
+    }
+
+    /// The values from `start` to `stop`, both included (LRANGE; negative counts from the end,
+    /// so `range(0, -1)` is the whole list).
+    pub fn range(&self, start: i64, stop: i64) -> Op<Vec<T>> {
+        let args = Ok(vec![int_arg(start), int_arg(stop)]);
+        self.c
+            .whole("LRANGE", args, false, Box::new(decode_many::<T, E>))
+    }
+
+    /// The number of values (LLEN).
+    pub fn len(&self) -> Op<u64> {
+        self.c.whole("LLEN", Ok(vec![]), false, Box::new(op::count))
+    }
+
+    /// Removes occurrences of `value` (LREM): the first `count` from the front when `count > 0`,
+    /// from the back when `count < 0`, all when `count == 0`. Returns how many were removed.
+    pub fn remove(&self, value: impl Into<T>, count: i64) -> Op<u64> {
+        let args = self
+            .c
+            .encode::<T, E>(&value.into())
+            .map(|raw| vec![int_arg(count), raw]);
+        self.c.whole("LREM", args, false, Box::new(op::count))
+    }
+
+    /// Keeps only the values from `start` to `stop`, both included (LTRIM).
+    pub fn trim(&self, start: i64, stop: i64) -> Op<()> {
+        let args = Ok(vec![int_arg(start), int_arg(stop)]);
+        self.c.whole("LTRIM", args, false, Box::new(op::unit))
+    }
+
+    /// Removes every value (DEL of the list's key).
+    pub fn clear(&self) -> Op<()> {
+        self.c.whole("DEL", Ok(vec![]), false, Box::new(op::unit))
+    }
+}
+
+/// A `set<T>` field.
+#[derive(Debug, Clone)]
+pub struct SetField<T> {
+    c: Container,
+    codec: PhantomData<fn() -> T>,
+}
+
+impl<T: Codec + Ord + Send + 'static> SetField<T> {
+    /// The set at `path` of `instance`.
+    pub fn new(instance: Instance, path: impl Into<Cow<'static, str>>) -> Self {
+        SetField {
+            c: Container {
+                instance,
+                path: path.into(),
+            },
+            codec: PhantomData,
+        }
+    }
+
+    fn one(&self, value: T) -> Result<Vec<Vec<u8>>> {
+        self.c.encode::<T, Plain>(&value).map(|raw| vec![raw])
+    }
+
+    /// Adds a value (SADD); returns whether it was new.
+    pub fn add(&self, value: impl Into<T>) -> Op<bool> {
+        self.c
+            .whole("SADD", self.one(value.into()), true, Box::new(op::flag))
+    }
+
+    /// Adds every value in one step (SADD); returns how many were new.
+    pub fn add_many(&self, values: impl IntoIterator<Item = T>) -> Op<u64> {
+        match self.c.encode_all::<T, Plain>(values) {
+            // Nothing to add: still checks that the instance exists.
+            Ok(args) if args.is_empty() => {
+                self.c
+                    .whole("SCARD", Ok(args), false, Box::new(|_, _| Ok(0)))
+            }
+            args => self.c.whole("SADD", args, true, Box::new(op::count)),
+        }
+    }
+
+    /// Removes a value (SREM); returns whether it was there.
+    pub fn remove(&self, value: impl Into<T>) -> Op<bool> {
+        self.c
+            .whole("SREM", self.one(value.into()), false, Box::new(op::flag))
+    }
+
+    /// Whether the value is in the set (SISMEMBER).
+    pub fn contains(&self, value: impl Into<T>) -> Op<bool> {
+        self.c.whole(
+            "SISMEMBER",
+            self.one(value.into()),
+            false,
+            Box::new(op::flag),
+        )
+    }
+
+    /// Every value (SMEMBERS).
+    pub fn members(&self) -> Op<BTreeSet<T>> {
+        self.c.whole(
+            "SMEMBERS",
+            Ok(vec![]),
+            false,
+            Box::new(|v, spec| Ok(decode_many::<T, Plain>(v, spec)?.into_iter().collect())),
+        )
+    }
+
+    /// The number of values (SCARD).
+    pub fn len(&self) -> Op<u64> {
+        self.c
+            .whole("SCARD", Ok(vec![]), false, Box::new(op::count))
+    }
+
+    /// Removes and returns a random value (SPOP); `None` when the set is empty.
+    pub fn pop(&self) -> Op<Option<T>> {
+        self.c
+            .whole("SPOP", Ok(vec![]), false, Box::new(decode_one::<T, Plain>))
+    }
+
+    /// Removes every value (DEL of the set's key).
+    pub fn clear(&self) -> Op<()> {
+        self.c.whole("DEL", Ok(vec![]), false, Box::new(op::unit))
+    }
+}
+
+/// A `map<string, T>` field. `E` is how values are stored: [`Plain`], or
+/// [`AsJson`](crate::codec::AsJson) for structs and nested containers.
+#[derive(Debug, Clone)]
+pub struct MapField<T, E = Plain> {
+    c: Container,
+    codec: PhantomData<fn() -> (T, E)>,
+}
+
+impl<T: Send + 'static, E: Element<T> + 'static> MapField<T, E> {
+    /// The map at `path` of `instance`.
+    pub fn new(instance: Instance, path: impl Into<Cow<'static, str>>) -> Self {
+        MapField {
+            c: Container {
+                instance,
+                path: path.into(),
+            },
+            codec: PhantomData,
+        }
+    }
+
+    /// The path of one entry, for messages: `metadata["level"]`.
+    fn entry(&self, key: &str) -> String {
+        format!("{}[{key:?}]", self.c.path)
+    }
+
+    /// Inserts or replaces an entry (HSET); returns whether the key was new.
+    pub fn insert(&self, key: impl Into<String>, value: impl Into<T>) -> Op<bool> {
+        let key = key.into();
+        let args = self
+            .c
+            .encode::<T, E>(&value.into())
+            .map(|raw| vec![key.clone().into_bytes(), raw]);
+        self.c
+            .op("HSET", self.entry(&key), args, true, Box::new(op::flag))
+    }
+
+    /// Inserts or replaces every entry in one step (HSET); returns how many keys were new.
+    pub fn insert_many<K: Into<String>>(
+        &self,
+        entries: impl IntoIterator<Item = (K, T)>,
+    ) -> Op<u64> {
+        let args: Result<Vec<Vec<u8>>> =
+            entries
+                .into_iter()
+                .try_fold(Vec::new(), |mut args, (k, v)| {
+                    let raw = self.c.encode::<T, E>(&v)?;
+                    args.push(k.into().into_bytes());
+                    args.push(raw);
+                    Ok(args)
+                });
+        match args {
+            Ok(args) if args.is_empty() => {
+                self.c
+                    .whole("HLEN", Ok(args), false, Box::new(|_, _| Ok(0)))
+            }
+            args => self.c.whole("HSET", args, true, Box::new(op::count)),
+        }
+    }
+
+    /// Removes an entry (HDEL); returns whether it was there.
+    pub fn remove(&self, key: &str) -> Op<bool> {
+        let args = Ok(vec![key.as_bytes().to_vec()]);
+        self.c
+            .op("HDEL", self.entry(key), args, false, Box::new(op::flag))
+    }
+
+    /// The value of an entry (HGET); `None` when the key is absent.
+    pub fn get(&self, key: &str) -> Op<Option<T>> {
+        let args = Ok(vec![key.as_bytes().to_vec()]);
+        self.c.op(
+            "HGET",
+            self.entry(key),
+            args,
+            false,
+            Box::new(decode_one::<T, E>),
+        )
+    }
+
+    /// Whether the key is present (HEXISTS).
+    pub fn contains(&self, key: &str) -> Op<bool> {
+        let args = Ok(vec![key.as_bytes().to_vec()]);
+        self.c
+            .op("HEXISTS", self.entry(key), args, false, Box::new(op::flag))
+    }
+
+    /// The number of entries (HLEN).
+    pub fn len(&self) -> Op<u64> {
+        self.c.whole("HLEN", Ok(vec![]), false, Box::new(op::count))
+    }
+
+    /// Every key (HKEYS), in no particular order.
+    pub fn keys(&self) -> Op<Vec<String>> {
+        self.c.whole(
+            "HKEYS",
+            Ok(vec![]),
+            false,
+            Box::new(decode_many::<String, Plain>),
+        )
+    }
+
+    /// Every entry (HGETALL).
+    pub fn entries(&self) -> Op<BTreeMap<String, T>> {
+        self.c.whole(
+            "HGETALL",
+            Ok(vec![]),
+            false,
+            Box::new(|v, spec| {
+                let mut items = op::array(v, spec)?.into_iter();
+                let mut out = BTreeMap::new();
+                while let (Some(k), Some(v)) = (items.next(), items.next()) {
+                    let k = op::bytes(k, spec)?.unwrap_or_default();
+                    let k = String::decode(&k).map_err(|e| spec.decode_error(e))?;
+                    let raw = op::bytes(v, spec)?.unwrap_or_default();
+                    let value = E::decode(&raw).map_err(|e| Error::Decode {
+                        key: spec.key.clone(),
+                        field: format!("{}[{k:?}]", spec.field),
+                        reason: e.to_string(),
+                    })?;
+                    out.insert(k, value);
+                }
+                Ok(out)
+            }),
+        )
+    }
+
+    /// Removes every entry (DEL of the map's key).
+    pub fn clear(&self) -> Op<()> {
+        self.c.whole("DEL", Ok(vec![]), false, Box::new(op::unit))
+    }
+}
+
+impl MapField<i64> {
+    /// Adds `by` to an entry (starting from 0 when absent) and returns the new value (HINCRBY).
+    /// Fails with [`Error::Overflow`] when the result does not fit in an `i64`.
+    pub fn incr(&self, key: &str, by: i64) -> Op<i64> {
+        let args = Ok(vec![key.as_bytes().to_vec(), int_arg(by), Vec::new()]);
+        self.c
+            .op("incr", self.entry(key), args, true, Box::new(op::int))
+    }
+}
+
+impl MapField<f64> {
+    /// Adds `by` to an entry (starting from 0 when absent) and returns the new value
+    /// (HINCRBYFLOAT). Fails with [`Error::Overflow`] when the result would not be finite.
+    pub fn incr(&self, key: &str, by: f64) -> Op<f64> {
+        let args = self
+            .c
+            .encode::<f64, Plain>(&by)
+            .map(|delta| vec![key.as_bytes().to_vec(), delta, Vec::new()]);
+        self.c.op(
+            "incrf",
+            self.entry(key),
+            args,
+            true,
+            Box::new(|v, spec| {
+                let raw = op::bytes(v, spec)?.unwrap_or_default();
+                f64::decode(&raw).map_err(|e| spec.decode_error(e))
+            }),
+        )
+    }
+}

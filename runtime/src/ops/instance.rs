@@ -1,0 +1,119 @@
+//! [`Instance`]: one instance of a model, addressed by pk, where field operations start.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use crate::client::Client;
+use crate::error::{Error, Result};
+use crate::keys::Keyspace;
+use crate::model::ModelMeta;
+use crate::ops::op::{Decoder, Op, OpSpec};
+
+/// Where an instance lives.
+#[derive(Debug)]
+pub(crate) struct Located {
+    /// The model's static facts (name for errors, TTL for new container keys).
+    pub(crate) meta: ModelMeta,
+    /// The pk as text.
+    pub(crate) pk: String,
+    /// The instance hash's key.
+    pub(crate) hash: String,
+}
+
+/// One instance of a model, by pk: a cheap handle (no I/O) that field handles are built on.
+/// Obtained from [`Repo::instance`](crate::Repo::instance); generated code wraps it in a typed
+/// `<Model>Fields` handle.
+#[derive(Clone, Debug)]
+pub struct Instance {
+    client: Client,
+    // An unusable pk (empty) is reported when an operation built on it runs.
+    located: std::result::Result<Arc<Located>, (String, &'static str)>,
+}
+
+/// Which key of the instance an operation targets.
+pub(crate) enum Target<'a> {
+    /// The instance hash (scalar fields and struct leaves).
+    Hash,
+    /// A container field's own key; `creates` when the op can create that key (it must then
+    /// take the instance's TTL).
+    Container { path: &'a str, creates: bool },
+}
+
+impl Instance {
+    pub(crate) fn new(client: &Client, meta: ModelMeta, pk: Cow<'_, str>) -> Instance {
+        let located = if pk.is_empty() {
+            Err((String::new(), "a primary key cannot be empty"))
+        } else {
+            let hash = client.keys().instance(meta.prefix, &pk);
+            Ok(Arc::new(Located {
+                meta,
+                pk: pk.into_owned(),
+                hash,
+            }))
+        };
+        Instance {
+            client: client.clone(),
+            located,
+        }
+    }
+
+    /// The client operations on this instance run on.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The key of the instance's hash, or the reason the pk cannot be used.
+    pub fn key(&self) -> Result<&str> {
+        match &self.located {
+            Ok(l) => Ok(&l.hash),
+            Err((pk, reason)) => Err(Error::InvalidKey {
+                pk: pk.clone(),
+                reason,
+            }),
+        }
+    }
+
+    /// Builds an operation; `args` are the command's arguments after the key (an encoding
+    /// error is reported when the operation runs, and fails a pipeline before it is sent).
+    pub(crate) fn op<T>(
+        &self,
+        target: Target<'_>,
+        field: String,
+        code: &'static str,
+        args: Result<Vec<Vec<u8>>>,
+        decode: Decoder<T>,
+    ) -> Op<T> {
+        let spec = match (&self.located, args) {
+            (Err((pk, reason)), _) => Err(Error::InvalidKey {
+                pk: pk.clone(),
+                reason,
+            }),
+            (Ok(_), Err(e)) => Err(e),
+            (Ok(located), Ok(args)) => {
+                let (key, creates) = match target {
+                    Target::Hash => (located.hash.clone(), false),
+                    Target::Container { path, creates } => {
+                        (Keyspace::container(&located.hash, path), creates)
+                    }
+                };
+                Ok(OpSpec {
+                    located: Arc::clone(located),
+                    key,
+                    field,
+                    code,
+                    args,
+                    creates_key: creates,
+                })
+            }
+        };
+        Op::new(self.client.clone(), spec, decode)
+    }
+}
+
+/// Built by generated code: the typed field handles of a struct nested in a model
+/// (`<Struct>Fields`), whose fields are stored under `prefix` (`stats.`). A trait rather than
+/// an inherent constructor, so that no schema field name can collide with it.
+pub trait StructFields {
+    /// The handles of the struct stored under `prefix` in `instance`.
+    fn at(instance: Instance, prefix: String) -> Self;
+}

@@ -1,0 +1,32 @@
+//! Field operations: one atomic server-side step per call, on one field of one instance.
+//!
+//! A generated repository hands out a handle per field (`players.score(&pk)` is an
+//! [`IntField`]); each method of a handle builds an [`Op`], which is either awaited on its own or
+//! added to a [`Pipeline`] together with others. Either way it runs inside one Lua script
+//! (`lua/ops.lua`) that first checks that every instance it touches exists, so an operation on a
+//! missing pk fails with [`Error::NotFound`](crate::Error::NotFound) and creates nothing.
+//!
+//! | handle | schema type |
+//! |---|---|
+//! | [`IntField`] | `int` |
+//! | [`FloatField`] | `float` |
+//! | [`ValueField`] | `bool`, `string`, `bytes`, `datetime`, `uuid`, enums, `json` |
+//! | [`OptionalField`] | `optional<T>` |
+//! | [`ListField`] | `list<T>` |
+//! | [`SetField`] | `set<T>` |
+//! | [`MapField`] | `map<string, T>` |
+//!
+//! `docs/operations.md` in the repository lists every operation with the Redis commands it issues.
+
+mod batch;
+mod containers;
+mod instance;
+mod op;
+mod pipeline;
+mod scalars;
+
+pub use containers::{ListField, MapField, SetField};
+pub use instance::{Instance, StructFields};
+pub use op::Op;
+pub use pipeline::{Pipeline, Results, Slot};
+pub use scalars::{FloatField, IntField, OptionalField, ValueField};

@@ -1,0 +1,281 @@
+//! Handles on fields stored in the instance hash: `int`, `float`, the other scalars, and
+//! `optional<T>` (struct leaves too: their path is `stats.wins`).
+
+use std::borrow::Cow;
+use std::marker::PhantomData;
+
+use crate::codec::{Codec, CodecError, Element, Plain};
+use crate::error::{Error, Result};
+use crate::ops::instance::{Instance, Target};
+use crate::ops::op::{self, Op, OpSpec};
+
+fn encode_error(path: &str) -> impl FnOnce(CodecError) -> Error + '_ {
+    move |e| Error::Encode {
+        field: path.to_string(),
+        reason: e.to_string(),
+    }
+}
+
+/// A hash field that is missing although the instance exists: the instance predates the field.
+fn missing(spec: &OpSpec) -> Error {
+    Error::Decode {
+        key: spec.key.clone(),
+        field: spec.field.clone(),
+        reason: "field is missing".into(),
+    }
+}
+
+/// HGET of a field, decoded; a missing field gives `default`, or an error without one.
+fn get<T: Codec + Send + 'static>(instance: &Instance, path: &str, default: Option<T>) -> Op<T> {
+    instance.op(
+        Target::Hash,
+        path.to_string(),
+        "HGET",
+        Ok(vec![path.as_bytes().to_vec()]),
+        Box::new(move |v, spec| match op::bytes(v, spec)? {
+            Some(raw) => T::decode(&raw).map_err(|e| spec.decode_error(e)),
+            None => default.ok_or_else(|| missing(spec)),
+        }),
+    )
+}
+
+/// HSET of one encoded field.
+fn set(instance: &Instance, path: &str, raw: Result<Vec<u8>>) -> Op<()> {
+    let args = raw.map(|raw| vec![path.as_bytes().to_vec(), raw]);
+    instance.op(
+        Target::Hash,
+        path.to_string(),
+        "HSET",
+        args,
+        Box::new(op::unit),
+    )
+}
+
+/// An `int` field: HINCRBY, HSET, HGET.
+#[derive(Debug, Clone)]
+pub struct IntField {
+    instance: Instance,
+    path: Cow<'static, str>,
+    default: Option<i64>,
+}
+
+impl IntField {
+    /// The field at `path` (`score`, `stats.wins`) of `instance`.
+    pub fn new(instance: Instance, path: impl Into<Cow<'static, str>>) -> Self {
+        IntField {
+            instance,
+            path: path.into(),
+            default: None,
+        }
+    }
+
+    /// The schema default: what `get` returns, and where `incr` starts, when an instance
+    /// written before the field existed lacks it.
+    pub fn with_default(mut self, default: i64) -> Self {
+        self.default = Some(default);
+        self
+    }
+
+    /// Adds `by` and returns the new value (HINCRBY). Fails with
+    /// [`Error::Overflow`] if the result does not fit in an `i64`; nothing is written then.
+    pub fn incr(&self, by: i64) -> Op<i64> {
+        // Redis starts a missing field at 0; a non-zero default is seeded first (HSETNX).
+        let seed = match self.default {
+            Some(d) if d != 0 => d.to_string().into_bytes(),
+            _ => Vec::new(),
+        };
+        let args = vec![
+            self.path.as_bytes().to_vec(),
+            by.to_string().into_bytes(),
+            seed,
+        ];
+        self.instance.op(
+            Target::Hash,
+            self.path.to_string(),
+            "incr",
+            Ok(args),
+            Box::new(op::int),
+        )
+    }
+
+    /// Subtracts `by` and returns the new value (HINCRBY with `-by`).
+    pub fn decr(&self, by: i64) -> Op<i64> {
+        match by.checked_neg() {
+            Some(neg) => self.incr(neg),
+            None => self.instance.op(
+                Target::Hash,
+                self.path.to_string(),
+                "incr",
+                Err(Error::Overflow {
+                    key: self.instance.key().unwrap_or_default().to_string(),
+                    field: self.path.to_string(),
+                    reason: format!("cannot subtract {by}: its negation is not an i64"),
+                }),
+                Box::new(op::int),
+            ),
+        }
+    }
+
+    /// Sets the value (HSET).
+    pub fn set(&self, value: i64) -> Op<()> {
+        set(
+            &self.instance,
+            &self.path,
+            Ok(value.to_string().into_bytes()),
+        )
+    }
+
+    /// Reads the value (HGET).
+    pub fn get(&self) -> Op<i64> {
+        get(&self.instance, &self.path, self.default)
+    }
+}
+
+/// A `float` field: HINCRBYFLOAT, HSET, HGET.
+#[derive(Debug, Clone)]
+pub struct FloatField {
+    instance: Instance,
+    path: Cow<'static, str>,
+    default: Option<f64>,
+}
+
+impl FloatField {
+    /// The field at `path` of `instance`.
+    pub fn new(instance: Instance, path: impl Into<Cow<'static, str>>) -> Self {
+        FloatField {
+            instance,
+            path: path.into(),
+            default: None,
+        }
+    }
+
+    /// The schema default (see [`IntField::with_default`]).
+    pub fn with_default(mut self, default: f64) -> Self {
+        self.default = Some(default);
+        self
+    }
+
+    /// Adds `by` and returns the new value as Redis computed it (HINCRBYFLOAT, which adds in
+    /// extended precision). Fails with [`Error::Overflow`] if the result would not be a finite
+    /// `f64`, and with [`Error::Encode`] if `by` is not finite; nothing is written then.
+    pub fn incr(&self, by: f64) -> Op<f64> {
+        let path = &self.path;
+        let args = by.encode().map_err(encode_error(path)).map(|delta| {
+            let seed = match self.default {
+                Some(d) if d != 0.0 => d.encode().unwrap_or_default(),
+                _ => Vec::new(),
+            };
+            vec![path.as_bytes().to_vec(), delta, seed]
+        });
+        self.instance.op(
+            Target::Hash,
+            path.to_string(),
+            "incrf",
+            args,
+            Box::new(|v, spec| {
+                let raw = op::bytes(v, spec)?.unwrap_or_default();
+                f64::decode(&raw).map_err(|e| spec.decode_error(e))
+            }),
+        )
+    }
+
+    /// Sets the value (HSET). NaN and infinities are refused with [`Error::Encode`].
+    pub fn set(&self, value: f64) -> Op<()> {
+        let raw = value.encode().map_err(encode_error(&self.path));
+        set(&self.instance, &self.path, raw)
+    }
+
+    /// Reads the value (HGET).
+    pub fn get(&self) -> Op<f64> {
+        get(&self.instance, &self.path, self.default)
+    }
+}
+
+/// A field of any other scalar type (`bool`, `string`, `bytes`, `datetime`, `uuid`, an enum,
+/// `json`): HSET, HGET.
+#[derive(Debug, Clone)]
+pub struct ValueField<T> {
+    instance: Instance,
+    path: Cow<'static, str>,
+    default: Option<T>,
+}
+
+impl<T: Codec + Clone + Send + 'static> ValueField<T> {
+    /// The field at `path` of `instance`.
+    pub fn new(instance: Instance, path: impl Into<Cow<'static, str>>) -> Self {
+        ValueField {
+            instance,
+            path: path.into(),
+            default: None,
+        }
+    }
+
+    /// The schema default, returned by `get` for an instance written before the field existed.
+    pub fn with_default(mut self, default: T) -> Self {
+        self.default = Some(default);
+        self
+    }
+
+    /// Sets the value (HSET).
+    pub fn set(&self, value: impl Into<T>) -> Op<()> {
+        let raw = value.into().encode().map_err(encode_error(&self.path));
+        set(&self.instance, &self.path, raw)
+    }
+
+    /// Reads the value (HGET).
+    pub fn get(&self) -> Op<T> {
+        get(&self.instance, &self.path, self.default.clone())
+    }
+}
+
+/// An `optional<T>` field: absent from the hash when `None`. HSET, HDEL, HGET.
+/// `E` is how the value is stored: [`Plain`], or [`AsJson`](crate::codec::AsJson) for structs.
+#[derive(Debug, Clone)]
+pub struct OptionalField<T, E = Plain> {
+    instance: Instance,
+    path: Cow<'static, str>,
+    codec: PhantomData<fn() -> (T, E)>,
+}
+
+impl<T: Send + 'static, E: Element<T> + 'static> OptionalField<T, E> {
+    /// The field at `path` of `instance`.
+    pub fn new(instance: Instance, path: impl Into<Cow<'static, str>>) -> Self {
+        OptionalField {
+            instance,
+            path: path.into(),
+            codec: PhantomData,
+        }
+    }
+
+    /// Sets a value (HSET).
+    pub fn set(&self, value: impl Into<T>) -> Op<()> {
+        let raw = E::encode(&value.into()).map_err(encode_error(&self.path));
+        set(&self.instance, &self.path, raw)
+    }
+
+    /// Clears the value (HDEL); returns whether there was one.
+    pub fn clear(&self) -> Op<bool> {
+        self.instance.op(
+            Target::Hash,
+            self.path.to_string(),
+            "HDEL",
+            Ok(vec![self.path.as_bytes().to_vec()]),
+            Box::new(op::flag),
+        )
+    }
+
+    /// Reads the value (HGET).
+    pub fn get(&self) -> Op<Option<T>> {
+        self.instance.op(
+            Target::Hash,
+            self.path.to_string(),
+            "HGET",
+            Ok(vec![self.path.as_bytes().to_vec()]),
+            Box::new(|v, spec| {
+                op::bytes(v, spec)?
+                    .map(|raw| E::decode(&raw).map_err(|e| spec.decode_error(e)))
+                    .transpose()
+            }),
+        )
+    }
+}
