@@ -5,6 +5,7 @@
 
 pub mod expect;
 pub mod harness;
+pub mod samples;
 
 /// Code generated from each fixture schema (`fixtures/<name>/schema` -> `fixtures/<name>/generated`).
 pub mod fixtures {

@@ -12,7 +12,8 @@
 --       container key created by this op must copy, 0 for none), argc, then argc arguments.
 -- Codes are Redis commands, plus:
 --   incr f delta default / incrf f delta default   HINCRBY / HINCRBYFLOAT, seeding a missing
---                                                  field with default ('' for none) first
+--                                                  field with default ('' for none) first;
+--                                                  the reply is the new value as text
 --   lset i v                                       LSET that answers 0 when i is out of range
 -- Returns one reply per op (nil as false). Errors: RAPYER_NOTFOUND <guard>, RAPYER_TYPE <op>
 -- <what>, RAPYER_OVERFLOW <op> <what>, RAPYER_FAILED <op> <redis error> (nothing applied),
@@ -214,7 +215,16 @@ local function run(op)
     if ARGV[a + 2] ~= '' then
       redis.call('HSETNX', op.key, ARGV[a], ARGV[a + 2])
     end
-    return redis.pcall(op.code == 'incr' and 'HINCRBY' or 'HINCRBYFLOAT', op.key, ARGV[a], ARGV[a + 1])
+    if op.code == 'incrf' then
+      return redis.pcall('HINCRBYFLOAT', op.key, ARGV[a], ARGV[a + 1])
+    end
+    -- Lua numbers are doubles: HINCRBY's integer reply would lose precision above 2^53, so the
+    -- stored text is returned instead.
+    local reply = redis.pcall('HINCRBY', op.key, ARGV[a], ARGV[a + 1])
+    if type(reply) == 'table' and reply.err then
+      return reply
+    end
+    return redis.call('HGET', op.key, ARGV[a])
   elseif op.code == 'lset' then
     local len = redis.call('LLEN', op.key)
     local index = tonumber(ARGV[a])

@@ -427,7 +427,7 @@ impl MapField<i64> {
     pub fn incr(&self, key: &str, by: i64) -> Op<i64> {
         let args = Ok(vec![key.as_bytes().to_vec(), int_arg(by), Vec::new()]);
         self.c
-            .op("incr", self.entry(key), args, true, Box::new(op::int))
+            .op("incr", self.entry(key), args, true, Box::new(op::int_text))
     }
 }
 

@@ -118,6 +118,12 @@ pub(crate) fn int(v: Value, spec: &OpSpec) -> Result<i64> {
     }
 }
 
+/// An integer sent as text (the script returns increments as text: Lua would round them).
+pub(crate) fn int_text(v: Value, spec: &OpSpec) -> Result<i64> {
+    let raw = bytes(v, spec)?.unwrap_or_default();
+    <i64 as crate::codec::Codec>::decode(&raw).map_err(|e| spec.decode_error(e))
+}
+
 /// A count reply.
 pub(crate) fn count(v: Value, spec: &OpSpec) -> Result<u64> {
     let n = int(v, spec)?;

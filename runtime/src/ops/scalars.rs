@@ -94,7 +94,7 @@ impl IntField {
             self.path.to_string(),
             "incr",
             Ok(args),
-            Box::new(op::int),
+            Box::new(op::int_text),
         )
     }
 
@@ -111,7 +111,7 @@ impl IntField {
                     field: self.path.to_string(),
                     reason: format!("cannot subtract {by}: its negation is not an i64"),
                 }),
-                Box::new(op::int),
+                Box::new(op::int_text),
             ),
         }
     }

@@ -1,0 +1,419 @@
+//! Atomic field operations of every schema type against a real redis-server: results are what
+//! Redis computed, missing instances are never created, bad data and overflow are typed errors.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rapyer::Error;
+use rapyer_tests::fixtures::all_types::{Color, Defaults, Sample};
+use rapyer_tests::fixtures::keys_and_ttl::{Account, Counter, Session};
+use rapyer_tests::harness::TestRedis;
+use rapyer_tests::samples::{at, empty_sample, full_sample, inner};
+use redis::AsyncCommands;
+
+/// A saved sample named `name`, with its repository.
+async fn saved(t: &TestRedis, name: &str) -> rapyer_tests::fixtures::all_types::SampleRepo {
+    let repo = Sample::repo(&t.client);
+    repo.save(&full_sample(name)).await.unwrap();
+    repo
+}
+
+#[tokio::test]
+async fn int_operations_return_what_redis_computed() {
+    let t = TestRedis::new().await;
+    let repo = saved(&t, "s").await;
+    let count = repo.fields("s").count();
+    count.set(40).await.unwrap();
+    assert_eq!(count.incr(2).await.unwrap(), 42);
+    assert_eq!(count.decr(50).await.unwrap(), -8);
+    assert_eq!(count.get().await.unwrap(), -8);
+
+    // Overflow is refused and changes nothing, both ways.
+    count.set(i64::MAX - 1).await.unwrap();
+    assert_eq!(count.incr(1).await.unwrap(), i64::MAX);
+    let err = count.incr(1).await.unwrap_err();
+    assert!(
+        matches!(err, Error::Overflow { ref field, .. } if field == "count"),
+        "{err}"
+    );
+    count.set(i64::MIN).await.unwrap();
+    assert!(matches!(count.decr(1).await, Err(Error::Overflow { .. })));
+    assert!(matches!(
+        count.decr(i64::MIN).await,
+        Err(Error::Overflow { .. })
+    ));
+    assert_eq!(count.get().await.unwrap(), i64::MIN);
+
+    // A nested struct leaf, two levels down.
+    let n = repo.fields("s").nested().inner().n();
+    assert_eq!(n.incr(5).await.unwrap(), 12);
+    let got = repo.get("s").await.unwrap().unwrap();
+    assert_eq!((got.count, got.nested.inner.n), (i64::MIN, 12));
+}
+
+#[tokio::test]
+async fn a_field_named_like_a_repository_method_keeps_both() {
+    let t = TestRedis::new().await;
+    let repo = saved(&t, "s").await;
+    // `count` is a field of Sample and a method of every repository: the method wins the
+    // shortcut, the field stays reachable through `fields(pk)`.
+    assert_eq!(repo.count().await.unwrap(), 1);
+    assert_eq!(
+        repo.fields("s").count().decr(1).await.unwrap(),
+        i64::MAX - 1
+    );
+}
+
+#[tokio::test]
+async fn float_operations_refuse_non_finite_values() {
+    let t = TestRedis::new().await;
+    let repo = saved(&t, "s").await;
+    let ratio = repo.ratio("s");
+    ratio.set(0.1).await.unwrap();
+    let sum = ratio.incr(0.2).await.unwrap();
+    assert!((sum - 0.3).abs() < 1e-15, "{sum}");
+    assert_eq!(ratio.get().await.unwrap(), sum);
+
+    assert!(matches!(
+        ratio.set(f64::NAN).await,
+        Err(Error::Encode { .. })
+    ));
+    assert!(matches!(
+        ratio.incr(f64::INFINITY).await,
+        Err(Error::Encode { .. })
+    ));
+    ratio.set(1e308).await.unwrap();
+    let err = ratio.incr(1e308).await.unwrap_err();
+    assert!(matches!(err, Error::Overflow { .. }), "{err}");
+    assert_eq!(ratio.get().await.unwrap(), 1e308);
+}
+
+#[tokio::test]
+async fn every_scalar_type_sets_and_gets() {
+    let t = TestRedis::new().await;
+    let repo = saved(&t, "s").await;
+    let f = repo.fields("s");
+    f.flag().set(false).await.unwrap();
+    f.text().set("héllo").await.unwrap();
+    f.raw().set(vec![0u8, 255]).await.unwrap();
+    f.at().set(at(1_700_000_000, 5_000)).await.unwrap();
+    let id = rapyer::Uuid::new_v4();
+    f.ident().set(id).await.unwrap();
+    f.color().set(Color::DarkBlue).await.unwrap();
+    f.data()
+        .set(rapyer::serde_json::json!({"x": [1, null]}))
+        .await
+        .unwrap();
+    assert!(!f.flag().get().await.unwrap());
+    assert_eq!(f.text().get().await.unwrap(), "héllo");
+    assert_eq!(f.raw().get().await.unwrap(), vec![0, 255]);
+    assert_eq!(f.at().get().await.unwrap(), at(1_700_000_000, 5_000));
+    assert_eq!(f.ident().get().await.unwrap(), id);
+    assert_eq!(f.color().get().await.unwrap(), Color::DarkBlue);
+    assert_eq!(
+        f.data().get().await.unwrap(),
+        rapyer::serde_json::json!({"x": [1, null]})
+    );
+    // The whole instance agrees with the field operations.
+    let got = repo.get("s").await.unwrap().unwrap();
+    assert_eq!(
+        (got.flag, got.color, got.ident),
+        (false, Color::DarkBlue, id)
+    );
+}
+
+#[tokio::test]
+async fn optional_fields_set_clear_and_get() {
+    let t = TestRedis::new().await;
+    let repo = saved(&t, "s").await;
+    let f = repo.fields("s");
+    assert_eq!(f.opt_count().get().await.unwrap(), Some(i64::MIN));
+    assert!(f.opt_count().clear().await.unwrap());
+    assert!(!f.opt_count().clear().await.unwrap());
+    assert_eq!(f.opt_count().get().await.unwrap(), None);
+    f.opt_count().set(3).await.unwrap();
+    assert_eq!(f.opt_count().get().await.unwrap(), Some(3));
+    // A struct in an optional is one JSON field.
+    f.opt_inner().set(inner(9)).await.unwrap();
+    assert_eq!(f.opt_inner().get().await.unwrap(), Some(inner(9)));
+    f.opt_inner().clear().await.unwrap();
+    f.opt_color().set(Color::Red).await.unwrap();
+    let got = repo.get("s").await.unwrap().unwrap();
+    assert_eq!(
+        (got.opt_count, got.opt_inner, got.opt_color),
+        (Some(3), None, Some(Color::Red))
+    );
+}
+
+#[tokio::test]
+async fn defaults_apply_to_fields_an_old_instance_lacks() {
+    let t = TestRedis::new().await;
+    let repo = Defaults::repo(&t.client);
+    let d = Defaults::new("d");
+    repo.save(&d).await.unwrap();
+    // An instance written before these fields existed: remove them behind rapyer's back.
+    let key = repo.key_of(&d.id).unwrap();
+    let mut raw = t.raw().await;
+    let _: () = raw
+        .hdel(&key, &["d_int", "d_float", "d_text"])
+        .await
+        .unwrap();
+    let f = repo.fields(&d.id);
+    assert_eq!(f.d_int().get().await.unwrap(), -5);
+    assert_eq!(f.d_text().get().await.unwrap(), "héllo \"world\"");
+    // An increment starts from the default, not from Redis's 0.
+    assert_eq!(f.d_int().incr(1).await.unwrap(), -4);
+    assert_eq!(f.d_float().incr(0.5).await.unwrap(), 3.0);
+    // A required field without default that is missing is reported, not invented.
+    let _: () = raw.hdel(&key, "required").await.unwrap();
+    let err = f.required().get().await.unwrap_err();
+    assert!(
+        matches!(err, Error::Decode { ref field, ref reason, .. } if field == "required" && reason.contains("missing")),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn list_operations() {
+    let t = TestRedis::new().await;
+    let repo = Sample::repo(&t.client);
+    repo.save(&empty_sample("s")).await.unwrap();
+    let list = repo.list_text("s");
+    assert_eq!(list.len().await.unwrap(), 0);
+    assert_eq!(list.push_back("b").await.unwrap(), 1);
+    assert_eq!(list.push_front("a").await.unwrap(), 2);
+    assert_eq!(
+        list.extend(["c", "b", "d"].map(String::from))
+            .await
+            .unwrap(),
+        5
+    );
+    assert_eq!(list.extend(Vec::new()).await.unwrap(), 5);
+    assert_eq!(list.range(0, -1).await.unwrap(), ["a", "b", "c", "b", "d"]);
+    assert_eq!(list.get(1).await.unwrap().as_deref(), Some("b"));
+    assert_eq!(list.get(-1).await.unwrap().as_deref(), Some("d"));
+    assert_eq!(list.get(99).await.unwrap(), None);
+    list.set(0, "A").await.unwrap();
+    let err = list.set(5, "x").await.unwrap_err();
+    assert!(
+        matches!(err, Error::IndexOutOfRange { index: 5, .. }),
+        "{err}"
+    );
+    assert_eq!(list.remove("b", 0).await.unwrap(), 2);
+    assert_eq!(list.range(0, -1).await.unwrap(), ["A", "c", "d"]);
+    assert_eq!(list.pop_back().await.unwrap().as_deref(), Some("d"));
+    assert_eq!(list.pop_front().await.unwrap().as_deref(), Some("A"));
+    list.extend(["e", "f", "g"].map(String::from))
+        .await
+        .unwrap();
+    list.trim(1, 2).await.unwrap();
+    assert_eq!(list.range(0, -1).await.unwrap(), ["e", "f"]);
+    assert_eq!(repo.get("s").await.unwrap().unwrap().list_text, ["e", "f"]);
+    list.clear().await.unwrap();
+    assert_eq!(list.pop_back().await.unwrap(), None);
+    assert_eq!(list.len().await.unwrap(), 0);
+
+    // Elements stored as JSON (structs, nested lists), and more than Lua can unpack at once.
+    let structs = repo.list_inner("s");
+    structs.push_back(inner(1)).await.unwrap();
+    structs.push_back(inner(2)).await.unwrap();
+    assert_eq!(structs.remove(inner(1), 1).await.unwrap(), 1);
+    assert_eq!(structs.range(0, -1).await.unwrap(), [inner(2)]);
+    let big: Vec<Vec<i64>> = (0..5_000).map(|i| vec![i, -i]).collect();
+    assert_eq!(
+        repo.list_list("s").extend(big.clone()).await.unwrap(),
+        5_000
+    );
+    assert_eq!(repo.get("s").await.unwrap().unwrap().list_list, big);
+}
+
+#[tokio::test]
+async fn set_operations() {
+    let t = TestRedis::new().await;
+    let repo = Sample::repo(&t.client);
+    repo.save(&empty_sample("s")).await.unwrap();
+    let set = repo.set_color("s");
+    assert!(set.add(Color::Red).await.unwrap());
+    assert!(!set.add(Color::Red).await.unwrap());
+    assert_eq!(set.add_many([Color::Red, Color::Green]).await.unwrap(), 1);
+    assert_eq!(set.add_many([]).await.unwrap(), 0);
+    assert!(set.contains(Color::Green).await.unwrap());
+    assert!(!set.contains(Color::DarkBlue).await.unwrap());
+    assert_eq!(set.len().await.unwrap(), 2);
+    assert_eq!(
+        set.members().await.unwrap(),
+        BTreeSet::from([Color::Red, Color::Green])
+    );
+    assert!(set.remove(Color::Red).await.unwrap());
+    assert!(!set.remove(Color::Red).await.unwrap());
+    assert_eq!(set.pop().await.unwrap(), Some(Color::Green));
+    assert_eq!(set.pop().await.unwrap(), None);
+    let ints = repo.set_count("s");
+    assert_eq!(ints.add_many(0..3_000).await.unwrap(), 3_000);
+    ints.clear().await.unwrap();
+    assert_eq!(ints.len().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn map_operations() {
+    let t = TestRedis::new().await;
+    let repo = Sample::repo(&t.client);
+    repo.save(&empty_sample("s")).await.unwrap();
+    let map = repo.map_text("s");
+    assert!(map.insert("a", "1").await.unwrap());
+    assert!(!map.insert("a", "2").await.unwrap());
+    assert_eq!(
+        map.insert_many([("b", "x".to_string()), ("c", "y".to_string())])
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        map.insert_many(Vec::<(String, String)>::new())
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(map.get("a").await.unwrap().as_deref(), Some("2"));
+    assert_eq!(map.get("zz").await.unwrap(), None);
+    assert!(map.contains("b").await.unwrap());
+    assert!(map.remove("b").await.unwrap());
+    assert!(!map.contains("b").await.unwrap());
+    assert_eq!(map.len().await.unwrap(), 2);
+    let mut keys = map.keys().await.unwrap();
+    keys.sort();
+    assert_eq!(keys, ["a", "c"]);
+    assert_eq!(
+        map.entries().await.unwrap(),
+        BTreeMap::from([("a".into(), "2".into()), ("c".into(), "y".into())])
+    );
+    map.clear().await.unwrap();
+    assert_eq!(map.len().await.unwrap(), 0);
+
+    let ints = repo.map_count("s");
+    assert_eq!(ints.incr("hits", 5).await.unwrap(), 5);
+    assert_eq!(ints.incr("hits", -7).await.unwrap(), -2);
+    ints.insert("max", i64::MAX).await.unwrap();
+    assert!(matches!(
+        ints.incr("max", 1).await,
+        Err(Error::Overflow { .. })
+    ));
+    let floats = repo.map_ratio("s");
+    assert_eq!(floats.incr("x", 1.5).await.unwrap(), 1.5);
+    let structs = repo.map_inner("s");
+    structs.insert("i", inner(4)).await.unwrap();
+    assert_eq!(structs.get("i").await.unwrap(), Some(inner(4)));
+    let got = repo.get("s").await.unwrap().unwrap();
+    assert_eq!(
+        got.map_count,
+        BTreeMap::from([("hits".into(), -2), ("max".into(), i64::MAX)])
+    );
+    assert_eq!(got.map_inner, BTreeMap::from([("i".into(), inner(4))]));
+}
+
+#[tokio::test]
+async fn operations_on_a_missing_instance_create_nothing() {
+    let t = TestRedis::new().await;
+    let repo = Sample::repo(&t.client);
+    let f = repo.fields("ghost");
+    let errors = vec![
+        f.count().incr(1).await.err(),
+        f.ratio().incr(1.0).await.err(),
+        f.text().set("x").await.err(),
+        f.text().get().await.err(),
+        f.opt_count().set(1).await.err(),
+        f.opt_count().clear().await.err(),
+        f.nested().count().incr(1).await.err(),
+        f.list_text().push_back("x").await.err(),
+        f.list_text().len().await.err(),
+        f.set_text().add("x").await.err(),
+        f.map_text().insert("k", "v").await.err(),
+        f.map_count().incr("k", 1).await.err(),
+        f.nested().history().push_front(1.0).await.err(),
+    ];
+    for err in errors {
+        assert!(
+            matches!(err, Some(Error::NotFound { model: "Sample", ref pk, .. }) if pk == "ghost"),
+            "{err:?}"
+        );
+    }
+    let mut raw = t.raw().await;
+    for key in repo.keys_of("ghost").unwrap() {
+        let exists: bool = raw.exists(&key).await.unwrap();
+        assert!(!exists, "{key} was created");
+    }
+    assert_eq!(repo.count().await.unwrap(), 0);
+    // An empty pk is refused before anything is sent.
+    assert!(matches!(
+        repo.fields("").count().incr(1).await,
+        Err(Error::InvalidKey { .. })
+    ));
+}
+
+#[tokio::test]
+async fn junk_in_redis_is_a_typed_error_naming_key_and_field() {
+    let t = TestRedis::new().await;
+    let repo = saved(&t, "s").await;
+    let key = repo.key_of("s").unwrap();
+    let mut raw = t.raw().await;
+    let _: () = raw.hset(&key, "count", "12abc").await.unwrap();
+    let _: () = raw.hset(&key, "ratio", "lots").await.unwrap();
+    for err in [
+        repo.fields("s").count().incr(1).await.unwrap_err(),
+        repo.fields("s").count().get().await.unwrap_err(),
+        repo.ratio("s").incr(1.0).await.unwrap_err(),
+    ] {
+        assert!(
+            matches!(err, Error::Decode { key: ref k, ref field, .. } if *k == key && (field == "count" || field == "ratio")),
+            "{err}"
+        );
+    }
+    // A container key holding another Redis type.
+    let list_key = format!("{key}:list_text");
+    let _: () = raw.set(&list_key, "not a list").await.unwrap();
+    let err = repo.list_text("s").push_back("x").await.unwrap_err();
+    assert!(
+        matches!(err, Error::Decode { key: ref k, .. } if *k == list_key),
+        "{err}"
+    );
+    let _: () = raw.hset(&key, "color", "purple").await.unwrap();
+    let err = repo.color("s").get().await.unwrap_err();
+    assert!(
+        matches!(err, Error::Decode { ref field, .. } if field == "color"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn containers_created_by_an_operation_take_the_instance_ttl() {
+    let t = TestRedis::new().await;
+    let sessions = Session::repo(&t.client);
+    let s = Session::new(rapyer::Uuid::new_v4(), "u");
+    sessions.save(&s).await.unwrap();
+    sessions.tags(&s.token).add("admin").await.unwrap();
+    let counters = Counter::repo(&t.client);
+    let c = Counter::new();
+    counters.save(&c).await.unwrap();
+    counters
+        .labels(&c.counter_id)
+        .insert("k", "v")
+        .await
+        .unwrap();
+    assert_eq!(counters.value(&c.counter_id).incr(3).await.unwrap(), 3);
+
+    let mut raw = t.raw().await;
+    for key in sessions
+        .keys_of(&s.token)
+        .unwrap()
+        .into_iter()
+        .chain(counters.keys_of(&c.counter_id).unwrap())
+    {
+        let ttl: i64 = raw.pttl(&key).await.unwrap();
+        assert!(ttl > 0, "{key} has no TTL ({ttl})");
+    }
+    // Without a TTL on the model, none is set.
+    let accounts = Account::repo(&t.client);
+    accounts.save(&Account::new(7)).await.unwrap();
+    accounts.balance(&7).incr(1).await.unwrap();
+    let ttl: i64 = raw.pttl(accounts.key_of(&7).unwrap()).await.unwrap();
+    assert_eq!(ttl, -1);
+}
