@@ -2,7 +2,9 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use redis::aio::ConnectionManager;
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use crate::error::Result;
 use crate::keys::Keyspace;
@@ -64,7 +66,15 @@ impl Client {
 pub struct ClientBuilder {
     url: String,
     namespace: Option<String>,
+    response_timeout: Option<Duration>,
+    connection_timeout: Option<Duration>,
 }
+
+/// How long a command may wait for its reply by default. A write that times out may or may not
+/// have been applied, so this is generous: it is meant to catch a dead server, not a busy one.
+pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long connecting (and reconnecting) may take by default.
+pub const DEFAULT_CONNECTION_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl ClientBuilder {
     /// Starts from a URL.
@@ -72,6 +82,8 @@ impl ClientBuilder {
         ClientBuilder {
             url: url.to_string(),
             namespace: None,
+            response_timeout: Some(DEFAULT_RESPONSE_TIMEOUT),
+            connection_timeout: Some(DEFAULT_CONNECTION_TIMEOUT),
         }
     }
 
@@ -81,11 +93,27 @@ impl ClientBuilder {
         self
     }
 
+    /// How long a command waits for its reply before failing with a timeout (`None`: forever).
+    /// Default [`DEFAULT_RESPONSE_TIMEOUT`]. After a timeout the outcome of a write is unknown.
+    pub fn response_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.response_timeout = timeout;
+        self
+    }
+
+    /// How long connecting may take (`None`: forever). Default [`DEFAULT_CONNECTION_TIMEOUT`].
+    pub fn connection_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.connection_timeout = timeout;
+        self
+    }
+
     /// Opens the connection.
     pub async fn connect(self) -> Result<Client> {
         let keys = Keyspace::new(self.namespace)?;
         let client = redis::Client::open(self.url.as_str())?;
-        let conn = client.get_connection_manager().await?;
+        let config = ConnectionManagerConfig::new()
+            .set_response_timeout(self.response_timeout)
+            .set_connection_timeout(self.connection_timeout);
+        let conn = client.get_connection_manager_with_config(config).await?;
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         Ok(Client { conn, keys, id })

@@ -1,0 +1,232 @@
+//! Pipelines: several operations, instances and models in one atomic round trip; all or nothing.
+
+use rapyer::Error;
+use rapyer_tests::fixtures::all_types::{Color, Sample, SampleRepo};
+use rapyer_tests::fixtures::keys_and_ttl::{Account, AccountRepo};
+use rapyer_tests::harness::TestRedis;
+use rapyer_tests::samples::empty_sample;
+use redis::AsyncCommands;
+
+async fn setup(t: &TestRedis) -> (SampleRepo, AccountRepo) {
+    let samples = Sample::repo(&t.client);
+    samples.save(&empty_sample("a")).await.unwrap();
+    samples.save(&empty_sample("b")).await.unwrap();
+    let accounts = Account::repo(&t.client);
+    accounts.save(&Account::new(1)).await.unwrap();
+    (samples, accounts)
+}
+
+/// The fields a failed pipeline must leave untouched.
+async fn state(samples: &SampleRepo, accounts: &AccountRepo) -> (i64, u64, i64, i64) {
+    (
+        samples.fields("a").count().get().await.unwrap(),
+        samples.list_text("a").len().await.unwrap(),
+        samples.fields("b").count().get().await.unwrap(),
+        accounts.balance(&1).get().await.unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn a_pipeline_spans_instances_and_models_with_typed_results() {
+    let t = TestRedis::new().await;
+    let (samples, accounts) = setup(&t).await;
+    let mut p = t.client.pipeline();
+    let a = p.add(samples.fields("a").count().incr(5));
+    let pushed = p.add(samples.list_text("a").push_back("x"));
+    let b = p.add(samples.fields("b").count().decr(5));
+    let balance = p.add(accounts.balance(&1).incr(100));
+    let color = p.add(samples.color("b").get());
+    let again = p.add(samples.fields("a").count().incr(1));
+    let read = p.add(samples.list_text("a").range(0, -1));
+    assert_eq!(p.len(), 7);
+    let mut r = p.exec().await.unwrap();
+    assert_eq!(r.take(a).unwrap(), 5);
+    assert_eq!(r.take(pushed).unwrap(), 1);
+    assert_eq!(r.take(b).unwrap(), -5);
+    assert_eq!(r.take(balance).unwrap(), 100);
+    assert_eq!(r.take(color).unwrap(), Color::Red);
+    assert_eq!(r.take(again).unwrap(), 6, "later ops see earlier ones");
+    assert_eq!(r.take(read).unwrap(), ["x"]);
+    assert_eq!(state(&samples, &accounts).await, (6, 1, -5, 100));
+}
+
+#[tokio::test]
+async fn a_missing_instance_fails_the_whole_pipeline() {
+    let t = TestRedis::new().await;
+    let (samples, accounts) = setup(&t).await;
+    let before = state(&samples, &accounts).await;
+    let mut p = t.client.pipeline();
+    p.add(samples.fields("a").count().incr(1));
+    p.add(samples.list_text("a").push_back("x"));
+    p.add(accounts.balance(&404).incr(1));
+    p.add(samples.fields("b").count().incr(1));
+    let err = p.exec().await.unwrap_err();
+    assert!(
+        matches!(err, Error::NotFound { model: "Account", ref pk, .. } if pk == "404"),
+        "{err}"
+    );
+    assert_eq!(state(&samples, &accounts).await, before);
+    let exists: bool = t
+        .raw()
+        .await
+        .exists(accounts.key_of(&404).unwrap())
+        .await
+        .unwrap();
+    assert!(!exists);
+}
+
+#[tokio::test]
+async fn invalid_arguments_fail_the_pipeline_before_it_is_sent() {
+    let t = TestRedis::new().await;
+    let (samples, accounts) = setup(&t).await;
+    let before = state(&samples, &accounts).await;
+    let mut p = t.client.pipeline();
+    p.add(samples.fields("a").count().incr(1));
+    p.add(samples.ratio("a").set(f64::NAN));
+    let err = p.exec().await.unwrap_err();
+    assert!(
+        matches!(err, Error::Encode { ref field, .. } if field == "ratio"),
+        "{err}"
+    );
+    let mut p = t.client.pipeline();
+    p.add(samples.fields("a").count().incr(1));
+    p.add(samples.fields("").count().incr(1));
+    assert!(matches!(p.exec().await, Err(Error::InvalidKey { .. })));
+    assert_eq!(state(&samples, &accounts).await, before);
+}
+
+#[tokio::test]
+async fn overflow_anywhere_in_the_pipeline_applies_nothing() {
+    let t = TestRedis::new().await;
+    let (samples, accounts) = setup(&t).await;
+    samples
+        .fields("b")
+        .count()
+        .set(i64::MAX - 10)
+        .await
+        .unwrap();
+    let before = state(&samples, &accounts).await;
+    // Each increment alone fits; the second one overflows only after the first.
+    let mut p = t.client.pipeline();
+    p.add(samples.fields("a").count().incr(1));
+    p.add(samples.fields("b").count().incr(6));
+    p.add(samples.list_text("a").push_back("x"));
+    p.add(samples.fields("b").count().incr(6));
+    let err = p.exec().await.unwrap_err();
+    assert!(
+        matches!(err, Error::Overflow { ref field, .. } if field == "count"),
+        "{err}"
+    );
+    assert_eq!(state(&samples, &accounts).await, before);
+
+    // A value set earlier in the same pipeline counts too.
+    let mut p = t.client.pipeline();
+    p.add(accounts.balance(&1).set(i64::MIN));
+    p.add(accounts.balance(&1).decr(1));
+    assert!(matches!(p.exec().await, Err(Error::Overflow { .. })));
+    // Float increments that would leave the finite range, after a set in the same pipeline.
+    let mut p = t.client.pipeline();
+    p.add(samples.ratio("a").set(1e308));
+    p.add(samples.ratio("a").incr(1e308));
+    assert!(matches!(p.exec().await, Err(Error::Overflow { .. })));
+    assert_eq!(state(&samples, &accounts).await, before);
+    assert_eq!(samples.ratio("a").get().await.unwrap(), 0.0);
+
+    // The exact boundary is fine: a map entry taken to i64::MIN in two steps.
+    let mut p = t.client.pipeline();
+    let first = p.add(samples.map_count("a").incr("k", i64::MIN + 1));
+    let last = p.add(samples.map_count("a").incr("k", -1));
+    let mut r = p.exec().await.unwrap();
+    assert_eq!(
+        (r.take(first).unwrap(), r.take(last).unwrap()),
+        (i64::MIN + 1, i64::MIN)
+    );
+}
+
+#[tokio::test]
+async fn junk_anywhere_in_the_pipeline_applies_nothing() {
+    let t = TestRedis::new().await;
+    let (samples, accounts) = setup(&t).await;
+    let key = samples.key_of("b").unwrap();
+    let mut raw = t.raw().await;
+    let _: () = raw.hset(&key, "count", "seven").await.unwrap();
+    let _: () = raw.set(format!("{key}:set_text"), "x").await.unwrap();
+    let before = (
+        samples.fields("a").count().get().await.unwrap(),
+        accounts.balance(&1).get().await.unwrap(),
+    );
+    let prefix = |p: &mut rapyer::Pipeline| {
+        p.add(samples.fields("a").count().incr(1));
+        p.add(accounts.balance(&1).incr(1));
+    };
+    // A stored value that is not an integer, then a container key of the wrong Redis type.
+    let mut p = t.client.pipeline();
+    prefix(&mut p);
+    p.add(samples.fields("b").count().incr(1));
+    let err = p.exec().await.unwrap_err();
+    assert!(
+        matches!(err, Error::Decode { key: ref k, ref field, .. } if *k == key && field == "count"),
+        "{err}"
+    );
+    let mut p = t.client.pipeline();
+    prefix(&mut p);
+    p.add(samples.set_text("b").add("y"));
+    let err = p.exec().await.unwrap_err();
+    assert!(
+        matches!(err, Error::Decode { key: ref k, .. } if *k == format!("{key}:set_text")),
+        "{err}"
+    );
+    let after = (
+        samples.fields("a").count().get().await.unwrap(),
+        accounts.balance(&1).get().await.unwrap(),
+    );
+    assert_eq!(before, after);
+}
+
+#[tokio::test]
+async fn an_operation_that_changes_nothing_reports_its_own_error() {
+    let t = TestRedis::new().await;
+    let (samples, accounts) = setup(&t).await;
+    let mut p = t.client.pipeline();
+    let inc = p.add(accounts.balance(&1).incr(3));
+    let set = p.add(samples.list_text("a").set(10, "x"));
+    let popped = p.add(samples.list_text("a").pop_back());
+    let mut r = p.exec().await.unwrap();
+    assert!(matches!(
+        r.take(set),
+        Err(Error::IndexOutOfRange { index: 10, .. })
+    ));
+    assert_eq!(r.take(popped).unwrap(), None);
+    assert_eq!(r.take(inc).unwrap(), 3);
+    assert_eq!(accounts.balance(&1).get().await.unwrap(), 3);
+}
+
+#[tokio::test]
+async fn misuse_is_an_error_not_a_panic() {
+    let t = TestRedis::new().await;
+    let (samples, accounts) = setup(&t).await;
+    let empty = t.client.pipeline().exec().await.unwrap();
+    drop(empty);
+
+    let mut p1 = t.client.pipeline();
+    let s1 = p1.add(accounts.balance(&1).get());
+    let mut p2 = t.client.pipeline();
+    p2.add(accounts.balance(&1).get());
+    let mut r1 = p1.exec().await.unwrap();
+    let mut r2 = p2.exec().await.unwrap();
+    assert!(matches!(r2.take(s1), Err(Error::Pipeline(_))));
+    assert_eq!(r1.take(s1).unwrap(), 0);
+    assert!(matches!(r1.take(s1), Err(Error::Pipeline(_))));
+
+    // An operation built on another client (another connection) is refused.
+    let other = rapyer::Client::builder(&t.url)
+        .namespace(t.namespace.clone().unwrap_or_else(|| "other".into()))
+        .connect()
+        .await
+        .unwrap();
+    let mut p = t.client.pipeline();
+    p.add(samples.fields("a").count().incr(1));
+    p.add(Account::repo(&other).balance(&1).incr(1));
+    assert!(matches!(p.exec().await, Err(Error::Pipeline(_))));
+    assert_eq!(samples.fields("a").count().get().await.unwrap(), 0);
+}
