@@ -1,5 +1,6 @@
 //! Connections.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use std::time::Duration;
@@ -15,7 +16,7 @@ use crate::ops::Pipeline;
 #[derive(Clone)]
 pub struct Client {
     conn: ConnectionManager,
-    keys: Keyspace,
+    keys: Arc<Keyspace>,
     // Identifies the connection shared by clones, so pipelines can refuse foreign operations.
     id: u64,
 }
@@ -116,6 +117,10 @@ impl ClientBuilder {
         let conn = client.get_connection_manager_with_config(config).await?;
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-        Ok(Client { conn, keys, id })
+        Ok(Client {
+            conn,
+            keys: Arc::new(keys),
+            id,
+        })
     }
 }

@@ -10,6 +10,34 @@ use crate::error::{Error, Result};
 use crate::ops::op::OpSpec;
 use crate::scripts;
 
+/// Codes the compact single-op layout of the script cannot run (they need its precheck).
+const NEEDS_GENERAL_LAYOUT: &[&str] = &["incrf", "lset"];
+/// Above this many arguments the general layout sends them in chunks (Lua's unpack limit).
+const COMPACT_MAX_ARGS: usize = 1000;
+
+/// Runs one op; returns its reply.
+pub(crate) async fn run_one(client: &Client, spec: &OpSpec) -> Result<Value> {
+    if NEEDS_GENERAL_LAYOUT.contains(&spec.code) || spec.args.len() > COMPACT_MAX_ARGS {
+        let mut replies = run(client, &[spec]).await?;
+        return Ok(replies.pop().unwrap_or(Value::Nil));
+    }
+    let hash = spec.located.hash.as_str();
+    let mut cmd = if spec.key == hash {
+        scripts::OPS.call(&[hash])
+    } else {
+        scripts::OPS.call(&[hash, spec.key.as_str()])
+    };
+    let ttl = spec.creates_key && spec.located.meta.ttl_seconds.is_some();
+    cmd.arg("s")
+        .arg(spec.code)
+        .arg(if ttl { "1" } else { "0" })
+        .arg(&spec.args);
+    scripts::OPS
+        .invoke::<Value, _>(&cmd, &mut client.connection())
+        .await
+        .map_err(|e| script_error(e, &[spec], &[spec]))
+}
+
 /// Runs `specs` atomically; returns one reply per op, in order.
 pub(crate) async fn run<'a>(client: &Client, specs: &[&'a OpSpec]) -> Result<Vec<Value>> {
     // Every distinct key once; ops refer to keys by their 1-based position.
@@ -69,6 +97,16 @@ fn script_error(e: redis::RedisError, specs: &[&OpSpec], guards: &[&OpSpec]) -> 
         return e.into();
     };
     let detail = e.detail().unwrap_or_default();
+    if !code.starts_with("RAPYER_") {
+        // A single op run with the compact layout: Redis's own error, nothing applied.
+        return match specs {
+            [spec] => {
+                let message = format!("{code} {detail}");
+                classify(e, spec.key.clone(), spec.field.to_string(), message)
+            }
+            _ => e.into(),
+        };
+    }
     let (index, message) = detail.split_once(' ').unwrap_or((detail, ""));
     let Some(index) = index.parse::<usize>().ok().and_then(|i| i.checked_sub(1)) else {
         return e.into();
@@ -87,7 +125,7 @@ fn script_error(e: redis::RedisError, specs: &[&OpSpec], guards: &[&OpSpec]) -> 
     let Some(spec) = specs.get(index) else {
         return e.into();
     };
-    let (key, field) = (spec.key.clone(), spec.field.clone());
+    let (key, field) = (spec.key.clone(), spec.field.to_string());
     match code {
         "RAPYER_TYPE" => Error::Decode {
             key,
@@ -111,7 +149,11 @@ fn script_error(e: redis::RedisError, specs: &[&OpSpec], guards: &[&OpSpec]) -> 
 }
 
 /// A Redis error from a single op that changed nothing: junk or overflow get typed errors.
-fn classify(e: redis::RedisError, key: String, field: String, message: String) -> Error {
+/// Redis appends where in the script the error happened; that is dropped.
+fn classify(e: redis::RedisError, key: String, field: String, mut message: String) -> Error {
+    if let Some(at) = message.find(" script: ") {
+        message.truncate(at);
+    }
     if message.contains("overflow") {
         Error::Overflow {
             key,

@@ -23,7 +23,7 @@ impl Container {
     fn op<T>(
         &self,
         code: &'static str,
-        field: String,
+        field: Cow<'static, str>,
         args: Result<Vec<Vec<u8>>>,
         creates: bool,
         decode: op::Decoder<T>,
@@ -43,7 +43,7 @@ impl Container {
         creates: bool,
         decode: op::Decoder<T>,
     ) -> Op<T> {
-        self.op(code, self.path.to_string(), args, creates, decode)
+        self.op(code, self.path.clone(), args, creates, decode)
     }
 
     fn encode_error(&self, e: CodecError) -> Error {
@@ -162,7 +162,7 @@ impl<T: Send + 'static, E: Element<T> + 'static> ListField<T, E> {
                 } else {
                     Err(Error::IndexOutOfRange {
                         key: spec.key.clone(),
-                        field: spec.field.clone(),
+                        field: spec.field.to_string(),
                         index,
                     })
                 }
@@ -311,8 +311,8 @@ impl<T: Send + 'static, E: Element<T> + 'static> MapField<T, E> {
     }
 
     /// The path of one entry, for messages: `metadata["level"]`.
-    fn entry(&self, key: &str) -> String {
-        format!("{}[{key:?}]", self.c.path)
+    fn entry(&self, key: &str) -> Cow<'static, str> {
+        Cow::Owned(format!("{}[{key:?}]", self.c.path))
     }
 
     /// Inserts or replaces an entry (HSET); returns whether the key was new.

@@ -78,7 +78,7 @@ impl Instance {
     pub(crate) fn op<T>(
         &self,
         target: Target<'_>,
-        field: String,
+        field: Cow<'static, str>,
         code: &'static str,
         args: Result<Vec<Vec<u8>>>,
         decode: Decoder<T>,

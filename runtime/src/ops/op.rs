@@ -1,5 +1,6 @@
 //! [`Op`]: one field operation, built but not yet sent.
 
+use std::borrow::Cow;
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -23,7 +24,7 @@ pub(crate) struct OpSpec {
     /// The key the command works on.
     pub(crate) key: String,
     /// The field, for messages (`stats.wins`, `metadata["k"]`).
-    pub(crate) field: String,
+    pub(crate) field: Cow<'static, str>,
     /// Redis command or script opcode (see `lua/ops.lua`).
     pub(crate) code: &'static str,
     /// Arguments after the key.
@@ -37,7 +38,7 @@ impl OpSpec {
     pub(crate) fn decode_error(&self, e: CodecError) -> Error {
         Error::Decode {
             key: self.key.clone(),
-            field: self.field.clone(),
+            field: self.field.to_string(),
             reason: e.to_string(),
         }
     }
@@ -47,7 +48,7 @@ impl OpSpec {
     pub(crate) fn unexpected(&self, what: &str, found: &Value) -> Error {
         Error::Decode {
             key: self.key.clone(),
-            field: self.field.clone(),
+            field: self.field.to_string(),
             reason: format!("expected {what} from Redis, found {found:?}"),
         }
     }
@@ -84,8 +85,7 @@ impl<T> Op<T> {
     /// Runs the operation alone.
     pub async fn run(self) -> Result<T> {
         let spec = self.spec?;
-        let mut replies = batch::run(&self.client, &[&spec]).await?;
-        let reply = replies.pop().unwrap_or(Value::Nil);
+        let reply = batch::run_one(&self.client, &spec).await?;
         (self.decode)(reply, &spec)
     }
 }
@@ -118,8 +118,11 @@ pub(crate) fn int(v: Value, spec: &OpSpec) -> Result<i64> {
     }
 }
 
-/// An integer sent as text (the script returns increments as text: Lua would round them).
+/// An increment's result: an integer, or text beyond 2^53 (where a Lua number would round).
 pub(crate) fn int_text(v: Value, spec: &OpSpec) -> Result<i64> {
+    if let Value::Int(n) = v {
+        return Ok(n);
+    }
     let raw = bytes(v, spec)?.unwrap_or_default();
     <i64 as crate::codec::Codec>::decode(&raw).map_err(|e| spec.decode_error(e))
 }

@@ -20,16 +20,22 @@ fn encode_error(path: &str) -> impl FnOnce(CodecError) -> Error + '_ {
 fn missing(spec: &OpSpec) -> Error {
     Error::Decode {
         key: spec.key.clone(),
-        field: spec.field.clone(),
+        field: spec.field.to_string(),
         reason: "field is missing".into(),
     }
 }
 
 /// HGET of a field, decoded; a missing field gives `default`, or an error without one.
-fn get<T: Codec + Send + 'static>(instance: &Instance, path: &str, default: Option<T>) -> Op<T> {
+// A `&Cow` rather than `&str`: cloning a borrowed `Cow` for the op's field name allocates nothing.
+#[allow(clippy::ptr_arg)]
+fn get<T: Codec + Send + 'static>(
+    instance: &Instance,
+    path: &Cow<'static, str>,
+    default: Option<T>,
+) -> Op<T> {
     instance.op(
         Target::Hash,
-        path.to_string(),
+        path.clone(),
         "HGET",
         Ok(vec![path.as_bytes().to_vec()]),
         Box::new(move |v, spec| match op::bytes(v, spec)? {
@@ -40,15 +46,10 @@ fn get<T: Codec + Send + 'static>(instance: &Instance, path: &str, default: Opti
 }
 
 /// HSET of one encoded field.
-fn set(instance: &Instance, path: &str, raw: Result<Vec<u8>>) -> Op<()> {
+#[allow(clippy::ptr_arg)]
+fn set(instance: &Instance, path: &Cow<'static, str>, raw: Result<Vec<u8>>) -> Op<()> {
     let args = raw.map(|raw| vec![path.as_bytes().to_vec(), raw]);
-    instance.op(
-        Target::Hash,
-        path.to_string(),
-        "HSET",
-        args,
-        Box::new(op::unit),
-    )
+    instance.op(Target::Hash, path.clone(), "HSET", args, Box::new(op::unit))
 }
 
 /// An `int` field: HINCRBY, HSET, HGET.
@@ -91,7 +92,7 @@ impl IntField {
         ];
         self.instance.op(
             Target::Hash,
-            self.path.to_string(),
+            self.path.clone(),
             "incr",
             Ok(args),
             Box::new(op::int_text),
@@ -104,7 +105,7 @@ impl IntField {
             Some(neg) => self.incr(neg),
             None => self.instance.op(
                 Target::Hash,
-                self.path.to_string(),
+                self.path.clone(),
                 "incr",
                 Err(Error::Overflow {
                     key: self.instance.key().unwrap_or_default().to_string(),
@@ -169,7 +170,7 @@ impl FloatField {
         });
         self.instance.op(
             Target::Hash,
-            path.to_string(),
+            path.clone(),
             "incrf",
             args,
             Box::new(|v, spec| {
@@ -257,7 +258,7 @@ impl<T: Send + 'static, E: Element<T> + 'static> OptionalField<T, E> {
     pub fn clear(&self) -> Op<bool> {
         self.instance.op(
             Target::Hash,
-            self.path.to_string(),
+            self.path.clone(),
             "HDEL",
             Ok(vec![self.path.as_bytes().to_vec()]),
             Box::new(op::flag),
@@ -268,7 +269,7 @@ impl<T: Send + 'static, E: Element<T> + 'static> OptionalField<T, E> {
     pub fn get(&self) -> Op<Option<T>> {
         self.instance.op(
             Target::Hash,
-            self.path.to_string(),
+            self.path.clone(),
             "HGET",
             Ok(vec![self.path.as_bytes().to_vec()]),
             Box::new(|v, spec| {
