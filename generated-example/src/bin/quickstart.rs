@@ -1,4 +1,5 @@
-//! Quickstart: CRUD on the leaderboard schema through the generated repository.
+//! Quickstart: CRUD, atomic field operations and a pipeline on the leaderboard schema, through
+//! the generated repository.
 //!
 //! `cargo run -p rapyer-example --bin quickstart -- redis://127.0.0.1:6379/`
 
@@ -39,6 +40,34 @@ async fn main() -> rapyer::Result<()> {
         "read back: score {}, achievements {:?}",
         loaded.score, loaded.achievements
     );
+
+    // Atomic field operations: each one step on the server, returning what Redis computed.
+    let score = players.score(&alice.id).incr(100).await?;
+    let wins = players.stats(&alice.id).wins().incr(1).await?;
+    players
+        .achievements(&alice.id)
+        .push_back(Achievement::Streak10)
+        .await?;
+    println!("after one win: score {score}, wins {wins}");
+
+    // A pipeline: several operations applied atomically, in one round trip, with typed results.
+    let mut p = db.pipeline();
+    let score = p.add(players.score(&alice.id).incr(10));
+    let wins = p.add(players.wins(&alice.id).incr(1));
+    p.add(players.metadata(&alice.id).insert("last_win", "2026-11-26"));
+    let mut results = p.exec().await?;
+    println!(
+        "pipeline: score {}, wins {}",
+        results.take(score)?,
+        results.take(wins)?
+    );
+
+    // An operation on a pk that does not exist creates nothing.
+    let ghost = rapyer::Uuid::new_v4();
+    match players.score(&ghost).incr(1).await {
+        Err(rapyer::Error::NotFound { key, .. }) => println!("no ghost: {key} not found"),
+        other => println!("unexpected: {other:?}"),
+    }
 
     alice.stats.wins += 1;
     players.save(&alice).await?;
