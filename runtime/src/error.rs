@@ -99,6 +99,19 @@ pub enum Error {
     /// operation built on another client.
     #[error("pipeline misuse: {0}")]
     Pipeline(&'static str),
+    /// A write would give a unique-indexed field a value another instance holds; nothing was
+    /// written.
+    #[error("{model} `{holder}` already has {field} = {value:?}")]
+    UniqueViolation {
+        /// Model name.
+        model: &'static str,
+        /// The unique field.
+        field: String,
+        /// The value, as stored.
+        value: String,
+        /// The pk of the instance holding it.
+        holder: String,
+    },
     /// A client option is not valid (namespace with braces, for instance).
     #[error("invalid configuration: {0}")]
     Config(String),

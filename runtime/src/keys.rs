@@ -6,6 +6,9 @@
 //! | instance hash | `[ns:]<prefix>:{<pk>}` |
 //! | container field `f` | `[ns:]<prefix>:{<pk>}:f` |
 //! | registry of live pks | `[ns:]<prefix>:pks` |
+//! | sorted index on field `f` | `[ns:]<prefix>:idx:f` (ZSET pk -> value) |
+//! | unique index on field `f` | `[ns:]<prefix>:uniq:f` (HASH value -> pk) |
+//! | lookup index on field `f` | `[ns:]<prefix>:lookup:f` (ZSET of `<len>:<value><pk>`, all scores 0) |
 //!
 //! The pk is escaped so that it cannot end the hash tag early or forge another instance's keys:
 //! `%` becomes `%25`, `{` becomes `%7B` and `}` becomes `%7D`. The escaped pk contains no brace,
@@ -55,6 +58,22 @@ impl Keyspace {
     /// The sorted set of a model's live pks (score: expiry in ms, or +inf).
     pub fn registry(&self, prefix: &str) -> String {
         format!("{}:pks", self.base(prefix))
+    }
+
+    /// The key of an index on field `path` (every sorted kind shares the `idx` tag).
+    pub fn index(&self, prefix: &str, kind: crate::model::IndexKind, path: &str) -> String {
+        let tag = match kind {
+            crate::model::IndexKind::Unique => "uniq",
+            crate::model::IndexKind::Lookup => "lookup",
+            _ => "idx",
+        };
+        format!("{}:{tag}:{path}", self.base(prefix))
+    }
+
+    /// What every instance key of a model starts with, up to the escaped pk: `[ns:]<prefix>:{`.
+    /// Scripts that find pks in an index build instance keys from it.
+    pub fn instance_prefix(&self, prefix: &str) -> String {
+        format!("{}:{{", self.base(prefix))
     }
 }
 

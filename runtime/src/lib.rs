@@ -15,6 +15,7 @@
 pub mod client;
 pub mod codec;
 pub mod error;
+pub mod index;
 pub mod keys;
 pub mod model;
 pub mod ops;
@@ -25,7 +26,10 @@ mod scripts;
 pub use client::{Client, ClientBuilder};
 pub use codec::{AsJson, Codec, CodecError, Element, Finite, Plain};
 pub use error::{Error, Result};
-pub use model::{ContainerKind, ContainerMeta, Flat, Model, ModelMeta, PkRef, PrimaryKey};
+pub use index::{LookupIndex, Score, SortedIndex, UniqueIndex};
+pub use model::{
+    ContainerKind, ContainerMeta, Flat, IndexKind, IndexMeta, Model, ModelMeta, PkRef, PrimaryKey,
+};
 pub use ops::{
     FloatField, Instance, IntField, ListField, MapField, Op, OptionalField, Pipeline, Results,
     SetField, Slot, ValueField,

@@ -28,6 +28,43 @@ pub struct ContainerMeta {
     pub kind: ContainerKind,
 }
 
+/// The kind of an index, with what a sorted index orders by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IndexKind {
+    /// Sorted by an `int` field (scores are doubles: exact up to 2^53 in magnitude).
+    SortedInt,
+    /// Sorted by a `float` field.
+    SortedFloat,
+    /// Sorted by a `datetime` field, at microsecond resolution.
+    SortedDateTime,
+    /// One instance per value.
+    Unique,
+    /// Every instance with a value, paged.
+    Lookup,
+}
+
+impl IndexKind {
+    /// The one-letter code the Lua scripts use.
+    pub(crate) fn code(self) -> &'static str {
+        match self {
+            IndexKind::SortedInt => "I",
+            IndexKind::SortedFloat => "F",
+            IndexKind::SortedDateTime => "T",
+            IndexKind::Unique => "U",
+            IndexKind::Lookup => "L",
+        }
+    }
+}
+
+/// An index on one field (a nested struct leaf has its flattened path, `stats.wins`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexMeta {
+    /// Field path: the hash field the index follows.
+    pub path: &'static str,
+    /// Its kind.
+    pub kind: IndexKind,
+}
+
 /// Static facts about a model, written by the generator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ModelMeta {
@@ -41,6 +78,15 @@ pub struct ModelMeta {
     pub ttl_seconds: Option<u64>,
     /// Every container field, in a fixed order.
     pub containers: &'static [ContainerMeta],
+    /// Every index, kept in step with its field by every write.
+    pub indexes: &'static [IndexMeta],
+}
+
+impl ModelMeta {
+    /// The index on the field at `path`, if any.
+    pub fn index_on(&self, path: &str) -> Option<&'static IndexMeta> {
+        self.indexes.iter().find(|i| i.path == path)
+    }
 }
 
 /// A primary key type: `String`, `i64` or `Uuid`.

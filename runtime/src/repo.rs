@@ -38,7 +38,7 @@ impl<M> std::fmt::Debug for Repo<M> {
 }
 
 /// The keys of one instance.
-struct InstanceKeys {
+pub(crate) struct InstanceKeys {
     pk: String,
     hash: String,
     containers: Vec<String>,
@@ -58,7 +58,7 @@ impl<M: Model> Repo<M> {
         &self.client
     }
 
-    fn instance_keys<Q: PkRef + ?Sized>(&self, pk: &Q) -> Result<InstanceKeys> {
+    pub(crate) fn instance_keys<Q: PkRef + ?Sized>(&self, pk: &Q) -> Result<InstanceKeys> {
         let pk = pk.pk_text().into_owned();
         if pk.is_empty() {
             return Err(Error::InvalidKey {
@@ -127,13 +127,18 @@ impl<M: Model> Repo<M> {
         let ttl_ms = M::META.ttl_seconds.map_or(0, |s| s.saturating_mul(1000));
 
         let registry = self.registry();
+        let index_keys = self.index_keys();
         let all_keys: Vec<&String> = [&keys.hash]
             .into_iter()
             .chain(std::iter::once(&registry))
             .chain(&keys.containers)
+            .chain(&index_keys)
             .collect();
         let mut cmd = scripts::WRITE_INSTANCE.call(&all_keys);
-        cmd.arg(mode).arg(&keys.pk).arg(ttl_ms);
+        cmd.arg(mode)
+            .arg(&keys.pk)
+            .arg(ttl_ms)
+            .arg(keys.containers.len());
         cmd.arg(record.hash.len() + 1);
         cmd.arg(VERSION_FIELD).arg(M::META.schema_version);
         for (field, raw) in &record.hash {
@@ -161,6 +166,9 @@ impl<M: Model> Repo<M> {
                 None => {}
             }
         }
+        for ix in M::META.indexes {
+            cmd.arg(ix.kind.code()).arg(ix.path);
+        }
         let mut conn = self.client.connection();
         match scripts::WRITE_INSTANCE
             .invoke::<(), _>(&cmd, &mut conn)
@@ -172,8 +180,34 @@ impl<M: Model> Repo<M> {
                 pk: keys.pk,
                 key: keys.hash,
             }),
+            Err(e) if e.code() == Some(scripts::UNIQUE_CODE) => {
+                let detail = e.detail().unwrap_or_default();
+                let (n, rest) = detail.split_once(' ').unwrap_or_default();
+                let index = n
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|n| M::META.indexes.get(n.wrapping_sub(1)));
+                match (index, scripts::unique_detail(rest)) {
+                    (Some(ix), Some((holder, value))) => Err(Error::UniqueViolation {
+                        model: M::META.name,
+                        field: ix.path.to_string(),
+                        value,
+                        holder,
+                    }),
+                    _ => Err(e.into()),
+                }
+            }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// The key of every index of the model, in `META.indexes` order.
+    fn index_keys(&self) -> Vec<String> {
+        M::META
+            .indexes
+            .iter()
+            .map(|ix| self.client.keys().index(M::META.prefix, ix.kind, ix.path))
+            .collect()
     }
 
     /// Queues the reads of one instance; with containers, as a MULTI block so the snapshot is
@@ -205,7 +239,7 @@ impl<M: Model> Repo<M> {
     }
 
     /// Turns the replies for one instance into a value, or `None` if it does not exist.
-    fn decode_instance(keys: &InstanceKeys, reply: Value) -> Result<Option<M>> {
+    pub(crate) fn decode_instance(keys: &InstanceKeys, reply: Value) -> Result<Option<M>> {
         let replies = if keys.containers.is_empty() {
             vec![reply]
         } else {
@@ -289,15 +323,22 @@ impl<M: Model> Repo<M> {
         M::Pk: Borrow<Q>,
     {
         let keys = self.instance_keys(pk)?;
-        let mut pipe = redis::pipe();
-        pipe.atomic();
-        pipe.cmd("EXISTS").arg(&keys.hash);
-        pipe.cmd("DEL")
-            .arg(&keys.hash)
-            .arg(&keys.containers)
-            .ignore();
-        pipe.cmd("ZREM").arg(self.registry()).arg(&keys.pk).ignore();
-        let (existed,): (i64,) = pipe.query_async(&mut self.client.connection()).await?;
+        let registry = self.registry();
+        let index_keys = self.index_keys();
+        let all_keys: Vec<&String> = [&keys.hash]
+            .into_iter()
+            .chain(std::iter::once(&registry))
+            .chain(&keys.containers)
+            .chain(&index_keys)
+            .collect();
+        let mut cmd = scripts::DELETE_INSTANCE.call(&all_keys);
+        cmd.arg(&keys.pk).arg(keys.containers.len());
+        for ix in M::META.indexes {
+            cmd.arg(ix.kind.code()).arg(ix.path);
+        }
+        let existed: i64 = scripts::DELETE_INSTANCE
+            .invoke(&cmd, &mut self.client.connection())
+            .await?;
         Ok(existed == 1)
     }
 
@@ -340,7 +381,7 @@ fn unexpected(key: &str, what: &str, found: &Value) -> Error {
     }
 }
 
-fn array(reply: Value, key: &str) -> Result<Vec<Value>> {
+pub(crate) fn array(reply: Value, key: &str) -> Result<Vec<Value>> {
     match reply {
         Value::Array(items) | Value::Set(items) => Ok(items),
         Value::Nil => Ok(Vec::new()),
@@ -348,7 +389,7 @@ fn array(reply: Value, key: &str) -> Result<Vec<Value>> {
     }
 }
 
-fn bulk(v: Value, key: &str) -> Result<Vec<u8>> {
+pub(crate) fn bulk(v: Value, key: &str) -> Result<Vec<u8>> {
     match v {
         Value::BulkString(b) => Ok(b),
         Value::SimpleString(s) => Ok(s.into_bytes()),

@@ -53,16 +53,48 @@ impl Lua {
     }
 }
 
+/// Index maintenance functions, prepended to every script that writes.
+macro_rules! with_index_prelude {
+    ($($file:literal),+) => {
+        concat!(include_str!("lua/index.lua"), $(include_str!($file)),+)
+    };
+}
+
 /// Whole-instance insert/save (see `lua/write_instance.lua`).
 pub(crate) static WRITE_INSTANCE: LazyLock<Lua> =
-    LazyLock::new(|| Lua::new(include_str!("lua/write_instance.lua")));
+    LazyLock::new(|| Lua::new(with_index_prelude!("lua/write_instance.lua")));
+
+/// Index queries (see `lua/query.lua`; it uses the prelude's pk escaping).
+pub(crate) static QUERY: LazyLock<Lua> =
+    LazyLock::new(|| Lua::new(with_index_prelude!("lua/query.lua")));
+
+/// Whole-instance delete (see `lua/delete_instance.lua`).
+pub(crate) static DELETE_INSTANCE: LazyLock<Lua> =
+    LazyLock::new(|| Lua::new(with_index_prelude!("lua/delete_instance.lua")));
 
 /// Count or list the live pks of a model (see `lua/live_pks.lua`).
 pub(crate) static LIVE_PKS: LazyLock<Lua> =
     LazyLock::new(|| Lua::new(include_str!("lua/live_pks.lua")));
 
 /// Field operations and pipelines (see `lua/ops.lua`).
-pub(crate) static OPS: LazyLock<Lua> = LazyLock::new(|| Lua::new(include_str!("lua/ops.lua")));
+/// The single-op fast path comes first, before anything else is defined (it is the hot path).
+pub(crate) static OPS: LazyLock<Lua> = LazyLock::new(|| {
+    Lua::new(concat!(
+        include_str!("lua/ops_single.lua"),
+        include_str!("lua/index.lua"),
+        include_str!("lua/ops.lua")
+    ))
+});
 
 /// Error code the write script returns when `insert` finds the instance.
 pub(crate) const EXISTS_CODE: &str = "RAPYER_EXISTS";
+/// Error code of a unique value held by another instance: `RAPYER_UNIQUE <n> <len>:<holder><value>`.
+pub(crate) const UNIQUE_CODE: &str = "RAPYER_UNIQUE";
+
+/// Splits the `<len>:<holder><value>` detail of a unique violation.
+pub(crate) fn unique_detail(detail: &str) -> Option<(String, String)> {
+    let (len, rest) = detail.split_once(':')?;
+    let len: usize = len.parse().ok()?;
+    let holder = rest.get(..len)?;
+    Some((holder.to_string(), rest[len..].to_string()))
+}

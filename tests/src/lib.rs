@@ -21,7 +21,11 @@ pub mod fixtures {
     pub mod multi_file {
         include!("../fixtures/multi_file/generated/mod.rs");
     }
+    /// Every index kind, on plain, optional and nested fields.
+    pub mod indexes {
+        include!("../fixtures/indexes/generated/mod.rs");
+    }
 }
 
 /// The fixture names, in the order above.
-pub const FIXTURES: &[&str] = &["all_types", "keys_and_ttl", "multi_file"];
+pub const FIXTURES: &[&str] = &["all_types", "keys_and_ttl", "multi_file", "indexes"];

@@ -8,6 +8,7 @@ mod types;
 
 use std::collections::HashMap;
 
+pub use model::flattened_indexes;
 pub use names::{is_keyword, module_name, variant_ident, version_order};
 
 use crate::diagnostic::{Diagnostic, SourceMap, Span};
@@ -57,6 +58,7 @@ pub fn check(files: &[LoadedFile], sources: &SourceMap) -> Result<Schema, Vec<Di
     checker.check_struct_cycles(&schema);
     checker.check_generated_names(&schema);
     checker.check_prefixes(&schema);
+    checker.check_indexes(&schema);
     let mut diags = checker.diags;
     if diags.is_empty() {
         schema.enums.sort_by(|a, b| a.name.cmp(&b.name));

@@ -227,6 +227,58 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// Indexes of each model, nested struct leaves included: none on a model with a TTL (expired
+    /// instances would stay in the index), and no clash between the generated index accessors
+    /// (`by_<path>`, `get_by_<path>`) and field shortcuts.
+    pub(super) fn check_indexes(&mut self, schema: &Schema) {
+        for m in &schema.models {
+            let mut indexed = Vec::new();
+            flattened_indexes(schema, &m.fields, "", 0, &mut indexed);
+            if indexed.is_empty() {
+                continue;
+            }
+            if m.ttl_seconds.is_some() {
+                for (path, field) in &indexed {
+                    self.error(
+                        field.span,
+                        format!(
+                            "model `{}` has a `ttl`, so it cannot have an index (on `{path}`)",
+                            m.name
+                        ),
+                    )
+                    .help = Some(
+                        "expired instances would stay in the index; drop the `ttl` or the `index`"
+                            .into(),
+                    );
+                }
+                continue;
+            }
+            let mut accessors: BTreeMap<String, &str> = BTreeMap::new();
+            for (path, field) in &indexed {
+                let base = path.replace('.', "_");
+                let mut names = vec![format!("by_{base}")];
+                if field.index == Some(crate::ir::IndexKind::Unique) {
+                    names.push(format!("get_by_{base}"));
+                }
+                for name in names {
+                    let taken =
+                        m.fields.iter().any(|f| f.name == name) || accessors.contains_key(&name);
+                    if taken {
+                        self.error(
+                            field.span,
+                            format!(
+                                "the index on `{path}` of model `{}` needs the method `{name}`, which another field or index of the model already uses",
+                                m.name
+                            ),
+                        )
+                        .help = Some("rename one of the fields".into());
+                    }
+                    accessors.insert(name, path);
+                }
+            }
+        }
+    }
+
     /// Two models must not share a prefix, nor may one prefix be a `:`-prefix of another
     /// (`game` and `game:idx` could produce the same index key).
     pub(super) fn check_prefixes(&mut self, schema: &Schema) {
@@ -281,4 +333,30 @@ fn find_cycle(
         }
     }
     None
+}
+
+/// Every indexed field reachable as a hash field of a model (nested struct leaves flattened to
+/// `stats.wins`), with its path.
+pub fn flattened_indexes<'s>(
+    schema: &'s Schema,
+    fields: &'s [crate::ir::Field],
+    prefix: &str,
+    depth: usize,
+    out: &mut Vec<(String, &'s crate::ir::Field)>,
+) {
+    if depth > schema.structs.len() {
+        return;
+    }
+    for f in fields {
+        let path = format!("{prefix}{}", f.name);
+        match &f.ty {
+            Type::Struct(n) => {
+                if let Some(s) = schema.structs.iter().find(|s| s.name == *n) {
+                    flattened_indexes(schema, &s.fields, &format!("{path}."), depth + 1, out);
+                }
+            }
+            _ if f.index.is_some() => out.push((path, f)),
+            _ => {}
+        }
+    }
 }

@@ -76,6 +76,25 @@ pub struct ModelView {
     pub fields_doc: String,
     /// Fields without a repository shortcut, because a repository method has their name.
     pub shadowed: Vec<String>,
+    /// Indexes, nested struct leaves included.
+    pub indexes: Vec<IndexView>,
+}
+
+/// One index of a model and its generated accessors.
+#[derive(Serialize)]
+pub struct IndexView {
+    /// The hash field it follows (`score`, `stats.wins`).
+    pub path: String,
+    /// `rapyer::IndexKind` variant.
+    pub kind: &'static str,
+    /// `sorted`, `unique` or `lookup`.
+    pub handle: &'static str,
+    /// The field's value type (`optional` removed).
+    pub value_ty: Type,
+    /// `by_<path>`.
+    pub accessor: String,
+    /// `get_by_<path>` for unique indexes.
+    pub get_by: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -272,6 +291,7 @@ pub fn build(schema: &Schema) -> SchemaView {
                         m.name, m.name
                     ),
                     shadowed,
+                    indexes: index_views(schema, m),
                     name: m.name.clone(),
                     module: module_name(&m.name),
                     file: format!("{}.rs", module_name(&m.name)),
@@ -379,6 +399,36 @@ pub const REPO_METHODS: &[&str] = &[
     "update",
     "update_many",
 ];
+
+fn index_views(schema: &Schema, m: &ir::Model) -> Vec<IndexView> {
+    let mut indexed = Vec::new();
+    crate::check::flattened_indexes(schema, &m.fields, "", 0, &mut indexed);
+    indexed
+        .into_iter()
+        .filter_map(|(path, f)| {
+            let value_ty = match &f.ty {
+                Type::Optional(inner) => inner.as_ref().clone(),
+                t => t.clone(),
+            };
+            let (kind, handle) = match (f.index?, &value_ty) {
+                (ir::IndexKind::Sorted, Type::Int) => ("SortedInt", "sorted"),
+                (ir::IndexKind::Sorted, Type::Float) => ("SortedFloat", "sorted"),
+                (ir::IndexKind::Sorted, _) => ("SortedDateTime", "sorted"),
+                (ir::IndexKind::Unique, _) => ("Unique", "unique"),
+                (ir::IndexKind::Lookup, _) => ("Lookup", "lookup"),
+            };
+            let base = path.replace('.', "_");
+            Some(IndexView {
+                kind,
+                handle,
+                value_ty,
+                accessor: format!("by_{base}"),
+                get_by: (handle == "unique").then(|| format!("get_by_{base}")),
+                path,
+            })
+        })
+        .collect()
+}
 
 fn handle_view(ty: &Type, has_default: bool) -> HandleView {
     let view = |kind, elem: Option<&Type>| HandleView {

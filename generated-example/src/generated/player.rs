@@ -77,6 +77,16 @@ impl ::rapyer::Model for Player {
                 kind: ::rapyer::ContainerKind::Map,
             },
         ],
+        indexes: &[
+            ::rapyer::IndexMeta {
+                path: "username",
+                kind: ::rapyer::IndexKind::Unique,
+            },
+            ::rapyer::IndexMeta {
+                path: "score",
+                kind: ::rapyer::IndexKind::SortedInt,
+            },
+        ],
     };
     fn pk(&self) -> &Self::Pk {
         &self.id
@@ -178,6 +188,21 @@ impl PlayerRepo {
         ::rapyer::Uuid: ::core::borrow::Borrow<Q>,
     {
         PlayerFields(self.0.instance(pk))
+    }
+    /// Queries of the `unique` index on `"username"`.
+    pub fn by_username(&self) -> ::rapyer::UniqueIndex<Player, ::std::string::String> {
+        ::rapyer::UniqueIndex::new(&self.0, "username")
+    }
+    /// The instance whose `"username"` is `value`, if any: one round trip.
+    pub async fn get_by_username(
+        &self,
+        value: impl ::core::convert::Into<::std::string::String>,
+    ) -> ::rapyer::Result<::core::option::Option<Player>> {
+        self.by_username().get(value).await
+    }
+    /// Queries of the `sorted` index on `"score"`.
+    pub fn by_score(&self) -> ::rapyer::SortedIndex<Player, i64> {
+        ::rapyer::SortedIndex::new(&self.0, "score")
     }
     /// Handle on `username` of the instance with this pk: `fields(pk).username()`.
     pub fn username<Q>(&self, pk: &Q) -> ::rapyer::ValueField<::std::string::String>

@@ -1,62 +1,4 @@
--- Runs a batch of field operations atomically: a single field operation is a batch of one, a
--- pipeline is a batch of many. Three phases, so that a batch is applied whole or not at all:
---   1. guards: every instance the batch touches must exist (no ghost instances);
---   2. precheck (batches of more than one op, and float increments): key types, stored numbers,
---      integer overflow and float finiteness are checked against the state each op will see,
---      simulated through the batch, before anything is written;
---   3. execution, in the caller's order.
---
--- General layout. KEYS: every key the batch touches.
--- ARGV: g, then g key indexes (instance hashes that must exist);
---       n, then per op: code, key index, ttl source (index of the instance hash whose TTL a
---       container key created by this op must copy, 0 for none), argc, then argc arguments.
--- Codes are Redis commands, plus:
---   incr f delta default / incrf f delta default   HINCRBY / HINCRBYFLOAT, seeding a missing
---                                                  field with default ('' for none) first;
---                                                  the reply is the new value (as text when
---                                                  beyond 2^53, which a Lua number cannot hold)
---   lset i v                                       LSET that answers 0 when i is out of range
--- Returns one reply per op (nil as false). Errors: RAPYER_NOTFOUND <guard>, RAPYER_TYPE <op>
--- <what>, RAPYER_OVERFLOW <op> <what>, RAPYER_FAILED <op> <redis error> (nothing applied),
--- RAPYER_PARTIAL <op> <redis error> (ops before <op> applied; only on data changed under us).
-
--- Single operations use a compact layout, checked before anything else is built (this is the
--- hot path): KEYS = { instance hash [, target key] }, ARGV = { 's', code, ttl ('1' when a
--- created container key must copy the hash's TTL), args... }. The reply is the command's own.
--- A single command applies entirely or not at all, so no precheck is needed; incrf and lset,
--- which need one, and huge argument lists always use the general layout.
-if ARGV[1] == 's' then
-  local hash, code = KEYS[1], ARGV[2]
-  if redis.call('EXISTS', hash) == 0 then
-    return redis.error_reply('RAPYER_NOTFOUND 1')
-  end
-  local key = KEYS[2] or hash
-  if code == 'incr' then
-    if ARGV[6] ~= '' then
-      redis.call('HSETNX', key, ARGV[4], ARGV[6])
-    end
-    local reply = redis.call('HINCRBY', key, ARGV[4], ARGV[5])
-    if ARGV[3] == '1' then
-      local ttl = redis.call('PTTL', hash)
-      if ttl > 0 then
-        redis.call('PEXPIRE', key, ttl)
-      end
-    end
-    -- Lua numbers are doubles: beyond 2^53 the exact value is read back as text.
-    if reply >= 9007199254740992 or reply <= -9007199254740992 then
-      return redis.call('HGET', key, ARGV[4])
-    end
-    return reply
-  end
-  local reply = redis.call(code, key, unpack(ARGV, 4))
-  if ARGV[3] == '1' then
-    local ttl = redis.call('PTTL', hash)
-    if ttl > 0 then
-      redis.call('PEXPIRE', key, ttl)
-    end
-  end
-  return reply
-end
+-- The general layout of the field operations script (after ops_single.lua and index.lua).
 
 local pos = 1
 local function next_arg()
@@ -79,6 +21,10 @@ for i = 1, count do
   local ttl = tonumber(next_arg())
   if ttl > 0 then
     op.ttl_from = KEYS[ttl]
+  end
+  local ix = next_arg()
+  if ix ~= '-' then
+    op.ix = { kind = ix, key = KEYS[tonumber(next_arg())], pk = next_arg() }
   end
   op.argc = tonumber(next_arg())
   op.first = pos
@@ -167,6 +113,30 @@ local function remember(key, field, value)
   sim[key][field] = value
 end
 
+-- Unique values as the ops before the current one left them: owners[key][text] is a pk, or
+-- false once freed.
+local owners = {}
+local function precheck_unique(i, ix, old_text, new_text)
+  local taken = owners[ix.key] or {}
+  owners[ix.key] = taken
+  if new_text and new_text ~= old_text then
+    local holder = taken[new_text]
+    if holder == nil then
+      holder = unique_holder(ix.key, new_text)
+    end
+    if holder and holder ~= ix.pk then
+      return redis.error_reply('RAPYER_UNIQUE ' .. i .. ' ' .. #holder .. ':' .. holder .. new_text)
+    end
+  end
+  if old_text and old_text ~= new_text then
+    taken[old_text] = false
+  end
+  if new_text then
+    taken[new_text] = ix.pk
+  end
+  return nil
+end
+
 local types = {}
 local function precheck(i, op)
   local want = KEY_TYPE[op.code]
@@ -181,6 +151,11 @@ local function precheck(i, op)
     end
   end
   local a = op.first
+  -- The stored text of an indexed field before this op, and after it (set below).
+  local old_text, new_text
+  if op.ix then
+    old_text = stored(op.key, ARGV[a])
+  end
   if op.code == 'incr' or op.code == 'incrf' then
     local field, delta, default = ARGV[a], ARGV[a + 1], ARGV[a + 2]
     local text = stored(op.key, field) or (default ~= '' and default) or '0'
@@ -193,7 +168,8 @@ local function precheck(i, op)
       if not sum then
         return redis.error_reply('RAPYER_OVERFLOW ' .. i .. ' ' .. string.sub(text, 1, 40) .. ' + ' .. delta .. ' does not fit in a 64-bit integer')
       end
-      remember(op.key, field, int_text(sum))
+      new_text = int_text(sum)
+      remember(op.key, field, new_text)
     else
       local current = tonumber(text)
       if not current or not finite(current) then
@@ -209,11 +185,18 @@ local function precheck(i, op)
     for j = a, a + op.argc - 1, 2 do
       remember(op.key, ARGV[j], ARGV[j + 1])
     end
+    new_text = ARGV[a + 1]
   elseif op.code == 'HDEL' then
     remember(op.key, ARGV[a], false)
   elseif op.code == 'DEL' then
     sim[op.key] = nil
     cleared[op.key] = true
+  end
+  if op.ix and op.ix.kind == 'U' then
+    local err = precheck_unique(i, op.ix, old_text, new_text)
+    if err then
+      return err
+    end
   end
   return nil
 end
@@ -222,7 +205,7 @@ end
 -- a float increment is always checked, since Redis computes in long double and could store a
 -- value that is not a finite double.
 for i, op in ipairs(ops) do
-  if count > 1 or op.code == 'incrf' then
+  if count > 1 or op.code == 'incrf' or (op.ix and op.ix.kind == 'U') then
     local err = precheck(i, op)
     if err then
       return err
@@ -281,9 +264,16 @@ end
 local replies = {}
 local wrote = false
 for i, op in ipairs(ops) do
+  local old_text
+  if op.ix then
+    old_text = redis.call('HGET', op.key, ARGV[op.first]) or nil
+  end
   local reply = run(op)
   if type(reply) == 'table' and reply.err then
     return redis.error_reply((wrote and 'RAPYER_PARTIAL ' or 'RAPYER_FAILED ') .. i .. ' ' .. reply.err)
+  end
+  if op.ix then
+    index_move(op.ix.kind, op.ix.key, op.ix.pk, old_text, redis.call('HGET', op.key, ARGV[op.first]) or nil)
   end
   if op.ttl_from then
     local ttl = redis.call('PTTL', op.ttl_from)

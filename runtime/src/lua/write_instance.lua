@@ -1,15 +1,52 @@
--- Writes a whole instance atomically: insert (refused when it exists) or save (replace).
+-- Writes a whole instance atomically: insert (refused when it exists) or save (replace), with its
+-- indexes. (index.lua is prepended.)
 -- KEYS[1]  instance hash
 -- KEYS[2]  registry of live pks (sorted set; score = expiry in ms, or +inf)
--- KEYS[3..] container keys, in the model's fixed order
+-- KEYS[3 .. 2+nc]  container keys, in the model's fixed order
+-- KEYS[3+nc ..]    index keys, in the model's fixed order
 -- ARGV[1]  'insert' or 'save'
 -- ARGV[2]  pk text (registry member)
 -- ARGV[3]  ttl in milliseconds, '0' for none
--- ARGV[4]  number n of hash field/value pairs, followed by the 2n pair items
+-- ARGV[4]  nc, the number of container keys
+-- ARGV[5]  number n of hash field/value pairs, followed by the 2n pair items
 -- then, per container in KEYS order: kind ('L', 'S' or 'H'), element count c, then the c items
--- (2c for 'H').
-if ARGV[1] == 'insert' and redis.call('EXISTS', KEYS[1]) == 1 then
+-- (2c for 'H'); then, per index in KEYS order: kind, field path.
+-- Errors: RAPYER_EXISTS (insert of an existing pk), RAPYER_UNIQUE <index> <len>:<holder><value> (a unique
+-- value held by another instance). Both leave everything untouched.
+local hash, pk = KEYS[1], ARGV[2]
+if ARGV[1] == 'insert' and redis.call('EXISTS', hash) == 1 then
   return redis.error_reply('RAPYER_EXISTS instance already exists')
+end
+
+local nc = tonumber(ARGV[4])
+local pairs_count = tonumber(ARGV[5])
+local fields = {}
+for i = 6, 5 + 2 * pairs_count, 2 do
+  fields[ARGV[i]] = ARGV[i + 1]
+end
+
+-- Skip the container section to reach the index section.
+local pos = 6 + 2 * pairs_count
+for _ = 1, nc do
+  local width = (ARGV[pos] == 'H') and 2 or 1
+  pos = pos + 2 + tonumber(ARGV[pos + 1]) * width
+end
+local containers_pos = 6 + 2 * pairs_count
+
+-- Indexes: the old and new stored text of each indexed field; unique values are checked first.
+local indexes = {}
+for k = 3 + nc, #KEYS do
+  local ix = { kind = ARGV[pos], key = KEYS[k], path = ARGV[pos + 1] }
+  pos = pos + 2
+  ix.old = redis.call('HGET', hash, ix.path) or nil
+  ix.new = fields[ix.path]
+  if ix.kind == 'U' and ix.new then
+    local holder = unique_holder(ix.key, ix.new)
+    if holder and holder ~= pk then
+      return redis.error_reply('RAPYER_UNIQUE ' .. (#indexes + 1) .. ' ' .. #holder .. ':' .. holder .. ix.new)
+    end
+  end
+  indexes[#indexes + 1] = ix
 end
 
 -- Lua's unpack is limited to a few thousand values: send big containers in chunks.
@@ -24,21 +61,20 @@ local function call_chunked(cmd, key, first, count, width)
   end
 end
 
-redis.call('DEL', KEYS[1])
-for k = 3, #KEYS do
+redis.call('DEL', hash)
+for k = 3, 2 + nc do
   redis.call('DEL', KEYS[k])
 end
 
 local ttl = tonumber(ARGV[3])
-local pairs_count = tonumber(ARGV[4])
-call_chunked('HSET', KEYS[1], 5, pairs_count, 2)
-local pos = 5 + 2 * pairs_count
+call_chunked('HSET', hash, 6, pairs_count, 2)
 if ttl > 0 then
-  redis.call('PEXPIRE', KEYS[1], ttl)
+  redis.call('PEXPIRE', hash, ttl)
 end
 
 local commands = { L = 'RPUSH', S = 'SADD', H = 'HSET' }
-for k = 3, #KEYS do
+pos = containers_pos
+for k = 3, 2 + nc do
   local kind = ARGV[pos]
   local count = tonumber(ARGV[pos + 1])
   local width = (kind == 'H') and 2 or 1
@@ -51,12 +87,16 @@ for k = 3, #KEYS do
   pos = pos + 2 + count * width
 end
 
+for _, ix in ipairs(indexes) do
+  index_move(ix.kind, ix.key, pk, ix.old, ix.new)
+end
+
 if ttl > 0 then
   local t = redis.call('TIME')
   local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
-  redis.call('ZADD', KEYS[2], now + ttl, ARGV[2])
+  redis.call('ZADD', KEYS[2], now + ttl, pk)
 else
-  redis.call('ZADD', KEYS[2], '+inf', ARGV[2])
+  redis.call('ZADD', KEYS[2], '+inf', pk)
 end
 return 1

@@ -17,7 +17,10 @@ const COMPACT_MAX_ARGS: usize = 1000;
 
 /// Runs one op; returns its reply.
 pub(crate) async fn run_one(client: &Client, spec: &OpSpec) -> Result<Value> {
-    if NEEDS_GENERAL_LAYOUT.contains(&spec.code) || spec.args.len() > COMPACT_MAX_ARGS {
+    if NEEDS_GENERAL_LAYOUT.contains(&spec.code)
+        || spec.args.len() > COMPACT_MAX_ARGS
+        || spec.index.is_some()
+    {
         let mut replies = run(client, &[spec]).await?;
         return Ok(replies.pop().unwrap_or(Value::Nil));
     }
@@ -43,7 +46,7 @@ pub(crate) async fn run<'a>(client: &Client, specs: &[&'a OpSpec]) -> Result<Vec
     // Every distinct key once; ops refer to keys by their 1-based position.
     let mut keys: Vec<&'a str> = Vec::new();
     let mut positions: HashMap<&'a str, usize> = HashMap::new();
-    let mut specs_keys: Vec<(usize, usize)> = Vec::with_capacity(specs.len());
+    let mut specs_keys: Vec<(usize, usize, usize)> = Vec::with_capacity(specs.len());
     for spec in specs {
         let mut intern = |key: &'a str| {
             *positions.entry(key).or_insert_with(|| {
@@ -52,11 +55,13 @@ pub(crate) async fn run<'a>(client: &Client, specs: &[&'a OpSpec]) -> Result<Vec
             })
         };
         let hash = intern(&spec.located.hash);
-        specs_keys.push((hash, intern(&spec.key)));
+        let key = intern(&spec.key);
+        let index = spec.index.as_ref().map_or(0, |(_, k)| intern(k));
+        specs_keys.push((hash, key, index));
     }
     let mut guards: Vec<usize> = Vec::new();
     let mut guard_specs: Vec<&OpSpec> = Vec::new();
-    for (spec, (hash, _)) in specs.iter().zip(&specs_keys) {
+    for (spec, (hash, _, _)) in specs.iter().zip(&specs_keys) {
         if !guards.contains(hash) {
             guards.push(*hash);
             guard_specs.push(spec);
@@ -65,17 +70,21 @@ pub(crate) async fn run<'a>(client: &Client, specs: &[&'a OpSpec]) -> Result<Vec
 
     let mut cmd = scripts::OPS.call(&keys);
     cmd.arg(guards.len()).arg(&guards).arg(specs.len());
-    for (spec, (hash, key)) in specs.iter().zip(&specs_keys) {
+    for (spec, (hash, key, index_key)) in specs.iter().zip(&specs_keys) {
         let ttl_from = if spec.creates_key && spec.located.meta.ttl_seconds.is_some() {
             *hash
         } else {
             0
         };
-        cmd.arg(spec.code)
-            .arg(*key)
-            .arg(ttl_from)
-            .arg(spec.args.len())
-            .arg(&spec.args);
+        cmd.arg(spec.code).arg(*key).arg(ttl_from);
+        match &spec.index {
+            Some((ix, _)) => cmd
+                .arg(ix.kind.code())
+                .arg(*index_key)
+                .arg(&spec.located.pk),
+            None => cmd.arg("-"),
+        };
+        cmd.arg(spec.args.len()).arg(&spec.args);
     }
 
     let reply = scripts::OPS
@@ -138,6 +147,15 @@ fn script_error(e: redis::RedisError, specs: &[&OpSpec], guards: &[&OpSpec]) -> 
             reason: message,
         },
         "RAPYER_FAILED" => classify(e, key, field, message),
+        scripts::UNIQUE_CODE => match scripts::unique_detail(&message) {
+            Some((holder, value)) => Error::UniqueViolation {
+                model: spec.located.meta.name,
+                field: spec.field.to_string(),
+                value,
+                holder,
+            },
+            None => e.into(),
+        },
         "RAPYER_PARTIAL" => Error::PartiallyApplied {
             op: index,
             key,

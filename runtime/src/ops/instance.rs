@@ -90,10 +90,19 @@ impl Instance {
             }),
             (Ok(_), Err(e)) => Err(e),
             (Ok(located), Ok(args)) => {
-                let (key, creates) = match target {
-                    Target::Hash => (located.hash.clone(), false),
+                let (key, creates, index) = match target {
+                    Target::Hash => {
+                        let index = located.meta.index_on(&field).map(|ix| {
+                            let key =
+                                self.client
+                                    .keys()
+                                    .index(located.meta.prefix, ix.kind, ix.path);
+                            (ix, key)
+                        });
+                        (located.hash.clone(), false, index)
+                    }
                     Target::Container { path, creates } => {
-                        (Keyspace::container(&located.hash, path), creates)
+                        (Keyspace::container(&located.hash, path), creates, None)
                     }
                 };
                 Ok(OpSpec {
@@ -103,6 +112,7 @@ impl Instance {
                     code,
                     args,
                     creates_key: creates,
+                    index,
                 })
             }
         };

@@ -10,6 +10,7 @@ use redis::Value;
 use crate::client::Client;
 use crate::codec::CodecError;
 use crate::error::{Error, Result};
+use crate::model::IndexMeta;
 use crate::ops::batch;
 use crate::ops::instance::Located;
 
@@ -31,6 +32,8 @@ pub(crate) struct OpSpec {
     pub(crate) args: Vec<Vec<u8>>,
     /// The op can create a container key, which must then take the instance's TTL.
     pub(crate) creates_key: bool,
+    /// The index on the field this op writes, with the index's key.
+    pub(crate) index: Option<(&'static IndexMeta, String)>,
 }
 
 impl OpSpec {

@@ -1,0 +1,85 @@
+-- Index maintenance, shared by every script that writes (it is prepended to them). An index entry
+-- is a pure function of the field's stored text, so every write path keeps indexes in step the
+-- same way: read the field before, write, read it after, move the entry.
+-- Kinds: I, F, T sorted by int, float, datetime; U unique; L lookup.
+
+-- Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil).
+local function days_from_civil(y, m, d)
+  if m <= 2 then
+    y = y - 1
+  end
+  local era = math.floor(y / 400)
+  local yoe = y - era * 400
+  local doy = math.floor((153 * ((m + 9) % 12) + 2) / 5) + d - 1
+  local doe = yoe * 365 + math.floor(yoe / 4) - math.floor(yoe / 100) + doy
+  return era * 146097 + doe - 719468
+end
+
+-- Microseconds since the epoch of a stored datetime (RFC 3339 in UTC, as the codec writes it).
+local function datetime_score(text)
+  local y, mo, d, h, mi, s, frac = string.match(text,
+    '^([+-]?%d+)-(%d%d)-(%d%d)T(%d%d):(%d%d):(%d%d)%.?(%d*)Z$')
+  if not y then
+    return nil
+  end
+  local micros = tonumber(string.sub(frac .. '000000', 1, 6))
+  local days = days_from_civil(tonumber(y), tonumber(mo), tonumber(d))
+  return ((days * 24 + tonumber(h)) * 60 + tonumber(mi)) * 60e6 + tonumber(s) * 1e6 + micros
+end
+
+local function index_score(kind, text)
+  if kind == 'T' then
+    return datetime_score(text)
+  end
+  return tonumber(text)
+end
+
+-- Lookup members: the value, length-prefixed so that no value is a prefix of another, then the
+-- pk. A pk is UTF-8, which never holds the byte 0xff, so [P, P\255) spans exactly the value P.
+local function lookup_prefix(text)
+  return #text .. ':' .. text
+end
+
+-- The pk holding `text` in a unique index, or nil.
+local function unique_holder(key, text)
+  local holder = redis.call('HGET', key, text)
+  if holder then
+    return holder
+  end
+  return nil
+end
+
+-- Moves the entry of `pk` in index `key` from the stored text `old` to `new` (either may be nil).
+local function index_move(kind, key, pk, old, new)
+  if old == new then
+    return
+  end
+  if kind == 'U' then
+    if old and redis.call('HGET', key, old) == pk then
+      redis.call('HDEL', key, old)
+    end
+    if new then
+      redis.call('HSET', key, new, pk)
+    end
+  elseif kind == 'L' then
+    if old then
+      redis.call('ZREM', key, lookup_prefix(old) .. pk)
+    end
+    if new then
+      redis.call('ZADD', key, 0, lookup_prefix(new) .. pk)
+    end
+  else
+    local score = new and index_score(kind, new)
+    if score then
+      redis.call('ZADD', key, score, pk)
+    else
+      redis.call('ZREM', key, pk)
+    end
+  end
+end
+
+-- Escapes a pk for its instance key, as the client does (keys.rs): % { } become %25 %7B %7D.
+local function escape_pk(pk)
+  return (string.gsub(pk, '[%%{}]', { ['%'] = '%25', ['{'] = '%7B', ['}'] = '%7D' }))
+end
+
