@@ -85,6 +85,20 @@ impl<T> Op<T> {
         }
     }
 
+    /// The same operation with its result dropped: for collecting operations of different result
+    /// types, when only their effect matters.
+    pub fn discard(self) -> Op<()>
+    where
+        T: 'static,
+    {
+        let decode = self.decode;
+        Op {
+            client: self.client,
+            spec: self.spec,
+            decode: Box::new(move |v, spec| decode(v, spec).map(drop)),
+        }
+    }
+
     /// Runs the operation alone.
     pub async fn run(self) -> Result<T> {
         let spec = self.spec?;

@@ -1,0 +1,609 @@
+//! Indexes against a brute force: random sequences of every write path over a few hundred
+//! instances, then every index query is compared with what a scan of all instances gives.
+
+use std::collections::BTreeMap;
+
+use rapyer::{Error, IndexKind, Op, Pipeline};
+use rapyer_tests::fixtures::indexes::{Gamer, GamerRepo, Guild, Region};
+use rapyer_tests::harness::TestRedis;
+use redis::AsyncCommands;
+
+/// A small deterministic generator (xorshift64*), so failures replay.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn int(&mut self, lo: i64, hi: i64) -> i64 {
+        lo + self.below((hi - lo + 1) as u64) as i64
+    }
+    fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+}
+
+const HANDLES: u64 = 240;
+const REGIONS: [Region; 3] = [Region::Eu, Region::Us, Region::Asia];
+
+fn handle(rng: &mut Rng) -> String {
+    // Awkward pks too: braces, percent signs, spaces and unicode sort bytewise like the rest.
+    match rng.below(HANDLES) {
+        0 => "{odd}".into(),
+        1 => "100%".into(),
+        2 => "é space".into(),
+        n => format!("h{n:03}"),
+    }
+}
+
+fn email(rng: &mut Rng) -> String {
+    format!("e{}@x", rng.below(600))
+}
+
+fn datetime(rng: &mut Rng) -> rapyer::DateTime {
+    let secs = rng.int(-2_208_988_800, 4_102_444_800);
+    let micros = rng.below(1_000_000) as u32;
+    rapyer::chrono::DateTime::from_timestamp(secs, micros * 1000).unwrap()
+}
+
+fn token(rng: &mut Rng) -> Option<rapyer::Uuid> {
+    rng.chance(50)
+        .then(|| rapyer::Uuid::from_u128(rng.below(150) as u128 + 1))
+}
+
+fn random_gamer(rng: &mut Rng, handle: String) -> Gamer {
+    let mut g = Gamer::new(handle, email(rng));
+    g.badge = rng.chance(50).then(|| rng.int(0, 300));
+    g.token = token(rng);
+    g.score = rng.int(-5, 5);
+    g.accuracy = rng.int(-8, 8) as f64 * 0.25;
+    g.seen = rng.chance(70).then(|| datetime(rng));
+    g.region = REGIONS[rng.below(3) as usize];
+    g.vip = rng.chance(30);
+    g.level = rng.int(1, 4);
+    g.guild = rng.chance(60).then(|| format!("g{}", rng.below(4)));
+    g.stats.wins = rng.int(0, 6);
+    g
+}
+
+/// The instances as the test believes them to be.
+type Model = BTreeMap<String, Gamer>;
+
+/// The unique values `g` takes that another instance of `model` already holds.
+fn unique_conflict(model: &Model, g: &Gamer) -> bool {
+    model.values().any(|o| {
+        o.handle != g.handle
+            && (o.email == g.email
+                || (g.badge.is_some() && o.badge == g.badge)
+                || (g.token.is_some() && o.token == g.token))
+    })
+}
+
+/// One random field operation on `g`, applied to the model copy and returned as an op.
+fn random_field_op(rng: &mut Rng, repo: &GamerRepo, g: &mut Gamer) -> Op<()> {
+    let f = repo.fields(&g.handle);
+    match rng.below(12) {
+        0 => {
+            let d = rng.int(-3, 3);
+            g.score += d;
+            unit(f.score().incr(d))
+        }
+        1 => {
+            let d = rng.int(-4, 4) as f64 * 0.25;
+            g.accuracy += d;
+            unit(f.accuracy().incr(d))
+        }
+        2 => {
+            g.seen = rng.chance(70).then(|| datetime(rng));
+            match g.seen {
+                Some(t) => f.seen().set(t),
+                None => unit(f.seen().clear()),
+            }
+        }
+        3 => {
+            g.region = REGIONS[rng.below(3) as usize];
+            f.region().set(g.region)
+        }
+        4 => {
+            g.vip = !g.vip;
+            f.vip().set(g.vip)
+        }
+        5 => {
+            let d = rng.int(-1, 1);
+            g.level += d;
+            unit(f.level().incr(d))
+        }
+        6 => {
+            g.guild = rng.chance(60).then(|| format!("g{}", rng.below(4)));
+            match &g.guild {
+                Some(v) => f.guild().set(v.clone()),
+                None => unit(f.guild().clear()),
+            }
+        }
+        7 => {
+            let d = rng.int(-2, 3);
+            g.stats.wins += d;
+            unit(f.stats().wins().incr(d))
+        }
+        8 | 9 => {
+            g.email = email(rng);
+            f.email().set(g.email.clone())
+        }
+        10 => {
+            g.badge = rng.chance(60).then(|| rng.int(0, 300));
+            match g.badge {
+                Some(b) => f.badge().set(b),
+                None => unit(f.badge().clear()),
+            }
+        }
+        _ => {
+            g.token = token(rng);
+            match g.token {
+                Some(t) => f.token().set(t),
+                None => unit(f.token().clear()),
+            }
+        }
+    }
+}
+
+/// An op whose result the test does not need.
+fn unit<T: Send + 'static>(op: Op<T>) -> Op<()> {
+    op.discard()
+}
+
+/// How often each interesting outcome happened, so the test can show it exercised them.
+#[derive(Default, Debug)]
+struct Seen {
+    violations: u32,
+    pipelines_applied: u32,
+    pipelines_refused: u32,
+    not_found: u32,
+    deletes: u32,
+}
+
+async fn step(rng: &mut Rng, t: &TestRedis, repo: &GamerRepo, model: &mut Model, seen: &mut Seen) {
+    match rng.below(10) {
+        // insert
+        0 | 1 => {
+            let h = handle(rng);
+            let g = random_gamer(rng, h);
+            let result = repo.insert(&g).await;
+            if model.contains_key(&g.handle) {
+                assert!(
+                    matches!(result, Err(Error::AlreadyExists { .. })),
+                    "{result:?}"
+                );
+            } else if unique_conflict(model, &g) {
+                assert!(
+                    matches!(result, Err(Error::UniqueViolation { .. })),
+                    "{result:?}"
+                );
+                seen.violations += 1;
+            } else {
+                result.unwrap();
+                model.insert(g.handle.clone(), g);
+            }
+        }
+        // save: replace an existing instance (or create one)
+        2 => {
+            let h = handle(rng);
+            let g = random_gamer(rng, h);
+            let result = repo.save(&g).await;
+            if unique_conflict(model, &g) {
+                assert!(
+                    matches!(result, Err(Error::UniqueViolation { .. })),
+                    "{result:?}"
+                );
+                seen.violations += 1;
+            } else {
+                result.unwrap();
+                model.insert(g.handle.clone(), g);
+            }
+        }
+        // delete
+        3 => {
+            let h = handle(rng);
+            let existed = repo.delete(&h).await.unwrap();
+            assert_eq!(existed, model.remove(&h).is_some());
+            seen.deletes += u32::from(existed);
+        }
+        // one field operation
+        4..=7 => {
+            let h = handle(rng);
+            let Some(current) = model.get(&h) else {
+                let result = repo.score(&h).incr(1).await;
+                assert!(matches!(result, Err(Error::NotFound { .. })), "{result:?}");
+                seen.not_found += 1;
+                return;
+            };
+            let mut g = current.clone();
+            let op = random_field_op(rng, repo, &mut g);
+            let result = op.await;
+            if unique_conflict(model, &g) {
+                assert!(
+                    matches!(result, Err(Error::UniqueViolation { .. })),
+                    "{result:?}"
+                );
+                seen.violations += 1;
+            } else {
+                result.unwrap();
+                model.insert(h, g);
+            }
+        }
+        // a pipeline over a few instances
+        _ => {
+            let mut p: Pipeline = t.client.pipeline();
+            let mut next = model.clone();
+            let mut conflict = false;
+            for _ in 0..rng.int(2, 6) {
+                let h = handle(rng);
+                let Some(current) = next.get(&h) else {
+                    continue;
+                };
+                let mut g = current.clone();
+                p.add(random_field_op(rng, repo, &mut g));
+                conflict |= unique_conflict(&next, &g);
+                next.insert(h, g);
+            }
+            let result = p.exec().await;
+            if conflict {
+                assert!(
+                    matches!(result, Err(Error::UniqueViolation { .. })),
+                    "{result:?}"
+                );
+                seen.violations += 1;
+                seen.pipelines_refused += 1;
+            } else {
+                result.unwrap();
+                *model = next;
+                seen.pipelines_applied += 1;
+            }
+        }
+    }
+}
+
+/// The pks a sorted index should list, highest first: by value, then by pk, both descending.
+fn descending<V: PartialOrd + Copy>(
+    model: &Model,
+    value: impl Fn(&Gamer) -> Option<V>,
+) -> Vec<String> {
+    let mut entries: Vec<(V, &String)> = model
+        .values()
+        .filter_map(|g| value(g).map(|v| (v, &g.handle)))
+        .collect();
+    entries.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap().then(b.1.cmp(a.1)));
+    entries.into_iter().map(|(_, h)| h.clone()).collect()
+}
+
+async fn check_sorted<V>(
+    name: &str,
+    index: rapyer::SortedIndex<Gamer, V>,
+    model: &Model,
+    value: impl Fn(&Gamer) -> Option<V>,
+) where
+    V: rapyer::Score + PartialOrd + Copy,
+{
+    let top = descending(model, &value);
+    let mut bottom = top.clone();
+    bottom.reverse();
+    assert_eq!(index.len().await.unwrap(), top.len() as u64, "{name}: size");
+    for n in [0, 1, 7, top.len() + 3] {
+        assert_eq!(
+            index.top(n).await.unwrap(),
+            top[..n.min(top.len())],
+            "{name}: top {n}"
+        );
+        assert_eq!(
+            index.bottom(n).await.unwrap(),
+            bottom[..n.min(bottom.len())],
+            "{name}: bottom {n}"
+        );
+    }
+    let from_instances: Vec<String> = index
+        .top_instances(5)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|g| {
+            assert_eq!(Some(&g), model.get(&g.handle), "{name}: instance");
+            g.handle
+        })
+        .collect();
+    assert_eq!(
+        from_instances,
+        top[..5.min(top.len())],
+        "{name}: top instances"
+    );
+    for (rank, h) in top.iter().enumerate() {
+        assert_eq!(
+            index.rank(h).await.unwrap(),
+            Some(rank as u64),
+            "{name}: rank of {h}"
+        );
+        let around = &top[rank.saturating_sub(2)..(rank + 3).min(top.len())];
+        assert_eq!(
+            index.around(h, 2).await.unwrap(),
+            around,
+            "{name}: around {h}"
+        );
+    }
+    assert_eq!(index.rank("nobody").await.unwrap(), None);
+    assert!(index.around("nobody", 2).await.unwrap().is_empty());
+    // Value ranges, ascending, paged.
+    let values: Vec<V> = model.values().filter_map(&value).collect();
+    for (lo, hi) in values.iter().zip(values.iter().rev()).take(4) {
+        let (lo, hi) = if lo <= hi { (*lo, *hi) } else { (*hi, *lo) };
+        let inside: Vec<String> = bottom
+            .iter()
+            .filter(|h| value(&model[*h]).is_some_and(|v| v >= lo && v <= hi))
+            .cloned()
+            .collect();
+        assert_eq!(
+            index.count(lo, hi).await.unwrap(),
+            inside.len() as u64,
+            "{name}: count"
+        );
+        assert_eq!(
+            index.range(lo, hi, 0, 1000).await.unwrap(),
+            inside,
+            "{name}: range"
+        );
+        let page = &inside[1.min(inside.len())..3.min(inside.len())];
+        assert_eq!(
+            index.range(lo, hi, 1, 2).await.unwrap(),
+            page,
+            "{name}: page"
+        );
+    }
+}
+
+async fn check_unique<V>(
+    name: &str,
+    index: rapyer::UniqueIndex<Gamer, V>,
+    index_key: String,
+    t: &TestRedis,
+    model: &Model,
+    value: impl Fn(&Gamer) -> Option<V>,
+) where
+    V: rapyer::Codec + Clone,
+{
+    let mut held = 0u64;
+    for g in model.values() {
+        if let Some(v) = value(g) {
+            held += 1;
+            assert_eq!(
+                index.pk(v.clone()).await.unwrap().as_ref(),
+                Some(&g.handle),
+                "{name}"
+            );
+            assert_eq!(index.get(v).await.unwrap().as_ref(), Some(g), "{name}: get");
+        }
+    }
+    let entries: u64 = t.raw().await.hlen(&index_key).await.unwrap();
+    assert_eq!(entries, held, "{name}: stray entries in {index_key}");
+}
+
+async fn check_lookup<V>(
+    name: &str,
+    index: rapyer::LookupIndex<Gamer, V>,
+    model: &Model,
+    candidates: &[V],
+    value: impl Fn(&Gamer) -> Option<V>,
+) where
+    V: rapyer::Codec + Clone + PartialEq + std::fmt::Debug,
+{
+    let mut total = 0;
+    for v in candidates {
+        let expected: Vec<String> = model
+            .values()
+            .filter(|g| value(g).as_ref() == Some(v))
+            .map(|g| g.handle.clone())
+            .collect();
+        total += expected.len();
+        assert_eq!(
+            index.find(v.clone(), 0, 10_000).await.unwrap(),
+            expected,
+            "{name} = {v:?}"
+        );
+        let page = &expected[2.min(expected.len())..5.min(expected.len())];
+        assert_eq!(
+            index.find(v.clone(), 2, 3).await.unwrap(),
+            page,
+            "{name} = {v:?}: page"
+        );
+        assert_eq!(index.count(v.clone()).await.unwrap(), expected.len() as u64);
+        let instances = index.find_instances(v.clone(), 0, 3).await.unwrap();
+        let first: Vec<&Gamer> = expected.iter().take(3).map(|h| &model[h]).collect();
+        assert_eq!(
+            instances.iter().collect::<Vec<_>>(),
+            first,
+            "{name}: instances"
+        );
+    }
+    let with_value = model.values().filter(|g| value(g).is_some()).count();
+    assert_eq!(total, with_value, "{name}: candidates miss a value");
+}
+
+async fn check_all(t: &TestRedis, repo: &GamerRepo, model: &Model) {
+    let stored = repo
+        .get_many(model.keys().map(String::as_str))
+        .await
+        .unwrap();
+    for (g, s) in model.values().zip(stored) {
+        assert_eq!(s.as_ref(), Some(g));
+    }
+    assert_eq!(repo.count().await.unwrap(), model.len() as u64);
+    check_sorted("score", repo.by_score(), model, |g| Some(g.score)).await;
+    check_sorted("accuracy", repo.by_accuracy(), model, |g| Some(g.accuracy)).await;
+    check_sorted("seen", repo.by_seen(), model, |g| g.seen).await;
+    check_sorted("stats.wins", repo.by_stats_wins(), model, |g| {
+        Some(g.stats.wins)
+    })
+    .await;
+    let key = |path| t.client.keys().index("Gamer", IndexKind::Unique, path);
+    check_unique("email", repo.by_email(), key("email"), t, model, |g| {
+        Some(g.email.clone())
+    })
+    .await;
+    check_unique("badge", repo.by_badge(), key("badge"), t, model, |g| {
+        g.badge
+    })
+    .await;
+    check_unique("token", repo.by_token(), key("token"), t, model, |g| {
+        g.token
+    })
+    .await;
+    check_lookup("region", repo.by_region(), model, &REGIONS, |g| {
+        Some(g.region)
+    })
+    .await;
+    check_lookup("vip", repo.by_vip(), model, &[true, false], |g| Some(g.vip)).await;
+    let levels: Vec<i64> = (-40..=60).collect();
+    check_lookup("level", repo.by_level(), model, &levels, |g| Some(g.level)).await;
+    let guilds: Vec<String> = (0..4).map(|i| format!("g{i}")).collect();
+    check_lookup("guild", repo.by_guild(), model, &guilds, |g| {
+        g.guild.clone()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn every_write_path_keeps_every_index_equal_to_a_brute_force() {
+    let t = TestRedis::new().await;
+    let repo = Gamer::repo(&t.client);
+    let mut model = Model::new();
+    let mut rng = Rng(0x5eed_1234_abcd_0001);
+    let mut seen = Seen::default();
+    for round in 0..4 {
+        for _ in 0..600 {
+            step(&mut rng, &t, &repo, &mut model, &mut seen).await;
+        }
+        assert!(
+            model.len() > 60,
+            "round {round}: too few instances to mean much ({})",
+            model.len()
+        );
+        check_all(&t, &repo, &model).await;
+    }
+    assert!(
+        seen.violations >= 20
+            && seen.pipelines_applied >= 50
+            && seen.pipelines_refused >= 5
+            && seen.not_found >= 20
+            && seen.deletes >= 20,
+        "some write paths were barely exercised: {seen:?}"
+    );
+    eprintln!("{} instances at the end; {seen:?}", model.len());
+}
+
+#[tokio::test]
+async fn racing_inserts_of_one_unique_value_have_exactly_one_winner() {
+    let t = TestRedis::new().await;
+    let repo = Gamer::repo(&t.client);
+    let tasks: Vec<_> = (0..64)
+        .map(|i| {
+            let repo = repo.clone();
+            tokio::spawn(async move { repo.insert(&Gamer::new(format!("p{i}"), "taken@x")).await })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for (i, task) in tasks.into_iter().enumerate() {
+        match task.await.unwrap() {
+            Ok(()) => winners.push(format!("p{i}")),
+            Err(Error::UniqueViolation {
+                field,
+                value,
+                holder,
+                ..
+            }) => {
+                assert_eq!((field.as_str(), value.as_str()), ("email", "taken@x"));
+                assert!(holder.starts_with('p'));
+            }
+            Err(e) => panic!("unexpected {e}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "{winners:?}");
+    let winner = repo.get_by_email("taken@x").await.unwrap().unwrap();
+    assert_eq!(winner.handle, winners[0]);
+    assert_eq!(repo.count().await.unwrap(), 1);
+
+    // Racing field sets of one value on 32 existing instances: one wins, nothing else changes.
+    for i in 0..32 {
+        repo.insert(&Gamer::new(format!("q{i}"), format!("q{i}@x")))
+            .await
+            .unwrap();
+    }
+    let tasks: Vec<_> = (0..32)
+        .map(|i| {
+            let repo = repo.clone();
+            tokio::spawn(async move { repo.email(&format!("q{i}")).set("wanted@x").await })
+        })
+        .collect();
+    let mut won = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(()) => won += 1,
+            Err(Error::UniqueViolation { .. }) => {}
+            Err(e) => panic!("unexpected {e}"),
+        }
+    }
+    assert_eq!(won, 1);
+    let holder = repo.get_by_email("wanted@x").await.unwrap().unwrap();
+    for i in 0..32 {
+        let h = format!("q{i}");
+        let email = repo.email(&h).get().await.unwrap();
+        if h == holder.handle {
+            assert_eq!(email, "wanted@x");
+            // Its old value was freed.
+            assert_eq!(repo.by_email().pk(format!("{h}@x")).await.unwrap(), None);
+        } else {
+            assert_eq!(email, format!("{h}@x"));
+            assert_eq!(
+                repo.get_by_email(format!("{h}@x"))
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .handle,
+                h
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn unique_values_are_freed_by_changes_and_deletes() {
+    let t = TestRedis::new().await;
+    let guilds = Guild::repo(&t.client);
+    let a = Guild::new("A", Region::Eu);
+    guilds.insert(&a).await.unwrap();
+    let b = Guild::new("B", Region::Eu);
+    let err = guilds.insert(&b).await.unwrap_err();
+    assert!(
+        matches!(err, Error::UniqueViolation { ref field, ref value, .. } if field == "home" && value == "eu"),
+        "{err}"
+    );
+    assert!(
+        !guilds.exists(&b.id).await.unwrap(),
+        "a refused insert writes nothing"
+    );
+    guilds.home(&a.id).set(Region::Us).await.unwrap();
+    guilds.insert(&b).await.unwrap();
+    assert_eq!(
+        guilds.get_by_home(Region::Eu).await.unwrap().unwrap().id,
+        b.id
+    );
+    assert_eq!(
+        guilds.get_by_home(Region::Us).await.unwrap().unwrap().id,
+        a.id
+    );
+    guilds.delete(&a.id).await.unwrap();
+    assert_eq!(guilds.get_by_home(Region::Us).await.unwrap(), None);
+    assert_eq!(guilds.get_by_name("A").await.unwrap(), None);
+    guilds.insert(&Guild::new("A", Region::Us)).await.unwrap();
+}
