@@ -20,6 +20,7 @@ pub mod keys;
 pub mod model;
 pub mod ops;
 pub mod record;
+pub mod reindex;
 pub mod repo;
 mod scripts;
 
@@ -35,6 +36,7 @@ pub use ops::{
     SetField, Slot, ValueField,
 };
 pub use record::{RecordReader, RecordWriter};
+pub use reindex::{ReindexReport, UniqueConflict};
 pub use repo::Repo;
 
 pub use chrono;

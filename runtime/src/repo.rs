@@ -362,6 +362,13 @@ impl<M: Model> Repo<M> {
             .collect()
     }
 
+    /// Rebuilds the model's indexes from its instances (see [`crate::reindex`]): after adding an
+    /// index, after other code wrote the data, or to repair indexes on Redis Cluster. Safe while
+    /// other clients write.
+    pub async fn reindex(&self) -> Result<crate::ReindexReport> {
+        crate::reindex::reindex(&self.client, &M::META).await
+    }
+
     /// The number of live instances. O(log N).
     pub async fn count(&self) -> Result<u64> {
         let mut cmd = scripts::LIVE_PKS.call(&[self.registry()]);

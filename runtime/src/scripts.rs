@@ -68,6 +68,10 @@ pub(crate) static WRITE_INSTANCE: LazyLock<Lua> =
 pub(crate) static QUERY: LazyLock<Lua> =
     LazyLock::new(|| Lua::new(with_index_prelude!("lua/query.lua")));
 
+/// Index rebuilding (see `lua/reindex.lua`).
+pub(crate) static REINDEX: LazyLock<Lua> =
+    LazyLock::new(|| Lua::new(with_index_prelude!("lua/reindex.lua")));
+
 /// Whole-instance delete (see `lua/delete_instance.lua`).
 pub(crate) static DELETE_INSTANCE: LazyLock<Lua> =
     LazyLock::new(|| Lua::new(with_index_prelude!("lua/delete_instance.lua")));

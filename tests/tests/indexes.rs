@@ -607,3 +607,69 @@ async fn unique_values_are_freed_by_changes_and_deletes() {
     assert_eq!(guilds.get_by_name("A").await.unwrap(), None);
     guilds.insert(&Guild::new("A", Region::Us)).await.unwrap();
 }
+
+#[tokio::test]
+async fn reindex_repairs_every_kind_of_damage() {
+    let t = TestRedis::new().await;
+    let repo = Gamer::repo(&t.client);
+    let mut model = Model::new();
+    let mut rng = Rng(0xfeed_0000_0000_0042);
+    let mut seen = Seen::default();
+    for _ in 0..400 {
+        step(&mut rng, &t, &repo, &mut model, &mut seen).await;
+    }
+    let keys = t.client.keys();
+    let index = |kind, path| keys.index("Gamer", kind, path);
+    let mut raw = t.raw().await;
+    // A lost index, ghost entries, and fields changed behind rapyer's back.
+    let _: () = raw.del(index(IndexKind::SortedInt, "score")).await.unwrap();
+    let _: () = raw
+        .zadd(index(IndexKind::SortedInt, "stats.wins"), "ghost", 99)
+        .await
+        .unwrap();
+    let _: () = raw
+        .hset(index(IndexKind::Unique, "email"), "ghost@x", "ghost")
+        .await
+        .unwrap();
+    let _: () = raw
+        .zadd(index(IndexKind::Lookup, "region"), "2:eughost", 0)
+        .await
+        .unwrap();
+    let (a, b) = {
+        let mut handles = model.keys();
+        (
+            handles.next().unwrap().clone(),
+            handles.next().unwrap().clone(),
+        )
+    };
+    let key_a = repo.key_of(&a).unwrap();
+    let _: () = raw.hset(&key_a, "level", 55).await.unwrap();
+    let _: () = raw.hset(&key_a, "region", "asia").await.unwrap();
+    let _: () = raw.hdel(&key_a, "guild").await.unwrap();
+    let g = model.get_mut(&a).unwrap();
+    (g.level, g.region, g.guild) = (55, Region::Asia, None);
+
+    let report = repo.reindex().await.unwrap();
+    assert_eq!(report.instances, model.len() as u64);
+    assert!(report.removed >= 4, "{report:?}");
+    assert!(report.conflicts.is_empty(), "{report:?}");
+    check_all(&t, &repo, &model).await;
+
+    // Two instances with one unique value (written by other code): reported, first holder kept.
+    let email_b = model[&b].email.clone();
+    let _: () = raw.hset(&key_a, "email", &email_b).await.unwrap();
+    let report = repo.reindex().await.unwrap();
+    assert_eq!(report.conflicts.len(), 1, "{report:?}");
+    let c = &report.conflicts[0];
+    assert_eq!(
+        (c.field.as_str(), c.value.as_str()),
+        ("email", email_b.as_str())
+    );
+    assert!(
+        (c.holder == b && c.other == a) || (c.holder == a && c.other == b),
+        "{c:?}"
+    );
+    // Reindexing again changes nothing.
+    let again = repo.reindex().await.unwrap();
+    assert_eq!(again.removed, 0, "{again:?}");
+}
