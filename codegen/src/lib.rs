@@ -16,6 +16,8 @@ pub mod diagnostic;
 pub mod emit;
 pub mod ir;
 pub mod load;
+#[cfg(feature = "reindex")]
+pub mod runtime_meta;
 pub mod write;
 
 use std::path::Path;

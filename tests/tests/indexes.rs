@@ -673,3 +673,89 @@ async fn reindex_repairs_every_kind_of_damage() {
     let again = repo.reindex().await.unwrap();
     assert_eq!(again.removed, 0, "{again:?}");
 }
+
+#[test]
+fn the_cli_describes_models_as_the_generated_code_does() {
+    use rapyer::Model;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/indexes/schema");
+    let (schema, _) = rapyer_codegen::check::check_dir(&dir).unwrap();
+    for (model, generated) in schema.models.iter().zip([Gamer::META, Guild::META]) {
+        let meta = rapyer_codegen::runtime_meta::model_meta(&schema, model);
+        assert_eq!(
+            (meta.name, meta.prefix, meta.indexes),
+            (generated.name, generated.prefix, generated.indexes)
+        );
+    }
+}
+
+/// The `rapyer-gen` binary: the one `cargo test --workspace` built next to this test, or else
+/// through `cargo run`.
+fn rapyer_gen() -> std::process::Command {
+    let built = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.parent()?.join("rapyer-gen")))
+        .filter(|p| p.is_file());
+    match built {
+        Some(bin) => std::process::Command::new(bin),
+        None => {
+            let mut cmd =
+                std::process::Command::new(std::env::var("CARGO").unwrap_or("cargo".into()));
+            cmd.args([
+                "run",
+                "-q",
+                "--offline",
+                "-p",
+                "rapyer-codegen",
+                "--bin",
+                "rapyer-gen",
+                "--",
+            ]);
+            cmd
+        }
+    }
+}
+
+#[tokio::test]
+async fn rapyer_gen_reindex_repairs_a_lost_index() {
+    let t = TestRedis::new().await;
+    let repo = Gamer::repo(&t.client);
+    for i in 0..30 {
+        let mut g = Gamer::new(format!("c{i:02}"), format!("c{i}@x"));
+        g.score = i;
+        repo.insert(&g).await.unwrap();
+    }
+    let score_key = t
+        .client
+        .keys()
+        .index("Gamer", IndexKind::SortedInt, "score");
+    let _: () = t.raw().await.del(&score_key).await.unwrap();
+    assert!(repo.by_score().top(3).await.unwrap().is_empty());
+
+    let schema = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/indexes/schema");
+    let mut cmd = rapyer_gen();
+    cmd.arg("reindex")
+        .arg(&schema)
+        .args(["--url", &t.url, "--model", "Gamer"]);
+    if let Some(ns) = &t.namespace {
+        cmd.args(["--namespace", ns]);
+    }
+    let out = cmd.output().expect("cargo run rapyer-gen");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("Gamer: 30 instances"), "{stdout}");
+    assert_eq!(repo.by_score().top(3).await.unwrap(), ["c29", "c28", "c27"]);
+
+    // A model the schema does not have is an error.
+    let out = rapyer_gen()
+        .arg("reindex")
+        .arg(&schema)
+        .args(["--url", &t.url, "--model", "Nope"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no model `Nope`"));
+}

@@ -4,6 +4,7 @@
 //! rapyer-gen SCHEMA_DIR -o OUT_DIR            generate (only changed files are written)
 //! rapyer-gen SCHEMA_DIR -o OUT_DIR --check    exit 1 and print a diff when OUT_DIR is stale
 //! rapyer-gen check SCHEMA_DIR                 validate only
+//! rapyer-gen reindex SCHEMA_DIR --url URL     rebuild the indexes of stored data
 //! ```
 
 use std::path::PathBuf;
@@ -39,12 +40,39 @@ enum Command {
         /// Directory of schema files.
         schema_dir: PathBuf,
     },
+    /// Rebuild the indexes of the models of a schema from the instances stored in Redis (after
+    /// adding an index, or to repair them). Safe while applications keep writing.
+    #[cfg(feature = "reindex")]
+    Reindex {
+        /// Directory of schema files.
+        schema_dir: PathBuf,
+        /// The Redis server, e.g. redis://127.0.0.1:6379/ or redis+unix:///path/to/socket.
+        #[arg(long)]
+        url: String,
+        /// The key namespace the application uses, if any.
+        #[arg(long)]
+        namespace: Option<String>,
+        /// Only these models (default: every model with an index).
+        #[arg(long = "model")]
+        models: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match (cli.command, cli.schema_dir, cli.out_dir) {
         (Some(Command::Check { schema_dir }), _, _) => check(&schema_dir),
+        #[cfg(feature = "reindex")]
+        (
+            Some(Command::Reindex {
+                schema_dir,
+                url,
+                namespace,
+                models,
+            }),
+            _,
+            _,
+        ) => return reindex(&schema_dir, &url, namespace, &models),
         (None, Some(schema_dir), Some(out_dir)) if cli.check => check_output(&schema_dir, &out_dir),
         (None, Some(schema_dir), Some(out_dir)) => generate(&schema_dir, &out_dir),
         _ => unreachable!("clap requires SCHEMA_DIR and -o without a subcommand"),
@@ -106,4 +134,79 @@ fn generate(
         changes.unchanged.len()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Reindexes the chosen models; exit 1 on any error or unique conflict.
+#[cfg(feature = "reindex")]
+fn reindex(
+    schema_dir: &std::path::Path,
+    url: &str,
+    namespace: Option<String>,
+    only: &[String],
+) -> ExitCode {
+    let schema = match rapyer_codegen::check::check_dir(schema_dir) {
+        Ok((schema, _)) => schema,
+        Err(e) => {
+            eprintln!("{}", rapyer_codegen::Error::from(e));
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(unknown) = only
+        .iter()
+        .find(|name| !schema.models.iter().any(|m| &m.name == *name))
+    {
+        eprintln!("error: the schema has no model `{unknown}`");
+        return ExitCode::FAILURE;
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        let mut builder = rapyer::Client::builder(url);
+        if let Some(ns) = namespace {
+            builder = builder.namespace(ns);
+        }
+        let client = match builder.connect().await {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("error: cannot connect to {url}: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let mut code = ExitCode::SUCCESS;
+        for model in &schema.models {
+            let meta = rapyer_codegen::runtime_meta::model_meta(&schema, model);
+            let chosen = only.is_empty() && !meta.indexes.is_empty() || only.contains(&model.name);
+            if !chosen {
+                continue;
+            }
+            match rapyer::reindex::reindex(&client, &meta).await {
+                Ok(report) => {
+                    println!(
+                        "{}: {} instances, {} index entries written, {} stale entries removed",
+                        model.name, report.instances, report.written, report.removed
+                    );
+                    for c in &report.conflicts {
+                        code = ExitCode::FAILURE;
+                        eprintln!(
+                            "conflict: {}.{} = {:?} is held by `{}` and also by `{}`",
+                            model.name, c.field, c.value, c.holder, c.other
+                        );
+                    }
+                }
+                Err(e) => {
+                    eprintln!("error: reindexing {}: {e}", model.name);
+                    code = ExitCode::FAILURE;
+                }
+            }
+        }
+        code
+    })
 }
