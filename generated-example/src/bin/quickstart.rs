@@ -69,6 +69,32 @@ async fn main() -> rapyer::Result<()> {
         other => println!("unexpected: {other:?}"),
     }
 
+    // Indexes: the leaderboard in O(log N + k), and lookups by a unique field.
+    let mut bob = Player::new("bob", PlayerStats::new(0, 0, 0, 0.0));
+    bob.score = 500;
+    players.insert(&bob).await?;
+    let top = players.by_score().top_instances(10).await?;
+    let names: Vec<&str> = top.iter().map(|p| p.username.as_str()).collect();
+    println!(
+        "leaderboard: {names:?}; alice ranks #{}",
+        players
+            .by_score()
+            .rank(&alice.id)
+            .await?
+            .map_or(0, |r| r + 1)
+    );
+    let mut impostor = Player::new("alice", PlayerStats::new(0, 0, 0, 0.0));
+    impostor.score = 1;
+    match players.insert(&impostor).await {
+        Err(rapyer::Error::UniqueViolation { field, holder, .. }) => {
+            println!("second `alice` refused: {field} is held by {holder}")
+        }
+        other => println!("unexpected: {other:?}"),
+    }
+    let found = players.get_by_username("bob").await?.map(|p| p.score);
+    println!("get_by_username(\"bob\"): score {found:?}");
+    players.delete(&bob.id).await?;
+
     alice.stats.wins += 1;
     players.save(&alice).await?;
     println!(
