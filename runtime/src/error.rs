@@ -112,6 +112,35 @@ pub enum Error {
         /// The pk of the instance holding it.
         holder: String,
     },
+    /// A lock this write required is no longer held (its TTL ran out and someone else may hold
+    /// it now); nothing was written.
+    #[error("lock `{key}` is no longer held; nothing was written")]
+    LockLost {
+        /// The lock's key.
+        key: String,
+    },
+    /// A lock could not be acquired before the deadline.
+    #[error("lock `{key}` is held by someone else; gave up after {waited:?}")]
+    LockTimeout {
+        /// The lock's key.
+        key: String,
+        /// How long acquiring was tried.
+        waited: std::time::Duration,
+    },
+    /// An optimistic transaction kept conflicting with other writers and gave up; nothing was
+    /// written.
+    #[error("{model} `{pk}` changed under every one of {attempts} attempts; nothing was written")]
+    Conflict {
+        /// Model name.
+        model: &'static str,
+        /// The primary key, as text (the first one, for several instances).
+        pk: String,
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// The closure of a transaction returned an error; nothing was written.
+    #[error("transaction aborted: {0}")]
+    Aborted(Box<dyn std::error::Error + Send + Sync>),
     /// A client option is not valid (namespace with braces, for instance).
     #[error("invalid configuration: {0}")]
     Config(String),

@@ -8,6 +8,7 @@
 //! | registry of live pks | `[ns:]<prefix>:pks` |
 //! | sorted index on field `f` | `[ns:]<prefix>:idx:f` (ZSET pk -> value) |
 //! | unique index on field `f` | `[ns:]<prefix>:uniq:f` (HASH value -> pk) |
+//! | lock `n` of an instance | `[ns:]<prefix>:{<pk>}:lock:n` (STRING token), fencing counter `...:lock:n:fence` |
 //! | lookup index on field `f` | `[ns:]<prefix>:lookup:f` (ZSET of `<len>:<value><pk>`, all scores 0) |
 //!
 //! The pk is escaped so that it cannot end the hash tag early or forge another instance's keys:
@@ -68,6 +69,12 @@ impl Keyspace {
             _ => "idx",
         };
         format!("{}:{tag}:{path}", self.base(prefix))
+    }
+
+    /// The key of lock `name` on the instance whose hash is `instance_key` (same hash tag, so
+    /// same cluster slot; never mistaken for data: instances are found through the registry).
+    pub fn lock(instance_key: &str, name: &str) -> String {
+        format!("{instance_key}:lock:{name}")
     }
 
     /// What every instance key of a model starts with, up to the escaped pk: `[ns:]<prefix>:{`.

@@ -17,6 +17,7 @@ pub mod codec;
 pub mod error;
 pub mod index;
 pub mod keys;
+pub mod lock;
 pub mod model;
 pub mod ops;
 pub mod record;
@@ -28,6 +29,7 @@ pub use client::{Client, ClientBuilder};
 pub use codec::{AsJson, Codec, CodecError, Element, Finite, Plain};
 pub use error::{Error, Result};
 pub use index::{LookupIndex, Score, SortedIndex, UniqueIndex};
+pub use lock::{HeldLocks, InstanceGuard, Lock, LockOptions, LockSet, Ticket};
 pub use model::{
     ContainerKind, ContainerMeta, Flat, IndexKind, IndexMeta, Model, ModelMeta, PkRef, PrimaryKey,
 };

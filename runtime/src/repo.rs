@@ -121,6 +121,17 @@ impl<M: Model> Repo<M> {
     }
 
     async fn write(&self, value: &M, mode: &str) -> Result<()> {
+        self.write_locked(value, mode, None).await
+    }
+
+    /// Writes the whole instance; with `lock` (key, token), only while that lock holds the token,
+    /// checked in the same script.
+    pub(crate) async fn write_locked(
+        &self,
+        value: &M,
+        mode: &str,
+        lock: Option<(&str, &str)>,
+    ) -> Result<()> {
         let keys = self.instance_keys(value.pk())?;
         let mut record = RecordWriter::default();
         value.write_record(&mut record)?;
@@ -128,17 +139,21 @@ impl<M: Model> Repo<M> {
 
         let registry = self.registry();
         let index_keys = self.index_keys();
-        let all_keys: Vec<&String> = [&keys.hash]
+        let mut all_keys: Vec<&str> = [keys.hash.as_str(), registry.as_str()]
             .into_iter()
-            .chain(std::iter::once(&registry))
-            .chain(&keys.containers)
-            .chain(&index_keys)
+            .chain(keys.containers.iter().map(String::as_str))
+            .chain(index_keys.iter().map(String::as_str))
             .collect();
+        if let Some((lock_key, _)) = lock {
+            all_keys.push(lock_key);
+        }
         let mut cmd = scripts::WRITE_INSTANCE.call(&all_keys);
         cmd.arg(mode)
             .arg(&keys.pk)
             .arg(ttl_ms)
-            .arg(keys.containers.len());
+            .arg(keys.containers.len())
+            .arg(index_keys.len())
+            .arg(lock.map_or("", |(_, token)| token));
         cmd.arg(record.hash.len() + 1);
         cmd.arg(VERSION_FIELD).arg(M::META.schema_version);
         for (field, raw) in &record.hash {
@@ -175,6 +190,9 @@ impl<M: Model> Repo<M> {
             .await
         {
             Ok(()) => Ok(()),
+            Err(e) if e.code() == Some(scripts::LOCK_LOST_CODE) => Err(Error::LockLost {
+                key: lock.map(|(k, _)| k.to_string()).unwrap_or_default(),
+            }),
             Err(e) if e.code() == Some(scripts::EXISTS_CODE) => Err(Error::AlreadyExists {
                 model: M::META.name,
                 pk: keys.pk,
@@ -270,6 +288,11 @@ impl<M: Model> Repo<M> {
     where
         M::Pk: Borrow<Q>,
     {
+        self.get_by_text(&pk.pk_text()).await
+    }
+
+    /// [`get`](Self::get) by the pk's text (for callers that hold only the text).
+    pub(crate) async fn get_by_text(&self, pk: &str) -> Result<Option<M>> {
         let keys = self.instance_keys(pk)?;
         let mut pipe = redis::pipe();
         Self::queue_read(&mut pipe, &keys);

@@ -90,6 +90,12 @@ pub(crate) static OPS: LazyLock<Lua> = LazyLock::new(|| {
     ))
 });
 
+/// Error code of a write whose required lock no longer holds the token.
+pub(crate) const LOCK_LOST_CODE: &str = "RAPYER_LOCKLOST";
+
+/// Locks: acquire, release, extend (see `lua/lock.lua`).
+pub(crate) static LOCK: LazyLock<Lua> = LazyLock::new(|| Lua::new(include_str!("lua/lock.lua")));
+
 /// Error code the write script returns when `insert` finds the instance.
 pub(crate) const EXISTS_CODE: &str = "RAPYER_EXISTS";
 /// Error code of a unique value held by another instance: `RAPYER_UNIQUE <n> <len>:<holder><value>`.

@@ -391,13 +391,17 @@ pub const REPO_METHODS: &[&str] = &[
     "key_of",
     "keys_of",
     "lock",
+    "lock_key",
     "lock_many",
+    "lock_pair",
+    "lock_with",
     "new",
     "pipeline",
     "reindex",
     "save",
     "update",
     "update_many",
+    "update_with",
 ];
 
 fn index_views(schema: &Schema, m: &ir::Model) -> Vec<IndexView> {

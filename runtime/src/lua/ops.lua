@@ -14,6 +14,15 @@ for i = 1, guards do
   end
 end
 
+-- Locks the batch requires: each must still hold its holder's token, or nothing is written.
+local locks = tonumber(next_arg())
+for i = 1, locks do
+  local key = KEYS[tonumber(next_arg())]
+  if redis.call('GET', key) ~= next_arg() then
+    return redis.error_reply('RAPYER_LOCKLOST ' .. i)
+  end
+end
+
 local ops = {}
 local count = tonumber(next_arg())
 for i = 1, count do

@@ -9,6 +9,7 @@
 --
 -- General layout. KEYS: every key the batch touches.
 -- ARGV: g, then g key indexes (instance hashes that must exist);
+--       l, then l pairs of lock key index and token (locks that must still be held);
 --       n, then per op: code, key index, ttl source (index of the instance hash whose TTL a
 --       container key created by this op must copy, 0 for none), index kind ('-' for none;
 --       otherwise followed by the index key's index and the pk), argc, then argc arguments.
@@ -18,7 +19,7 @@
 --                                                  the reply is the new value (as text when
 --                                                  beyond 2^53, which a Lua number cannot hold)
 --   lset i v                                       LSET that answers 0 when i is out of range
--- Returns one reply per op (nil as false). Errors: RAPYER_NOTFOUND <guard>, RAPYER_TYPE <op>
+-- Returns one reply per op (nil as false). Errors: RAPYER_NOTFOUND <guard>, RAPYER_LOCKLOST <lock>, RAPYER_TYPE <op>
 -- <what>, RAPYER_OVERFLOW <op> <what>, RAPYER_UNIQUE <op> <holder pk>, RAPYER_FAILED <op> <redis error> (nothing applied),
 -- RAPYER_PARTIAL <op> <redis error> (ops before <op> applied; only on data changed under us).
 

@@ -3,39 +3,46 @@
 -- KEYS[1]  instance hash
 -- KEYS[2]  registry of live pks (sorted set; score = expiry in ms, or +inf)
 -- KEYS[3 .. 2+nc]  container keys, in the model's fixed order
--- KEYS[3+nc ..]    index keys, in the model's fixed order
+-- KEYS[3+nc .. 2+nc+ni]  index keys, in the model's fixed order
+-- KEYS[3+nc+ni]    with a lock token: the lock that must still hold it
 -- ARGV[1]  'insert' or 'save'
 -- ARGV[2]  pk text (registry member)
 -- ARGV[3]  ttl in milliseconds, '0' for none
--- ARGV[4]  nc, the number of container keys
--- ARGV[5]  number n of hash field/value pairs, followed by the 2n pair items
+-- ARGV[4]  nc, the number of container keys; ARGV[5] ni, the number of index keys
+-- ARGV[6]  lock token, '' for none
+-- ARGV[7]  number n of hash field/value pairs, followed by the 2n pair items
 -- then, per container in KEYS order: kind ('L', 'S' or 'H'), element count c, then the c items
 -- (2c for 'H'); then, per index in KEYS order: kind, field path.
--- Errors: RAPYER_EXISTS (insert of an existing pk), RAPYER_UNIQUE <index> <len>:<holder><value> (a unique
+-- Errors: RAPYER_LOCKLOST (the lock no longer holds the token), RAPYER_EXISTS (insert of an
+-- existing pk), RAPYER_UNIQUE <index> <len>:<holder><value> (a unique
 -- value held by another instance). Both leave everything untouched.
 local hash, pk = KEYS[1], ARGV[2]
+local nc, ni = tonumber(ARGV[4]), tonumber(ARGV[5])
+if ARGV[6] ~= '' and redis.call('GET', KEYS[3 + nc + ni]) ~= ARGV[6] then
+  return redis.error_reply('RAPYER_LOCKLOST the lock is no longer held')
+end
 if ARGV[1] == 'insert' and redis.call('EXISTS', hash) == 1 then
   return redis.error_reply('RAPYER_EXISTS instance already exists')
 end
 
-local nc = tonumber(ARGV[4])
-local pairs_count = tonumber(ARGV[5])
+local FIRST = 8
+local pairs_count = tonumber(ARGV[7])
 local fields = {}
-for i = 6, 5 + 2 * pairs_count, 2 do
+for i = FIRST, FIRST - 1 + 2 * pairs_count, 2 do
   fields[ARGV[i]] = ARGV[i + 1]
 end
 
 -- Skip the container section to reach the index section.
-local pos = 6 + 2 * pairs_count
+local pos = FIRST + 2 * pairs_count
 for _ = 1, nc do
   local width = (ARGV[pos] == 'H') and 2 or 1
   pos = pos + 2 + tonumber(ARGV[pos + 1]) * width
 end
-local containers_pos = 6 + 2 * pairs_count
+local containers_pos = FIRST + 2 * pairs_count
 
 -- Indexes: the old and new stored text of each indexed field; unique values are checked first.
 local indexes = {}
-for k = 3 + nc, #KEYS do
+for k = 3 + nc, 2 + nc + ni do
   local ix = { kind = ARGV[pos], key = KEYS[k], path = ARGV[pos + 1] }
   pos = pos + 2
   ix.old = redis.call('HGET', hash, ix.path) or nil
@@ -67,7 +74,7 @@ for k = 3, 2 + nc do
 end
 
 local ttl = tonumber(ARGV[3])
-call_chunked('HSET', hash, 6, pairs_count, 2)
+call_chunked('HSET', hash, FIRST, pairs_count, 2)
 if ttl > 0 then
   redis.call('PEXPIRE', hash, ttl)
 end

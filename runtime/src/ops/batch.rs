@@ -42,7 +42,16 @@ pub(crate) async fn run_one(client: &Client, spec: &OpSpec) -> Result<Value> {
 }
 
 /// Runs `specs` atomically; returns one reply per op, in order.
-pub(crate) async fn run<'a>(client: &Client, specs: &[&'a OpSpec]) -> Result<Vec<Value>> {
+pub(crate) async fn run(client: &Client, specs: &[&OpSpec]) -> Result<Vec<Value>> {
+    run_locked(client, specs, &[]).await
+}
+
+/// Runs `specs` atomically, only while every lock in `locks` (key, token) still holds its token.
+pub(crate) async fn run_locked<'a>(
+    client: &Client,
+    specs: &[&'a OpSpec],
+    locks: &'a [(String, String)],
+) -> Result<Vec<Value>> {
     // Every distinct key once; ops refer to keys by their 1-based position.
     let mut keys: Vec<&'a str> = Vec::new();
     let mut positions: HashMap<&'a str, usize> = HashMap::new();
@@ -68,8 +77,21 @@ pub(crate) async fn run<'a>(client: &Client, specs: &[&'a OpSpec]) -> Result<Vec
         }
     }
 
+    let lock_keys: Vec<usize> = locks
+        .iter()
+        .map(|(key, _)| {
+            *positions.entry(key.as_str()).or_insert_with(|| {
+                keys.push(key.as_str());
+                keys.len()
+            })
+        })
+        .collect();
     let mut cmd = scripts::OPS.call(&keys);
-    cmd.arg(guards.len()).arg(&guards).arg(specs.len());
+    cmd.arg(guards.len()).arg(&guards).arg(locks.len());
+    for (index, (_, token)) in lock_keys.iter().zip(locks) {
+        cmd.arg(*index).arg(token);
+    }
+    cmd.arg(specs.len());
     for (spec, (hash, key, index_key)) in specs.iter().zip(&specs_keys) {
         let ttl_from = if spec.creates_key && spec.located.meta.ttl_seconds.is_some() {
             *hash
@@ -90,7 +112,18 @@ pub(crate) async fn run<'a>(client: &Client, specs: &[&'a OpSpec]) -> Result<Vec
     let reply = scripts::OPS
         .invoke::<Value, _>(&cmd, &mut client.connection())
         .await
-        .map_err(|e| script_error(e, specs, &guard_specs))?;
+        .map_err(|e| match e.code() {
+            Some(scripts::LOCK_LOST_CODE) => {
+                let n: usize = e.detail().and_then(|d| d.trim().parse().ok()).unwrap_or(1);
+                Error::LockLost {
+                    key: locks
+                        .get(n.saturating_sub(1))
+                        .map(|(k, _)| k.clone())
+                        .unwrap_or_default(),
+                }
+            }
+            _ => script_error(e, specs, &guard_specs),
+        })?;
     match reply {
         Value::Array(replies) if replies.len() == specs.len() => Ok(replies),
         other => Err(specs

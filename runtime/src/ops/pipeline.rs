@@ -9,6 +9,7 @@ use redis::Value;
 
 use crate::client::Client;
 use crate::error::{Error, Result};
+use crate::lock::Lock;
 use crate::ops::batch;
 use crate::ops::op::{Op, OpSpec};
 
@@ -40,6 +41,9 @@ pub struct Pipeline {
     client: Client,
     id: u64,
     ops: Vec<(Result<OpSpec>, AnyDecoder)>,
+    /// Locks (key, token) that must still be held when the pipeline runs.
+    locks: Vec<(String, String)>,
+    foreign_lock: bool,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -71,7 +75,18 @@ impl Pipeline {
             client: client.clone(),
             id: NEXT_PIPELINE.fetch_add(1, Ordering::Relaxed),
             ops: Vec::new(),
+            locks: Vec::new(),
+            foreign_lock: false,
         }
+    }
+
+    /// Makes the pipeline apply only while `lock` is still held: the script checks it before
+    /// writing anything, and fails with [`Error::LockLost`] otherwise.
+    pub fn require_lock(&mut self, lock: &Lock) -> &mut Self {
+        self.foreign_lock |= !lock.client().same_connection(&self.client);
+        self.locks
+            .push((lock.key().to_string(), lock.token().to_string()));
+        self
     }
 
     /// Queues an operation; its result is taken from [`Results`] with the returned slot.
@@ -110,6 +125,11 @@ impl Pipeline {
     /// out-of-range increment. Once applied, each operation's result (or its own error, such as
     /// [`Error::IndexOutOfRange`] or a value that does not decode) is in [`Results`].
     pub async fn exec(self) -> Result<Results> {
+        if self.foreign_lock {
+            return Err(Error::Pipeline(
+                "a required lock was taken on another client than the pipeline's",
+            ));
+        }
         let mut specs = Vec::with_capacity(self.ops.len());
         let mut decoders = Vec::with_capacity(self.ops.len());
         for (spec, decode) in self.ops {
@@ -123,7 +143,7 @@ impl Pipeline {
             });
         }
         let refs: Vec<&OpSpec> = specs.iter().collect();
-        let replies = batch::run(&self.client, &refs).await?;
+        let replies = batch::run_locked(&self.client, &refs, &self.locks).await?;
         let values = replies
             .into_iter()
             .zip(decoders)

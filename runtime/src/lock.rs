@@ -1,0 +1,562 @@
+//! Locks on instances: expiring, fenced, released by compare-and-set.
+//!
+//! - Acquiring is `SET key token NX PX ttl` with a random 128-bit token, retried with jittered
+//!   backoff until a deadline ([`LockOptions::wait`]); the same script increments the lock's
+//!   fencing counter, so every acquisition gets a larger [`Lock::fence`] number.
+//! - Release and extend are compare-and-set scripts: they act only while the lock still holds
+//!   our token, and report [`Error::LockLost`] otherwise. A lost lock is never deleted from its
+//!   new owner.
+//! - Writes through a lock ([`InstanceGuard::save`], [`Pipeline::require_lock`]) check in the
+//!   same script that the lock is still held, so a holder whose lock expired cannot write.
+//! - Several locks are taken in one canonical order (sorted by key), all or nothing, so two
+//!   tasks locking the same instances in opposite orders never deadlock.
+//!
+//! Rust has no async drop. Release a lock with [`Lock::release`] (or
+//! [`InstanceGuard::release`]); a lock dropped without it is released by a task spawned on the
+//! current tokio runtime, if there is one, and otherwise expires after its TTL. The TTL is the
+//! backstop in every case, including a crashed process; keep it short and use the watchdog
+//! ([`LockOptions::watchdog`]) for work of unknown length.
+//!
+//! [`Pipeline::require_lock`]: crate::Pipeline::require_lock
+
+use std::any::Any;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::client::Client;
+use crate::error::{Error, Result};
+use crate::keys::Keyspace;
+use crate::model::{Model, PkRef};
+use crate::repo::Repo;
+use crate::scripts;
+
+/// How to acquire and hold a lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LockOptions {
+    /// How long the lock lives without being extended: the longest another task waits when the
+    /// holder dies. Default 10 s.
+    pub ttl: Duration,
+    /// How long acquiring may keep retrying before [`Error::LockTimeout`]. Default 5 s.
+    pub wait: Duration,
+    /// Renew the lock every `ttl / 3` until it is released or dropped. Default off.
+    pub watchdog: bool,
+}
+
+impl Default for LockOptions {
+    fn default() -> Self {
+        LockOptions {
+            ttl: Duration::from_secs(10),
+            wait: Duration::from_secs(5),
+            watchdog: false,
+        }
+    }
+}
+
+impl LockOptions {
+    /// These options with another TTL.
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl;
+        self
+    }
+
+    /// These options with another acquiring deadline.
+    pub fn wait(mut self, wait: Duration) -> Self {
+        self.wait = wait;
+        self
+    }
+
+    /// These options with the watchdog on or off.
+    pub fn watchdog(mut self, on: bool) -> Self {
+        self.watchdog = on;
+        self
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+fn new_token() -> Result<String> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| Error::Config(format!("no secure randomness for a lock token: {e}")))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// A held lock.
+#[derive(Debug)]
+pub struct Lock {
+    client: Client,
+    key: String,
+    token: String,
+    fence: u64,
+    ttl: Duration,
+    /// Set by the watchdog when renewing found the lock lost.
+    lost: Arc<AtomicBool>,
+    watchdog: Option<tokio::task::JoinHandle<()>>,
+    released: bool,
+}
+
+impl Lock {
+    /// Tries to take the lock at `key` once; `None` when someone else holds it.
+    async fn try_acquire(client: &Client, key: &str, opts: &LockOptions) -> Result<Option<Lock>> {
+        let token = new_token()?;
+        let fence_key = format!("{key}:fence");
+        let mut cmd = scripts::LOCK.call(&[key, fence_key.as_str()]);
+        cmd.arg("acquire").arg(&token).arg(millis(opts.ttl));
+        let fence: Option<u64> = scripts::LOCK.invoke(&cmd, &mut client.connection()).await?;
+        Ok(fence.map(|fence| {
+            let mut lock = Lock {
+                client: client.clone(),
+                key: key.to_string(),
+                token,
+                fence,
+                ttl: opts.ttl,
+                lost: Arc::new(AtomicBool::new(false)),
+                watchdog: None,
+                released: false,
+            };
+            if opts.watchdog {
+                lock.start_watchdog();
+            }
+            lock
+        }))
+    }
+
+    /// Takes the lock at `key`, retrying with jittered backoff until `opts.wait` has passed.
+    pub async fn acquire(client: &Client, key: &str, opts: LockOptions) -> Result<Lock> {
+        let deadline = Instant::now() + opts.wait;
+        Self::acquire_by(client, key, &opts, deadline).await
+    }
+
+    async fn acquire_by(
+        client: &Client,
+        key: &str,
+        opts: &LockOptions,
+        deadline: Instant,
+    ) -> Result<Lock> {
+        let start = Instant::now();
+        let mut pause = Duration::from_millis(2);
+        loop {
+            if let Some(lock) = Self::try_acquire(client, key, opts).await? {
+                return Ok(lock);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(Error::LockTimeout {
+                    key: key.to_string(),
+                    waited: now - start,
+                });
+            }
+            // Full jitter: a random pause up to the current step, so waiters spread out.
+            let jittered = pause.mul_f64(fastrand::f64()).max(Duration::from_millis(1));
+            tokio::time::sleep(jittered.min(deadline - now)).await;
+            pause = (pause * 2).min(Duration::from_millis(100));
+        }
+    }
+
+    fn start_watchdog(&mut self) {
+        let (client, key, token, ttl, lost) = (
+            self.client.clone(),
+            self.key.clone(),
+            self.token.clone(),
+            self.ttl,
+            Arc::clone(&self.lost),
+        );
+        self.watchdog = Some(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(ttl / 3).await;
+                match extend(&client, &key, &token, ttl).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        lost.store(true, Ordering::Relaxed);
+                        return;
+                    }
+                    // The server may be restarting: keep trying; the TTL decides.
+                    Err(_) => {}
+                }
+            }
+        }));
+    }
+
+    /// The client the lock was taken on.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The lock's key.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// The token this holder wrote (for checks in scripts of your own).
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// The fencing number of this acquisition: larger for every later acquisition of the same
+    /// lock. Pass it along with writes to other systems, which refuse numbers lower than one they
+    /// have seen.
+    pub fn fence(&self) -> u64 {
+        self.fence
+    }
+
+    /// True if the watchdog found the lock lost.
+    pub fn is_lost(&self) -> bool {
+        self.lost.load(Ordering::Relaxed)
+    }
+
+    /// Whether the lock still holds our token (GET).
+    pub async fn is_held(&self) -> Result<bool> {
+        let value: Option<String> = redis::cmd("GET")
+            .arg(&self.key)
+            .query_async(&mut self.client.connection())
+            .await?;
+        Ok(value.as_deref() == Some(self.token.as_str()))
+    }
+
+    /// Resets the lock's TTL to `ttl`; [`Error::LockLost`] if it is no longer ours.
+    pub async fn extend(&self, ttl: Duration) -> Result<()> {
+        if extend(&self.client, &self.key, &self.token, ttl).await? {
+            Ok(())
+        } else {
+            Err(Error::LockLost {
+                key: self.key.clone(),
+            })
+        }
+    }
+
+    /// Releases the lock; [`Error::LockLost`] if it had expired (and may belong to someone else,
+    /// whose lock is left alone).
+    pub async fn release(mut self) -> Result<()> {
+        self.released = true;
+        if let Some(w) = self.watchdog.take() {
+            w.abort();
+        }
+        if release(&self.client, &self.key, &self.token).await? {
+            Ok(())
+        } else {
+            Err(Error::LockLost {
+                key: self.key.clone(),
+            })
+        }
+    }
+}
+
+async fn extend(client: &Client, key: &str, token: &str, ttl: Duration) -> Result<bool> {
+    let fence_key = format!("{key}:fence");
+    let mut cmd = scripts::LOCK.call(&[key, fence_key.as_str()]);
+    cmd.arg("extend").arg(token).arg(millis(ttl));
+    let held: i64 = scripts::LOCK.invoke(&cmd, &mut client.connection()).await?;
+    Ok(held == 1)
+}
+
+async fn release(client: &Client, key: &str, token: &str) -> Result<bool> {
+    let fence_key = format!("{key}:fence");
+    let mut cmd = scripts::LOCK.call(&[key, fence_key.as_str()]);
+    cmd.arg("release").arg(token);
+    let held: i64 = scripts::LOCK.invoke(&cmd, &mut client.connection()).await?;
+    Ok(held == 1)
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        if let Some(w) = self.watchdog.take() {
+            w.abort();
+        }
+        if self.released {
+            return;
+        }
+        // No async drop: release from a task when a runtime is around; otherwise the TTL does.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let (client, key, token) = (self.client.clone(), self.key.clone(), self.token.clone());
+            runtime.spawn(async move {
+                let _ = release(&client, &key, &token).await;
+            });
+        }
+    }
+}
+
+/// Takes every lock in `keys`, in sorted order (duplicates once), all or nothing: on a timeout
+/// the locks already taken are released. One deadline covers them all.
+pub async fn lock_all(client: &Client, keys: &[String], opts: LockOptions) -> Result<Vec<Lock>> {
+    let mut order: Vec<&String> = keys.iter().collect();
+    order.sort();
+    order.dedup();
+    let deadline = Instant::now() + opts.wait;
+    let mut held = Vec::with_capacity(order.len());
+    for key in order {
+        match Lock::acquire_by(client, key, &opts, deadline).await {
+            Ok(lock) => held.push(lock),
+            Err(e) => {
+                for lock in held {
+                    let _ = lock.release().await;
+                }
+                return Err(e);
+            }
+        }
+    }
+    Ok(held)
+}
+
+/// A lock on one instance with a snapshot of the instance read after acquiring it. Change the
+/// value and [`save`](Self::save) it: the write checks, in the same script, that the lock is
+/// still held.
+#[derive(Debug)]
+pub struct InstanceGuard<M> {
+    repo: Repo<M>,
+    lock: Lock,
+    value: M,
+}
+
+impl<M: Model> InstanceGuard<M> {
+    async fn load(repo: &Repo<M>, lock: Lock, pk: &str) -> Result<Self> {
+        match repo.get_by_text(pk).await {
+            Ok(Some(value)) => Ok(InstanceGuard {
+                repo: repo.clone(),
+                lock,
+                value,
+            }),
+            Ok(None) => {
+                let _ = lock.release().await;
+                Err(Error::NotFound {
+                    model: M::META.name,
+                    pk: pk.to_string(),
+                    key: repo.client().keys().instance(M::META.prefix, pk),
+                })
+            }
+            Err(e) => {
+                let _ = lock.release().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// The lock.
+    pub fn lock(&self) -> &Lock {
+        &self.lock
+    }
+
+    /// The instance as read after the lock was taken (with the changes made since).
+    pub fn value(&self) -> &M {
+        &self.value
+    }
+
+    /// The instance, to change before [`save`](Self::save).
+    pub fn value_mut(&mut self) -> &mut M {
+        &mut self.value
+    }
+
+    /// Writes the whole instance (as `Repo::save`, indexes included) if the lock is still held;
+    /// [`Error::LockLost`] and nothing written otherwise.
+    pub async fn save(&self) -> Result<()> {
+        self.repo
+            .write_locked(
+                &self.value,
+                "save",
+                Some((&self.lock.key, &self.lock.token)),
+            )
+            .await
+    }
+
+    /// Releases the lock (see [`Lock::release`]).
+    pub async fn release(self) -> Result<()> {
+        self.lock.release().await
+    }
+}
+
+impl<M: Model> Repo<M> {
+    /// The key of lock `name` on the instance with this pk.
+    pub fn lock_key<Q: PkRef + ?Sized>(&self, pk: &Q, name: &str) -> Result<String>
+    where
+        M::Pk: std::borrow::Borrow<Q>,
+    {
+        if name.is_empty() || name.contains(['{', '}']) {
+            return Err(Error::Config(format!(
+                "lock name {name:?} must be non-empty and contain no braces"
+            )));
+        }
+        Ok(Keyspace::lock(&self.key_of(pk)?, name))
+    }
+
+    /// Locks the instance (lock `name`, default options) and reads it: the guard holds a fresh
+    /// snapshot. [`Error::NotFound`] (lock released) when it does not exist.
+    pub async fn lock<Q: PkRef + ?Sized>(&self, pk: &Q, name: &str) -> Result<InstanceGuard<M>>
+    where
+        M::Pk: std::borrow::Borrow<Q>,
+    {
+        self.lock_with(pk, name, LockOptions::default()).await
+    }
+
+    /// [`lock`](Self::lock) with options.
+    pub async fn lock_with<Q: PkRef + ?Sized>(
+        &self,
+        pk: &Q,
+        name: &str,
+        opts: LockOptions,
+    ) -> Result<InstanceGuard<M>>
+    where
+        M::Pk: std::borrow::Borrow<Q>,
+    {
+        let key = self.lock_key(pk, name)?;
+        let lock = Lock::acquire(self.client(), &key, opts).await?;
+        InstanceGuard::load(self, lock, &pk.pk_text()).await
+    }
+
+    /// Locks two instances in canonical order (so opposite transfers never deadlock), all or
+    /// nothing, and reads both. The guards come back in argument order.
+    pub async fn lock_pair<Q: PkRef + ?Sized>(
+        &self,
+        a: &Q,
+        b: &Q,
+        name: &str,
+        opts: LockOptions,
+    ) -> Result<(InstanceGuard<M>, InstanceGuard<M>)>
+    where
+        M::Pk: std::borrow::Borrow<Q>,
+    {
+        let mut set = LockSet::new(self.client());
+        let ta = set.add(self, a, name)?;
+        let tb = set.add(self, b, name)?;
+        let mut held = set.acquire(opts).await?;
+        Ok((held.take(ta)?, held.take(tb)?))
+    }
+}
+
+/// Several instances, of any models of one client, to lock together: in canonical order, all or
+/// nothing, each read after locking.
+#[derive(Debug)]
+pub struct LockSet {
+    client: Client,
+    entries: Vec<LockEntry>,
+}
+
+type Loader = Box<
+    dyn FnOnce(
+            Lock,
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<Box<dyn Any + Send>>> + Send>,
+        > + Send,
+>;
+
+struct LockEntry {
+    key: String,
+    load: Loader,
+}
+
+impl std::fmt::Debug for LockEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LockEntry").field("key", &self.key).finish()
+    }
+}
+
+/// Where a guard of a [`LockSet`] will be.
+#[derive(Debug)]
+pub struct Ticket<M> {
+    index: usize,
+    model: PhantomData<fn() -> M>,
+}
+
+impl LockSet {
+    /// An empty set on `client`.
+    pub fn new(client: &Client) -> Self {
+        LockSet {
+            client: client.clone(),
+            entries: Vec::new(),
+        }
+    }
+
+    /// Adds lock `name` on an instance; its guard is taken from [`HeldLocks`] with the ticket.
+    /// The same lock twice is an error when acquiring.
+    pub fn add<M: Model, Q: PkRef + ?Sized>(
+        &mut self,
+        repo: &Repo<M>,
+        pk: &Q,
+        name: &str,
+    ) -> Result<Ticket<M>>
+    where
+        M::Pk: std::borrow::Borrow<Q>,
+    {
+        let key = repo.lock_key(pk, name)?;
+        let (repo, pk) = (repo.clone(), pk.pk_text().into_owned());
+        self.entries.push(LockEntry {
+            key,
+            load: Box::new(move |lock| {
+                Box::pin(async move {
+                    let guard = InstanceGuard::load(&repo, lock, &pk).await?;
+                    Ok(Box::new(guard) as Box<dyn Any + Send>)
+                })
+            }),
+        });
+        Ok(Ticket {
+            index: self.entries.len() - 1,
+            model: PhantomData,
+        })
+    }
+
+    /// Acquires every lock in canonical order (sorted keys) under one deadline, then reads every
+    /// instance. All or nothing: on any failure every lock taken is released.
+    pub async fn acquire(self, opts: LockOptions) -> Result<HeldLocks> {
+        let keys: Vec<String> = self.entries.iter().map(|e| e.key.clone()).collect();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        if sorted.windows(2).any(|w| w[0] == w[1]) {
+            return Err(Error::Config(
+                "the same lock was added twice to a LockSet".into(),
+            ));
+        }
+        let locks = lock_all(&self.client, &keys, opts).await?;
+        // `lock_all` returns locks in sorted order; give each entry its own.
+        let mut by_key: Vec<Option<Lock>> = locks.into_iter().map(Some).collect();
+        let mut guards = Vec::with_capacity(self.entries.len());
+        let mut entries = self.entries.into_iter();
+        let mut failure = None;
+        for entry in entries.by_ref() {
+            let Ok(pos) = sorted.binary_search(&entry.key) else {
+                continue;
+            };
+            let Some(lock) = by_key[pos].take() else {
+                continue;
+            };
+            match (entry.load)(lock).await {
+                Ok(guard) => guards.push(Some(guard)),
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        if let Some(e) = failure {
+            // Guards drop (and release) here; the rest are released explicitly.
+            drop(guards);
+            for lock in by_key.into_iter().flatten() {
+                let _ = lock.release().await;
+            }
+            return Err(e);
+        }
+        Ok(HeldLocks { guards })
+    }
+}
+
+/// The guards of an acquired [`LockSet`].
+#[derive(Debug, Default)]
+pub struct HeldLocks {
+    guards: Vec<Option<Box<dyn Any + Send>>>,
+}
+
+impl HeldLocks {
+    /// Takes the guard of `ticket`.
+    pub fn take<M: Model>(&mut self, ticket: Ticket<M>) -> Result<InstanceGuard<M>> {
+        let guard = self
+            .guards
+            .get_mut(ticket.index)
+            .and_then(Option::take)
+            .ok_or(Error::Pipeline("this lock guard was already taken"))?;
+        guard
+            .downcast::<InstanceGuard<M>>()
+            .map(|g| *g)
+            .map_err(|_| Error::Pipeline("the ticket belongs to another lock set"))
+    }
+}

@@ -1,0 +1,236 @@
+//! Locks: expiring, fenced, compare-and-set release, canonical ordering, writes refused once lost.
+
+use std::time::{Duration, Instant};
+
+use rapyer::{Error, LockOptions, LockSet};
+use rapyer_tests::fixtures::all_types::Sample;
+use rapyer_tests::fixtures::keys_and_ttl::{Account, AccountRepo};
+use rapyer_tests::harness::TestRedis;
+use rapyer_tests::samples::empty_sample;
+
+fn quick(ttl_ms: u64, wait_ms: u64) -> LockOptions {
+    LockOptions::default()
+        .ttl(Duration::from_millis(ttl_ms))
+        .wait(Duration::from_millis(wait_ms))
+}
+
+async fn accounts(t: &TestRedis, n: i64, balance: i64) -> AccountRepo {
+    let repo = Account::repo(&t.client);
+    for number in 0..n {
+        let mut a = Account::new(number);
+        a.balance = balance;
+        repo.insert(&a).await.unwrap();
+    }
+    repo
+}
+
+#[tokio::test]
+async fn a_lock_is_exclusive_fenced_and_never_released_from_a_new_owner() {
+    let t = TestRedis::new().await;
+    let repo = accounts(&t, 1, 0).await;
+    let first = repo.lock_with(&0, "edit", quick(200, 0)).await.unwrap();
+    assert!(first.lock().is_held().await.unwrap());
+    // Held: a second taker times out.
+    let err = repo
+        .lock_with(&0, "edit", quick(200, 50))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::LockTimeout { .. }), "{err}");
+    // Another lock name on the same instance is independent.
+    let other = repo.lock_with(&0, "audit", quick(1000, 0)).await.unwrap();
+    other.release().await.unwrap();
+
+    // The TTL runs out; a new owner takes it with a larger fence.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let second = repo.lock_with(&0, "edit", quick(5000, 1000)).await.unwrap();
+    assert!(second.lock().fence() > first.lock().fence());
+    // The first holder can neither write, extend nor release it.
+    assert!(matches!(first.save().await, Err(Error::LockLost { .. })));
+    assert!(matches!(
+        first.lock().extend(Duration::from_secs(1)).await,
+        Err(Error::LockLost { .. })
+    ));
+    assert!(matches!(first.release().await, Err(Error::LockLost { .. })));
+    assert!(
+        second.lock().is_held().await.unwrap(),
+        "the new owner's lock was touched"
+    );
+    let mut second = second;
+    second.value_mut().balance = 5;
+    second.save().await.unwrap();
+    second.release().await.unwrap();
+    assert_eq!(repo.balance(&0).get().await.unwrap(), 5);
+    // A missing instance: NotFound, and the lock is not left behind.
+    assert!(matches!(
+        repo.lock_with(&404, "edit", quick(5000, 0)).await,
+        Err(Error::NotFound { .. })
+    ));
+    repo.insert(&Account::new(404)).await.unwrap();
+    repo.lock_with(&404, "edit", quick(5000, 0))
+        .await
+        .unwrap()
+        .release()
+        .await
+        .unwrap();
+    // Lock keys are not instances.
+    assert_eq!(repo.count().await.unwrap(), 2);
+    assert_eq!(repo.all().await.unwrap(), vec![0, 404]);
+}
+
+#[tokio::test]
+async fn a_stopped_holder_blocks_nobody_past_the_ttl_and_cannot_write_late() {
+    let t = TestRedis::new().await;
+    let repo = accounts(&t, 1, 100).await;
+    // A holder that stalls mid-work (a GC pause, a slow call) past its TTL.
+    let stalled = repo.lock_with(&0, "edit", quick(300, 0)).await.unwrap();
+    let start = Instant::now();
+    let next = repo.lock_with(&0, "edit", quick(5000, 2000)).await.unwrap();
+    let waited = start.elapsed();
+    assert!(waited < Duration::from_millis(1000), "waited {waited:?}");
+    let mut stalled = stalled;
+    stalled.value_mut().balance = -1;
+    assert!(matches!(stalled.save().await, Err(Error::LockLost { .. })));
+    next.release().await.unwrap();
+    assert_eq!(repo.balance(&0).get().await.unwrap(), 100);
+
+    // A holder whose task is aborted: its lock is released (or expires) without it.
+    let holder = {
+        let repo = repo.clone();
+        tokio::spawn(async move {
+            let _guard = repo.lock_with(&0, "edit", quick(400, 0)).await.unwrap();
+            tokio::time::sleep(Duration::from_secs(60)).await;
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    holder.abort();
+    let start = Instant::now();
+    let after = repo.lock_with(&0, "edit", quick(5000, 2000)).await.unwrap();
+    assert!(
+        start.elapsed() < Duration::from_millis(600),
+        "{:?}",
+        start.elapsed()
+    );
+    after.release().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_watchdog_keeps_a_long_holder_s_lock() {
+    let t = TestRedis::new().await;
+    let repo = accounts(&t, 1, 0).await;
+    let guard = repo
+        .lock_with(&0, "long", quick(300, 0).watchdog(true))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert!(guard.lock().is_held().await.unwrap());
+    assert!(!guard.lock().is_lost());
+    assert!(matches!(
+        repo.lock_with(&0, "long", quick(300, 100)).await,
+        Err(Error::LockTimeout { .. })
+    ));
+    guard.save().await.unwrap();
+    guard.release().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opposite_transfers_under_locks_preserve_the_total_without_deadlock() {
+    const ACCOUNTS: i64 = 10;
+    const TASKS: u64 = 16;
+    const TRANSFERS: u64 = 2_000;
+    let t = TestRedis::new().await;
+    let repo = accounts(&t, ACCOUNTS, 1_000).await;
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|task| {
+            let (repo, client) = (repo.clone(), t.client.clone());
+            tokio::spawn(async move {
+                let mut rng = fastrand::Rng::with_seed(task);
+                let mut done = 0;
+                for _ in 0..TRANSFERS {
+                    let from = rng.i64(0..ACCOUNTS);
+                    let to = (from + rng.i64(1..ACCOUNTS)) % ACCOUNTS;
+                    let amount = rng.i64(1..=300);
+                    let opts = LockOptions::default().wait(Duration::from_secs(30));
+                    let (a, b) = repo.lock_pair(&from, &to, "money", opts).await.unwrap();
+                    if a.value().balance >= amount {
+                        let mut p = client.pipeline();
+                        p.require_lock(a.lock()).require_lock(b.lock());
+                        p.add(repo.balance(&from).decr(amount));
+                        p.add(repo.balance(&to).incr(amount));
+                        p.exec().await.unwrap();
+                        done += 1;
+                    }
+                    a.release().await.unwrap();
+                    b.release().await.unwrap();
+                }
+                done
+            })
+        })
+        .collect();
+    let all = async {
+        let mut done = 0;
+        for task in tasks {
+            done += task.await.unwrap();
+        }
+        done
+    };
+    let done = tokio::time::timeout(Duration::from_secs(240), all)
+        .await
+        .expect("transfers did not finish: deadlock?");
+    let balances: Vec<i64> = {
+        let pks: Vec<i64> = (0..ACCOUNTS).collect();
+        repo.get_many(&pks)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|a| a.unwrap().balance)
+            .collect()
+    };
+    assert_eq!(
+        balances.iter().sum::<i64>(),
+        ACCOUNTS * 1_000,
+        "{balances:?}"
+    );
+    assert!(balances.iter().all(|b| *b >= 0), "{balances:?}");
+    assert!(
+        done > TASKS * TRANSFERS / 2,
+        "only {done} transfers happened"
+    );
+    eprintln!(
+        "{done} transfers in {:?}; balances {balances:?}",
+        start.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_lock_set_over_two_models_is_all_or_nothing() {
+    let t = TestRedis::new().await;
+    let accounts = accounts(&t, 2, 0).await;
+    let samples = Sample::repo(&t.client);
+    samples.save(&empty_sample("s")).await.unwrap();
+
+    let mut set = LockSet::new(&t.client);
+    let a = set.add(&accounts, &1, "x").unwrap();
+    let s = set.add(&samples, "s", "x").unwrap();
+    let mut held = set.acquire(quick(5000, 0)).await.unwrap();
+    let (ga, gs) = (held.take(a).unwrap(), held.take(s).unwrap());
+    assert_eq!(gs.value().name, "s");
+
+    // While the sample is locked, a set that needs it fails and leaves account 0 free.
+    let mut set = LockSet::new(&t.client);
+    set.add(&accounts, &0, "x").unwrap();
+    set.add(&samples, "s", "x").unwrap();
+    assert!(matches!(
+        set.acquire(quick(5000, 100)).await,
+        Err(Error::LockTimeout { .. })
+    ));
+    accounts
+        .lock_with(&0, "x", quick(5000, 0))
+        .await
+        .expect("account 0 was left locked")
+        .release()
+        .await
+        .unwrap();
+    ga.release().await.unwrap();
+    gs.release().await.unwrap();
+}
