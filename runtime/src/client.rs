@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 
 use crate::error::Result;
 use crate::keys::Keyspace;
@@ -19,6 +19,36 @@ pub struct Client {
     keys: Arc<Keyspace>,
     // Identifies the connection shared by clones, so pipelines can refuse foreign operations.
     id: u64,
+    dedicated: Arc<DedicatedPool>,
+}
+
+/// Connections used by one task at a time, for WATCH (which a shared multiplexed connection
+/// cannot carry safely: another task's EXEC would consume it).
+struct DedicatedPool {
+    client: redis::Client,
+    config: redis::AsyncConnectionConfig,
+    idle: std::sync::Mutex<Vec<MultiplexedConnection>>,
+}
+
+/// At most this many idle dedicated connections are kept.
+const MAX_IDLE_DEDICATED: usize = 16;
+
+/// A connection no other task uses until it is returned with [`Dedicated::finish`]. Dropped
+/// without that (after an error, in the middle of a WATCH), it is closed instead.
+pub(crate) struct Dedicated {
+    pub(crate) conn: MultiplexedConnection,
+    pool: Arc<DedicatedPool>,
+}
+
+impl Dedicated {
+    /// Returns the connection to the pool: only call when no WATCH or MULTI is pending on it.
+    pub(crate) fn finish(self) {
+        if let Ok(mut idle) = self.pool.idle.lock()
+            && idle.len() < MAX_IDLE_DEDICATED
+        {
+            idle.push(self.conn);
+        }
+    }
 }
 
 impl std::fmt::Debug for Client {
@@ -59,6 +89,24 @@ impl Client {
     /// True when both handles share one connection (one is a clone of the other).
     pub(crate) fn same_connection(&self, other: &Client) -> bool {
         self.id == other.id
+    }
+
+    /// A connection for this task alone (optimistic transactions).
+    pub(crate) async fn dedicated(&self) -> Result<Dedicated> {
+        let pool = &self.dedicated;
+        let idle = pool.idle.lock().ok().and_then(|mut idle| idle.pop());
+        let conn = match idle {
+            Some(conn) => conn,
+            None => {
+                pool.client
+                    .get_multiplexed_async_connection_with_config(&pool.config)
+                    .await?
+            }
+        };
+        Ok(Dedicated {
+            conn,
+            pool: Arc::clone(pool),
+        })
     }
 }
 
@@ -115,12 +163,20 @@ impl ClientBuilder {
             .set_response_timeout(self.response_timeout)
             .set_connection_timeout(self.connection_timeout);
         let conn = client.get_connection_manager_with_config(config).await?;
+        let dedicated = Arc::new(DedicatedPool {
+            client,
+            config: redis::AsyncConnectionConfig::new()
+                .set_response_timeout(self.response_timeout)
+                .set_connection_timeout(self.connection_timeout),
+            idle: std::sync::Mutex::new(Vec::new()),
+        });
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         Ok(Client {
             conn,
             keys: Arc::new(keys),
             id,
+            dedicated,
         })
     }
 }

@@ -24,6 +24,7 @@ pub mod record;
 pub mod reindex;
 pub mod repo;
 mod scripts;
+pub mod tx;
 
 pub use client::{Client, ClientBuilder};
 pub use codec::{AsJson, Codec, CodecError, Element, Finite, Plain};
@@ -40,6 +41,7 @@ pub use ops::{
 pub use record::{RecordReader, RecordWriter};
 pub use reindex::{ReindexReport, UniqueConflict};
 pub use repo::Repo;
+pub use tx::TxOptions;
 
 pub use chrono;
 pub use redis;

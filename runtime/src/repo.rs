@@ -39,9 +39,9 @@ impl<M> std::fmt::Debug for Repo<M> {
 
 /// The keys of one instance.
 pub(crate) struct InstanceKeys {
-    pk: String,
-    hash: String,
-    containers: Vec<String>,
+    pub(crate) pk: String,
+    pub(crate) hash: String,
+    pub(crate) containers: Vec<String>,
 }
 
 impl<M: Model> Repo<M> {

@@ -29,6 +29,15 @@ impl Lua {
         cmd
     }
 
+    /// Loads the script into the server's cache (SCRIPT LOAD).
+    pub(crate) async fn load<C: ConnectionLike>(&self, conn: &mut C) -> RedisResult<()> {
+        redis::cmd("SCRIPT")
+            .arg("LOAD")
+            .arg(self.body)
+            .query_async::<()>(conn)
+            .await
+    }
+
     /// Sends `cmd` (built by [`Lua::call`]), loading the script when the server lacks it.
     pub(crate) async fn invoke<T: FromRedisValue, C: ConnectionLike>(
         &self,

@@ -52,84 +52,111 @@ pub(crate) async fn run_locked<'a>(
     specs: &[&'a OpSpec],
     locks: &'a [(String, String)],
 ) -> Result<Vec<Value>> {
-    // Every distinct key once; ops refer to keys by their 1-based position.
-    let mut keys: Vec<&'a str> = Vec::new();
-    let mut positions: HashMap<&'a str, usize> = HashMap::new();
-    let mut specs_keys: Vec<(usize, usize, usize)> = Vec::with_capacity(specs.len());
-    for spec in specs {
+    let batch = Batch::new(specs, locks);
+    let reply = scripts::OPS
+        .invoke::<Value, _>(&batch.cmd, &mut client.connection())
+        .await
+        .map_err(|e| batch.error(e))?;
+    batch.replies(reply)
+}
+
+/// One call of the ops script in the general layout, built but not sent (transactions send it
+/// inside MULTI/EXEC), with what is needed to read its reply and errors.
+pub(crate) struct Batch<'s, 'a> {
+    /// The EVALSHA command.
+    pub(crate) cmd: redis::Cmd,
+    specs: &'s [&'a OpSpec],
+    guard_specs: Vec<&'a OpSpec>,
+    locks: &'a [(String, String)],
+}
+
+impl<'s, 'a> Batch<'s, 'a> {
+    pub(crate) fn new(specs: &'s [&'a OpSpec], locks: &'a [(String, String)]) -> Self {
+        // Every distinct key once; ops refer to keys by their 1-based position.
+        let mut keys: Vec<&'a str> = Vec::new();
+        let mut positions: HashMap<&'a str, usize> = HashMap::new();
         let mut intern = |key: &'a str| {
             *positions.entry(key).or_insert_with(|| {
                 keys.push(key);
                 keys.len()
             })
         };
-        let hash = intern(&spec.located.hash);
-        let key = intern(&spec.key);
-        let index = spec.index.as_ref().map_or(0, |(_, k)| intern(k));
-        specs_keys.push((hash, key, index));
-    }
-    let mut guards: Vec<usize> = Vec::new();
-    let mut guard_specs: Vec<&OpSpec> = Vec::new();
-    for (spec, (hash, _, _)) in specs.iter().zip(&specs_keys) {
-        if !guards.contains(hash) {
-            guards.push(*hash);
-            guard_specs.push(spec);
+        let specs_keys: Vec<(usize, usize, usize)> = specs
+            .iter()
+            .map(|spec| {
+                let hash = intern(&spec.located.hash);
+                let key = intern(&spec.key);
+                let index = spec.index.as_ref().map_or(0, |(_, k)| intern(k));
+                (hash, key, index)
+            })
+            .collect();
+        let lock_keys: Vec<usize> = locks.iter().map(|(key, _)| intern(key)).collect();
+        let mut guards: Vec<usize> = Vec::new();
+        let mut guard_specs: Vec<&OpSpec> = Vec::new();
+        for (spec, (hash, _, _)) in specs.iter().zip(&specs_keys) {
+            if !guards.contains(hash) {
+                guards.push(*hash);
+                guard_specs.push(spec);
+            }
+        }
+
+        let mut cmd = scripts::OPS.call(&keys);
+        cmd.arg(guards.len()).arg(&guards).arg(locks.len());
+        for (index, (_, token)) in lock_keys.iter().zip(locks) {
+            cmd.arg(*index).arg(token);
+        }
+        cmd.arg(specs.len());
+        for (spec, (hash, key, index_key)) in specs.iter().zip(&specs_keys) {
+            let ttl_from = if spec.creates_key && spec.located.meta.ttl_seconds.is_some() {
+                *hash
+            } else {
+                0
+            };
+            cmd.arg(spec.code).arg(*key).arg(ttl_from);
+            match &spec.index {
+                Some((ix, _)) => cmd
+                    .arg(ix.kind.code())
+                    .arg(*index_key)
+                    .arg(&spec.located.pk),
+                None => cmd.arg("-"),
+            };
+            cmd.arg(spec.args.len()).arg(&spec.args);
+        }
+        Batch {
+            cmd,
+            specs,
+            guard_specs,
+            locks,
         }
     }
 
-    let lock_keys: Vec<usize> = locks
-        .iter()
-        .map(|(key, _)| {
-            *positions.entry(key.as_str()).or_insert_with(|| {
-                keys.push(key.as_str());
-                keys.len()
-            })
-        })
-        .collect();
-    let mut cmd = scripts::OPS.call(&keys);
-    cmd.arg(guards.len()).arg(&guards).arg(locks.len());
-    for (index, (_, token)) in lock_keys.iter().zip(locks) {
-        cmd.arg(*index).arg(token);
-    }
-    cmd.arg(specs.len());
-    for (spec, (hash, key, index_key)) in specs.iter().zip(&specs_keys) {
-        let ttl_from = if spec.creates_key && spec.located.meta.ttl_seconds.is_some() {
-            *hash
-        } else {
-            0
-        };
-        cmd.arg(spec.code).arg(*key).arg(ttl_from);
-        match &spec.index {
-            Some((ix, _)) => cmd
-                .arg(ix.kind.code())
-                .arg(*index_key)
-                .arg(&spec.located.pk),
-            None => cmd.arg("-"),
-        };
-        cmd.arg(spec.args.len()).arg(&spec.args);
-    }
-
-    let reply = scripts::OPS
-        .invoke::<Value, _>(&cmd, &mut client.connection())
-        .await
-        .map_err(|e| match e.code() {
+    /// The typed error for an error reply of the script.
+    pub(crate) fn error(&self, e: redis::RedisError) -> Error {
+        match e.code() {
             Some(scripts::LOCK_LOST_CODE) => {
                 let n: usize = e.detail().and_then(|d| d.trim().parse().ok()).unwrap_or(1);
                 Error::LockLost {
-                    key: locks
+                    key: self
+                        .locks
                         .get(n.saturating_sub(1))
                         .map(|(k, _)| k.clone())
                         .unwrap_or_default(),
                 }
             }
-            _ => script_error(e, specs, &guard_specs),
-        })?;
-    match reply {
-        Value::Array(replies) if replies.len() == specs.len() => Ok(replies),
-        other => Err(specs
-            .first()
-            .map(|s| s.unexpected("one reply per operation", &other))
-            .unwrap_or_else(|| Error::Pipeline("empty batch"))),
+            _ => script_error(e, self.specs, &self.guard_specs),
+        }
+    }
+
+    /// The per-op replies of a successful call.
+    pub(crate) fn replies(&self, reply: Value) -> Result<Vec<Value>> {
+        match reply {
+            Value::Array(replies) if replies.len() == self.specs.len() => Ok(replies),
+            other => Err(self
+                .specs
+                .first()
+                .map(|s| s.unexpected("one reply per operation", &other))
+                .unwrap_or(Error::Pipeline("empty batch"))),
+        }
     }
 }
 

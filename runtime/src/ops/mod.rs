@@ -18,10 +18,10 @@
 //!
 //! `docs/operations.md` in the repository lists every operation with the Redis commands it issues.
 
-mod batch;
+pub(crate) mod batch;
 mod containers;
-mod instance;
-mod op;
+pub(crate) mod instance;
+pub(crate) mod op;
 mod pipeline;
 mod scalars;
 

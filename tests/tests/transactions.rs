@@ -1,0 +1,359 @@
+//! Optimistic transactions: conditional updates under contention, aborts, bounded retries,
+//! several instances at once, indexes kept in step; and transfers surviving a server crash.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use rapyer::{Error, LockOptions, TxOptions};
+use rapyer_example::generated::{Achievement, Player, PlayerStats};
+use rapyer_tests::fixtures::all_types::Sample;
+use rapyer_tests::fixtures::indexes::Gamer;
+use rapyer_tests::fixtures::keys_and_ttl::Account;
+use rapyer_tests::harness::{RedisServer, TestRedis, Transport};
+use rapyer_tests::samples::empty_sample;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_win_is_awarded_exactly_once_among_32_racing_wins() {
+    let t = TestRedis::new().await;
+    let players = Player::repo(&t.client);
+    let rookie = Player::new("rookie", PlayerStats::new(0, 0, 0, 0.0));
+    players.insert(&rookie).await.unwrap();
+    let tasks: Vec<_> = (0..32)
+        .map(|_| {
+            let (players, id) = (players.clone(), rookie.id);
+            tokio::spawn(async move {
+                players
+                    .update(&id, |p| -> Result<bool, Infallible> {
+                        p.wins += 1;
+                        p.stats.wins += 1;
+                        p.score += 10;
+                        let first = p.wins == 1;
+                        if first {
+                            p.achievements.push(Achievement::FirstWin);
+                        }
+                        Ok(first)
+                    })
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut firsts = 0;
+    for task in tasks {
+        firsts += u32::from(task.await.unwrap());
+    }
+    let p = players.get(&rookie.id).await.unwrap().unwrap();
+    assert_eq!((p.wins, p.stats.wins, p.score), (32, 32, 320));
+    assert_eq!(p.achievements, [Achievement::FirstWin]);
+    assert_eq!(
+        firsts, 1,
+        "the closure's result of the attempt that was written"
+    );
+    // The sorted index moved with the score.
+    assert_eq!(players.by_score().top(1).await.unwrap(), [rookie.id]);
+    assert_eq!(players.by_score().count(320, 320).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn an_error_from_the_closure_writes_nothing() {
+    let t = TestRedis::new().await;
+    let accounts = Account::repo(&t.client);
+    accounts.insert(&Account::new(1)).await.unwrap();
+    let err = accounts
+        .update(&1, |a| {
+            a.balance -= 50;
+            if a.balance < 0 {
+                return Err("insufficient funds");
+            }
+            Ok(())
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Aborted(ref e) if e.to_string() == "insufficient funds"),
+        "{err}"
+    );
+    assert_eq!(accounts.balance(&1).get().await.unwrap(), 0);
+    // Missing instance; unchanged value (nothing sent).
+    assert!(matches!(
+        accounts.update(&2, |_| Ok::<_, Infallible>(())).await,
+        Err(Error::NotFound { .. })
+    ));
+    accounts
+        .update(&1, |_| Ok::<_, Infallible>(()))
+        .await
+        .unwrap();
+    // The pk cannot change.
+    let err = accounts
+        .update(&1, |a| {
+            a.number = 9;
+            Ok::<_, Infallible>(())
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Config(_)), "{err}");
+    assert!(!accounts.exists(&9).await.unwrap());
+}
+
+#[tokio::test]
+async fn a_transaction_that_always_conflicts_gives_up_after_its_attempts() {
+    let t = TestRedis::new().await;
+    let accounts = Account::repo(&t.client);
+    accounts.insert(&Account::new(1)).await.unwrap();
+    let key = accounts.key_of(&1).unwrap();
+    let url = t.url.clone();
+    let runs = Arc::new(AtomicU32::new(0));
+    let counter = Arc::clone(&runs);
+    // Every run of the closure, another client writes the instance before EXEC.
+    let result = tokio::task::spawn_blocking(move || {
+        let mut other = redis::Client::open(url.as_str())
+            .unwrap()
+            .get_connection()
+            .unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let opts = TxOptions {
+            max_attempts: 3,
+            ..TxOptions::default()
+        };
+        rt.block_on(accounts.update_with(&1, opts, |a| {
+            counter.fetch_add(1, Ordering::Relaxed);
+            let _: i64 = redis::cmd("HINCRBY")
+                .arg(&key)
+                .arg("balance")
+                .arg(1)
+                .query(&mut other)
+                .unwrap();
+            a.balance = -1000;
+            Ok::<_, Infallible>(())
+        }))
+    })
+    .await
+    .unwrap();
+    assert!(
+        matches!(result, Err(Error::Conflict { attempts: 3, .. })),
+        "{result:?}"
+    );
+    assert_eq!(runs.load(Ordering::Relaxed), 3);
+    // Only the other client's three increments landed.
+    let accounts = Account::repo(&t.client);
+    assert_eq!(accounts.balance(&1).get().await.unwrap(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multi_instance_transactions_preserve_a_total() {
+    let t = TestRedis::new().await;
+    let accounts = Account::repo(&t.client);
+    for n in 0..5 {
+        let mut a = Account::new(n);
+        a.balance = 100;
+        accounts.insert(&a).await.unwrap();
+    }
+    let tasks: Vec<_> = (0..8u64)
+        .map(|task| {
+            let accounts = accounts.clone();
+            tokio::spawn(async move {
+                let mut rng = fastrand::Rng::with_seed(task);
+                for _ in 0..150 {
+                    let from = rng.i64(0..5);
+                    let to = (from + rng.i64(1..5)) % 5;
+                    let amount = rng.i64(1..=40);
+                    let result = accounts
+                        .update_many(&[&from, &to], |pair| {
+                            if pair[0].balance < amount {
+                                return Err("insufficient funds");
+                            }
+                            pair[0].balance -= amount;
+                            pair[1].balance += amount;
+                            Ok(())
+                        })
+                        .await;
+                    match result {
+                        Ok(()) | Err(Error::Aborted(_)) => {}
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let pks: Vec<i64> = (0..5).collect();
+    let balances: Vec<i64> = accounts
+        .get_many(&pks)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.unwrap().balance)
+        .collect();
+    assert_eq!(balances.iter().sum::<i64>(), 500, "{balances:?}");
+    assert!(balances.iter().all(|b| *b >= 0), "{balances:?}");
+}
+
+#[tokio::test]
+async fn updates_keep_indexes_and_unique_values_in_step() {
+    let t = TestRedis::new().await;
+    let gamers = Gamer::repo(&t.client);
+    gamers.insert(&Gamer::new("a", "a@x")).await.unwrap();
+    gamers.insert(&Gamer::new("b", "b@x")).await.unwrap();
+    gamers
+        .update("a", |g| {
+            g.score = 50;
+            g.email = "new@x".into();
+            g.stats.wins = 3;
+            Ok::<_, Infallible>(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(gamers.by_score().top(1).await.unwrap(), ["a"]);
+    assert_eq!(gamers.by_stats_wins().top(1).await.unwrap(), ["a"]);
+    assert_eq!(
+        gamers.get_by_email("new@x").await.unwrap().unwrap().handle,
+        "a"
+    );
+    assert_eq!(
+        gamers.by_email().pk("a@x").await.unwrap(),
+        None,
+        "old value freed"
+    );
+    let err = gamers
+        .update("b", |g| {
+            g.email = "new@x".into();
+            g.score = 99;
+            Ok::<_, Infallible>(())
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::UniqueViolation { ref holder, .. } if holder == "a"),
+        "{err}"
+    );
+    assert_eq!(gamers.score("b").get().await.unwrap(), 0, "nothing written");
+}
+
+#[tokio::test]
+async fn updates_write_containers_and_cleared_fields() {
+    let t = TestRedis::new().await;
+    let samples = Sample::repo(&t.client);
+    let mut s = empty_sample("s");
+    s.set_text = BTreeSet::from(["keep".into(), "drop".into()]);
+    s.map_count = BTreeMap::from([("keep".into(), 1), ("drop".into(), 2), ("change".into(), 3)]);
+    s.list_text = vec!["a".into(), "b".into()];
+    s.opt_count = Some(5);
+    samples.save(&s).await.unwrap();
+    let expected = samples
+        .update("s", |s| {
+            s.set_text.remove("drop");
+            s.set_text.insert("add".into());
+            s.map_count.remove("drop");
+            s.map_count.insert("change".into(), 30);
+            s.map_count.insert("add".into(), 4);
+            s.list_text = vec!["b".into(), "c".into(), "a".into()];
+            s.list_count.clear();
+            s.opt_count = None;
+            s.nested.text = "nested too".into();
+            Ok::<_, Infallible>(s.clone())
+        })
+        .await
+        .unwrap();
+    assert_eq!(samples.get("s").await.unwrap().unwrap(), expected);
+}
+
+/// Transfers under locks while the server is SIGKILLed and restarted from its append-only file:
+/// failures are errors, nothing is applied twice or half, and the client reconnects by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transfers_survive_a_server_crash_and_restart() {
+    let mut server = RedisServer::start_with(
+        Transport::Tcp,
+        &[
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",
+            "--save",
+            "",
+        ],
+    );
+    let db = rapyer::Client::builder(&server.url)
+        .response_timeout(Some(Duration::from_secs(2)))
+        .connect()
+        .await
+        .unwrap();
+    let accounts = Account::repo(&db);
+    for n in 0..10 {
+        let mut a = Account::new(n);
+        a.balance = 1_000;
+        accounts.insert(&a).await.unwrap();
+    }
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let tasks: Vec<_> = (0..8u64)
+        .map(|task| {
+            let (accounts, db, stop) = (accounts.clone(), db.clone(), Arc::clone(&stop));
+            tokio::spawn(async move {
+                let mut rng = fastrand::Rng::with_seed(task);
+                let (mut ok, mut failed) = (0u32, 0u32);
+                while !stop.load(Ordering::Relaxed) {
+                    let from = rng.i64(0..10);
+                    let to = (from + rng.i64(1..10)) % 10;
+                    let amount = rng.i64(1..=100);
+                    let opts = LockOptions::default()
+                        .ttl(Duration::from_secs(2))
+                        .wait(Duration::from_secs(5));
+                    let outcome = async {
+                        let (a, b) = accounts.lock_pair(&from, &to, "money", opts).await?;
+                        if a.value().balance >= amount {
+                            let mut p = db.pipeline();
+                            p.require_lock(a.lock()).require_lock(b.lock());
+                            p.add(accounts.balance(&from).decr(amount));
+                            p.add(accounts.balance(&to).incr(amount));
+                            p.exec().await?;
+                        }
+                        a.release().await?;
+                        b.release().await?;
+                        Ok::<_, Error>(())
+                    }
+                    .await;
+                    match outcome {
+                        Ok(()) => ok += 1,
+                        Err(_) => {
+                            failed += 1;
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                        }
+                    }
+                }
+                (ok, failed)
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    server.kill();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.restart();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    stop.store(true, Ordering::Relaxed);
+    let (mut ok, mut failed) = (0, 0);
+    for task in tasks {
+        let (o, f) = task.await.unwrap();
+        ok += o;
+        failed += f;
+    }
+    let pks: Vec<i64> = (0..10).collect();
+    let balances: Vec<i64> = accounts
+        .get_many(&pks)
+        .await
+        .expect("the client reconnected by itself")
+        .into_iter()
+        .map(|a| a.unwrap().balance)
+        .collect();
+    assert_eq!(balances.iter().sum::<i64>(), 10_000, "{balances:?}");
+    assert!(balances.iter().all(|b| *b >= 0), "{balances:?}");
+    assert!(failed > 0, "the crash went unnoticed");
+    assert!(ok > 50, "too few transfers: {ok} ok, {failed} failed");
+    eprintln!("{ok} transfers done, {failed} failed during the crash; {balances:?}");
+}
