@@ -93,6 +93,36 @@ async fn main() -> rapyer::Result<()> {
     }
     let found = players.get_by_username("bob").await?.map(|p| p.score);
     println!("get_by_username(\"bob\"): score {found:?}");
+
+    // An optimistic transaction: a decision on current values, retried if someone wrote first.
+    let first = players
+        .update(&bob.id, |p| {
+            p.wins += 1;
+            let first = p.wins == 1;
+            if first {
+                p.achievements.push(Achievement::FirstWin);
+            }
+            Ok::<_, std::convert::Infallible>(first)
+        })
+        .await?;
+    println!("bob's win was his first: {first}");
+
+    // Locks: two players in canonical order; the pipeline applies only while both are held.
+    let (from, to) = players
+        .lock_pair(&alice.id, &bob.id, "trade", rapyer::LockOptions::default())
+        .await?;
+    let mut p = db.pipeline();
+    p.require_lock(from.lock()).require_lock(to.lock());
+    p.add(players.inventory_count(&alice.id).decr(1));
+    p.add(players.inventory_count(&bob.id).incr(1));
+    p.exec().await?;
+    println!(
+        "traded an item under locks (fences {} and {})",
+        from.lock().fence(),
+        to.lock().fence()
+    );
+    from.release().await?;
+    to.release().await?;
     players.delete(&bob.id).await?;
 
     alice.stats.wins += 1;
