@@ -433,17 +433,19 @@ pub struct LockSet {
     entries: Vec<LockEntry>,
 }
 
-type Loader = Box<
-    dyn FnOnce(
-            Lock,
-        ) -> std::pin::Pin<
+/// Reads an entry's instance (boxed `M`), after its lock is taken.
+type Reader = Box<
+    dyn FnOnce() -> std::pin::Pin<
             Box<dyn std::future::Future<Output = Result<Box<dyn Any + Send>>> + Send>,
         > + Send,
 >;
+/// Makes the typed guard (boxed `InstanceGuard<M>`) from the lock and the value read.
+type Wrapper = Box<dyn FnOnce(Lock, Box<dyn Any + Send>) -> Result<Box<dyn Any + Send>> + Send>;
 
 struct LockEntry {
     key: String,
-    load: Loader,
+    read: Reader,
+    wrap: Wrapper,
 }
 
 impl std::fmt::Debug for LockEntry {
@@ -480,14 +482,31 @@ impl LockSet {
         M::Pk: std::borrow::Borrow<Q>,
     {
         let key = repo.lock_key(pk, name)?;
-        let (repo, pk) = (repo.clone(), pk.pk_text().into_owned());
+        let (reader, pk) = (repo.clone(), pk.pk_text().into_owned());
+        let guard_repo = repo.clone();
         self.entries.push(LockEntry {
             key,
-            load: Box::new(move |lock| {
+            read: Box::new(move || {
                 Box::pin(async move {
-                    let guard = InstanceGuard::load(&repo, lock, &pk).await?;
-                    Ok(Box::new(guard) as Box<dyn Any + Send>)
+                    match reader.get_by_text(&pk).await? {
+                        Some(value) => Ok(Box::new(value) as Box<dyn Any + Send>),
+                        None => Err(Error::NotFound {
+                            model: M::META.name,
+                            key: reader.client().keys().instance(M::META.prefix, &pk),
+                            pk,
+                        }),
+                    }
                 })
+            }),
+            wrap: Box::new(move |lock, value| {
+                let value = *value
+                    .downcast::<M>()
+                    .map_err(|_| Error::Pipeline("a LockSet entry read another model"))?;
+                Ok(Box::new(InstanceGuard {
+                    repo: guard_repo,
+                    lock,
+                    value,
+                }))
             }),
         });
         Ok(Ticket {
@@ -508,33 +527,35 @@ impl LockSet {
             ));
         }
         let locks = lock_all(&self.client, &keys, opts).await?;
-        // `lock_all` returns locks in sorted order; give each entry its own.
+        // `lock_all` returns locks in sorted order; read every instance before building guards,
+        // so that a failure can release every lock explicitly.
         let mut by_key: Vec<Option<Lock>> = locks.into_iter().map(Some).collect();
-        let mut guards = Vec::with_capacity(self.entries.len());
-        let mut entries = self.entries.into_iter();
+        let mut read = Vec::with_capacity(self.entries.len());
         let mut failure = None;
-        for entry in entries.by_ref() {
-            let Ok(pos) = sorted.binary_search(&entry.key) else {
-                continue;
-            };
-            let Some(lock) = by_key[pos].take() else {
-                continue;
-            };
-            match (entry.load)(lock).await {
-                Ok(guard) => guards.push(Some(guard)),
-                Err(e) => {
-                    failure = Some(e);
-                    break;
+        let mut wrappers = Vec::with_capacity(self.entries.len());
+        for entry in self.entries {
+            if failure.is_none() {
+                match (entry.read)().await {
+                    Ok(value) => read.push(value),
+                    Err(e) => failure = Some(e),
                 }
             }
+            wrappers.push((entry.key, entry.wrap));
         }
         if let Some(e) = failure {
-            // Guards drop (and release) here; the rest are released explicitly.
-            drop(guards);
             for lock in by_key.into_iter().flatten() {
                 let _ = lock.release().await;
             }
             return Err(e);
+        }
+        let mut guards = Vec::with_capacity(wrappers.len());
+        for ((key, wrap), value) in wrappers.into_iter().zip(read) {
+            let lock = sorted
+                .binary_search(&key)
+                .ok()
+                .and_then(|pos| by_key[pos].take())
+                .ok_or(Error::Pipeline("a LockSet lock went missing"))?;
+            guards.push(Some(wrap(lock, value)?));
         }
         Ok(HeldLocks { guards })
     }

@@ -231,8 +231,15 @@ impl<M: Model> Repo<M> {
     /// Queues the reads of one instance; with containers, as a MULTI block so the snapshot is
     /// consistent.
     fn queue_read(pipe: &mut redis::Pipeline, keys: &InstanceKeys) {
+        Self::queue_reads(pipe, keys, true);
+    }
+
+    /// Queues the reads of one instance: the hash, then each container. With `snapshot` and
+    /// containers, inside MULTI (one reply, EXEC's array); otherwise one reply per read (under
+    /// WATCH, where an EXEC would end the WATCH).
+    pub(crate) fn queue_reads(pipe: &mut redis::Pipeline, keys: &InstanceKeys, snapshot: bool) {
         // Inside MULTI each command answers QUEUED (ignored); EXEC carries the results.
-        let in_multi = !keys.containers.is_empty();
+        let in_multi = snapshot && !keys.containers.is_empty();
         let queued = |pipe: &mut redis::Pipeline| {
             if in_multi {
                 pipe.ignore();

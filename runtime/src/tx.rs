@@ -14,7 +14,7 @@ use redis::Value;
 
 use crate::client::Dedicated;
 use crate::error::{Error, Result};
-use crate::model::{ContainerKind, Model, PkRef};
+use crate::model::{Model, PkRef};
 use crate::ops::batch::Batch;
 use crate::ops::instance::{Instance, Target};
 use crate::ops::op::{self, OpSpec};
@@ -233,14 +233,7 @@ impl<M: Model + Clone + PartialEq> Repo<M> {
         let mut pipe = redis::pipe();
         pipe.add_command(watch).ignore();
         for k in keys {
-            pipe.cmd("HGETALL").arg(&k.hash);
-            for (key, meta) in k.containers.iter().zip(M::META.containers) {
-                match meta.kind {
-                    ContainerKind::List => pipe.cmd("LRANGE").arg(key).arg(0).arg(-1),
-                    ContainerKind::Set => pipe.cmd("SMEMBERS").arg(key),
-                    ContainerKind::Map => pipe.cmd("HGETALL").arg(key),
-                };
-            }
+            Self::queue_reads(&mut pipe, k, false);
         }
         let replies: Vec<Value> = pipe.query_async(&mut conn.conn).await?;
         let mut replies = replies.into_iter();

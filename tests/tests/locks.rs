@@ -234,3 +234,31 @@ async fn a_lock_set_over_two_models_is_all_or_nothing() {
     ga.release().await.unwrap();
     gs.release().await.unwrap();
 }
+
+#[tokio::test]
+async fn lock_errors_release_what_was_taken() {
+    let t = TestRedis::new().await;
+    let accounts = accounts(&t, 1, 0).await;
+    // One instance of the set does not exist: NotFound, and the other lock is free again.
+    let mut set = LockSet::new(&t.client);
+    set.add(&accounts, &0, "x").unwrap();
+    set.add(&accounts, &77, "x").unwrap();
+    assert!(matches!(
+        set.acquire(quick(5000, 0)).await,
+        Err(Error::NotFound { .. })
+    ));
+    let guard = accounts.lock_with(&0, "x", quick(5000, 0)).await.unwrap();
+    // A lock taken on another client cannot guard this client's pipeline.
+    let other = rapyer::Client::connect(&t.url).await.unwrap();
+    let mut p = other.pipeline();
+    p.require_lock(guard.lock());
+    p.add(Account::repo(&other).balance(&0).incr(1));
+    assert!(matches!(p.exec().await, Err(Error::Pipeline(_))));
+    // Bad lock names are refused.
+    assert!(matches!(
+        accounts.lock(&0, "a{b}").await,
+        Err(Error::Config(_))
+    ));
+    guard.release().await.unwrap();
+    assert_eq!(accounts.balance(&0).get().await.unwrap(), 0);
+}
