@@ -2,5 +2,7 @@
 //!
 //! Regenerate with `cargo run -p rapyer-codegen -- schemas -o generated-example/src/generated`.
 
+pub mod game;
 /// Types and repositories generated from `schemas/` (do not edit: regenerate).
 pub mod generated;
+pub mod server;
