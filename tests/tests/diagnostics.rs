@@ -38,8 +38,14 @@ fn malformed_schemas_report_every_problem_with_positions() {
 
 #[test]
 fn the_design_example_is_accepted_as_written() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas");
+    // A verbatim copy of the example schema in DESIGN.md.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("good/design_example");
     let (schema, _) = check_dir(&dir).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(schema.models[0].name, "Player");
     assert_eq!(schema.version, 1);
+    // schemas/ grew from it (version 2 adds `streak`).
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas");
+    let (schema, _) = check_dir(&dir).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(schema.version, 2);
+    assert!(schema.models[0].fields.iter().any(|f| f.name == "streak"));
 }
