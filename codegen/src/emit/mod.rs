@@ -106,8 +106,12 @@ pub fn emit(schema: &Schema) -> Result<Vec<GeneratedFile>, EmitError> {
         });
         Ok(())
     };
-    let base = Context::from_serialize(&view).map_err(|e| render_error("(context)", &e))?;
-    render("mod.rs.tera", "mod.rs".into(), base.clone())?;
+    let whole = Context::from_serialize(&view).map_err(|e| render_error("(context)", &e))?;
+    render("mod.rs.tera", "mod.rs".into(), whole)?;
+    // A type's file needs only its own view and the schema version: cloning the whole schema's
+    // context for every file made generation quadratic in the number of types.
+    let mut base = Context::new();
+    base.insert("version", &view.version);
     for e in &view.enums {
         let mut ctx = base.clone();
         ctx.insert("e", e);
