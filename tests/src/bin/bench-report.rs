@@ -1,0 +1,325 @@
+//! Writes BENCHMARKS.md and BENCHMARKS.json from the figures the bench targets left in
+//! `target/bench/`, with `redis-benchmark` ceilings measured on a private server of the same
+//! configuration, and the machine they ran on. Run by `bash scripts/bench.sh`.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use rapyer_tests::harness::{RedisServer, Transport};
+use serde_json::{Value, json};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn read_json(name: &str) -> Value {
+    let path = root().join("target/bench").join(format!("{name}.json"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; run `cargo bench -p rapyer-tests --bench {name}` first (scripts/bench.sh does)",
+            path.display()
+        )
+    });
+    serde_json::from_str(&text).expect("bench JSON")
+}
+
+fn output(cmd: &str, args: &[&str]) -> String {
+    Command::new(cmd)
+        .args(args)
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+fn first_line_with(path: &str, key: &str) -> String {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with(key))
+        .and_then(|l| l.split(':').nth(1))
+        .map(|v| v.trim().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// Requests per second `redis-benchmark` measures for one command line.
+fn redis_benchmark(server: &RedisServer, clients: u32, pipeline: u32, command: &[&str]) -> f64 {
+    let mut args: Vec<String> = match server.url.strip_prefix("redis://127.0.0.1:") {
+        Some(port) => vec!["-p".into(), port.trim_end_matches('/').into()],
+        None => vec![
+            "-s".into(),
+            server.url.trim_start_matches("redis+unix://").into(),
+        ],
+    };
+    args.extend(
+        [
+            "-n",
+            "300000",
+            "-c",
+            &clients.to_string(),
+            "-P",
+            &pipeline.to_string(),
+            "-r",
+            "1000000",
+            "--csv",
+        ]
+        .map(String::from),
+    );
+    args.extend(command.iter().map(|s| s.to_string()));
+    let out = Command::new("redis-benchmark")
+        .args(&args)
+        .output()
+        .expect("redis-benchmark is installed with redis-server");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .filter_map(|l| l.split("\",\"").nth(1))
+        .filter_map(|rps| rps.trim_matches('"').parse::<f64>().ok())
+        .next_back()
+        .unwrap_or_else(|| panic!("no figure from redis-benchmark {args:?}: {text}"))
+}
+
+fn cmd(server: &RedisServer, args: &[&str]) -> String {
+    let mut c = redis::Client::open(server.url.as_str())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let mut command = redis::cmd(args[0]);
+    for a in &args[1..] {
+        command.arg(*a);
+    }
+    command.query::<redis::Value>(&mut c).map_or_else(
+        |e| panic!("{args:?}: {e}"),
+        |v| match v {
+            redis::Value::BulkString(b) => String::from_utf8_lossy(&b).into_owned(),
+            other => format!("{other:?}"),
+        },
+    )
+}
+
+fn main() {
+    // Ceilings: the same server configuration, driven by redis-benchmark (C, no client overhead).
+    let server = RedisServer::start(Transport::Tcp);
+    let ops_script = concat!(
+        include_str!("../../../runtime/src/lua/ops_single.lua"),
+        include_str!("../../../runtime/src/lua/index.lua"),
+        include_str!("../../../runtime/src/lua/ops.lua")
+    );
+    let sha = cmd(&server, &["SCRIPT", "LOAD", ops_script]);
+    cmd(&server, &["HSET", "bench:h", "@v", "1", "score", "0"]);
+    for i in 0..10_000 {
+        if i % 1000 == 0 {
+            let mut args = vec!["ZADD".to_string(), "bench:idx".into()];
+            for j in i..i + 1000 {
+                args.push((j * 7 % 10_007).to_string());
+                args.push(format!("player{j}"));
+            }
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            cmd(&server, &refs);
+        }
+    }
+    let guarded = [
+        "EVALSHA", &sha, "1", "bench:h", "s", "incr", "0", "score", "1", "",
+    ];
+    let ceilings = json!({
+        "hincrby_c64": redis_benchmark(&server, 64, 1, &["HINCRBY", "bench:h", "score", "1"]),
+        "hincrby_c64_p16": redis_benchmark(&server, 64, 16, &["HINCRBY", "bench:h", "score", "1"]),
+        "guarded_incr_c64": redis_benchmark(&server, 64, 1, &guarded),
+        "guarded_incr_c64_p16": redis_benchmark(&server, 64, 16, &guarded),
+        "zrevrange_top10_c64": redis_benchmark(&server, 64, 1, &["ZREVRANGE", "bench:idx", "0", "9"]),
+        "set_nx_px_c64": redis_benchmark(&server, 64, 1, &["SET", "lock:__rand_int__", "token", "NX", "PX", "5000"]),
+    });
+    drop(server);
+
+    let machine = json!({
+        "cpu": first_line_with("/proc/cpuinfo", "model name"),
+        "cores": std::thread::available_parallelism().map_or(0, |n| n.get()),
+        "memory": first_line_with("/proc/meminfo", "MemTotal"),
+        "os": output("uname", &["-sr"]),
+        "redis": output("redis-server", &["--version"]),
+        "rustc": output("rustc", &["--version"]),
+        "date": output("date", &["-u", "+%Y-%m-%d"]),
+    });
+    let report = json!({
+        "machine": machine,
+        "field_ops": read_json("field_ops"),
+        "indexes": read_json("indexes"),
+        "locks": read_json("locks"),
+        "codegen": read_json("codegen"),
+        "redis_benchmark": ceilings,
+    });
+    std::fs::write(
+        root().join("BENCHMARKS.json"),
+        serde_json::to_string_pretty(&report).unwrap() + "\n",
+    )
+    .unwrap();
+    std::fs::write(root().join("BENCHMARKS.md"), markdown(&report)).unwrap();
+    println!("wrote BENCHMARKS.md and BENCHMARKS.json");
+}
+
+fn f(v: &Value) -> f64 {
+    v.as_f64().unwrap_or(f64::NAN)
+}
+
+fn thousands(n: f64) -> String {
+    let s = format!("{:.0}", n);
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn markdown(r: &Value) -> String {
+    let m = &r["machine"];
+    let c = &r["redis_benchmark"];
+    let mut md = String::new();
+    writeln!(md, "# Benchmarks\n").unwrap();
+    writeln!(md, "Reproduce with `bash scripts/bench.sh` (every benchmark against private redis-servers, then this report; figures also in `BENCHMARKS.json`).\n").unwrap();
+    writeln!(md, "| machine | |\n|---|---|").unwrap();
+    for (k, label) in [
+        ("cpu", "CPU"),
+        ("cores", "cores"),
+        ("memory", "memory"),
+        ("os", "OS"),
+        ("redis", "Redis"),
+        ("rustc", "Rust"),
+        ("date", "date"),
+    ] {
+        let v = match &m[k] {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        writeln!(md, "| {label} | {v} |").unwrap();
+    }
+    writeln!(
+        md,
+        "\nThe client and the server share this machine, so every figure includes both sides.\n"
+    )
+    .unwrap();
+
+    writeln!(md, "## Field operations vs raw redis-rs\n").unwrap();
+    writeln!(md, "One `incr` of an `int` field through the generated code (a guarded script: EXISTS, then HINCRBY) against a raw redis-rs `HINCRBY` on the same multiplexed TCP connection and concurrency; median of alternating rounds (`cargo bench -p rapyer-tests --bench field_ops`).\n").unwrap();
+    writeln!(md, "| tasks | raw HINCRBY/s | generated incr/s | ratio | pipelines of 10 incr, ops/s |\n|---|---|---|---|---|").unwrap();
+    for row in r["field_ops"].as_array().into_iter().flatten() {
+        writeln!(
+            md,
+            "| {} | {} | {} | {:.2} | {} |",
+            row["tasks"],
+            thousands(f(&row["raw_hincrby_per_sec"])),
+            thousands(f(&row["generated_incr_per_sec"])),
+            f(&row["ratio"]),
+            thousands(f(&row["pipelined_incr_per_sec"]))
+        )
+        .unwrap();
+    }
+    writeln!(
+        md,
+        "\nCeiling, `redis-benchmark` against the same server configuration (64 clients):\n"
+    )
+    .unwrap();
+    writeln!(
+        md,
+        "| command | no pipelining, req/s | pipelines of 16, req/s |\n|---|---|---|"
+    )
+    .unwrap();
+    writeln!(
+        md,
+        "| `HINCRBY` | {} | {} |",
+        thousands(f(&c["hincrby_c64"])),
+        thousands(f(&c["hincrby_c64_p16"]))
+    )
+    .unwrap();
+    writeln!(
+        md,
+        "| guarded incr (`EVALSHA` of rapyer's ops script) | {} | {} |",
+        thousands(f(&c["guarded_incr_c64"])),
+        thousands(f(&c["guarded_incr_c64_p16"]))
+    )
+    .unwrap();
+    writeln!(md, "\nThe pipelined rows are the server's own cost: a guarded operation costs the server about {:.1}x a bare `HINCRBY`, which is the limit when many tasks saturate it.\n", f(&c["hincrby_c64_p16"]) / f(&c["guarded_incr_c64_p16"])).unwrap();
+
+    writeln!(
+        md,
+        "## Leaderboard: top 10 through the sorted index vs load-everything-and-sort\n"
+    )
+    .unwrap();
+    writeln!(
+        md,
+        "The leaderboard `Player` model; medians (`cargo bench -p rapyer-tests --bench indexes`).\n"
+    )
+    .unwrap();
+    writeln!(md, "| players | index top 10, ms | index top 10 with instances, ms | load all + sort, ms | speedup |\n|---|---|---|---|---|").unwrap();
+    for row in r["indexes"].as_array().into_iter().flatten() {
+        writeln!(
+            md,
+            "| {} | {:.3} | {:.3} | {:.1} | {}x |",
+            thousands(f(&row["players"])),
+            f(&row["index_top10_ms"]),
+            f(&row["index_top10_instances_ms"]),
+            f(&row["load_all_and_sort_ms"]),
+            thousands(f(&row["speedup"]))
+        )
+        .unwrap();
+    }
+    writeln!(
+        md,
+        "\nCeiling: `ZREVRANGE idx 0 9` with `redis-benchmark`, 64 clients: {} req/s.\n",
+        thousands(f(&c["zrevrange_top10_c64"]))
+    )
+    .unwrap();
+
+    writeln!(md, "## Locks and optimistic transactions\n").unwrap();
+    writeln!(md, "`cargo bench -p rapyer-tests --bench locks`; a contended `update` re-runs its closure after a conflict.\n").unwrap();
+    writeln!(
+        md,
+        "| operation | per second | closure runs per update |\n|---|---|---|"
+    )
+    .unwrap();
+    for row in r["locks"].as_array().into_iter().flatten() {
+        let runs = row["closure_runs_per_update"]
+            .as_f64()
+            .map_or("-".into(), |v| format!("{v:.2}"));
+        writeln!(
+            md,
+            "| {} | {} | {runs} |",
+            row["name"].as_str().unwrap_or(""),
+            thousands(f(&row["per_sec"]))
+        )
+        .unwrap();
+    }
+    writeln!(md, "\nCeiling: `SET key token NX PX 5000` with `redis-benchmark`, 64 clients: {} req/s (one acquire; a rapyer lock is an acquire script plus a release script).\n", thousands(f(&c["set_nx_px_c64"]))).unwrap();
+
+    let g = &r["codegen"];
+    writeln!(md, "## Code generation\n").unwrap();
+    writeln!(md, "`cargo bench -p rapyer-tests --bench codegen`: a schema of {} models, {} structs and {} enums in 10 files (indexes, containers, nested structs).\n", g["models"], g["models"], g["models"]).unwrap();
+    writeln!(md, "| step | seconds |\n|---|---|").unwrap();
+    writeln!(
+        md,
+        "| load, check, emit, format (median) | {:.3} |",
+        f(&g["generate_secs"])
+    )
+    .unwrap();
+    writeln!(
+        md,
+        "| the same, then write to an empty directory | {:.3} |",
+        f(&g["first_write_secs"])
+    )
+    .unwrap();
+    writeln!(
+        md,
+        "| the same with nothing to write | {:.3} |",
+        f(&g["unchanged_secs"])
+    )
+    .unwrap();
+    writeln!(
+        md,
+        "\nOutput: {} files, {} lines.",
+        g["files"],
+        thousands(f(&g["lines"]))
+    )
+    .unwrap();
+    md
+}
