@@ -25,7 +25,7 @@ pub struct Player {
     pub losses: i64,
     /// Schema type `int`, default `0`.
     pub inventory_count: i64,
-    /// Consecutive wins up to the last game (STREAK_10 is awarded when it reaches 10).
+    /// Consecutive wins up to the last game.
     ///
     /// Schema type `int`, default `0`.
     pub streak: i64,
@@ -171,7 +171,7 @@ impl PlayerFields {
     pub fn inventory_count(&self) -> ::rapyer::IntField {
         <::rapyer::IntField>::new(self.0.clone(), "inventory_count").with_default(0i64)
     }
-    /// Consecutive wins up to the last game (STREAK_10 is awarded when it reaches 10).
+    /// Consecutive wins up to the last game.
     ///
     /// Schema type `int`, default `0`.
     pub fn streak(&self) -> ::rapyer::IntField {
