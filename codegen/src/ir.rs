@@ -8,6 +8,8 @@ use crate::diagnostic::Span;
 pub struct Schema {
     /// The `version:` the files declare.
     pub version: u32,
+    /// Where `version:` is declared (absent when no file declares it, which is an error).
+    pub version_span: Option<Span>,
     /// Enums, sorted by name.
     pub enums: Vec<Enum>,
     /// Structs, sorted by name.
@@ -109,6 +111,8 @@ pub struct Field {
     pub default: Option<Value>,
     /// The index declared on the field.
     pub index: Option<IndexKind>,
+    /// The field's previous name (`renamed_from:`): stored data is read from it too.
+    pub renamed_from: Option<String>,
     /// Where the field is declared.
     pub span: Span,
 }

@@ -16,6 +16,7 @@ pub mod diagnostic;
 pub mod emit;
 pub mod ir;
 pub mod load;
+pub mod review;
 #[cfg(feature = "reindex")]
 pub mod runtime_meta;
 pub mod write;

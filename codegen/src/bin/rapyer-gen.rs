@@ -5,6 +5,7 @@
 //! rapyer-gen SCHEMA_DIR -o OUT_DIR --check    exit 1 and print a diff when OUT_DIR is stale
 //! rapyer-gen check SCHEMA_DIR                 validate only
 //! rapyer-gen reindex SCHEMA_DIR --url URL     rebuild the indexes of stored data
+//! rapyer-gen review OLD_DIR NEW_DIR           review a schema change (also: NEW_DIR --against REV)
 //! ```
 
 use std::path::PathBuf;
@@ -40,6 +41,25 @@ enum Command {
         /// Directory of schema files.
         schema_dir: PathBuf,
     },
+    /// Review a schema change: what changed, and whether stored data stays readable. Exit 0
+    /// clean, 1 error, 2 incompatible changes.
+    Review {
+        /// OLD_DIR NEW_DIR, or NEW_DIR alone with --against.
+        #[arg(required = true, num_args = 1..=2)]
+        dirs: Vec<PathBuf>,
+        /// Compare NEW_DIR with itself at this git revision (e.g. `main`).
+        #[arg(long)]
+        against: Option<String>,
+        /// Which readers must keep working.
+        #[arg(long, value_enum, default_value = "full")]
+        mode: rapyer_codegen::review::Mode,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: rapyer_codegen::review::render::Format,
+        /// The least severe finding that fails the review.
+        #[arg(long, value_enum, default_value = "breaking")]
+        fail_on: rapyer_codegen::review::Severity,
+    },
     /// Rebuild the indexes of the models of a schema from the instances stored in Redis (after
     /// adding an index, or to repair them). Safe while applications keep writing.
     #[cfg(feature = "reindex")]
@@ -62,6 +82,17 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match (cli.command, cli.schema_dir, cli.out_dir) {
         (Some(Command::Check { schema_dir }), _, _) => check(&schema_dir),
+        (
+            Some(Command::Review {
+                dirs,
+                against,
+                mode,
+                format,
+                fail_on,
+            }),
+            _,
+            _,
+        ) => return review(&dirs, against.as_deref(), mode, format, fail_on),
         #[cfg(feature = "reindex")]
         (
             Some(Command::Reindex {
@@ -209,4 +240,38 @@ fn reindex(
         }
         code
     })
+}
+
+fn review(
+    dirs: &[PathBuf],
+    against: Option<&str>,
+    mode: rapyer_codegen::review::Mode,
+    format: rapyer_codegen::review::render::Format,
+    fail_on: rapyer_codegen::review::Severity,
+) -> ExitCode {
+    use rapyer_codegen::review::{self, source};
+    let sides = match (dirs, against) {
+        ([old, new], None) => source::from_dir(old).and_then(|o| Ok((o, source::from_dir(new)?))),
+        ([new], Some(rev)) => {
+            source::from_git(new, rev).and_then(|o| Ok((o, source::from_dir(new)?)))
+        }
+        ([_, _], Some(_)) => {
+            eprintln!("error: give OLD_DIR NEW_DIR, or NEW_DIR --against REV, not both");
+            return ExitCode::FAILURE;
+        }
+        _ => {
+            eprintln!("error: give OLD_DIR NEW_DIR, or NEW_DIR --against REV");
+            return ExitCode::FAILURE;
+        }
+    };
+    let (old, new) = match sides {
+        Ok(sides) => sides,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let report = review::review(&old, &new, mode);
+    print!("{}", review::render::render(&report, format));
+    ExitCode::from(report.exit_code(fail_on))
 }

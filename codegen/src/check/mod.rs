@@ -20,7 +20,7 @@ const TOP_KEYS: &[&str] = &["version", "enums", "structs", "models"];
 const ENUM_KEYS: &[&str] = &["doc", "variants"];
 const STRUCT_KEYS: &[&str] = &["doc", "fields"];
 const MODEL_KEYS: &[&str] = &["doc", "key", "prefix", "ttl", "fields"];
-const FIELD_KEYS: &[&str] = &["type", "default", "doc", "index"];
+const FIELD_KEYS: &[&str] = &["type", "default", "doc", "index", "renamed_from"];
 const KEY_KEYS: &[&str] = &["generate", "field"];
 const BUILTINS: &[&str] = &[
     "bool", "int", "float", "string", "bytes", "datetime", "uuid", "json", "optional", "list",
@@ -34,7 +34,7 @@ pub fn check(files: &[LoadedFile], sources: &SourceMap) -> Result<Schema, Vec<Di
         diags: Vec::new(),
         decls: Vec::new(),
     };
-    let version = checker.collect(files);
+    let (version, version_span) = checker.collect(files).unzip();
     checker.check_unique_names();
     let kinds: HashMap<String, DeclKind> = checker
         .decls
@@ -43,6 +43,7 @@ pub fn check(files: &[LoadedFile], sources: &SourceMap) -> Result<Schema, Vec<Di
         .collect();
     let mut schema = Schema {
         version: version.unwrap_or(1),
+        version_span,
         enums: vec![],
         structs: vec![],
         models: vec![],
@@ -76,6 +77,14 @@ pub fn check(files: &[LoadedFile], sources: &SourceMap) -> Result<Schema, Vec<Di
 pub fn check_dir(dir: &std::path::Path) -> Result<(Schema, SourceMap), CheckError> {
     let mut sources = SourceMap::default();
     let ids = load::read_dir(dir, &mut sources)?;
+    check_sources(ids, sources)
+}
+
+/// Parses and checks files already in `sources` (read from disk, or from a git revision).
+pub fn check_sources(
+    ids: Vec<crate::diagnostic::FileId>,
+    sources: SourceMap,
+) -> Result<(Schema, SourceMap), CheckError> {
     let mut files = Vec::new();
     let mut diags = Vec::new();
     for id in ids {
@@ -217,7 +226,7 @@ impl<'a> Checker<'a> {
     }
 
     /// Reads the top level of every file: versions and declarations.
-    fn collect(&mut self, files: &'a [LoadedFile]) -> Option<u32> {
+    fn collect(&mut self, files: &'a [LoadedFile]) -> Option<(u32, Span)> {
         let mut version: Option<(u32, Span)> = None;
         for file in files {
             let top = self.entries(&file.root, "the top level of a schema file", Some(TOP_KEYS));
@@ -271,7 +280,7 @@ impl<'a> Checker<'a> {
             self.error(span, "no file of the schema declares `version`")
                 .help = Some("add `version: 1` at the top of one schema file".into());
         }
-        version.map(|(v, _)| v)
+        version
     }
 
     /// Type names: valid, not keywords, unique across all files and kinds.
@@ -483,6 +492,17 @@ impl<'a> Checker<'a> {
             (Some(i), Some(ty)) => self.check_index(ty, i),
             _ => None,
         };
+        let renamed_from = get(&entries, "renamed_from").and_then(|node| {
+            let old = self.string(node, "`renamed_from`")?;
+            if !names::is_field_name(old) || old == name {
+                self.error(
+                    node.span,
+                    format!("`renamed_from: {old}` must name the field's previous name, a different field name"),
+                );
+                return None;
+            }
+            Some(old.to_string())
+        });
         let ty = ty?;
         name_ok.then(|| Field {
             name: name.to_string(),
@@ -490,6 +510,7 @@ impl<'a> Checker<'a> {
             ty,
             default,
             index,
+            renamed_from,
             span: key.span,
         })
     }

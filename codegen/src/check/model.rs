@@ -122,6 +122,7 @@ impl<'a> Checker<'a> {
                         ty: Type::Uuid,
                         default: None,
                         index: None,
+                        renamed_from: None,
                         span,
                     },
                 );

@@ -1,0 +1,148 @@
+//! Schema reviews: every fixture pair under `review/<case>/{old,new}` is reviewed in each mode,
+//! and the findings (rule, severity, position, message) are compared with `review/<case>.txt`
+//! (rewritten with `UPDATE_SNAPSHOTS=1`). Also: the formats, exit codes and git revisions.
+
+use std::path::Path;
+use std::process::Command;
+
+use rapyer_codegen::review::render::{Format, render};
+use rapyer_codegen::review::{Mode, Severity, review, rules, source};
+use rapyer_tests::expect;
+
+fn cases() -> Vec<String> {
+    let mut cases: Vec<String> = std::fs::read_dir("review")
+        .unwrap()
+        .filter_map(|e| {
+            let e = e.unwrap();
+            e.path()
+                .is_dir()
+                .then(|| e.file_name().to_string_lossy().into_owned())
+        })
+        .collect();
+    cases.sort();
+    cases
+}
+
+#[test]
+fn every_fixture_pair_gives_exactly_the_expected_findings() {
+    let mut rules_seen = std::collections::BTreeSet::new();
+    for case in cases() {
+        let dir = Path::new("review").join(&case);
+        let old = source::from_dir(&dir.join("old")).unwrap_or_else(|e| panic!("{case}: {e}"));
+        let new = source::from_dir(&dir.join("new")).unwrap_or_else(|e| panic!("{case}: {e}"));
+        let mut text = String::new();
+        for (mode, name) in [
+            (Mode::Backward, "backward"),
+            (Mode::Forward, "forward"),
+            (Mode::Full, "full"),
+        ] {
+            let report = review(&old, &new, mode);
+            rules_seen.extend(report.findings.iter().map(|f| f.rule.id));
+            text.push_str(&format!("## {name}\n{}", render(&report, Format::Text)));
+        }
+        expect::assert_file(&Path::new("review").join(format!("{case}.txt")), &text);
+    }
+    let missing: Vec<&str> = rules::ALL
+        .iter()
+        .map(|r| r.id)
+        .filter(|id| !rules_seen.contains(id))
+        .collect();
+    assert!(missing.is_empty(), "rules without a fixture: {missing:?}");
+}
+
+#[test]
+fn formats_and_exit_codes() {
+    let dir = Path::new("review/variants");
+    let old = source::from_dir(&dir.join("old")).unwrap();
+    let new = source::from_dir(&dir.join("new")).unwrap();
+    let report = review(&old, &new, Mode::Full);
+    assert_eq!(report.exit_code(Severity::Breaking), 2);
+    let backward_only = review(&old, &new, Mode::Forward);
+    assert_eq!(backward_only.worst(), Some(Severity::Breaking));
+
+    let json: serde_json::Value = serde_json::from_str(&render(&report, Format::Json)).unwrap();
+    assert_eq!(json["findings"][0]["rule"], "RS020");
+    assert_eq!(
+        json["findings"][0]["file"],
+        "review/variants/new/schema.yaml"
+    );
+    assert_eq!(json["findings"][0]["line"], 4);
+    let gh = render(&report, Format::Github);
+    assert!(
+        gh.starts_with("::error file=review/variants/new/schema.yaml,line=4,col="),
+        "{gh}"
+    );
+    let md = render(&report, Format::Markdown);
+    assert!(
+        md.contains("| breaking | `RS020` enum-variant-added |"),
+        "{md}"
+    );
+
+    // Compatible-with-actions change: clean by default, failing with --fail-on warning.
+    let dir = Path::new("review/indexes");
+    let report = review(
+        &source::from_dir(&dir.join("old")).unwrap(),
+        &source::from_dir(&dir.join("new")).unwrap(),
+        Mode::Full,
+    );
+    assert_eq!(report.worst(), Some(Severity::Warning));
+    assert_eq!(report.exit_code(Severity::Breaking), 0);
+    assert_eq!(report.exit_code(Severity::Warning), 1);
+    // Version discipline errors exit 1.
+    let dir = Path::new("review/no_bump");
+    let report = review(
+        &source::from_dir(&dir.join("old")).unwrap(),
+        &source::from_dir(&dir.join("new")).unwrap(),
+        Mode::Full,
+    );
+    assert_eq!(report.exit_code(Severity::Breaking), 1);
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let ok = Command::new("git")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap()
+        .status
+        .success();
+    assert!(ok, "git {args:?}");
+}
+
+#[test]
+fn review_against_a_git_revision_reads_the_old_schema_from_git() {
+    let repo = tempfile::tempdir().unwrap();
+    let schemas = repo.path().join("schemas");
+    std::fs::create_dir(&schemas).unwrap();
+    std::fs::copy("review/variants/old/schema.yaml", schemas.join("game.yaml")).unwrap();
+    git(repo.path(), &["init", "-q", "-b", "main"]);
+    git(
+        repo.path(),
+        &["-c", "user.name=t", "-c", "user.email=t@t", "add", "."],
+    );
+    git(
+        repo.path(),
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "-qm",
+            "v1",
+        ],
+    );
+    std::fs::copy("review/variants/new/schema.yaml", schemas.join("game.yaml")).unwrap();
+
+    let old = source::from_git(&schemas, "main").unwrap();
+    let new = source::from_dir(&schemas).unwrap();
+    let report = review(&old, &new, Mode::Full);
+    let text = render(&report, Format::Text);
+    assert!(text.contains("schemas/game.yaml:4:"), "{text}");
+    // Removals point into the old file, named by revision.
+    assert!(text.contains("main:schemas/game.yaml:"), "{text}");
+    assert!(matches!(
+        source::from_git(&schemas, "no-such-rev"),
+        Err(source::SourceError::Git { .. })
+    ));
+}
