@@ -146,3 +146,30 @@ fn review_against_a_git_revision_reads_the_old_schema_from_git() {
         Err(source::SourceError::Git { .. })
     ));
 }
+
+#[test]
+fn the_docs_describe_every_rule_and_show_a_real_report() {
+    let docs = std::fs::read_to_string("../docs/review.md").unwrap();
+    for rule in rules::ALL {
+        assert!(
+            docs.contains(&format!("`{}` {}", rule.id, rule.name)),
+            "docs/review.md does not describe {} {}",
+            rule.id,
+            rule.name
+        );
+    }
+    // The example report in the docs is what the tool prints for that change.
+    let dir = Path::new("review/leaderboard_v3");
+    let report = review(
+        &source::from_dir(&dir.join("old")).unwrap(),
+        &source::from_dir(&dir.join("new")).unwrap(),
+        Mode::Full,
+    );
+    let example = format!(
+        "# Example: a schema review as a pull-request comment\n\n\
+         `rapyer-gen review tests/review/leaderboard_v3/old tests/review/leaderboard_v3/new --format markdown`\n\
+         (version 3 of the leaderboard schema proposed against version 2) prints:\n\n---\n\n{}",
+        render(&report, Format::Markdown)
+    );
+    expect::assert_file(Path::new("../docs/review-example.md"), &example);
+}

@@ -368,6 +368,20 @@ fn compare_fields(
             }
             (None, None) => {
                 added.push(f);
+                if let Some(k) = f.index {
+                    c.add(
+                        rules::INDEX_ADDED,
+                        At::New(f.span),
+                        true,
+                        true,
+                        Severity::Warning,
+                        format!(
+                            "{owner}: new field `{}` has a `{}` index: existing instances lack the field, so they enter the index only when they are saved again",
+                            f.name,
+                            k.name()
+                        ),
+                    );
+                }
                 let backward = readable_when_missing(ns, f, 0);
                 c.add(
                     rules::FIELD_ADDED,
