@@ -39,5 +39,6 @@ pub fn model_meta(schema: &Schema, model: &Model) -> rapyer::ModelMeta {
         // Reindexing reads hash fields only.
         containers: &[],
         indexes: Box::leak(indexes.into_boxed_slice()),
+        renames: &[],
     }
 }

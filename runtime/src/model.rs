@@ -80,9 +80,20 @@ pub struct ModelMeta {
     pub containers: &'static [ContainerMeta],
     /// Every index, kept in step with its field by every write.
     pub indexes: &'static [IndexMeta],
+    /// Fields renamed with `renamed_from`, as (new path, old path): instances written before the
+    /// rename are read from the old name, and moved to the new one by the first operation on it.
+    pub renames: &'static [(&'static str, &'static str)],
 }
 
 impl ModelMeta {
+    /// The old name of the field at `path`, if it was renamed.
+    pub fn renamed_from(&self, path: &str) -> Option<&'static str> {
+        self.renames
+            .iter()
+            .find(|(new, _)| *new == path)
+            .map(|(_, old)| *old)
+    }
+
     /// The index on the field at `path`, if any.
     pub fn index_on(&self, path: &str) -> Option<&'static IndexMeta> {
         self.indexes.iter().find(|i| i.path == path)

@@ -182,6 +182,16 @@ impl RecordReader {
         &self.key
     }
 
+    /// Reads the field `new` from `old` when the instance was written before the rename (it has
+    /// `old` and not `new`).
+    pub fn alias(&mut self, new: &str, old: &str) {
+        if !self.hash.contains_key(new)
+            && let Some(value) = self.hash.remove(old)
+        {
+            self.hash.insert(new.to_string(), value);
+        }
+    }
+
     /// The schema version that wrote the instance, if recorded.
     pub fn writer_version(&self) -> Option<u32> {
         self.hash

@@ -286,6 +286,9 @@ impl<M: Model> Repo<M> {
             containers.insert(meta.path.to_string(), data);
         }
         let mut reader = RecordReader::new(keys.hash.clone(), hash, containers);
+        for (new, old) in M::META.renames {
+            reader.alias(new, old);
+        }
         M::read_record(&mut reader).map(Some)
     }
 
@@ -397,6 +400,21 @@ impl<M: Model> Repo<M> {
     /// other clients write.
     pub async fn reindex(&self) -> Result<crate::ReindexReport> {
         crate::reindex::reindex(&self.client, &M::META).await
+    }
+
+    /// The schema version that last wrote the whole instance (`None` if it does not exist or
+    /// predates version markers).
+    pub async fn writer_version<Q: PkRef + ?Sized>(&self, pk: &Q) -> Result<Option<u32>>
+    where
+        M::Pk: Borrow<Q>,
+    {
+        let keys = self.instance_keys(pk)?;
+        let raw: Option<String> = redis::cmd("HGET")
+            .arg(&keys.hash)
+            .arg(VERSION_FIELD)
+            .query_async(&mut self.client.connection())
+            .await?;
+        Ok(raw.and_then(|v| v.parse().ok()))
     }
 
     /// The number of live instances. O(log N).

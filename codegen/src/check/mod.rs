@@ -60,6 +60,7 @@ pub fn check(files: &[LoadedFile], sources: &SourceMap) -> Result<Schema, Vec<Di
     checker.check_generated_names(&schema);
     checker.check_prefixes(&schema);
     checker.check_indexes(&schema);
+    checker.check_renames(&schema);
     let mut diags = checker.diags;
     if diags.is_empty() {
         schema.enums.sort_by(|a, b| a.name.cmp(&b.name));
@@ -494,6 +495,14 @@ impl<'a> Checker<'a> {
         };
         let renamed_from = get(&entries, "renamed_from").and_then(|node| {
             let old = self.string(node, "`renamed_from`")?;
+            let hashed = ty.as_ref().is_some_and(|t| !t.is_container() && !matches!(t, Type::Struct(_)));
+            if !hashed {
+                self.error(
+                    node.span,
+                    "`renamed_from` works on fields stored in the instance hash (scalars and optionals), not on containers or structs",
+                );
+                return None;
+            }
             if !names::is_field_name(old) || old == name {
                 self.error(
                     node.span,

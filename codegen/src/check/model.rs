@@ -280,6 +280,34 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// `renamed_from` must not name a field that still exists in the same model or struct (reads
+    /// would not know which value is meant), nor one another field was renamed from.
+    pub(super) fn check_renames(&mut self, schema: &Schema) {
+        let owners = schema
+            .models
+            .iter()
+            .map(|m| (&m.name, &m.fields))
+            .chain(schema.structs.iter().map(|s| (&s.name, &s.fields)));
+        for (owner, fields) in owners {
+            for (i, f) in fields.iter().enumerate() {
+                let Some(old) = &f.renamed_from else {
+                    continue;
+                };
+                let clash = fields.iter().any(|g| g.name == *old)
+                    || fields[..i]
+                        .iter()
+                        .any(|g| g.renamed_from.as_ref() == Some(old));
+                if clash {
+                    self.error(
+                        f.span,
+                        format!("`{owner}.{}` is renamed from `{old}`, which is still a field name (or another field's old name)", f.name),
+                    )
+                    .help = Some("an old name must be free: it is where instances written before the rename keep the value".into());
+                }
+            }
+        }
+    }
+
     /// Two models must not share a prefix, nor may one prefix be a `:`-prefix of another
     /// (`game` and `game:idx` could produce the same index key).
     pub(super) fn check_prefixes(&mut self, schema: &Schema) {

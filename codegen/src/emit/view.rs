@@ -78,6 +78,17 @@ pub struct ModelView {
     pub shadowed: Vec<String>,
     /// Indexes, nested struct leaves included.
     pub indexes: Vec<IndexView>,
+    /// Renamed fields (flattened paths), read from their old name.
+    pub renames: Vec<RenameView>,
+}
+
+/// A field renamed with `renamed_from`.
+#[derive(Serialize)]
+pub struct RenameView {
+    /// The path now.
+    pub new: String,
+    /// The path before.
+    pub old: String,
 }
 
 /// One index of a model and its generated accessors.
@@ -292,6 +303,7 @@ pub fn build(schema: &Schema) -> SchemaView {
                     ),
                     shadowed,
                     indexes: index_views(schema, m),
+                    renames: rename_views(schema, &m.fields, "", 0),
                     name: m.name.clone(),
                     module: module_name(&m.name),
                     file: format!("{}.rs", module_name(&m.name)),
@@ -403,6 +415,37 @@ pub const REPO_METHODS: &[&str] = &[
     "update_many",
     "update_with",
 ];
+
+fn rename_views(
+    schema: &Schema,
+    fields: &[ir::Field],
+    prefix: &str,
+    depth: usize,
+) -> Vec<RenameView> {
+    let mut out = Vec::new();
+    if depth > schema.structs.len() {
+        return out;
+    }
+    for f in fields {
+        if let Some(old) = &f.renamed_from {
+            out.push(RenameView {
+                new: format!("{prefix}{}", f.name),
+                old: format!("{prefix}{old}"),
+            });
+        }
+        if let Type::Struct(n) = &f.ty
+            && let Some(s) = schema.structs.iter().find(|s| s.name == *n)
+        {
+            out.extend(rename_views(
+                schema,
+                &s.fields,
+                &format!("{prefix}{}.", f.name),
+                depth + 1,
+            ));
+        }
+    }
+    out
+}
 
 fn index_views(schema: &Schema, m: &ir::Model) -> Vec<IndexView> {
     let mut indexed = Vec::new();

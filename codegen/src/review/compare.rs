@@ -346,22 +346,17 @@ fn compare_fields(
             }
             (None, Some(before)) => {
                 matched_old.push(&before.name);
-                let forward = readable_when_missing(os, before, 0);
+                // Old code looks for the old name: it reads its default (or fails) instead of the
+                // value the new code stored under the new name.
                 c.add(
                     rules::FIELD_RENAMED,
                     At::New(f.span),
                     true,
-                    forward,
+                    false,
                     Severity::Info,
                     format!(
-                        "{owner}: field `{}` renamed to `{}`: new code reads the old name{}",
-                        before.name,
-                        f.name,
-                        if forward {
-                            ""
-                        } else {
-                            "; old code cannot read instances written under the new name"
-                        }
+                        "{owner}: field `{}` renamed to `{}`: new code reads the old name; old code does not see values stored under the new one",
+                        before.name, f.name
                     ),
                 );
                 compare_field(c, owner, before, f, (os, ns));

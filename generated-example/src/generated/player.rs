@@ -92,6 +92,7 @@ impl ::rapyer::Model for Player {
                 kind: ::rapyer::IndexKind::SortedInt,
             },
         ],
+        renames: &[],
     };
     fn pk(&self) -> &Self::Pk {
         &self.id

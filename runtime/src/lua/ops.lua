@@ -97,7 +97,7 @@ local KEY_TYPE = {
   LRANGE = 'list', LLEN = 'list', LREM = 'list', LTRIM = 'list',
   SADD = 'set', SREM = 'set', SISMEMBER = 'set', SMEMBERS = 'set', SCARD = 'set', SPOP = 'set',
   HSET = 'hash', HDEL = 'hash', HGET = 'hash', HEXISTS = 'hash', HLEN = 'hash', HKEYS = 'hash',
-  HGETALL = 'hash', incr = 'hash', incrf = 'hash',
+  HGETALL = 'hash', incr = 'hash', incrf = 'hash', mv = 'hash',
 }
 local READS = {
   LINDEX = true, LRANGE = true, LLEN = true, SISMEMBER = true, SMEMBERS = true, SCARD = true,
@@ -200,6 +200,13 @@ local function precheck(i, op)
   elseif op.code == 'DEL' then
     sim[op.key] = nil
     cleared[op.key] = true
+  elseif op.code == 'mv' then
+    local new, old = ARGV[a], ARGV[a + 1]
+    local value = stored(op.key, old)
+    if not stored(op.key, new) and value then
+      remember(op.key, new, value)
+      remember(op.key, old, false)
+    end
   end
   if op.ix and op.ix.kind == 'U' then
     local err = precheck_unique(i, op.ix, old_text, new_text)
@@ -255,6 +262,17 @@ local function run(op)
       return redis.call('HGET', op.key, ARGV[a])
     end
     return reply
+  elseif op.code == 'mv' then
+    -- A field renamed in the schema: move an instance's value from the old name first.
+    local new, old = ARGV[a], ARGV[a + 1]
+    if redis.call('HEXISTS', op.key, new) == 0 then
+      local value = redis.call('HGET', op.key, old)
+      if value then
+        redis.call('HSET', op.key, new, value)
+        redis.call('HDEL', op.key, old)
+      end
+    end
+    return 0
   elseif op.code == 'lset' then
     local len = redis.call('LLEN', op.key)
     local index = tonumber(ARGV[a])

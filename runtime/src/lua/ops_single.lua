@@ -19,6 +19,7 @@
 --                                                  the reply is the new value (as text when
 --                                                  beyond 2^53, which a Lua number cannot hold)
 --   lset i v                                       LSET that answers 0 when i is out of range
+--   mv new old                                     move a renamed field's value to its new name
 -- Returns one reply per op (nil as false). Errors: RAPYER_NOTFOUND <guard>, RAPYER_LOCKLOST <lock>, RAPYER_TYPE <op>
 -- <what>, RAPYER_OVERFLOW <op> <what>, RAPYER_UNIQUE <op> <holder pk>, RAPYER_FAILED <op> <redis error> (nothing applied),
 -- RAPYER_PARTIAL <op> <redis error> (ops before <op> applied; only on data changed under us).

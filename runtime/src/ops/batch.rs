@@ -20,6 +20,7 @@ pub(crate) async fn run_one(client: &Client, spec: &OpSpec) -> Result<Value> {
     if NEEDS_GENERAL_LAYOUT.contains(&spec.code)
         || spec.args.len() > COMPACT_MAX_ARGS
         || spec.index.is_some()
+        || spec.renamed_from.is_some()
     {
         let mut replies = run(client, &[spec]).await?;
         return Ok(replies.pop().unwrap_or(Value::Nil));
@@ -66,6 +67,9 @@ pub(crate) struct Batch<'s, 'a> {
     /// The EVALSHA command.
     pub(crate) cmd: redis::Cmd,
     specs: &'s [&'a OpSpec],
+    /// Every op sent, by the spec it serves: a renamed field's value is first moved by an extra
+    /// `mv` op, whose reply is dropped.
+    sent: Vec<(&'a OpSpec, bool)>,
     guard_specs: Vec<&'a OpSpec>,
     locks: &'a [(String, String)],
 }
@@ -105,8 +109,19 @@ impl<'s, 'a> Batch<'s, 'a> {
         for (index, (_, token)) in lock_keys.iter().zip(locks) {
             cmd.arg(*index).arg(token);
         }
-        cmd.arg(specs.len());
+        let mut sent: Vec<(&'a OpSpec, bool)> = Vec::with_capacity(specs.len());
+        for spec in specs {
+            if spec.renamed_from.is_some() {
+                sent.push((spec, false));
+            }
+            sent.push((spec, true));
+        }
+        cmd.arg(sent.len());
         for (spec, (hash, key, index_key)) in specs.iter().zip(&specs_keys) {
+            if let Some(old) = spec.renamed_from {
+                cmd.arg("mv").arg(*key).arg(0).arg("-").arg(2);
+                cmd.arg(spec.field.as_ref()).arg(old);
+            }
             let ttl_from = if spec.creates_key && spec.located.meta.ttl_seconds.is_some() {
                 *hash
             } else {
@@ -125,6 +140,7 @@ impl<'s, 'a> Batch<'s, 'a> {
         Batch {
             cmd,
             specs,
+            sent,
             guard_specs,
             locks,
         }
@@ -143,14 +159,22 @@ impl<'s, 'a> Batch<'s, 'a> {
                         .unwrap_or_default(),
                 }
             }
-            _ => script_error(e, self.specs, &self.guard_specs),
+            _ => {
+                let sent: Vec<&OpSpec> = self.sent.iter().map(|(s, _)| *s).collect();
+                script_error(e, &sent, &self.guard_specs)
+            }
         }
     }
 
     /// The per-op replies of a successful call.
     pub(crate) fn replies(&self, reply: Value) -> Result<Vec<Value>> {
         match reply {
-            Value::Array(replies) if replies.len() == self.specs.len() => Ok(replies),
+            Value::Array(replies) if replies.len() == self.sent.len() => Ok(replies
+                .into_iter()
+                .zip(&self.sent)
+                .filter(|(_, (_, real))| *real)
+                .map(|(reply, _)| reply)
+                .collect()),
             other => Err(self
                 .specs
                 .first()

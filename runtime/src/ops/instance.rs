@@ -90,6 +90,10 @@ impl Instance {
             }),
             (Ok(_), Err(e)) => Err(e),
             (Ok(located), Ok(args)) => {
+                let renamed_from = match target {
+                    Target::Hash => located.meta.renamed_from(&field),
+                    Target::Container { .. } => None,
+                };
                 let (key, creates, index) = match target {
                     Target::Hash => {
                         let index = located.meta.index_on(&field).map(|ix| {
@@ -113,6 +117,7 @@ impl Instance {
                     args,
                     creates_key: creates,
                     index,
+                    renamed_from,
                 })
             }
         };

@@ -34,6 +34,8 @@ pub(crate) struct OpSpec {
     pub(crate) creates_key: bool,
     /// The index on the field this op writes, with the index's key.
     pub(crate) index: Option<(&'static IndexMeta, String)>,
+    /// The field's old name, when it was renamed: the value is moved first.
+    pub(crate) renamed_from: Option<&'static str>,
 }
 
 impl OpSpec {
