@@ -173,3 +173,23 @@ fn the_docs_describe_every_rule_and_show_a_real_report() {
     );
     expect::assert_file(Path::new("../docs/review-example.md"), &example);
 }
+
+#[test]
+fn the_generated_code_of_the_review_cases_is_up_to_date() {
+    for case in rapyer_tests::REVIEW_CASES {
+        for side in ["old", "new"] {
+            let schema = Path::new("review").join(case).join(side);
+            let out = schema.join("generated");
+            if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+                rapyer_codegen::generate_to(&schema, &out).unwrap();
+            }
+            let changes = rapyer_codegen::check_output(&schema, &out).unwrap();
+            assert!(
+                changes.is_clean(),
+                "{}: stale\n{}",
+                out.display(),
+                changes.diff
+            );
+        }
+    }
+}
