@@ -193,3 +193,46 @@ fn the_generated_code_of_the_review_cases_is_up_to_date() {
         }
     }
 }
+
+#[test]
+fn review_against_every_version_kept_in_history() {
+    let history = tempfile::tempdir().unwrap();
+    for (version, from) in [
+        ("v1", "good/design_example"),
+        ("v2", "review/leaderboard_v3/old"),
+    ] {
+        let dir = history.path().join(version);
+        std::fs::create_dir(&dir).unwrap();
+        for file in rapyer_codegen::load::schema_files(Path::new(from)).unwrap() {
+            std::fs::copy(&file, dir.join(file.file_name().unwrap())).unwrap();
+        }
+    }
+    let versions = source::history(history.path()).unwrap();
+    assert_eq!(versions.len(), 2);
+    let new = source::from_dir(Path::new("review/leaderboard_v3/new")).unwrap();
+    let reports: Vec<_> = versions
+        .iter()
+        .map(|(name, old)| (name.clone(), review(old, &new, Mode::Backward)))
+        .collect();
+    let streak = |r: &rapyer_codegen::review::Report| {
+        r.findings
+            .iter()
+            .any(|f| f.rule.id == "RS010" && f.message.contains("`streak`"))
+    };
+    // Against v1 the streak field (added in v2) is new too; against v2 it is not.
+    assert!(reports[0].0.ends_with("v1") && streak(&reports[0].1));
+    assert!(reports[1].0.ends_with("v2") && !streak(&reports[1].1));
+    assert!(
+        reports
+            .iter()
+            .all(|(_, r)| r.exit_code(Severity::Breaking) == 0)
+    );
+    let text = rapyer_codegen::review::render::render_many(&reports, Format::Text);
+    assert_eq!(text.matches("== against ").count(), 2, "{text}");
+    let json: serde_json::Value = serde_json::from_str(
+        &rapyer_codegen::review::render::render_many(&reports, Format::Json),
+    )
+    .unwrap();
+    assert_eq!(json.as_array().unwrap().len(), 2);
+    assert_eq!(json[1]["old_version"], 2);
+}

@@ -50,6 +50,9 @@ enum Command {
         /// Compare NEW_DIR with itself at this git revision (e.g. `main`).
         #[arg(long)]
         against: Option<String>,
+        /// Compare NEW_DIR with every version kept in this directory (one subdirectory each).
+        #[arg(long, conflicts_with = "against")]
+        history: Option<PathBuf>,
         /// Which readers must keep working.
         #[arg(long, value_enum, default_value = "full")]
         mode: rapyer_codegen::review::Mode,
@@ -86,9 +89,22 @@ fn main() -> ExitCode {
             Some(Command::Review {
                 dirs,
                 against,
+                history: Some(history),
                 mode,
                 format,
                 fail_on,
+            }),
+            _,
+            _,
+        ) if against.is_none() => return review_history(&dirs, &history, mode, format, fail_on),
+        (
+            Some(Command::Review {
+                dirs,
+                against,
+                mode,
+                format,
+                fail_on,
+                ..
             }),
             _,
             _,
@@ -274,4 +290,44 @@ fn review(
     let report = review::review(&old, &new, mode);
     print!("{}", review::render::render(&report, format));
     ExitCode::from(report.exit_code(fail_on))
+}
+
+fn review_history(
+    dirs: &[PathBuf],
+    history: &std::path::Path,
+    mode: rapyer_codegen::review::Mode,
+    format: rapyer_codegen::review::render::Format,
+    fail_on: rapyer_codegen::review::Severity,
+) -> ExitCode {
+    use rapyer_codegen::review::{self, source};
+    let [new] = dirs else {
+        eprintln!("error: with --history, give NEW_DIR only");
+        return ExitCode::FAILURE;
+    };
+    let loaded = source::history(history).and_then(|h| Ok((h, source::from_dir(new)?)));
+    let (versions, new) = match loaded {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if versions.is_empty() {
+        eprintln!("error: {} holds no version directory", history.display());
+        return ExitCode::FAILURE;
+    }
+    let reports: Vec<(String, review::Report)> = versions
+        .iter()
+        .map(|(name, old)| (name.clone(), review::review(old, &new, mode)))
+        .collect();
+    print!("{}", review::render::render_many(&reports, format));
+    let code = reports
+        .iter()
+        .map(|(_, r)| r.exit_code(fail_on))
+        .max_by_key(|c| match c {
+            1 => 3, // an error outranks breaking changes
+            other => *other,
+        })
+        .unwrap_or(0);
+    ExitCode::from(code)
 }

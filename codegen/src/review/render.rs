@@ -18,6 +18,33 @@ pub enum Format {
     Github,
 }
 
+/// Renders reports of one schema against several versions (`--history`): each under a heading
+/// naming the version's directory (one JSON array for `json`).
+pub fn render_many(reports: &[(String, Report)], format: Format) -> String {
+    match format {
+        Format::Json => {
+            let items: Vec<serde_json::Value> = reports
+                .iter()
+                .map(|(against, r)| {
+                    let mut v: serde_json::Value =
+                        serde_json::from_str(&json(r)).unwrap_or_default();
+                    v["against"] = serde_json::Value::String(against.clone());
+                    v
+                })
+                .collect();
+            serde_json::to_string_pretty(&items).unwrap_or_default() + "\n"
+        }
+        Format::Github => reports.iter().map(|(_, r)| github(r)).collect(),
+        Format::Text | Format::Markdown => reports
+            .iter()
+            .map(|(against, r)| {
+                let heading = if format == Format::Text { "==" } else { "##" };
+                format!("{heading} against {against}\n\n{}\n", render(r, format))
+            })
+            .collect(),
+    }
+}
+
 /// Renders `report` in `format`.
 pub fn render(report: &Report, format: Format) -> String {
     match format {

@@ -32,6 +32,29 @@ pub enum SourceError {
     },
 }
 
+/// Every version kept in a history directory: each subdirectory holding schema files, in name
+/// order, with its name.
+pub fn history(dir: &Path) -> Result<Vec<(String, Side)>, SourceError> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| SourceError::Git {
+            args: format!("(reading {})", dir.display()),
+            message: e.to_string(),
+        })?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    let mut sides = Vec::new();
+    for d in dirs {
+        let has_schema = crate::load::schema_files(&d).is_ok_and(|f| !f.is_empty());
+        if has_schema {
+            let name = d.display().to_string();
+            sides.push((name, from_dir(&d)?));
+        }
+    }
+    Ok(sides)
+}
+
 /// A schema directory on disk.
 pub fn from_dir(dir: &Path) -> Result<Side, SourceError> {
     let (schema, sources) = check_dir(dir)?;
