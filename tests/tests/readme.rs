@@ -67,3 +67,24 @@ fn the_readme_schema_is_the_example_schema() {
     let schema = std::fs::read_to_string(root.join("schemas/leaderboard.yaml")).unwrap();
     assert_eq!(blocks(&readme, "yaml"), [schema.as_str()]);
 }
+
+#[test]
+fn the_readme_review_output_is_what_the_tool_prints() {
+    use rapyer_codegen::review::render::{Format, render};
+    use rapyer_codegen::review::{Mode, review, source};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let shown = blocks(&readme, "text")
+        .into_iter()
+        .find(|b| b.starts_with("$ rapyer-gen review"))
+        .expect("the review example in the README");
+    let dir = Path::new("review/leaderboard_v3");
+    let report = review(
+        &source::from_dir(&dir.join("old")).unwrap(),
+        &source::from_dir(&dir.join("new")).unwrap(),
+        Mode::Full,
+    );
+    let printed = render(&report, Format::Text).replace("review/leaderboard_v3/new/", "…/new/");
+    let body = &shown[shown.find('\n').unwrap() + 1..];
+    assert_eq!(body, printed);
+}
