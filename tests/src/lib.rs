@@ -7,6 +7,24 @@ pub mod expect;
 pub mod harness;
 pub mod samples;
 
+/// A workspace binary for a test to run: the one `cargo test --workspace` built next to the test
+/// executable, or else `cargo run -p <package> --bin <name>`.
+pub fn workspace_bin(package: &str, name: &str) -> std::process::Command {
+    let built = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.parent()?.join(name)))
+        .filter(|p| p.is_file());
+    match built {
+        Some(bin) => std::process::Command::new(bin),
+        None => {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let mut cmd = std::process::Command::new(cargo);
+            cmd.args(["run", "-q", "--offline", "-p", package, "--bin", name, "--"]);
+            cmd
+        }
+    }
+}
+
 /// Code generated from each fixture schema (`fixtures/<name>/schema` -> `fixtures/<name>/generated`).
 pub mod fixtures {
     /// Every schema type, alone and nested, with defaults; a natural string key.

@@ -688,33 +688,6 @@ fn the_cli_describes_models_as_the_generated_code_does() {
     }
 }
 
-/// The `rapyer-gen` binary: the one `cargo test --workspace` built next to this test, or else
-/// through `cargo run`.
-fn rapyer_gen() -> std::process::Command {
-    let built = std::env::current_exe()
-        .ok()
-        .and_then(|exe| Some(exe.parent()?.parent()?.join("rapyer-gen")))
-        .filter(|p| p.is_file());
-    match built {
-        Some(bin) => std::process::Command::new(bin),
-        None => {
-            let mut cmd =
-                std::process::Command::new(std::env::var("CARGO").unwrap_or("cargo".into()));
-            cmd.args([
-                "run",
-                "-q",
-                "--offline",
-                "-p",
-                "rapyer-codegen",
-                "--bin",
-                "rapyer-gen",
-                "--",
-            ]);
-            cmd
-        }
-    }
-}
-
 #[tokio::test]
 async fn rapyer_gen_reindex_repairs_a_lost_index() {
     let t = TestRedis::new().await;
@@ -732,7 +705,7 @@ async fn rapyer_gen_reindex_repairs_a_lost_index() {
     assert!(repo.by_score().top(3).await.unwrap().is_empty());
 
     let schema = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/indexes/schema");
-    let mut cmd = rapyer_gen();
+    let mut cmd = rapyer_tests::workspace_bin("rapyer-codegen", "rapyer-gen");
     cmd.arg("reindex")
         .arg(&schema)
         .args(["--url", &t.url, "--model", "Gamer"]);
@@ -750,7 +723,7 @@ async fn rapyer_gen_reindex_repairs_a_lost_index() {
     assert_eq!(repo.by_score().top(3).await.unwrap(), ["c29", "c28", "c27"]);
 
     // A model the schema does not have is an error.
-    let out = rapyer_gen()
+    let out = rapyer_tests::workspace_bin("rapyer-codegen", "rapyer-gen")
         .arg("reindex")
         .arg(&schema)
         .args(["--url", &t.url, "--model", "Nope"])

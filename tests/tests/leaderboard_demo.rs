@@ -1,35 +1,10 @@
 //! The `leaderboard` demo end to end: its subcommands against a private server, their results
 //! checked against what Redis holds.
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 use rapyer_example::generated::{Achievement, Player};
 use rapyer_tests::harness::TestRedis;
-
-/// The `leaderboard` binary built next to this test, or else through `cargo run`.
-fn leaderboard() -> Command {
-    let built = std::env::current_exe()
-        .ok()
-        .and_then(|exe| Some(exe.parent()?.parent()?.join("leaderboard")))
-        .filter(|p| p.is_file());
-    match built {
-        Some(bin) => Command::new(bin),
-        None => {
-            let mut cmd = Command::new(std::env::var("CARGO").unwrap_or("cargo".into()));
-            cmd.args([
-                "run",
-                "-q",
-                "--offline",
-                "-p",
-                "rapyer-example",
-                "--bin",
-                "leaderboard",
-                "--",
-            ]);
-            cmd
-        }
-    }
-}
 
 struct Demo {
     url: String,
@@ -38,7 +13,7 @@ struct Demo {
 
 impl Demo {
     fn run(&self, args: &[&str]) -> Output {
-        leaderboard()
+        rapyer_tests::workspace_bin("rapyer-example", "leaderboard")
             .args(["--redis", &self.url, "--namespace", &self.namespace])
             .args(args)
             .output()

@@ -342,7 +342,7 @@ fn compare_fields(
         match (same, renamed) {
             (Some(before), _) => {
                 matched_old.push(&before.name);
-                compare_field(c, owner, before, f, (os, ns));
+                compare_field(c, owner, before, f);
             }
             (None, Some(before)) => {
                 matched_old.push(&before.name);
@@ -359,7 +359,7 @@ fn compare_fields(
                         before.name, f.name
                     ),
                 );
-                compare_field(c, owner, before, f, (os, ns));
+                compare_field(c, owner, before, f);
             }
             (None, None) => {
                 added.push(f);
@@ -439,13 +439,7 @@ fn compare_fields(
     }
 }
 
-fn compare_field(
-    c: &mut Collector,
-    owner: &str,
-    before: &Field,
-    f: &Field,
-    (os, ns): (&Schema, &Schema),
-) {
+fn compare_field(c: &mut Collector, owner: &str, before: &Field, f: &Field) {
     let name = &f.name;
     let at = At::New(f.span);
     match (&before.ty, &f.ty) {
@@ -538,7 +532,6 @@ fn compare_field(
         ),
         _ => {}
     }
-    let _ = (os, ns);
     match (before.index, f.index) {
         (None, Some(k)) => c.add(
             rules::INDEX_ADDED,
@@ -621,7 +614,7 @@ fn version_discipline(c: &mut Collector, o: &Schema, n: &Schema) {
             Severity::Error,
             format!(
                 "incompatible changes ({} mode) but the version stays {}: bump it",
-                mode_name(c.mode),
+                c.mode.name(),
                 n.version
             ),
         );
@@ -638,14 +631,6 @@ fn version_discipline(c: &mut Collector, o: &Schema, n: &Schema) {
                 o.version, n.version
             ),
         );
-    }
-}
-
-fn mode_name(m: Mode) -> &'static str {
-    match m {
-        Mode::Backward => "backward",
-        Mode::Forward => "forward",
-        Mode::Full => "full",
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::{Finding, Mode, Report, Severity};
+use super::{Finding, Report, Severity};
 
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -55,14 +55,6 @@ pub fn render(report: &Report, format: Format) -> String {
     }
 }
 
-fn mode_name(mode: Mode) -> &'static str {
-    match mode {
-        Mode::Backward => "backward",
-        Mode::Forward => "forward",
-        Mode::Full => "full",
-    }
-}
-
 fn counts(report: &Report) -> String {
     let n = |s| report.findings.iter().filter(|f| f.severity == s).count();
     format!(
@@ -100,7 +92,7 @@ fn text(report: &Report) -> String {
         "schema version {} -> {}, {} mode: {}",
         report.old_version,
         report.new_version,
-        mode_name(report.mode),
+        report.mode.name(),
         counts(report)
     );
     out
@@ -123,12 +115,7 @@ fn markdown(report: &Report) -> String {
         "### Schema review: version {} -> {} {verdict}\n",
         report.old_version, report.new_version
     );
-    let _ = writeln!(
-        out,
-        "Mode `{}`: {}.\n",
-        mode_name(report.mode),
-        counts(report)
-    );
+    let _ = writeln!(out, "Mode `{}`: {}.\n", report.mode.name(), counts(report));
     if report.findings.is_empty() {
         out.push_str("No change.\n");
         return out;
@@ -170,7 +157,7 @@ fn json(report: &Report) -> String {
         })
         .collect();
     let value = serde_json::json!({
-        "mode": mode_name(report.mode),
+        "mode": report.mode.name(),
         "old_version": report.old_version,
         "new_version": report.new_version,
         "findings": findings,

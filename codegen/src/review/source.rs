@@ -22,6 +22,14 @@ pub enum SourceError {
         /// What went wrong.
         message: String,
     },
+    /// A history directory could not be listed.
+    #[error("cannot read {path}: {source}")]
+    ReadDir {
+        /// The directory.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
     /// The revision holds no schema file in the directory.
     #[error("{rev}:{dir} holds no *.yaml or *.yml schema file")]
     Empty {
@@ -36,9 +44,9 @@ pub enum SourceError {
 /// order, with its name.
 pub fn history(dir: &Path) -> Result<Vec<(String, Side)>, SourceError> {
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| SourceError::Git {
-            args: format!("(reading {})", dir.display()),
-            message: e.to_string(),
+        .map_err(|source| SourceError::ReadDir {
+            path: dir.to_path_buf(),
+            source,
         })?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.is_dir())
