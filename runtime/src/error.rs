@@ -79,6 +79,19 @@ pub enum Error {
         /// The index asked for.
         index: i64,
     },
+    /// Redis refused an operation (out of memory, for instance) before anything of it or of its
+    /// pipeline was written; nothing was applied.
+    #[error(
+        "Redis refused the operation on field `{field}` of key `{key}`; nothing was written: {reason}"
+    )]
+    Refused {
+        /// Its Redis key.
+        key: String,
+        /// Its field.
+        field: String,
+        /// The Redis error.
+        reason: String,
+    },
     /// Redis refused an operation after earlier operations of the same pipeline were applied.
     /// Prechecks make this happen only when something outside rapyer changed the data in a way
     /// they cannot foresee; the operations before `op` stay applied (Redis has no rollback).

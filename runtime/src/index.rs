@@ -16,7 +16,8 @@ use redis::Value;
 
 use crate::codec::Codec;
 use crate::error::{Error, Result};
-use crate::model::{ContainerKind, IndexKind, Model, PkRef, PrimaryKey};
+use crate::model::{IndexKind, Model, PkRef, PrimaryKey};
+use crate::protocol;
 use crate::repo::{self, Repo};
 use crate::scripts;
 
@@ -92,12 +93,7 @@ impl<M: Model> IndexAt<M> {
             .arg(keys.instance_prefix(M::META.prefix))
             .arg(M::META.containers.len());
         for c in M::META.containers {
-            let kind = match c.kind {
-                ContainerKind::List => "L",
-                ContainerKind::Set => "S",
-                ContainerKind::Map => "H",
-            };
-            cmd.arg(c.path).arg(kind);
+            cmd.arg(c.path).arg(protocol::container_code(c.kind));
         }
         let reply: Value = scripts::QUERY
             .invoke(&cmd, &mut self.repo.client().connection())

@@ -20,6 +20,7 @@ pub mod keys;
 pub mod lock;
 pub mod model;
 pub mod ops;
+mod protocol;
 pub mod record;
 pub mod reindex;
 pub mod repo;

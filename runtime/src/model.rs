@@ -43,19 +43,6 @@ pub enum IndexKind {
     Lookup,
 }
 
-impl IndexKind {
-    /// The one-letter code the Lua scripts use.
-    pub(crate) fn code(self) -> &'static str {
-        match self {
-            IndexKind::SortedInt => "I",
-            IndexKind::SortedFloat => "F",
-            IndexKind::SortedDateTime => "T",
-            IndexKind::Unique => "U",
-            IndexKind::Lookup => "L",
-        }
-    }
-}
-
 /// An index on one field (a nested struct leaf has its flattened path, `stats.wins`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IndexMeta {

@@ -12,6 +12,7 @@ use redis::Value;
 use crate::client::Client;
 use crate::error::Result;
 use crate::model::{IndexKind, ModelMeta};
+use crate::protocol;
 use crate::scripts;
 
 /// What a reindex did.
@@ -60,7 +61,7 @@ pub async fn reindex(client: &Client, meta: &ModelMeta) -> Result<ReindexReport>
             .arg(keys.instance_prefix(meta.prefix))
             .arg(meta.indexes.len());
         for ix in meta.indexes {
-            cmd.arg(ix.kind.code()).arg(ix.path);
+            cmd.arg(protocol::index_code(ix.kind)).arg(ix.path);
         }
     };
     let mut conn = client.connection();

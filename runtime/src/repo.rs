@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::keys::Keyspace;
 use crate::model::{ContainerKind, Model, PkRef, PrimaryKey};
 use crate::ops::Instance;
+use crate::protocol::{self, ScriptError};
 use crate::record::{ContainerData, RecordReader, RecordWriter, VERSION_FIELD};
 use crate::scripts;
 
@@ -161,12 +162,8 @@ impl<M: Model> Repo<M> {
         }
         for meta in M::META.containers {
             let data = record.containers.remove(meta.path);
-            let (kind, len) = match meta.kind {
-                ContainerKind::List => ("L", data.as_ref().map_or(0, ContainerData::len)),
-                ContainerKind::Set => ("S", data.as_ref().map_or(0, ContainerData::len)),
-                ContainerKind::Map => ("H", data.as_ref().map_or(0, ContainerData::len)),
-            };
-            cmd.arg(kind).arg(len);
+            let len = data.as_ref().map_or(0, ContainerData::len);
+            cmd.arg(protocol::container_code(meta.kind)).arg(len);
             match data {
                 Some(ContainerData::List(items) | ContainerData::Set(items)) => {
                     for item in items {
@@ -182,41 +179,35 @@ impl<M: Model> Repo<M> {
             }
         }
         for ix in M::META.indexes {
-            cmd.arg(ix.kind.code()).arg(ix.path);
+            cmd.arg(protocol::index_code(ix.kind)).arg(ix.path);
         }
         let mut conn = self.client.connection();
-        match scripts::WRITE_INSTANCE
+        let result = scripts::WRITE_INSTANCE
             .invoke::<(), _>(&cmd, &mut conn)
-            .await
-        {
-            Ok(()) => Ok(()),
-            Err(e) if e.code() == Some(scripts::LOCK_LOST_CODE) => Err(Error::LockLost {
+            .await;
+        let Err(e) = result else {
+            return Ok(());
+        };
+        Err(match ScriptError::from_redis(&e) {
+            Some(ScriptError::LockLost { .. }) => Error::LockLost {
                 key: lock.map(|(k, _)| k.to_string()).unwrap_or_default(),
-            }),
-            Err(e) if e.code() == Some(scripts::EXISTS_CODE) => Err(Error::AlreadyExists {
+            },
+            Some(ScriptError::Exists { .. }) => Error::AlreadyExists {
                 model: M::META.name,
                 pk: keys.pk,
                 key: keys.hash,
-            }),
-            Err(e) if e.code() == Some(scripts::UNIQUE_CODE) => {
-                let detail = e.detail().unwrap_or_default();
-                let (n, rest) = detail.split_once(' ').unwrap_or_default();
-                let index = n
-                    .parse::<usize>()
-                    .ok()
-                    .and_then(|n| M::META.indexes.get(n.wrapping_sub(1)));
-                match (index, scripts::unique_detail(rest)) {
-                    (Some(ix), Some((holder, value))) => Err(Error::UniqueViolation {
-                        model: M::META.name,
-                        field: ix.path.to_string(),
-                        value,
-                        holder,
-                    }),
-                    _ => Err(e.into()),
-                }
-            }
-            Err(e) => Err(e.into()),
-        }
+            },
+            Some(ScriptError::Unique { at, holder, value }) => match M::META.indexes.get(at) {
+                Some(ix) => Error::UniqueViolation {
+                    model: M::META.name,
+                    field: ix.path.to_string(),
+                    value,
+                    holder,
+                },
+                None => e.into(),
+            },
+            _ => e.into(),
+        })
     }
 
     /// The key of every index of the model, in `META.indexes` order.
@@ -367,7 +358,7 @@ impl<M: Model> Repo<M> {
         let mut cmd = scripts::DELETE_INSTANCE.call(&all_keys);
         cmd.arg(&keys.pk).arg(keys.containers.len());
         for ix in M::META.indexes {
-            cmd.arg(ix.kind.code()).arg(ix.path);
+            cmd.arg(protocol::index_code(ix.kind)).arg(ix.path);
         }
         let existed: i64 = scripts::DELETE_INSTANCE
             .invoke(&cmd, &mut self.client.connection())

@@ -2,24 +2,46 @@
 //! script cache (restart, failover, `SCRIPT FLUSH`) answers NOSCRIPT, which means the script did
 //! not run at all; the script is then loaded and the same call sent again, so every call runs
 //! exactly once. Several attempts are allowed, in case the cache is flushed again in between.
+//!
+//! Every script starts with a `#!lua` line (with `flags=no-writes` for those that only read):
+//! on Redis Cluster such a script may only touch the keys it declares, so a key of another slot
+//! fails loudly instead of working by accident while two slots share a node. Then comes the
+//! generated prelude of [`protocol`](crate::protocol) (the codes shared with Rust), then the
+//! script's own files.
 
 use std::sync::LazyLock;
 
 use redis::aio::ConnectionLike;
 use redis::{Cmd, FromRedisValue, RedisResult};
 
+use crate::protocol;
+
 /// A Lua script and its SHA1.
 pub(crate) struct Lua {
-    body: &'static str,
+    body: String,
     sha: String,
 }
 
+/// Whether a script writes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Writes,
+    ReadsOnly,
+}
+
 impl Lua {
-    fn new(body: &'static str) -> Self {
-        Lua {
-            body,
-            sha: redis::Script::new(body).get_hash().to_string(),
+    fn new(access: Access, files: &[&str]) -> Self {
+        let shebang = match access {
+            Access::Writes => "#!lua\n",
+            Access::ReadsOnly => "#!lua flags=no-writes\n",
+        };
+        let mut body = String::from(shebang);
+        body.push_str(&protocol::lua_prelude());
+        for file in files {
+            body.push_str(file);
         }
+        let sha = redis::Script::new(&body).get_hash().to_string();
+        Lua { body, sha }
     }
 
     /// An EVALSHA command for this script with `keys`; arguments are added by the caller.
@@ -33,7 +55,7 @@ impl Lua {
     pub(crate) async fn load<C: ConnectionLike>(&self, conn: &mut C) -> RedisResult<()> {
         redis::cmd("SCRIPT")
             .arg("LOAD")
-            .arg(self.body)
+            .arg(&self.body)
             .query_async::<()>(conn)
             .await
     }
@@ -50,11 +72,7 @@ impl Lua {
             match cmd.query_async(conn).await {
                 Err(e) if e.code() == Some("NOSCRIPT") && attempt < ATTEMPTS => {
                     attempt += 1;
-                    redis::cmd("SCRIPT")
-                        .arg("LOAD")
-                        .arg(self.body)
-                        .query_async::<()>(conn)
-                        .await?;
+                    self.load(conn).await?;
                 }
                 result => return result,
             }
@@ -62,58 +80,50 @@ impl Lua {
     }
 }
 
-/// Index maintenance functions, prepended to every script that writes.
-macro_rules! with_index_prelude {
-    ($($file:literal),+) => {
-        concat!(include_str!("lua/index.lua"), $(include_str!($file)),+)
-    };
-}
+/// Index maintenance functions, shared by every script that writes an instance.
+const INDEX: &str = include_str!("lua/index.lua");
 
 /// Whole-instance insert/save (see `lua/write_instance.lua`).
-pub(crate) static WRITE_INSTANCE: LazyLock<Lua> =
-    LazyLock::new(|| Lua::new(with_index_prelude!("lua/write_instance.lua")));
+pub(crate) static WRITE_INSTANCE: LazyLock<Lua> = LazyLock::new(|| {
+    Lua::new(
+        Access::Writes,
+        &[INDEX, include_str!("lua/write_instance.lua")],
+    )
+});
 
 /// Index queries (see `lua/query.lua`; it uses the prelude's pk escaping).
 pub(crate) static QUERY: LazyLock<Lua> =
-    LazyLock::new(|| Lua::new(with_index_prelude!("lua/query.lua")));
+    LazyLock::new(|| Lua::new(Access::ReadsOnly, &[INDEX, include_str!("lua/query.lua")]));
 
 /// Index rebuilding (see `lua/reindex.lua`).
 pub(crate) static REINDEX: LazyLock<Lua> =
-    LazyLock::new(|| Lua::new(with_index_prelude!("lua/reindex.lua")));
+    LazyLock::new(|| Lua::new(Access::Writes, &[INDEX, include_str!("lua/reindex.lua")]));
 
 /// Whole-instance delete (see `lua/delete_instance.lua`).
-pub(crate) static DELETE_INSTANCE: LazyLock<Lua> =
-    LazyLock::new(|| Lua::new(with_index_prelude!("lua/delete_instance.lua")));
+pub(crate) static DELETE_INSTANCE: LazyLock<Lua> = LazyLock::new(|| {
+    Lua::new(
+        Access::Writes,
+        &[INDEX, include_str!("lua/delete_instance.lua")],
+    )
+});
 
 /// Count or list the live pks of a model (see `lua/live_pks.lua`).
 pub(crate) static LIVE_PKS: LazyLock<Lua> =
-    LazyLock::new(|| Lua::new(include_str!("lua/live_pks.lua")));
+    LazyLock::new(|| Lua::new(Access::ReadsOnly, &[include_str!("lua/live_pks.lua")]));
 
-/// Field operations and pipelines (see `lua/ops.lua`).
-/// The single-op fast path comes first, before anything else is defined (it is the hot path).
+/// Field operations and pipelines (see `lua/ops.lua`). The single-op fast path comes first,
+/// before the index functions and the general layout are defined (it is the hot path).
 pub(crate) static OPS: LazyLock<Lua> = LazyLock::new(|| {
-    Lua::new(concat!(
-        include_str!("lua/ops_single.lua"),
-        include_str!("lua/index.lua"),
-        include_str!("lua/ops.lua")
-    ))
+    Lua::new(
+        Access::Writes,
+        &[
+            include_str!("lua/ops_single.lua"),
+            INDEX,
+            include_str!("lua/ops.lua"),
+        ],
+    )
 });
 
-/// Error code of a write whose required lock no longer holds the token.
-pub(crate) const LOCK_LOST_CODE: &str = "RAPYER_LOCKLOST";
-
 /// Locks: acquire, release, extend (see `lua/lock.lua`).
-pub(crate) static LOCK: LazyLock<Lua> = LazyLock::new(|| Lua::new(include_str!("lua/lock.lua")));
-
-/// Error code the write script returns when `insert` finds the instance.
-pub(crate) const EXISTS_CODE: &str = "RAPYER_EXISTS";
-/// Error code of a unique value held by another instance: `RAPYER_UNIQUE <n> <len>:<holder><value>`.
-pub(crate) const UNIQUE_CODE: &str = "RAPYER_UNIQUE";
-
-/// Splits the `<len>:<holder><value>` detail of a unique violation.
-pub(crate) fn unique_detail(detail: &str) -> Option<(String, String)> {
-    let (len, rest) = detail.split_once(':')?;
-    let len: usize = len.parse().ok()?;
-    let holder = rest.get(..len)?;
-    Some((holder.to_string(), rest[len..].to_string()))
-}
+pub(crate) static LOCK: LazyLock<Lua> =
+    LazyLock::new(|| Lua::new(Access::Writes, &[include_str!("lua/lock.lua")]));

@@ -18,6 +18,7 @@ use crate::model::{Model, PkRef};
 use crate::ops::batch::Batch;
 use crate::ops::instance::{Instance, Target};
 use crate::ops::op::{self, OpSpec};
+use crate::protocol::OpCode;
 use crate::record::{ContainerData, RecordWriter};
 use crate::repo::{InstanceKeys, Repo};
 use crate::scripts;
@@ -269,7 +270,7 @@ fn changes<M: Model>(instance: &Instance, old: &M, new: &M, out: &mut Vec<OpSpec
     let (mut before, mut after) = (RecordWriter::default(), RecordWriter::default());
     old.write_record(&mut before)?;
     new.write_record(&mut after)?;
-    let mut push = |target: Target<'_>, field: String, code: &'static str, args: Vec<Vec<u8>>| {
+    let mut push = |target: Target<'_>, field: String, code: OpCode, args: Vec<Vec<u8>>| {
         let op = instance.op(
             target,
             Cow::Owned(field),
@@ -291,7 +292,7 @@ fn changes<M: Model>(instance: &Instance, old: &M, new: &M, out: &mut Vec<OpSpec
             push(
                 Target::Hash,
                 field.clone(),
-                "HSET",
+                OpCode::Hset,
                 vec![field.clone().into_bytes(), value.clone()],
             )?;
         }
@@ -301,7 +302,7 @@ fn changes<M: Model>(instance: &Instance, old: &M, new: &M, out: &mut Vec<OpSpec
             push(
                 Target::Hash,
                 field.clone(),
-                "HDEL",
+                OpCode::Hdel,
                 vec![field.clone().into_bytes()],
             )?;
         }
@@ -312,20 +313,17 @@ fn changes<M: Model>(instance: &Instance, old: &M, new: &M, out: &mut Vec<OpSpec
         if was == now {
             continue;
         }
-        let target = |creates| Target::Container {
-            path: meta.path,
-            creates,
-        };
+        let target = Target::Container { path: meta.path };
         let path = meta.path.to_string();
         match (was, now) {
             (Some(ContainerData::Set(was)), Some(ContainerData::Set(now))) => {
                 let gone: Vec<Vec<u8>> = was.iter().filter(|v| !now.contains(v)).cloned().collect();
                 let new: Vec<Vec<u8>> = now.iter().filter(|v| !was.contains(v)).cloned().collect();
                 if !gone.is_empty() {
-                    push(target(false), path.clone(), "SREM", gone)?;
+                    push(target, path.clone(), OpCode::Srem, gone)?;
                 }
                 if !new.is_empty() {
-                    push(target(true), path, "SADD", new)?;
+                    push(target, path, OpCode::Sadd, new)?;
                 }
             }
             (Some(ContainerData::Map(was)), Some(ContainerData::Map(now))) => {
@@ -340,29 +338,29 @@ fn changes<M: Model>(instance: &Instance, old: &M, new: &M, out: &mut Vec<OpSpec
                     .flat_map(|(k, v)| [k.clone().into_bytes(), v.clone()])
                     .collect();
                 if !gone.is_empty() {
-                    push(target(false), path.clone(), "HDEL", gone)?;
+                    push(target, path.clone(), OpCode::Hdel, gone)?;
                 }
                 if !set.is_empty() {
-                    push(target(true), path, "HSET", set)?;
+                    push(target, path, OpCode::Hset, set)?;
                 }
             }
             (_, now) => {
                 // Lists (order matters) are replaced whole; so is anything unexpected.
-                push(target(false), path.clone(), "DEL", vec![])?;
+                push(target, path.clone(), OpCode::Del, vec![])?;
                 let (code, items) = match now {
-                    Some(ContainerData::List(items)) => ("RPUSH", items),
-                    Some(ContainerData::Set(items)) => ("SADD", items),
+                    Some(ContainerData::List(items)) => (OpCode::Rpush, items),
+                    Some(ContainerData::Set(items)) => (OpCode::Sadd, items),
                     Some(ContainerData::Map(entries)) => (
-                        "HSET",
+                        OpCode::Hset,
                         entries
                             .into_iter()
                             .flat_map(|(k, v)| [k.into_bytes(), v])
                             .collect(),
                     ),
-                    None => ("RPUSH", Vec::new()),
+                    None => (OpCode::Rpush, Vec::new()),
                 };
                 if !items.is_empty() {
-                    push(target(true), path, code, items)?;
+                    push(target, path, code, items)?;
                 }
             }
         }

@@ -609,6 +609,34 @@ async fn unique_values_are_freed_by_changes_and_deletes() {
 }
 
 #[tokio::test]
+async fn junk_and_overflow_on_an_indexed_field_are_typed_and_leave_the_index_alone() {
+    let t = TestRedis::new().await;
+    let repo = Gamer::repo(&t.client);
+    let g = Gamer::new("j", "j@x");
+    repo.insert(&g).await.unwrap();
+    let key = repo.key_of("j").unwrap();
+    let mut raw = t.raw().await;
+    // An indexed field takes the general layout even alone; the script says what is wrong.
+    let _: () = raw.hset(&key, "score", "12abc").await.unwrap();
+    let err = repo.score("j").incr(1).await.unwrap_err();
+    assert!(
+        matches!(err, Error::Decode { key: ref k, ref field, ref reason } if *k == key && field == "score" && reason.contains("64-bit integer")),
+        "{err}"
+    );
+    let _: () = raw.hset(&key, "score", i64::MAX).await.unwrap();
+    let err = repo.score("j").incr(1).await.unwrap_err();
+    assert!(
+        matches!(err, Error::Overflow { ref field, .. } if field == "score"),
+        "{err}"
+    );
+    let stored: String = raw.hget(&key, "score").await.unwrap();
+    assert_eq!(stored, i64::MAX.to_string(), "nothing was written");
+    // The index entry still holds the value of the last successful write.
+    assert_eq!(repo.by_score().top(1).await.unwrap(), vec!["j".to_string()]);
+    assert_eq!(repo.by_score().count(0, 0).await.unwrap(), 1);
+}
+
+#[tokio::test]
 async fn reindex_repairs_every_kind_of_damage() {
     let t = TestRedis::new().await;
     let repo = Gamer::repo(&t.client);

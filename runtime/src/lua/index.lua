@@ -1,7 +1,7 @@
 -- Index maintenance, shared by every script that writes (it is prepended to them). An index entry
 -- is a pure function of the field's stored text, so every write path keeps indexes in step the
 -- same way: read the field before, write, read it after, move the entry.
--- Kinds: I, F, T sorted by int, float, datetime; U unique; L lookup.
+-- Kinds (codes from the prelude): IX_INT, IX_FLOAT, IX_DATETIME sorted; IX_UNIQUE; IX_LOOKUP.
 
 -- Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil).
 local function days_from_civil(y, m, d)
@@ -28,7 +28,7 @@ local function datetime_score(text)
 end
 
 local function index_score(kind, text)
-  if kind == 'T' then
+  if kind == IX_DATETIME then
     return datetime_score(text)
   end
   return tonumber(text)
@@ -54,14 +54,14 @@ local function index_move(kind, key, pk, old, new)
   if old == new then
     return
   end
-  if kind == 'U' then
+  if kind == IX_UNIQUE then
     if old and redis.call('HGET', key, old) == pk then
       redis.call('HDEL', key, old)
     end
     if new then
       redis.call('HSET', key, new, pk)
     end
-  elseif kind == 'L' then
+  elseif kind == IX_LOOKUP then
     if old then
       redis.call('ZREM', key, lookup_prefix(old) .. pk)
     end

@@ -1,45 +1,32 @@
--- The general layout of the field operations script (after ops_single.lua and index.lua).
+-- The general layout of the field operations script (after the prelude, ops_single.lua and
+-- index.lua). Three phases, so that a batch is applied whole or not at all:
+--   1. guards: every instance the batch touches must exist (no ghost instances), and every lock
+--      the batch requires must still hold its holder's token;
+--   2. precheck (batches of more than one op, float increments, unique fields): key types,
+--      stored numbers, integer overflow, float finiteness and unique values are checked against
+--      the state each op will see, simulated through the batch, before anything is written;
+--   3. execution, in the caller's order.
+--
+-- KEYS: every key the batch touches, once.
+-- ARGV: g, then g key positions (instance hashes that must exist);
+--       l, then l pairs of lock key position and token (locks that must still be held);
+--       n, then per op: code, key position, ttl source (position of the instance hash whose TTL
+--       a container key created by this op must copy, 0 for none), index kind ('-' for none;
+--       otherwise followed by the index key's position and the pk), argc, then argc arguments.
+-- Op codes are listed in runtime/src/protocol.rs (OpCode): Redis commands run on the op's key,
+-- and the script's own lowercase codes:
+--   incr f delta default / incrf f delta default   HINCRBY / HINCRBYFLOAT, seeding a missing
+--                                                  field with default ('' for none) first;
+--                                                  the reply is the new value (as text when
+--                                                  beyond 2^53, which a Lua number cannot hold)
+--   lset i v                                       LSET that answers 0 when i is out of range
+--   mv new old                                     move a renamed field's value to its new name
+-- Returns one reply per op (nil as false). Errors (payloads in protocol.rs, ErrorCode):
+-- E_NOTFOUND <guard>, E_LOCKLOST <lock>, E_TYPE <op> <what>, E_OVERFLOW <op> <what>,
+-- E_UNIQUE <op> <len>:<holder><value>, E_FAILED <op> <redis error> (nothing applied),
+-- E_PARTIAL <op> <redis error> (ops before <op> applied; only on data changed under us).
 
-local pos = 1
-local function next_arg()
-  local v = ARGV[pos]
-  pos = pos + 1
-  return v
-end
-
-local guards = tonumber(next_arg())
-for i = 1, guards do
-  if redis.call('EXISTS', KEYS[tonumber(next_arg())]) == 0 then
-    return redis.error_reply('RAPYER_NOTFOUND ' .. i)
-  end
-end
-
--- Locks the batch requires: each must still hold its holder's token, or nothing is written.
-local locks = tonumber(next_arg())
-for i = 1, locks do
-  local key = KEYS[tonumber(next_arg())]
-  if redis.call('GET', key) ~= next_arg() then
-    return redis.error_reply('RAPYER_LOCKLOST ' .. i)
-  end
-end
-
-local ops = {}
-local count = tonumber(next_arg())
-for i = 1, count do
-  local op = { code = next_arg(), key = KEYS[tonumber(next_arg())] }
-  local ttl = tonumber(next_arg())
-  if ttl > 0 then
-    op.ttl_from = KEYS[ttl]
-  end
-  local ix = next_arg()
-  if ix ~= '-' then
-    op.ix = { kind = ix, key = KEYS[tonumber(next_arg())], pk = next_arg() }
-  end
-  op.argc = tonumber(next_arg())
-  op.first = pos
-  pos = pos + op.argc
-  ops[i] = op
-end
+local KEY_TYPE, READS = op_tables()
 
 -- Exact 64-bit integers as (hi, lo) with value = hi * 1e9 + lo and both parts of one sign:
 -- every part stays far below 2^53, so doubles hold them exactly.
@@ -91,19 +78,6 @@ local function finite(x)
   return x == x and x ~= math.huge and x ~= -math.huge
 end
 
--- The Redis type each command needs its key to hold ('none' is always fine).
-local KEY_TYPE = {
-  RPUSH = 'list', LPUSH = 'list', RPOP = 'list', LPOP = 'list', LINDEX = 'list', lset = 'list',
-  LRANGE = 'list', LLEN = 'list', LREM = 'list', LTRIM = 'list',
-  SADD = 'set', SREM = 'set', SISMEMBER = 'set', SMEMBERS = 'set', SCARD = 'set', SPOP = 'set',
-  HSET = 'hash', HDEL = 'hash', HGET = 'hash', HEXISTS = 'hash', HLEN = 'hash', HKEYS = 'hash',
-  HGETALL = 'hash', incr = 'hash', incrf = 'hash', mv = 'hash',
-}
-local READS = {
-  LINDEX = true, LRANGE = true, LLEN = true, SISMEMBER = true, SMEMBERS = true, SCARD = true,
-  HGET = true, HEXISTS = true, HLEN = true, HKEYS = true, HGETALL = true,
-}
-
 -- Hash fields as the ops before the current one left them: sim[key][field] is the stored text,
 -- false once deleted; cleared[key] once the whole key is deleted.
 local sim, cleared = {}, {}
@@ -134,7 +108,7 @@ local function precheck_unique(i, ix, old_text, new_text)
       holder = unique_holder(ix.key, new_text)
     end
     if holder and holder ~= ix.pk then
-      return redis.error_reply('RAPYER_UNIQUE ' .. i .. ' ' .. #holder .. ':' .. holder .. new_text)
+      return fail(E_UNIQUE, i, #holder .. ':' .. holder .. new_text)
     end
   end
   if old_text and old_text ~= new_text then
@@ -156,7 +130,7 @@ local function precheck(i, op)
       types[op.key] = have
     end
     if have ~= 'none' and have ~= want then
-      return redis.error_reply('RAPYER_TYPE ' .. i .. ' the key holds a ' .. have .. ', not a ' .. want)
+      return fail(E_TYPE, i, 'the key holds a ' .. have .. ', not a ' .. want)
     end
   end
   local a = op.first
@@ -165,28 +139,28 @@ local function precheck(i, op)
   if op.ix then
     old_text = stored(op.key, ARGV[a])
   end
-  if op.code == 'incr' or op.code == 'incrf' then
+  if op.code == OP_INCR or op.code == OP_INCRF then
     local field, delta, default = ARGV[a], ARGV[a + 1], ARGV[a + 2]
     local text = stored(op.key, field) or (default ~= '' and default) or '0'
-    if op.code == 'incr' then
+    if op.code == OP_INCR then
       local current = parse_int(text)
       if not current then
-        return redis.error_reply('RAPYER_TYPE ' .. i .. ' the stored value is not a 64-bit integer: ' .. string.sub(text, 1, 40))
+        return fail(E_TYPE, i, 'the stored value is not a 64-bit integer: ' .. string.sub(text, 1, 40))
       end
       local sum = add_int(current, parse_int(delta))
       if not sum then
-        return redis.error_reply('RAPYER_OVERFLOW ' .. i .. ' ' .. string.sub(text, 1, 40) .. ' + ' .. delta .. ' does not fit in a 64-bit integer')
+        return fail(E_OVERFLOW, i, string.sub(text, 1, 40) .. ' + ' .. delta .. ' does not fit in a 64-bit integer')
       end
       new_text = int_text(sum)
       remember(op.key, field, new_text)
     else
       local current = tonumber(text)
       if not current or not finite(current) then
-        return redis.error_reply('RAPYER_TYPE ' .. i .. ' the stored value is not a finite float: ' .. string.sub(text, 1, 40))
+        return fail(E_TYPE, i, 'the stored value is not a finite float: ' .. string.sub(text, 1, 40))
       end
       local sum = current + tonumber(delta)
       if not finite(sum) then
-        return redis.error_reply('RAPYER_OVERFLOW ' .. i .. ' ' .. string.sub(text, 1, 40) .. ' + ' .. delta .. ' is not a finite float')
+        return fail(E_OVERFLOW, i, string.sub(text, 1, 40) .. ' + ' .. delta .. ' is not a finite float')
       end
       remember(op.key, field, string.format('%.17g', sum))
     end
@@ -200,7 +174,7 @@ local function precheck(i, op)
   elseif op.code == 'DEL' then
     sim[op.key] = nil
     cleared[op.key] = true
-  elseif op.code == 'mv' then
+  elseif op.code == OP_MV then
     local new, old = ARGV[a], ARGV[a + 1]
     local value = stored(op.key, old)
     if not stored(op.key, new) and value then
@@ -208,7 +182,7 @@ local function precheck(i, op)
       remember(op.key, old, false)
     end
   end
-  if op.ix and op.ix.kind == 'U' then
+  if op.ix and op.ix.kind == IX_UNIQUE then
     local err = precheck_unique(i, op.ix, old_text, new_text)
     if err then
       return err
@@ -217,11 +191,62 @@ local function precheck(i, op)
   return nil
 end
 
+-- A single op of the compact layout that Redis refused (see ops_single.lua): nothing was
+-- written; the precheck says why when it can.
+if single_failure then
+  local op = { code = ARGV[2], key = KEYS[2] or KEYS[1], first = 4, argc = #ARGV - 3 }
+  return precheck(1, op) or fail(E_FAILED, 1, single_failure)
+end
+
+local pos = 1
+local function next_arg()
+  local v = ARGV[pos]
+  pos = pos + 1
+  return v
+end
+
+local guards = tonumber(next_arg())
+for i = 1, guards do
+  if redis.call('EXISTS', KEYS[tonumber(next_arg())]) == 0 then
+    return fail(E_NOTFOUND, i)
+  end
+end
+
+-- Locks the batch requires: each must still hold its holder's token, or nothing is written.
+local locks = tonumber(next_arg())
+for i = 1, locks do
+  local key = KEYS[tonumber(next_arg())]
+  if redis.call('GET', key) ~= next_arg() then
+    return fail(E_LOCKLOST, i)
+  end
+end
+
+local ops = {}
+local count = tonumber(next_arg())
+for i = 1, count do
+  local op = { code = next_arg(), key = KEYS[tonumber(next_arg())] }
+  local ttl = tonumber(next_arg())
+  if ttl > 0 then
+    op.ttl_from = KEYS[ttl]
+  end
+  local ix = next_arg()
+  if ix ~= '-' then
+    op.ix = { kind = ix, key = KEYS[tonumber(next_arg())], pk = next_arg() }
+  end
+  op.argc = tonumber(next_arg())
+  op.first = pos
+  pos = pos + op.argc
+  ops[i] = op
+end
+
 -- Only a batch of several ops can be left half-applied, so only those are prechecked in full;
 -- a float increment is always checked, since Redis computes in long double and could store a
 -- value that is not a finite double.
+local function needs_precheck(op)
+  return count > 1 or op.code == OP_INCRF or (op.ix and op.ix.kind == IX_UNIQUE)
+end
 for i, op in ipairs(ops) do
-  if count > 1 or op.code == 'incrf' or (op.ix and op.ix.kind == 'U') then
+  if needs_precheck(op) then
     local err = precheck(i, op)
     if err then
       return err
@@ -249,11 +274,11 @@ end
 
 local function run(op)
   local a = op.first
-  if op.code == 'incr' or op.code == 'incrf' then
+  if op.code == OP_INCR or op.code == OP_INCRF then
     if ARGV[a + 2] ~= '' then
       redis.call('HSETNX', op.key, ARGV[a], ARGV[a + 2])
     end
-    if op.code == 'incrf' then
+    if op.code == OP_INCRF then
       return redis.pcall('HINCRBYFLOAT', op.key, ARGV[a], ARGV[a + 1])
     end
     -- Lua numbers are doubles: beyond 2^53 the exact value is read back as text.
@@ -262,7 +287,7 @@ local function run(op)
       return redis.call('HGET', op.key, ARGV[a])
     end
     return reply
-  elseif op.code == 'mv' then
+  elseif op.code == OP_MV then
     -- A field renamed in the schema: move an instance's value from the old name first.
     local new, old = ARGV[a], ARGV[a + 1]
     if redis.call('HEXISTS', op.key, new) == 0 then
@@ -273,7 +298,7 @@ local function run(op)
       end
     end
     return 0
-  elseif op.code == 'lset' then
+  elseif op.code == OP_LSET then
     local len = redis.call('LLEN', op.key)
     local index = tonumber(ARGV[a])
     if index < -len or index >= len then
@@ -297,7 +322,11 @@ for i, op in ipairs(ops) do
   end
   local reply = run(op)
   if type(reply) == 'table' and reply.err then
-    return redis.error_reply((wrote and 'RAPYER_PARTIAL ' or 'RAPYER_FAILED ') .. i .. ' ' .. reply.err)
+    if wrote then
+      return fail(E_PARTIAL, i, reply.err)
+    end
+    -- Nothing written: an op that skipped the precheck (a batch of one) learns why from it.
+    return (not needs_precheck(op) and precheck(i, op)) or fail(E_FAILED, i, reply.err)
   end
   if op.ix then
     index_move(op.ix.kind, op.ix.key, op.ix.pk, old_text, redis.call('HGET', op.key, ARGV[op.first]) or nil)

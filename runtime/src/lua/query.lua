@@ -6,7 +6,7 @@
 --   unique value                        unique: the holder of value
 --   lookup prefix offset limit          lookup: pks whose member starts with prefix
 -- then: '0' (pks only) or '1' (instances), and for instances the instance key prefix
--- (`[ns:]<prefix>:{`), nc, then per container: path, kind ('L', 'S', 'H').
+-- (`[ns:]<prefix>:{`), nc, then per container: path, kind (C_LIST, C_SET, C_MAP).
 -- Instances are read by keys built here from the pks found, so on Redis Cluster this script only
 -- works when the instances share the index's slot; a pk whose instance is gone is skipped.
 local q = ARGV[1]
@@ -53,9 +53,9 @@ for _, pk in ipairs(pks) do
     for c = 1, nc do
       local key = hash .. ':' .. ARGV[rest + 1 + 2 * c]
       local kind = ARGV[rest + 2 + 2 * c]
-      if kind == 'L' then
+      if kind == C_LIST then
         item[#item + 1] = redis.call('LRANGE', key, 0, -1)
-      elseif kind == 'S' then
+      elseif kind == C_SET then
         item[#item + 1] = redis.call('SMEMBERS', key)
       else
         item[#item + 1] = redis.call('HGETALL', key)

@@ -26,7 +26,7 @@ if mode == 'set' then
     if redis.call('EXISTS', hash) == 1 then
       for i, ix in ipairs(indexes) do
         local text = redis.call('HGET', hash, ix.path) or nil
-        if ix.kind == 'U' and text then
+        if ix.kind == IX_UNIQUE and text then
           local holder = unique_holder(ix.key, text)
           if holder and holder ~= pk
             and redis.call('HGET', hash_of(holder), ix.path) == text then
@@ -34,7 +34,7 @@ if mode == 'set' then
             text = nil
           end
         end
-        if text or ix.kind == 'I' or ix.kind == 'F' or ix.kind == 'T' then
+        if text or (ix.kind ~= IX_UNIQUE and ix.kind ~= IX_LOOKUP) then
           index_move(ix.kind, ix.key, pk, nil, text)
           written = written + 1
         end
@@ -49,7 +49,7 @@ end
 local i = tonumber(ARGV[first])
 local ix = indexes[i]
 local removed = 0
-if ix.kind == 'U' then
+if ix.kind == IX_UNIQUE then
   for a = first + 1, #ARGV, 2 do
     local value, pk = ARGV[a], ARGV[a + 1]
     if redis.call('HGET', ix.key, value) == pk and redis.call('HGET', hash_of(pk), ix.path) ~= value then
@@ -57,7 +57,7 @@ if ix.kind == 'U' then
       removed = removed + 1
     end
   end
-elseif ix.kind == 'L' then
+elseif ix.kind == IX_LOOKUP then
   for a = first + 1, #ARGV do
     local member = ARGV[a]
     local len, rest = string.match(member, '^(%d+):(.*)$')

@@ -11,18 +11,18 @@
 -- ARGV[4]  nc, the number of container keys; ARGV[5] ni, the number of index keys
 -- ARGV[6]  lock token, '' for none
 -- ARGV[7]  number n of hash field/value pairs, followed by the 2n pair items
--- then, per container in KEYS order: kind ('L', 'S' or 'H'), element count c, then the c items
--- (2c for 'H'); then, per index in KEYS order: kind, field path.
--- Errors: RAPYER_LOCKLOST (the lock no longer holds the token), RAPYER_EXISTS (insert of an
--- existing pk), RAPYER_UNIQUE <index> <len>:<holder><value> (a unique
--- value held by another instance). Both leave everything untouched.
+-- then, per container in KEYS order: kind (C_LIST, C_SET or C_MAP), element count c, then the
+-- c items (2c for C_MAP); then, per index in KEYS order: kind, field path.
+-- Errors (payloads in runtime/src/protocol.rs): E_LOCKLOST 1 (the lock no longer holds the
+-- token), E_EXISTS 1 (insert of an existing pk), E_UNIQUE <index> <len>:<holder><value> (a
+-- unique value held by another instance). Each leaves everything untouched.
 local hash, pk = KEYS[1], ARGV[2]
 local nc, ni = tonumber(ARGV[4]), tonumber(ARGV[5])
 if ARGV[6] ~= '' and redis.call('GET', KEYS[3 + nc + ni]) ~= ARGV[6] then
-  return redis.error_reply('RAPYER_LOCKLOST the lock is no longer held')
+  return fail(E_LOCKLOST, 1)
 end
 if ARGV[1] == 'insert' and redis.call('EXISTS', hash) == 1 then
-  return redis.error_reply('RAPYER_EXISTS instance already exists')
+  return fail(E_EXISTS, 1)
 end
 
 local FIRST = 8
@@ -35,7 +35,7 @@ end
 -- Skip the container section to reach the index section.
 local pos = FIRST + 2 * pairs_count
 for _ = 1, nc do
-  local width = (ARGV[pos] == 'H') and 2 or 1
+  local width = (ARGV[pos] == C_MAP) and 2 or 1
   pos = pos + 2 + tonumber(ARGV[pos + 1]) * width
 end
 local containers_pos = FIRST + 2 * pairs_count
@@ -47,10 +47,10 @@ for k = 3 + nc, 2 + nc + ni do
   pos = pos + 2
   ix.old = redis.call('HGET', hash, ix.path) or nil
   ix.new = fields[ix.path]
-  if ix.kind == 'U' and ix.new then
+  if ix.kind == IX_UNIQUE and ix.new then
     local holder = unique_holder(ix.key, ix.new)
     if holder and holder ~= pk then
-      return redis.error_reply('RAPYER_UNIQUE ' .. (#indexes + 1) .. ' ' .. #holder .. ':' .. holder .. ix.new)
+      return fail(E_UNIQUE, #indexes + 1, #holder .. ':' .. holder .. ix.new)
     end
   end
   indexes[#indexes + 1] = ix
@@ -79,12 +79,12 @@ if ttl > 0 then
   redis.call('PEXPIRE', hash, ttl)
 end
 
-local commands = { L = 'RPUSH', S = 'SADD', H = 'HSET' }
+local commands = { [C_LIST] = 'RPUSH', [C_SET] = 'SADD', [C_MAP] = 'HSET' }
 pos = containers_pos
 for k = 3, 2 + nc do
   local kind = ARGV[pos]
   local count = tonumber(ARGV[pos + 1])
-  local width = (kind == 'H') and 2 or 1
+  local width = (kind == C_MAP) and 2 or 1
   if count > 0 then
     call_chunked(commands[kind], KEYS[k], pos + 2, count, width)
     if ttl > 0 then

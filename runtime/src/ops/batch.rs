@@ -1,23 +1,20 @@
 //! Sends a batch of ops (one op, or a pipeline) as one call of `lua/ops.lua`, and turns the
 //! script's errors into typed ones naming the key and field at fault.
 
-use std::collections::HashMap;
-
 use redis::Value;
 
 use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::ops::op::OpSpec;
+use crate::protocol::{self, GeneralOp, Layout, OpCode, OpsArgs, ScriptError};
 use crate::scripts;
 
-/// Codes the compact single-op layout of the script cannot run (they need its precheck).
-const NEEDS_GENERAL_LAYOUT: &[&str] = &["incrf", "lset"];
 /// Above this many arguments the general layout sends them in chunks (Lua's unpack limit).
 const COMPACT_MAX_ARGS: usize = 1000;
 
 /// Runs one op; returns its reply.
 pub(crate) async fn run_one(client: &Client, spec: &OpSpec) -> Result<Value> {
-    if NEEDS_GENERAL_LAYOUT.contains(&spec.code)
+    if spec.code.layout() == Layout::General
         || spec.args.len() > COMPACT_MAX_ARGS
         || spec.index.is_some()
         || spec.renamed_from.is_some()
@@ -25,21 +22,19 @@ pub(crate) async fn run_one(client: &Client, spec: &OpSpec) -> Result<Value> {
         let mut replies = run(client, &[spec]).await?;
         return Ok(replies.pop().unwrap_or(Value::Nil));
     }
-    let hash = spec.located.hash.as_str();
-    let mut cmd = if spec.key == hash {
-        scripts::OPS.call(&[hash])
-    } else {
-        scripts::OPS.call(&[hash, spec.key.as_str()])
-    };
-    let ttl = spec.creates_key && spec.located.meta.ttl_seconds.is_some();
-    cmd.arg("s")
-        .arg(spec.code)
-        .arg(if ttl { "1" } else { "0" })
-        .arg(&spec.args);
+    let copy_ttl = spec.creates_key && spec.located.meta.ttl_seconds.is_some();
+    let cmd = protocol::compact_call(
+        &scripts::OPS,
+        &spec.located.hash,
+        &spec.key,
+        spec.code,
+        copy_ttl,
+        &spec.args,
+    );
     scripts::OPS
         .invoke::<Value, _>(&cmd, &mut client.connection())
         .await
-        .map_err(|e| script_error(e, &[spec], &[spec]))
+        .map_err(|e| script_error(e, &[(spec, true)], &[spec], &[]))
 }
 
 /// Runs `specs` atomically; returns one reply per op, in order.
@@ -61,6 +56,9 @@ pub(crate) async fn run_locked<'a>(
     batch.replies(reply)
 }
 
+/// The extra op that moves a renamed field's value first.
+const MV_ARGS: usize = 2;
+
 /// One call of the ops script in the general layout, built but not sent (transactions send it
 /// inside MULTI/EXEC), with what is needed to read its reply and errors.
 pub(crate) struct Batch<'s, 'a> {
@@ -76,69 +74,50 @@ pub(crate) struct Batch<'s, 'a> {
 
 impl<'s, 'a> Batch<'s, 'a> {
     pub(crate) fn new(specs: &'s [&'a OpSpec], locks: &'a [(String, String)]) -> Self {
-        // Every distinct key once; ops refer to keys by their 1-based position.
-        let mut keys: Vec<&'a str> = Vec::new();
-        let mut positions: HashMap<&'a str, usize> = HashMap::new();
-        let mut intern = |key: &'a str| {
-            *positions.entry(key).or_insert_with(|| {
-                keys.push(key);
-                keys.len()
-            })
-        };
-        let specs_keys: Vec<(usize, usize, usize)> = specs
-            .iter()
-            .map(|spec| {
-                let hash = intern(&spec.located.hash);
-                let key = intern(&spec.key);
-                let index = spec.index.as_ref().map_or(0, |(_, k)| intern(k));
-                (hash, key, index)
-            })
-            .collect();
-        let lock_keys: Vec<usize> = locks.iter().map(|(key, _)| intern(key)).collect();
-        let mut guards: Vec<usize> = Vec::new();
+        let mut args = OpsArgs::default();
         let mut guard_specs: Vec<&OpSpec> = Vec::new();
-        for (spec, (hash, _, _)) in specs.iter().zip(&specs_keys) {
-            if !guards.contains(hash) {
-                guards.push(*hash);
+        for spec in specs {
+            if args.guard(&spec.located.hash) {
                 guard_specs.push(spec);
             }
         }
-
-        let mut cmd = scripts::OPS.call(&keys);
-        cmd.arg(guards.len()).arg(&guards).arg(locks.len());
-        for (index, (_, token)) in lock_keys.iter().zip(locks) {
-            cmd.arg(*index).arg(token);
+        for (key, token) in locks {
+            args.lock(key, token);
         }
+        let mv_args: Vec<Vec<Vec<u8>>> = specs
+            .iter()
+            .map(|spec| match spec.renamed_from {
+                Some(old) => vec![spec.field.as_bytes().to_vec(), old.as_bytes().to_vec()],
+                None => Vec::new(),
+            })
+            .collect();
         let mut sent: Vec<(&'a OpSpec, bool)> = Vec::with_capacity(specs.len());
-        for spec in specs {
-            if spec.renamed_from.is_some() {
+        for (spec, mv) in specs.iter().zip(&mv_args) {
+            if mv.len() == MV_ARGS {
+                args.op(GeneralOp {
+                    code: OpCode::Mv,
+                    key: &spec.key,
+                    ttl_from: None,
+                    index: None,
+                    args: mv,
+                });
                 sent.push((spec, false));
             }
+            let copies_ttl = spec.creates_key && spec.located.meta.ttl_seconds.is_some();
+            args.op(GeneralOp {
+                code: spec.code,
+                key: &spec.key,
+                ttl_from: copies_ttl.then_some(spec.located.hash.as_str()),
+                index: spec
+                    .index
+                    .as_ref()
+                    .map(|(ix, key)| (ix.kind, key.as_str(), spec.located.pk.as_str())),
+                args: &spec.args,
+            });
             sent.push((spec, true));
         }
-        cmd.arg(sent.len());
-        for (spec, (hash, key, index_key)) in specs.iter().zip(&specs_keys) {
-            if let Some(old) = spec.renamed_from {
-                cmd.arg("mv").arg(*key).arg(0).arg("-").arg(2);
-                cmd.arg(spec.field.as_ref()).arg(old);
-            }
-            let ttl_from = if spec.creates_key && spec.located.meta.ttl_seconds.is_some() {
-                *hash
-            } else {
-                0
-            };
-            cmd.arg(spec.code).arg(*key).arg(ttl_from);
-            match &spec.index {
-                Some((ix, _)) => cmd
-                    .arg(ix.kind.code())
-                    .arg(*index_key)
-                    .arg(&spec.located.pk),
-                None => cmd.arg("-"),
-            };
-            cmd.arg(spec.args.len()).arg(&spec.args);
-        }
         Batch {
-            cmd,
+            cmd: args.command(&scripts::OPS),
             specs,
             sent,
             guard_specs,
@@ -148,22 +127,7 @@ impl<'s, 'a> Batch<'s, 'a> {
 
     /// The typed error for an error reply of the script.
     pub(crate) fn error(&self, e: redis::RedisError) -> Error {
-        match e.code() {
-            Some(scripts::LOCK_LOST_CODE) => {
-                let n: usize = e.detail().and_then(|d| d.trim().parse().ok()).unwrap_or(1);
-                Error::LockLost {
-                    key: self
-                        .locks
-                        .get(n.saturating_sub(1))
-                        .map(|(k, _)| k.clone())
-                        .unwrap_or_default(),
-                }
-            }
-            _ => {
-                let sent: Vec<&OpSpec> = self.sent.iter().map(|(s, _)| *s).collect();
-                script_error(e, &sent, &self.guard_specs)
-            }
-        }
+        script_error(e, &self.sent, &self.guard_specs, self.locks)
     }
 
     /// The per-op replies of a successful call.
@@ -184,94 +148,63 @@ impl<'s, 'a> Batch<'s, 'a> {
     }
 }
 
-/// Maps the script's `RAPYER_*` errors (see `lua/ops.lua`) to typed errors.
-fn script_error(e: redis::RedisError, specs: &[&OpSpec], guards: &[&OpSpec]) -> Error {
-    let Some(code) = e.code() else {
+/// Maps the script's error replies (see [`ScriptError`]) to typed errors; any other error is
+/// Redis's own and passes through. `sent` are the ops as sent, each with whether it is one of
+/// the caller's (or an extra `mv`).
+fn script_error(
+    e: redis::RedisError,
+    sent: &[(&OpSpec, bool)],
+    guards: &[&OpSpec],
+    locks: &[(String, String)],
+) -> Error {
+    let Some(parsed) = ScriptError::from_redis(&e) else {
         return e.into();
     };
-    let detail = e.detail().unwrap_or_default();
-    if !code.starts_with("RAPYER_") {
-        // A single op run with the compact layout: Redis's own error, nothing applied.
-        return match specs {
-            [spec] => {
-                let message = format!("{code} {detail}");
-                classify(e, spec.key.clone(), spec.field.to_string(), message)
-            }
-            _ => e.into(),
-        };
-    }
-    let (index, message) = detail.split_once(' ').unwrap_or((detail, ""));
-    let Some(index) = index.parse::<usize>().ok().and_then(|i| i.checked_sub(1)) else {
-        return e.into();
-    };
-    let message = message.to_string();
-    if code == "RAPYER_NOTFOUND" {
-        return match guards.get(index) {
-            Some(spec) => Error::NotFound {
-                model: spec.located.meta.name,
-                pk: spec.located.pk.clone(),
-                key: spec.located.hash.clone(),
-            },
-            None => e.into(),
-        };
-    }
-    let Some(spec) = specs.get(index) else {
-        return e.into();
-    };
-    let (key, field) = (spec.key.clone(), spec.field.to_string());
-    match code {
-        "RAPYER_TYPE" => Error::Decode {
+    let specs: Vec<&OpSpec> = sent.iter().map(|(s, _)| *s).collect();
+    let op = |i: usize| specs.get(i).map(|s| (s.key.clone(), s.field.to_string()));
+    // The caller's position of the op sent at `i`.
+    let position = |i: usize| sent.iter().take(i).filter(|(_, real)| *real).count();
+    let typed = match parsed {
+        ScriptError::NotFound { guard } => guards.get(guard).map(|spec| Error::NotFound {
+            model: spec.located.meta.name,
+            pk: spec.located.pk.clone(),
+            key: spec.located.hash.clone(),
+        }),
+        ScriptError::LockLost { lock } => locks
+            .get(lock)
+            .map(|(key, _)| Error::LockLost { key: key.clone() }),
+        ScriptError::Type { op: i, message } => op(i).map(|(key, field)| Error::Decode {
             key,
             field,
             reason: message,
-        },
-        "RAPYER_OVERFLOW" => Error::Overflow {
+        }),
+        ScriptError::Overflow { op: i, message } => op(i).map(|(key, field)| Error::Overflow {
             key,
             field,
             reason: message,
-        },
-        "RAPYER_FAILED" => classify(e, key, field, message),
-        scripts::UNIQUE_CODE => match scripts::unique_detail(&message) {
-            Some((holder, value)) => Error::UniqueViolation {
+        }),
+        ScriptError::Unique { at, holder, value } => {
+            specs.get(at).map(|spec| Error::UniqueViolation {
                 model: spec.located.meta.name,
                 field: spec.field.to_string(),
                 value,
                 holder,
-            },
-            None => e.into(),
-        },
-        "RAPYER_PARTIAL" => Error::PartiallyApplied {
-            op: index,
-            key,
-            field,
-            reason: message,
-        },
-        _ => e.into(),
-    }
-}
-
-/// A Redis error from a single op that changed nothing: junk or overflow get typed errors.
-/// Redis appends where in the script the error happened; that is dropped.
-fn classify(e: redis::RedisError, key: String, field: String, mut message: String) -> Error {
-    if let Some(at) = message.find(" script: ") {
-        message.truncate(at);
-    }
-    if message.contains("overflow") {
-        Error::Overflow {
-            key,
-            field,
-            reason: message,
+            })
         }
-    } else if message.contains("WRONGTYPE")
-        || message.contains("not an integer")
-        || message.contains("not a valid float")
-    {
-        Error::Decode {
+        ScriptError::Failed { op: i, message } => op(i).map(|(key, field)| Error::Refused {
             key,
             field,
             reason: message,
+        }),
+        ScriptError::Partial { op: i, message } => {
+            op(i).map(|(key, field)| Error::PartiallyApplied {
+                op: position(i),
+                key,
+                field,
+                reason: message,
+            })
         }
-    } else {
-        e.into()
-    }
+        ScriptError::Exists { .. } => None,
+    };
+    typed.unwrap_or_else(|| e.into())
 }

@@ -11,6 +11,7 @@ use crate::codec::{Codec, CodecError, Element, Plain};
 use crate::error::{Error, Result};
 use crate::ops::instance::{Instance, Target};
 use crate::ops::op::{self, Op, OpSpec};
+use crate::protocol::OpCode;
 
 /// What every container handle holds.
 #[derive(Debug, Clone)]
@@ -22,28 +23,18 @@ struct Container {
 impl Container {
     fn op<T>(
         &self,
-        code: &'static str,
+        code: OpCode,
         field: Cow<'static, str>,
         args: Result<Vec<Vec<u8>>>,
-        creates: bool,
         decode: op::Decoder<T>,
     ) -> Op<T> {
-        let target = Target::Container {
-            path: &self.path,
-            creates,
-        };
+        let target = Target::Container { path: &self.path };
         self.instance.op(target, field, code, args, decode)
     }
 
     /// An op on the whole container, named by its path.
-    fn whole<T>(
-        &self,
-        code: &'static str,
-        args: Result<Vec<Vec<u8>>>,
-        creates: bool,
-        decode: op::Decoder<T>,
-    ) -> Op<T> {
-        self.op(code, self.path.clone(), args, creates, decode)
+    fn whole<T>(&self, code: OpCode, args: Result<Vec<Vec<u8>>>, decode: op::Decoder<T>) -> Op<T> {
+        self.op(code, self.path.clone(), args, decode)
     }
 
     fn encode_error(&self, e: CodecError) -> Error {
@@ -108,40 +99,40 @@ impl<T: Send + 'static, E: Element<T> + 'static> ListField<T, E> {
     /// Appends a value (RPUSH); returns the new length.
     pub fn push_back(&self, value: impl Into<T>) -> Op<u64> {
         let args = self.c.encode::<T, E>(&value.into()).map(|raw| vec![raw]);
-        self.c.whole("RPUSH", args, true, Box::new(op::count))
+        self.c.whole(OpCode::Rpush, args, Box::new(op::count))
     }
 
     /// Prepends a value (LPUSH); returns the new length.
     pub fn push_front(&self, value: impl Into<T>) -> Op<u64> {
         let args = self.c.encode::<T, E>(&value.into()).map(|raw| vec![raw]);
-        self.c.whole("LPUSH", args, true, Box::new(op::count))
+        self.c.whole(OpCode::Lpush, args, Box::new(op::count))
     }
 
     /// Appends every value, in order, in one step (RPUSH); returns the new length.
     pub fn extend(&self, values: impl IntoIterator<Item = T>) -> Op<u64> {
         match self.c.encode_all::<T, E>(values) {
             Ok(args) if args.is_empty() => self.len(),
-            args => self.c.whole("RPUSH", args, true, Box::new(op::count)),
+            args => self.c.whole(OpCode::Rpush, args, Box::new(op::count)),
         }
     }
 
     /// Removes and returns the last value (RPOP); `None` when the list is empty.
     pub fn pop_back(&self) -> Op<Option<T>> {
         self.c
-            .whole("RPOP", Ok(vec![]), false, Box::new(decode_one::<T, E>))
+            .whole(OpCode::Rpop, Ok(vec![]), Box::new(decode_one::<T, E>))
     }
 
     /// Removes and returns the first value (LPOP); `None` when the list is empty.
     pub fn pop_front(&self) -> Op<Option<T>> {
         self.c
-            .whole("LPOP", Ok(vec![]), false, Box::new(decode_one::<T, E>))
+            .whole(OpCode::Lpop, Ok(vec![]), Box::new(decode_one::<T, E>))
     }
 
     /// The value at `index` (LINDEX; negative counts from the end); `None` when out of range.
     pub fn get(&self, index: i64) -> Op<Option<T>> {
         let args = Ok(vec![int_arg(index)]);
         self.c
-            .whole("LINDEX", args, false, Box::new(decode_one::<T, E>))
+            .whole(OpCode::Lindex, args, Box::new(decode_one::<T, E>))
     }
 
     /// Replaces the value at `index` (LSET). An index out of range fails with
@@ -153,9 +144,8 @@ impl<T: Send + 'static, E: Element<T> + 'static> ListField<T, E> {
             .encode::<T, E>(&value.into())
             .map(|raw| vec![int_arg(index), raw]);
         self.c.whole(
-            "lset",
+            OpCode::Lset,
             args,
-            false,
             Box::new(move |v, spec| {
                 if op::flag(v, spec)? {
                     Ok(())
@@ -175,12 +165,12 @@ impl<T: Send + 'static, E: Element<T> + 'static> ListField<T, E> {
     pub fn range(&self, start: i64, stop: i64) -> Op<Vec<T>> {
         let args = Ok(vec![int_arg(start), int_arg(stop)]);
         self.c
-            .whole("LRANGE", args, false, Box::new(decode_many::<T, E>))
+            .whole(OpCode::Lrange, args, Box::new(decode_many::<T, E>))
     }
 
     /// The number of values (LLEN).
     pub fn len(&self) -> Op<u64> {
-        self.c.whole("LLEN", Ok(vec![]), false, Box::new(op::count))
+        self.c.whole(OpCode::Llen, Ok(vec![]), Box::new(op::count))
     }
 
     /// Removes occurrences of `value` (LREM): the first `count` from the front when `count > 0`,
@@ -190,18 +180,18 @@ impl<T: Send + 'static, E: Element<T> + 'static> ListField<T, E> {
             .c
             .encode::<T, E>(&value.into())
             .map(|raw| vec![int_arg(count), raw]);
-        self.c.whole("LREM", args, false, Box::new(op::count))
+        self.c.whole(OpCode::Lrem, args, Box::new(op::count))
     }
 
     /// Keeps only the values from `start` to `stop`, both included (LTRIM).
     pub fn trim(&self, start: i64, stop: i64) -> Op<()> {
         let args = Ok(vec![int_arg(start), int_arg(stop)]);
-        self.c.whole("LTRIM", args, false, Box::new(op::unit))
+        self.c.whole(OpCode::Ltrim, args, Box::new(op::unit))
     }
 
     /// Removes every value (DEL of the list's key).
     pub fn clear(&self) -> Op<()> {
-        self.c.whole("DEL", Ok(vec![]), false, Box::new(op::unit))
+        self.c.whole(OpCode::Del, Ok(vec![]), Box::new(op::unit))
     }
 }
 
@@ -231,7 +221,7 @@ impl<T: Codec + Ord + Send + 'static> SetField<T> {
     /// Adds a value (SADD); returns whether it was new.
     pub fn add(&self, value: impl Into<T>) -> Op<bool> {
         self.c
-            .whole("SADD", self.one(value.into()), true, Box::new(op::flag))
+            .whole(OpCode::Sadd, self.one(value.into()), Box::new(op::flag))
     }
 
     /// Adds every value in one step (SADD); returns how many were new.
@@ -240,24 +230,23 @@ impl<T: Codec + Ord + Send + 'static> SetField<T> {
             // Nothing to add: still checks that the instance exists.
             Ok(args) if args.is_empty() => {
                 self.c
-                    .whole("SCARD", Ok(args), false, Box::new(|_, _| Ok(0)))
+                    .whole(OpCode::Scard, Ok(args), Box::new(|_, _| Ok(0)))
             }
-            args => self.c.whole("SADD", args, true, Box::new(op::count)),
+            args => self.c.whole(OpCode::Sadd, args, Box::new(op::count)),
         }
     }
 
     /// Removes a value (SREM); returns whether it was there.
     pub fn remove(&self, value: impl Into<T>) -> Op<bool> {
         self.c
-            .whole("SREM", self.one(value.into()), false, Box::new(op::flag))
+            .whole(OpCode::Srem, self.one(value.into()), Box::new(op::flag))
     }
 
     /// Whether the value is in the set (SISMEMBER).
     pub fn contains(&self, value: impl Into<T>) -> Op<bool> {
         self.c.whole(
-            "SISMEMBER",
+            OpCode::Sismember,
             self.one(value.into()),
-            false,
             Box::new(op::flag),
         )
     }
@@ -265,28 +254,26 @@ impl<T: Codec + Ord + Send + 'static> SetField<T> {
     /// Every value (SMEMBERS).
     pub fn members(&self) -> Op<BTreeSet<T>> {
         self.c.whole(
-            "SMEMBERS",
+            OpCode::Smembers,
             Ok(vec![]),
-            false,
             Box::new(|v, spec| Ok(decode_many::<T, Plain>(v, spec)?.into_iter().collect())),
         )
     }
 
     /// The number of values (SCARD).
     pub fn len(&self) -> Op<u64> {
-        self.c
-            .whole("SCARD", Ok(vec![]), false, Box::new(op::count))
+        self.c.whole(OpCode::Scard, Ok(vec![]), Box::new(op::count))
     }
 
     /// Removes and returns a random value (SPOP); `None` when the set is empty.
     pub fn pop(&self) -> Op<Option<T>> {
         self.c
-            .whole("SPOP", Ok(vec![]), false, Box::new(decode_one::<T, Plain>))
+            .whole(OpCode::Spop, Ok(vec![]), Box::new(decode_one::<T, Plain>))
     }
 
     /// Removes every value (DEL of the set's key).
     pub fn clear(&self) -> Op<()> {
-        self.c.whole("DEL", Ok(vec![]), false, Box::new(op::unit))
+        self.c.whole(OpCode::Del, Ok(vec![]), Box::new(op::unit))
     }
 }
 
@@ -323,7 +310,7 @@ impl<T: Send + 'static, E: Element<T> + 'static> MapField<T, E> {
             .encode::<T, E>(&value.into())
             .map(|raw| vec![key.clone().into_bytes(), raw]);
         self.c
-            .op("HSET", self.entry(&key), args, true, Box::new(op::flag))
+            .op(OpCode::Hset, self.entry(&key), args, Box::new(op::flag))
     }
 
     /// Inserts or replaces every entry in one step (HSET); returns how many keys were new.
@@ -342,10 +329,9 @@ impl<T: Send + 'static, E: Element<T> + 'static> MapField<T, E> {
                 });
         match args {
             Ok(args) if args.is_empty() => {
-                self.c
-                    .whole("HLEN", Ok(args), false, Box::new(|_, _| Ok(0)))
+                self.c.whole(OpCode::Hlen, Ok(args), Box::new(|_, _| Ok(0)))
             }
-            args => self.c.whole("HSET", args, true, Box::new(op::count)),
+            args => self.c.whole(OpCode::Hset, args, Box::new(op::count)),
         }
     }
 
@@ -353,17 +339,16 @@ impl<T: Send + 'static, E: Element<T> + 'static> MapField<T, E> {
     pub fn remove(&self, key: &str) -> Op<bool> {
         let args = Ok(vec![key.as_bytes().to_vec()]);
         self.c
-            .op("HDEL", self.entry(key), args, false, Box::new(op::flag))
+            .op(OpCode::Hdel, self.entry(key), args, Box::new(op::flag))
     }
 
     /// The value of an entry (HGET); `None` when the key is absent.
     pub fn get(&self, key: &str) -> Op<Option<T>> {
         let args = Ok(vec![key.as_bytes().to_vec()]);
         self.c.op(
-            "HGET",
+            OpCode::Hget,
             self.entry(key),
             args,
-            false,
             Box::new(decode_one::<T, E>),
         )
     }
@@ -372,20 +357,19 @@ impl<T: Send + 'static, E: Element<T> + 'static> MapField<T, E> {
     pub fn contains(&self, key: &str) -> Op<bool> {
         let args = Ok(vec![key.as_bytes().to_vec()]);
         self.c
-            .op("HEXISTS", self.entry(key), args, false, Box::new(op::flag))
+            .op(OpCode::Hexists, self.entry(key), args, Box::new(op::flag))
     }
 
     /// The number of entries (HLEN).
     pub fn len(&self) -> Op<u64> {
-        self.c.whole("HLEN", Ok(vec![]), false, Box::new(op::count))
+        self.c.whole(OpCode::Hlen, Ok(vec![]), Box::new(op::count))
     }
 
     /// Every key (HKEYS), in no particular order.
     pub fn keys(&self) -> Op<Vec<String>> {
         self.c.whole(
-            "HKEYS",
+            OpCode::Hkeys,
             Ok(vec![]),
-            false,
             Box::new(decode_many::<String, Plain>),
         )
     }
@@ -393,9 +377,8 @@ impl<T: Send + 'static, E: Element<T> + 'static> MapField<T, E> {
     /// Every entry (HGETALL).
     pub fn entries(&self) -> Op<BTreeMap<String, T>> {
         self.c.whole(
-            "HGETALL",
+            OpCode::Hgetall,
             Ok(vec![]),
-            false,
             Box::new(|v, spec| {
                 let mut items = op::array(v, spec)?.into_iter();
                 let mut out = BTreeMap::new();
@@ -417,7 +400,7 @@ impl<T: Send + 'static, E: Element<T> + 'static> MapField<T, E> {
 
     /// Removes every entry (DEL of the map's key).
     pub fn clear(&self) -> Op<()> {
-        self.c.whole("DEL", Ok(vec![]), false, Box::new(op::unit))
+        self.c.whole(OpCode::Del, Ok(vec![]), Box::new(op::unit))
     }
 }
 
@@ -427,7 +410,7 @@ impl MapField<i64> {
     pub fn incr(&self, key: &str, by: i64) -> Op<i64> {
         let args = Ok(vec![key.as_bytes().to_vec(), int_arg(by), Vec::new()]);
         self.c
-            .op("incr", self.entry(key), args, true, Box::new(op::int_text))
+            .op(OpCode::Incr, self.entry(key), args, Box::new(op::int_text))
     }
 }
 
@@ -440,10 +423,9 @@ impl MapField<f64> {
             .encode::<f64, Plain>(&by)
             .map(|delta| vec![key.as_bytes().to_vec(), delta, Vec::new()]);
         self.c.op(
-            "incrf",
+            OpCode::Incrf,
             self.entry(key),
             args,
-            true,
             Box::new(|v, spec| {
                 let raw = op::bytes(v, spec)?.unwrap_or_default();
                 f64::decode(&raw).map_err(|e| spec.decode_error(e))

@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 use crate::keys::Keyspace;
 use crate::model::ModelMeta;
 use crate::ops::op::{Decoder, Op, OpSpec};
+use crate::protocol::OpCode;
 
 /// Where an instance lives.
 #[derive(Debug)]
@@ -31,12 +32,12 @@ pub struct Instance {
 }
 
 /// Which key of the instance an operation targets.
+#[derive(Clone, Copy)]
 pub(crate) enum Target<'a> {
     /// The instance hash (scalar fields and struct leaves).
     Hash,
-    /// A container field's own key; `creates` when the op can create that key (it must then
-    /// take the instance's TTL).
-    Container { path: &'a str, creates: bool },
+    /// A container field's own key.
+    Container { path: &'a str },
 }
 
 impl Instance {
@@ -79,7 +80,7 @@ impl Instance {
         &self,
         target: Target<'_>,
         field: Cow<'static, str>,
-        code: &'static str,
+        code: OpCode,
         args: Result<Vec<Vec<u8>>>,
         decode: Decoder<T>,
     ) -> Op<T> {
@@ -94,7 +95,7 @@ impl Instance {
                     Target::Hash => located.meta.renamed_from(&field),
                     Target::Container { .. } => None,
                 };
-                let (key, creates, index) = match target {
+                let (key, in_container, index) = match target {
                     Target::Hash => {
                         let index = located.meta.index_on(&field).map(|ix| {
                             let key =
@@ -105,8 +106,8 @@ impl Instance {
                         });
                         (located.hash.clone(), false, index)
                     }
-                    Target::Container { path, creates } => {
-                        (Keyspace::container(&located.hash, path), creates, None)
+                    Target::Container { path } => {
+                        (Keyspace::container(&located.hash, path), true, None)
                     }
                 };
                 Ok(OpSpec {
@@ -115,7 +116,7 @@ impl Instance {
                     field,
                     code,
                     args,
-                    creates_key: creates,
+                    creates_key: in_container && code.creates_key(),
                     index,
                     renamed_from,
                 })

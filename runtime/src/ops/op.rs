@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::model::IndexMeta;
 use crate::ops::batch;
 use crate::ops::instance::Located;
+use crate::protocol::OpCode;
 
 /// Turns the op's reply into its typed result.
 pub(crate) type Decoder<T> = Box<dyn FnOnce(Value, &OpSpec) -> Result<T> + Send>;
@@ -26,8 +27,8 @@ pub(crate) struct OpSpec {
     pub(crate) key: String,
     /// The field, for messages (`stats.wins`, `metadata["k"]`).
     pub(crate) field: Cow<'static, str>,
-    /// Redis command or script opcode (see `lua/ops.lua`).
-    pub(crate) code: &'static str,
+    /// What the op does (see [`OpCode`]).
+    pub(crate) code: OpCode,
     /// Arguments after the key.
     pub(crate) args: Vec<Vec<u8>>,
     /// The op can create a container key, which must then take the instance's TTL.

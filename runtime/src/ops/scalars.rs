@@ -8,6 +8,7 @@ use crate::codec::{Codec, CodecError, Element, Plain};
 use crate::error::{Error, Result};
 use crate::ops::instance::{Instance, Target};
 use crate::ops::op::{self, Op, OpSpec};
+use crate::protocol::OpCode;
 
 fn encode_error(path: &str) -> impl FnOnce(CodecError) -> Error + '_ {
     move |e| Error::Encode {
@@ -36,7 +37,7 @@ fn get<T: Codec + Send + 'static>(
     instance.op(
         Target::Hash,
         path.clone(),
-        "HGET",
+        OpCode::Hget,
         Ok(vec![path.as_bytes().to_vec()]),
         Box::new(move |v, spec| match op::bytes(v, spec)? {
             Some(raw) => T::decode(&raw).map_err(|e| spec.decode_error(e)),
@@ -49,7 +50,13 @@ fn get<T: Codec + Send + 'static>(
 #[allow(clippy::ptr_arg)]
 fn set(instance: &Instance, path: &Cow<'static, str>, raw: Result<Vec<u8>>) -> Op<()> {
     let args = raw.map(|raw| vec![path.as_bytes().to_vec(), raw]);
-    instance.op(Target::Hash, path.clone(), "HSET", args, Box::new(op::unit))
+    instance.op(
+        Target::Hash,
+        path.clone(),
+        OpCode::Hset,
+        args,
+        Box::new(op::unit),
+    )
 }
 
 /// An `int` field: HINCRBY, HSET, HGET.
@@ -93,7 +100,7 @@ impl IntField {
         self.instance.op(
             Target::Hash,
             self.path.clone(),
-            "incr",
+            OpCode::Incr,
             Ok(args),
             Box::new(op::int_text),
         )
@@ -106,7 +113,7 @@ impl IntField {
             None => self.instance.op(
                 Target::Hash,
                 self.path.clone(),
-                "incr",
+                OpCode::Incr,
                 Err(Error::Overflow {
                     key: self.instance.key().unwrap_or_default().to_string(),
                     field: self.path.to_string(),
@@ -171,7 +178,7 @@ impl FloatField {
         self.instance.op(
             Target::Hash,
             path.clone(),
-            "incrf",
+            OpCode::Incrf,
             args,
             Box::new(|v, spec| {
                 let raw = op::bytes(v, spec)?.unwrap_or_default();
@@ -259,7 +266,7 @@ impl<T: Send + 'static, E: Element<T> + 'static> OptionalField<T, E> {
         self.instance.op(
             Target::Hash,
             self.path.clone(),
-            "HDEL",
+            OpCode::Hdel,
             Ok(vec![self.path.as_bytes().to_vec()]),
             Box::new(op::flag),
         )
@@ -270,7 +277,7 @@ impl<T: Send + 'static, E: Element<T> + 'static> OptionalField<T, E> {
         self.instance.op(
             Target::Hash,
             self.path.clone(),
-            "HGET",
+            OpCode::Hget,
             Ok(vec![self.path.as_bytes().to_vec()]),
             Box::new(|v, spec| {
                 op::bytes(v, spec)?

@@ -1,0 +1,569 @@
+//! The wire protocol between the runtime and its Lua scripts, in one place.
+//!
+//! Everything the two sides must agree on is defined here, and the Lua side receives it as
+//! generated source ([`lua_prelude`]) at the top of every script, so the two cannot drift:
+//!
+//! - the op codes of the field operations script (`lua/ops.lua`), with the Redis type each needs
+//!   its key to hold, whether it only reads, whether it can create a container key, and which
+//!   argument layout can run it ([`OpCode`]);
+//! - the one-letter codes of index kinds and container kinds;
+//! - the error codes every script returns, their payloads, and the one parser for them
+//!   ([`ScriptError`]).
+//!
+//! The ARGV layouts themselves are documented in the Lua file that parses them (`lua/ops.lua`
+//! for field operations) and written by [`OpsArgs`] and [`compact_call`].
+
+use std::collections::HashMap;
+
+use crate::model::{ContainerKind, IndexKind};
+
+/// The Redis type an op needs its key to hold (a missing key is always fine).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeyType {
+    List,
+    Set,
+    Hash,
+}
+
+impl KeyType {
+    /// The name `TYPE` answers for it.
+    pub(crate) fn redis_name(self) -> &'static str {
+        match self {
+            KeyType::List => "list",
+            KeyType::Set => "set",
+            KeyType::Hash => "hash",
+        }
+    }
+}
+
+/// Which argument layouts of `lua/ops.lua` can run an op.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Layout {
+    /// Alone, the compact single-op layout runs it (the hot path); in a batch, the general one.
+    Any,
+    /// Only the general layout: the op needs its precheck even alone.
+    General,
+}
+
+/// Declares [`OpCode`] and its facts in one table.
+macro_rules! op_codes {
+    ($($(#[$doc:meta])* $name:ident = $wire:literal, $key:expr, $reads:literal, $creates:literal, $layout:ident;)+) => {
+        /// An operation of the field operations script: a Redis command run on one key, or one
+        /// of the script's own codes (lowercase).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub(crate) enum OpCode {
+            $($(#[$doc])* $name,)+
+        }
+
+        impl OpCode {
+            /// Every op code.
+            pub(crate) const ALL: &'static [OpCode] = &[$(OpCode::$name,)+];
+
+            /// The code as sent to the script.
+            pub(crate) fn wire(self) -> &'static str {
+                match self { $(OpCode::$name => $wire,)+ }
+            }
+
+            /// The Redis type the op needs its key to hold (`None`: any).
+            pub(crate) fn key_type(self) -> Option<KeyType> {
+                match self { $(OpCode::$name => $key,)+ }
+            }
+
+            /// True when the op only reads.
+            pub(crate) fn reads_only(self) -> bool {
+                match self { $(OpCode::$name => $reads,)+ }
+            }
+
+            /// True when the op can create its key (which must then take the instance's TTL).
+            pub(crate) fn creates_key(self) -> bool {
+                match self { $(OpCode::$name => $creates,)+ }
+            }
+
+            /// Which layouts can run the op.
+            pub(crate) fn layout(self) -> Layout {
+                match self { $(OpCode::$name => Layout::$layout,)+ }
+            }
+        }
+    };
+}
+
+use KeyType::{Hash, List, Set};
+
+op_codes! {
+    Rpush = "RPUSH", Some(List), false, true, Any;
+    Lpush = "LPUSH", Some(List), false, true, Any;
+    Rpop = "RPOP", Some(List), false, false, Any;
+    Lpop = "LPOP", Some(List), false, false, Any;
+    Lindex = "LINDEX", Some(List), true, false, Any;
+    /// LSET that answers 0 when the index is out of range (instead of failing).
+    Lset = "lset", Some(List), false, false, General;
+    Lrange = "LRANGE", Some(List), true, false, Any;
+    Llen = "LLEN", Some(List), true, false, Any;
+    Lrem = "LREM", Some(List), false, false, Any;
+    Ltrim = "LTRIM", Some(List), false, false, Any;
+    Del = "DEL", None, false, false, Any;
+    Sadd = "SADD", Some(Set), false, true, Any;
+    Srem = "SREM", Some(Set), false, false, Any;
+    Sismember = "SISMEMBER", Some(Set), true, false, Any;
+    Smembers = "SMEMBERS", Some(Set), true, false, Any;
+    Scard = "SCARD", Some(Set), true, false, Any;
+    Spop = "SPOP", Some(Set), false, false, Any;
+    Hset = "HSET", Some(Hash), false, true, Any;
+    Hdel = "HDEL", Some(Hash), false, false, Any;
+    Hget = "HGET", Some(Hash), true, false, Any;
+    Hexists = "HEXISTS", Some(Hash), true, false, Any;
+    Hlen = "HLEN", Some(Hash), true, false, Any;
+    Hkeys = "HKEYS", Some(Hash), true, false, Any;
+    Hgetall = "HGETALL", Some(Hash), true, false, Any;
+    /// HINCRBY seeding a missing field with a default first; answers the new value (as text
+    /// beyond 2^53, which a Lua number cannot hold).
+    Incr = "incr", Some(Hash), false, true, Any;
+    /// HINCRBYFLOAT seeding a missing field with a default first, checked to stay finite.
+    Incrf = "incrf", Some(Hash), false, true, General;
+    /// Moves a renamed field's value to its new name (when the new name is unset).
+    Mv = "mv", Some(Hash), false, false, General;
+}
+
+impl OpCode {
+    /// The op code sent as `wire`, if any.
+    #[cfg(test)]
+    pub(crate) fn from_wire(wire: &str) -> Option<OpCode> {
+        OpCode::ALL.iter().copied().find(|c| c.wire() == wire)
+    }
+}
+
+/// The one-letter code of an index kind in script arguments.
+pub(crate) fn index_code(kind: IndexKind) -> &'static str {
+    match kind {
+        IndexKind::SortedInt => "I",
+        IndexKind::SortedFloat => "F",
+        IndexKind::SortedDateTime => "T",
+        IndexKind::Unique => "U",
+        IndexKind::Lookup => "L",
+    }
+}
+
+/// The one-letter code of a container kind in script arguments.
+pub(crate) fn container_code(kind: ContainerKind) -> &'static str {
+    match kind {
+        ContainerKind::List => "L",
+        ContainerKind::Set => "S",
+        ContainerKind::Map => "H",
+    }
+}
+
+/// Declares [`ErrorCode`] and its wire names in one table.
+macro_rules! error_codes {
+    ($($(#[$doc:meta])* $name:ident = $wire:literal, $lua:literal;)+) => {
+        /// An error code a rapyer script returns (the first word of its error reply).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub(crate) enum ErrorCode {
+            $($(#[$doc])* $name,)+
+        }
+
+        impl ErrorCode {
+            /// Every error code.
+            pub(crate) const ALL: &'static [ErrorCode] = &[$(ErrorCode::$name,)+];
+
+            /// The code as the script sends it.
+            pub(crate) fn wire(self) -> &'static str {
+                match self { $(ErrorCode::$name => $wire,)+ }
+            }
+
+            /// The name of the Lua constant holding the code.
+            fn lua_name(self) -> &'static str {
+                match self { $(ErrorCode::$name => $lua,)+ }
+            }
+        }
+    };
+}
+
+error_codes! {
+    /// `<guard>`: the instance of the 1-based guard does not exist; nothing written.
+    NotFound = "RAPYER_NOTFOUND", "E_NOTFOUND";
+    /// `<lock>`: the 1-based required lock no longer holds its token; nothing written.
+    LockLost = "RAPYER_LOCKLOST", "E_LOCKLOST";
+    /// `<at>`: an insert found the instance; nothing written.
+    Exists = "RAPYER_EXISTS", "E_EXISTS";
+    /// `<op> <message>`: a key or stored value of the wrong type; nothing written.
+    Type = "RAPYER_TYPE", "E_TYPE";
+    /// `<op> <message>`: an increment would leave the type's range; nothing written.
+    Overflow = "RAPYER_OVERFLOW", "E_OVERFLOW";
+    /// `<at> <len>:<holder><value>`: a unique value held by another instance (`at`: the op, or
+    /// the index for whole-instance writes); nothing written.
+    Unique = "RAPYER_UNIQUE", "E_UNIQUE";
+    /// `<op> <redis error>`: Redis refused an op before anything was written.
+    Failed = "RAPYER_FAILED", "E_FAILED";
+    /// `<op> <redis error>`: Redis refused an op after earlier ops were applied.
+    Partial = "RAPYER_PARTIAL", "E_PARTIAL";
+}
+
+/// A rapyer script's error reply, parsed. Positions are 0-based here (1-based on the wire,
+/// as Lua counts).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ScriptError {
+    /// See [`ErrorCode::NotFound`].
+    NotFound { guard: usize },
+    /// See [`ErrorCode::LockLost`].
+    LockLost { lock: usize },
+    /// See [`ErrorCode::Exists`].
+    Exists { at: usize },
+    /// See [`ErrorCode::Type`].
+    Type { op: usize, message: String },
+    /// See [`ErrorCode::Overflow`].
+    Overflow { op: usize, message: String },
+    /// See [`ErrorCode::Unique`].
+    Unique {
+        at: usize,
+        holder: String,
+        value: String,
+    },
+    /// See [`ErrorCode::Failed`].
+    Failed { op: usize, message: String },
+    /// See [`ErrorCode::Partial`].
+    Partial { op: usize, message: String },
+}
+
+impl ScriptError {
+    /// Parses an error reply's code and detail (the rest of the message); `None` when it is not
+    /// a rapyer script error or is malformed.
+    pub(crate) fn parse(code: &str, detail: &str) -> Option<ScriptError> {
+        let code = *ErrorCode::ALL.iter().find(|c| c.wire() == code)?;
+        let (at, rest) = match detail.split_once(' ') {
+            Some((at, rest)) => (at, rest),
+            None => (detail, ""),
+        };
+        let at = at.trim().parse::<usize>().ok()?.checked_sub(1)?;
+        let message = rest.to_string();
+        Some(match code {
+            ErrorCode::NotFound => ScriptError::NotFound { guard: at },
+            ErrorCode::LockLost => ScriptError::LockLost { lock: at },
+            ErrorCode::Exists => ScriptError::Exists { at },
+            ErrorCode::Type => ScriptError::Type { op: at, message },
+            ErrorCode::Overflow => ScriptError::Overflow { op: at, message },
+            ErrorCode::Unique => {
+                let (len, rest) = rest.split_once(':')?;
+                let len: usize = len.parse().ok()?;
+                let holder = rest.get(..len)?.to_string();
+                let value = rest[len..].to_string();
+                ScriptError::Unique { at, holder, value }
+            }
+            ErrorCode::Failed => ScriptError::Failed { op: at, message },
+            ErrorCode::Partial => ScriptError::Partial { op: at, message },
+        })
+    }
+
+    /// Parses a Redis error reply (see [`ScriptError::parse`]).
+    pub(crate) fn from_redis(e: &redis::RedisError) -> Option<ScriptError> {
+        Self::parse(e.code()?, e.detail().unwrap_or_default())
+    }
+
+    /// The reply as a script sends it (code and detail), the inverse of [`ScriptError::parse`].
+    #[cfg(test)]
+    fn wire(&self) -> (&'static str, String) {
+        let n = |i: &usize| i + 1;
+        match self {
+            ScriptError::NotFound { guard } => (ErrorCode::NotFound.wire(), n(guard).to_string()),
+            ScriptError::LockLost { lock } => (ErrorCode::LockLost.wire(), n(lock).to_string()),
+            ScriptError::Exists { at } => (ErrorCode::Exists.wire(), n(at).to_string()),
+            ScriptError::Type { op, message } => {
+                (ErrorCode::Type.wire(), format!("{} {message}", n(op)))
+            }
+            ScriptError::Overflow { op, message } => {
+                (ErrorCode::Overflow.wire(), format!("{} {message}", n(op)))
+            }
+            ScriptError::Unique { at, holder, value } => (
+                ErrorCode::Unique.wire(),
+                format!("{} {}:{holder}{value}", n(at), holder.len()),
+            ),
+            ScriptError::Failed { op, message } => {
+                (ErrorCode::Failed.wire(), format!("{} {message}", n(op)))
+            }
+            ScriptError::Partial { op, message } => {
+                (ErrorCode::Partial.wire(), format!("{} {message}", n(op)))
+            }
+        }
+    }
+}
+
+/// Lua source that every script starts with: the tables and constants above, so that scripts
+/// never spell a code themselves.
+///
+/// - `E_*`: error codes, and `fail(code, at, message)` building an error reply;
+/// - `IX_*`, `C_*`: index and container kind codes; `OP_*`: the script's own op codes;
+/// - `op_tables()`: returns `KEY_TYPE` (op code -> the Redis type its key must hold) and
+///   `READS` (op codes that only read). A function, so the hot path builds no table.
+pub(crate) fn lua_prelude() -> String {
+    let mut lua =
+        String::from("-- Generated from runtime/src/protocol.rs: the codes shared with Rust.\n");
+    for code in ErrorCode::ALL {
+        lua.push_str(&format!("local {} = '{}'\n", code.lua_name(), code.wire()));
+    }
+    lua.push_str(
+        "local function fail(code, at, message)\n  \
+         return redis.error_reply(code .. ' ' .. at .. (message and (' ' .. message) or ''))\nend\n",
+    );
+    for (name, kind) in [
+        ("IX_INT", IndexKind::SortedInt),
+        ("IX_FLOAT", IndexKind::SortedFloat),
+        ("IX_DATETIME", IndexKind::SortedDateTime),
+        ("IX_UNIQUE", IndexKind::Unique),
+        ("IX_LOOKUP", IndexKind::Lookup),
+    ] {
+        lua.push_str(&format!("local {name} = '{}'\n", index_code(kind)));
+    }
+    for (name, kind) in [
+        ("C_LIST", ContainerKind::List),
+        ("C_SET", ContainerKind::Set),
+        ("C_MAP", ContainerKind::Map),
+    ] {
+        lua.push_str(&format!("local {name} = '{}'\n", container_code(kind)));
+    }
+    // The script's own codes (Redis commands are called by their names).
+    for code in OpCode::ALL {
+        if code.wire().chars().all(|c| c.is_ascii_lowercase()) {
+            lua.push_str(&format!(
+                "local OP_{} = '{}'\n",
+                code.wire().to_ascii_uppercase(),
+                code.wire()
+            ));
+        }
+    }
+    lua.push_str("local function op_tables()\n  return {");
+    for code in OpCode::ALL {
+        if let Some(t) = code.key_type() {
+            lua.push_str(&format!(
+                " {} = '{}',",
+                lua_key(code.wire()),
+                t.redis_name()
+            ));
+        }
+    }
+    lua.push_str(" }, {");
+    for code in OpCode::ALL.iter().filter(|c| c.reads_only()) {
+        lua.push_str(&format!(" {} = true,", lua_key(code.wire())));
+    }
+    lua.push_str(" }\nend\n");
+    lua
+}
+
+/// A Lua table key for an op code (they are all identifiers).
+fn lua_key(wire: &str) -> &str {
+    debug_assert!(wire.chars().all(|c| c.is_ascii_alphabetic()));
+    wire
+}
+
+/// The compact single-op layout of `lua/ops.lua`: `KEYS = { hash [, key] }`,
+/// `ARGV = { 's', code, ttl ('1': a created key copies the hash's TTL), args... }`.
+pub(crate) fn compact_call(
+    script: &crate::scripts::Lua,
+    hash: &str,
+    key: &str,
+    code: OpCode,
+    copy_ttl: bool,
+    args: &[Vec<u8>],
+) -> redis::Cmd {
+    debug_assert_eq!(code.layout(), Layout::Any);
+    let mut cmd = if key == hash {
+        script.call(&[hash])
+    } else {
+        script.call(&[hash, key])
+    };
+    cmd.arg("s")
+        .arg(code.wire())
+        .arg(if copy_ttl { "1" } else { "0" })
+        .arg(args);
+    cmd
+}
+
+/// One op of the general layout.
+pub(crate) struct GeneralOp<'a> {
+    pub(crate) code: OpCode,
+    pub(crate) key: &'a str,
+    /// The instance hash whose TTL a key created by the op must copy.
+    pub(crate) ttl_from: Option<&'a str>,
+    /// The index the op's field feeds: kind, index key, pk.
+    pub(crate) index: Option<(IndexKind, &'a str, &'a str)>,
+    pub(crate) args: &'a [Vec<u8>],
+}
+
+/// Writes the general layout of `lua/ops.lua` (documented there): every key once in KEYS,
+/// referred to by position; guards, required locks, then the ops.
+#[derive(Default)]
+pub(crate) struct OpsArgs<'a> {
+    keys: Vec<&'a str>,
+    positions: HashMap<&'a str, usize>,
+    guards: Vec<usize>,
+    locks: Vec<(usize, &'a str)>,
+    ops: Vec<PlacedOp<'a>>,
+}
+
+/// An op with its keys replaced by their KEYS positions.
+struct PlacedOp<'a> {
+    code: OpCode,
+    key: usize,
+    ttl_from: usize,
+    index: Option<(IndexKind, usize, &'a str)>,
+    args: &'a [Vec<u8>],
+}
+
+impl<'a> OpsArgs<'a> {
+    /// The 1-based KEYS position of `key`, added on first use.
+    fn key(&mut self, key: &'a str) -> usize {
+        if let Some(&at) = self.positions.get(key) {
+            return at;
+        }
+        self.keys.push(key);
+        self.positions.insert(key, self.keys.len());
+        self.keys.len()
+    }
+
+    /// Requires the instance hash `hash` to exist (once per hash); returns whether it was new.
+    pub(crate) fn guard(&mut self, hash: &'a str) -> bool {
+        let at = self.key(hash);
+        if self.guards.contains(&at) {
+            return false;
+        }
+        self.guards.push(at);
+        true
+    }
+
+    /// Requires the lock at `key` to still hold `token`.
+    pub(crate) fn lock(&mut self, key: &'a str, token: &'a str) {
+        let at = self.key(key);
+        self.locks.push((at, token));
+    }
+
+    /// Adds an op.
+    pub(crate) fn op(&mut self, op: GeneralOp<'a>) {
+        let key = self.key(op.key);
+        let ttl = op.ttl_from.map_or(0, |hash| self.key(hash));
+        let index = op
+            .index
+            .map(|(kind, index_key, pk)| (kind, self.key(index_key), pk));
+        self.ops.push(PlacedOp {
+            code: op.code,
+            key,
+            ttl_from: ttl,
+            index,
+            args: op.args,
+        });
+    }
+
+    /// The EVALSHA command of `script` with these arguments.
+    pub(crate) fn command(&self, script: &crate::scripts::Lua) -> redis::Cmd {
+        let mut cmd = script.call(&self.keys);
+        cmd.arg(self.guards.len()).arg(&self.guards);
+        cmd.arg(self.locks.len());
+        for (at, token) in &self.locks {
+            cmd.arg(*at).arg(*token);
+        }
+        cmd.arg(self.ops.len());
+        for op in &self.ops {
+            cmd.arg(op.code.wire()).arg(op.key).arg(op.ttl_from);
+            match op.index {
+                Some((kind, at, pk)) => cmd.arg(index_code(kind)).arg(at).arg(pk),
+                None => cmd.arg("-"),
+            };
+            cmd.arg(op.args.len()).arg(op.args);
+        }
+        cmd
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_op_code_round_trips_and_reaches_the_lua_tables() {
+        let lua = lua_prelude();
+        let tables = &lua[lua.find("local function op_tables()").unwrap()..];
+        let (types, reads) = tables.split_once("}, {").unwrap();
+        for &code in OpCode::ALL {
+            assert_eq!(OpCode::from_wire(code.wire()), Some(code));
+            match code.key_type() {
+                Some(t) => assert!(
+                    types.contains(&format!(" {} = '{}',", code.wire(), t.redis_name())),
+                    "{code:?}"
+                ),
+                None => assert!(!types.contains(&format!(" {} =", code.wire()))),
+            }
+            assert_eq!(
+                reads.contains(&format!(" {} = true,", code.wire())),
+                code.reads_only(),
+                "{code:?}"
+            );
+            // An op that reads never creates a key; the script's own codes are lowercase.
+            assert!(!(code.reads_only() && code.creates_key()), "{code:?}");
+        }
+        let mut wires: Vec<&str> = OpCode::ALL.iter().map(|c| c.wire()).collect();
+        wires.sort();
+        wires.dedup();
+        assert_eq!(wires.len(), OpCode::ALL.len());
+    }
+
+    #[test]
+    fn every_error_code_round_trips() {
+        let samples = [
+            ScriptError::NotFound { guard: 0 },
+            ScriptError::NotFound { guard: 11 },
+            ScriptError::LockLost { lock: 2 },
+            ScriptError::Exists { at: 0 },
+            ScriptError::Type {
+                op: 3,
+                message: "the key holds a set, not a list".into(),
+            },
+            ScriptError::Overflow {
+                op: 0,
+                message: "9223372036854775807 + 1 does not fit".into(),
+            },
+            ScriptError::Unique {
+                at: 1,
+                holder: "a:b 7".into(),
+                value: "x y:z".into(),
+            },
+            ScriptError::Unique {
+                at: 0,
+                holder: "ü".into(),
+                value: String::new(),
+            },
+            ScriptError::Failed {
+                op: 4,
+                message: "ERR something".into(),
+            },
+            ScriptError::Partial {
+                op: 1,
+                message: "OOM command not allowed".into(),
+            },
+        ];
+        let mut seen = Vec::new();
+        for sample in samples {
+            let (code, detail) = sample.wire();
+            assert_eq!(ScriptError::parse(code, &detail), Some(sample.clone()));
+            // The same through a real error reply, as the client parses it.
+            let reply = format!("-{code} {detail}\r\n");
+            let e = redis::parse_redis_value(reply.as_bytes())
+                .and_then(redis::Value::extract_error)
+                .unwrap_err();
+            assert_eq!(ScriptError::from_redis(&e), Some(sample), "{e}");
+            seen.push(code);
+        }
+        for code in ErrorCode::ALL {
+            assert!(seen.contains(&code.wire()), "{code:?} has no sample");
+            assert!(
+                lua_prelude().contains(&format!("local {} = '{}'", code.lua_name(), code.wire())),
+                "{code:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_errors_are_not_parsed() {
+        assert_eq!(ScriptError::parse("ERR", "1 x"), None);
+        assert_eq!(ScriptError::parse("RAPYER_TYPE", "x y"), None);
+        assert_eq!(ScriptError::parse("RAPYER_TYPE", "0 y"), None);
+        assert_eq!(ScriptError::parse("RAPYER_UNIQUE", "1 9:ab"), None);
+        assert_eq!(ScriptError::parse("RAPYER_UNIQUE", "1 ab"), None);
+    }
+}
