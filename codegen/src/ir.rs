@@ -68,6 +68,11 @@ pub struct Model {
     pub key: Key,
     /// Time to live of every instance, in seconds, reset by each whole-instance write.
     pub ttl_seconds: Option<u64>,
+    /// How many hash tags (cluster slots) the instances are spread over (1: the whole model in
+    /// one slot).
+    pub buckets: u16,
+    /// Models of one slot group share hash slots, bucket by bucket (the prefix by default).
+    pub slot_group: String,
     /// Fields in schema order; the key field comes first.
     pub fields: Vec<Field>,
     /// Where the model is declared.

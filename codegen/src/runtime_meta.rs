@@ -36,6 +36,8 @@ pub fn model_meta(schema: &Schema, model: &Model) -> rapyer::ModelMeta {
         prefix: leak(&model.prefix),
         schema_version: schema.version,
         ttl_seconds: model.ttl_seconds,
+        buckets: model.buckets,
+        slot_group: leak(&model.slot_group),
         // Reindexing reads hash fields only.
         containers: &[],
         indexes: Box::leak(indexes.into_boxed_slice()),

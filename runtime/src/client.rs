@@ -1,79 +1,82 @@
-//! Connections.
+//! Connections: to one server or to a cluster, behind one [`Client`] type.
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use redis::aio::{ConnectionManagerConfig, MultiplexedConnection};
+use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo, Value};
 
-use crate::error::Result;
+use crate::conn::{self, Call, Connection, NodeAddr, Policy};
+use crate::error::{Error, Result};
 use crate::keys::Keyspace;
 use crate::ops::Pipeline;
+use crate::slot;
 
-/// A handle on one Redis server: a multiplexed connection that reconnects by itself, and the
-/// keyspace every repository uses. Cheap to clone; clones share the connection.
+/// A handle on Redis, one server or a cluster: a shared multiplexed connection that reconnects by
+/// itself, and the keyspace every repository uses. Cheap to clone; clones share the connection.
+///
+/// Generated repositories work the same on both. On a cluster, everything about one instance
+/// lives in one hash slot, so every write of an instance stays one atomic step; what changes is
+/// spelled out in `docs/cluster.md`.
 #[derive(Clone)]
 pub struct Client {
-    conn: ConnectionManager,
+    conn: Connection,
     keys: Arc<Keyspace>,
     // Identifies the connection shared by clones, so pipelines can refuse foreign operations.
     id: u64,
-    dedicated: Arc<DedicatedPool>,
+    shared: Arc<Shared>,
 }
 
-/// Connections used by one task at a time, for WATCH (which a shared multiplexed connection
-/// cannot carry safely: another task's EXEC would consume it).
-struct DedicatedPool {
-    client: redis::Client,
-    config: redis::AsyncConnectionConfig,
-    idle: std::sync::Mutex<Vec<MultiplexedConnection>>,
-}
-
-/// At most this many idle dedicated connections are kept.
-const MAX_IDLE_DEDICATED: usize = 16;
-
-/// A connection no other task uses until it is returned with [`Dedicated::finish`]. Dropped
-/// without that (after an error, in the middle of a WATCH), it is closed instead.
-pub(crate) struct Dedicated {
-    pub(crate) conn: MultiplexedConnection,
-    pool: Arc<DedicatedPool>,
-}
-
-impl Dedicated {
-    /// Returns the connection to the pool: only call when no WATCH or MULTI is pending on it.
-    pub(crate) fn finish(self) {
-        if let Ok(mut idle) = self.pool.idle.lock()
-            && idle.len() < MAX_IDLE_DEDICATED
-        {
-            idle.push(self.conn);
-        }
-    }
+/// What clones of a client share besides the connection.
+struct Shared {
+    policy: Policy,
+    dedicated: DedicatedPool,
+    cluster: bool,
 }
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
             .field("keys", &self.keys)
+            .field("cluster", &self.shared.cluster)
             .finish_non_exhaustive()
     }
 }
 
 impl Client {
-    /// Connects to `redis://host:port/db`, `rediss://...` or `redis+unix:///path/to/socket`
-    /// (also `unix:///path`).
+    /// Connects to one server: `redis://[user:password@]host:port/db`, `rediss://...` or
+    /// `redis+unix:///path/to/socket` (also `unix:///path`).
     pub async fn connect(url: &str) -> Result<Client> {
         ClientBuilder::new(url).connect().await
     }
 
-    /// Configures a connection before opening it.
+    /// Configures a connection to one server before opening it.
     pub fn builder(url: &str) -> ClientBuilder {
         ClientBuilder::new(url)
     }
 
-    /// The shared multiplexed connection (for commands rapyer does not wrap).
-    pub fn connection(&self) -> ConnectionManager {
+    /// Connects to a Redis Cluster (or a Valkey cluster) through any of its nodes
+    /// (`redis://host:port` URLs; the others are discovered). Unix sockets cannot be used: a
+    /// cluster only announces its nodes by IP address and port.
+    pub async fn connect_cluster<S: AsRef<str>>(nodes: &[S]) -> Result<Client> {
+        ClientBuilder::cluster(nodes).connect().await
+    }
+
+    /// Configures a connection to a cluster before opening it.
+    pub fn cluster_builder<S: AsRef<str>>(nodes: &[S]) -> ClientBuilder {
+        ClientBuilder::cluster(nodes)
+    }
+
+    /// The shared connection (for commands rapyer does not wrap).
+    pub fn connection(&self) -> Connection {
         self.conn.clone()
+    }
+
+    /// True when connected to a cluster.
+    pub fn is_cluster(&self) -> bool {
+        self.shared.cluster
     }
 
     /// The key layout in use.
@@ -91,32 +94,234 @@ impl Client {
         self.id == other.id
     }
 
-    /// A connection for this task alone (optimistic transactions).
-    pub(crate) async fn dedicated(&self) -> Result<Dedicated> {
-        let pool = &self.dedicated;
-        let idle = pool.idle.lock().ok().and_then(|mut idle| idle.pop());
-        let conn = match idle {
-            Some(conn) => conn,
-            None => {
-                pool.client
-                    .get_multiplexed_async_connection_with_config(&pool.config)
-                    .await?
-            }
+    /// Runs one command under rapyer's rules: at most once, retried only when a reply proves it
+    /// did not run (see [`conn`](crate::conn)).
+    pub(crate) async fn execute(&self, call: Call<'_>) -> Result<Value> {
+        conn::execute(&self.conn, &self.shared.policy, call).await
+    }
+
+    /// Runs one command (see [`Client::execute`]) and converts its reply.
+    pub(crate) async fn query<T: redis::FromRedisValue>(&self, call: Call<'_>) -> Result<T> {
+        let reply = self.execute(call).await?;
+        T::from_redis_value(reply).map_err(|e| Error::Redis(e.into()))
+    }
+
+    /// The `WAIT` to send after writes, if the client asks for one.
+    pub(crate) fn wait_replicas(&self) -> Option<(u32, Duration)> {
+        self.shared.policy.wait_replicas
+    }
+
+    /// How long commands that did not run are retried.
+    pub(crate) fn retry_for(&self) -> Duration {
+        self.shared.policy.retry_for
+    }
+
+    /// A connection for this task alone (optimistic transactions), to the node that serves
+    /// `key`.
+    pub(crate) async fn dedicated(&self, key: &str) -> Result<Dedicated> {
+        let node = if self.shared.cluster {
+            Some(self.master_of(slot::slot(key.as_bytes())).await?)
+        } else {
+            None
         };
-        Ok(Dedicated {
-            conn,
-            pool: Arc::clone(pool),
-        })
+        self.shared.dedicated.take(node, self.id).await
+    }
+
+    /// The master serving `slot`, from the cached map of the cluster (read once, and again after
+    /// a redirect shows it is stale).
+    async fn master_of(&self, slot: u16) -> Result<NodeAddr> {
+        if let Some(node) = self.shared.dedicated.cached_master(slot) {
+            return Ok(node);
+        }
+        let mut cmd = redis::cmd("CLUSTER");
+        cmd.arg("SLOTS");
+        let reply = self.execute(Call::read(&cmd, "")).await?;
+        let ranges = parse_cluster_slots(reply)?;
+        self.shared.dedicated.set_slot_map(ranges);
+        self.shared
+            .dedicated
+            .cached_master(slot)
+            .ok_or_else(|| Error::Config(format!("the cluster reports no master for slot {slot}")))
+    }
+
+    /// Records that `slot` is served by `node` now (a MOVED redirect said so).
+    pub(crate) fn note_moved(&self, slot: u16, node: NodeAddr) {
+        self.shared.dedicated.note_moved(slot, node);
     }
 }
 
-/// Options for [`Client`].
+/// The slot ranges of `CLUSTER SLOTS`: start, end, master.
+fn parse_cluster_slots(reply: Value) -> Result<Vec<(u16, u16, NodeAddr)>> {
+    let bad = || Error::Config("unexpected reply to CLUSTER SLOTS".into());
+    let Value::Array(ranges) = reply else {
+        return Err(bad());
+    };
+    let mut out = Vec::with_capacity(ranges.len());
+    for range in ranges {
+        let Value::Array(parts) = range else {
+            return Err(bad());
+        };
+        let (Some(Value::Int(start)), Some(Value::Int(end)), Some(Value::Array(master))) =
+            (parts.first(), parts.get(1), parts.get(2))
+        else {
+            return Err(bad());
+        };
+        let host = match master.first() {
+            Some(Value::BulkString(h)) => String::from_utf8_lossy(h).into_owned(),
+            Some(Value::SimpleString(h)) => h.clone(),
+            _ => return Err(bad()),
+        };
+        let Some(Value::Int(port)) = master.get(1) else {
+            return Err(bad());
+        };
+        let (start, end, port) = (
+            u16::try_from(*start).map_err(|_| bad())?,
+            u16::try_from(*end).map_err(|_| bad())?,
+            u16::try_from(*port).map_err(|_| bad())?,
+        );
+        out.push((start, end, NodeAddr { host, port }));
+    }
+    Ok(out)
+}
+
+/// Connections used by one task at a time, for WATCH (which a shared multiplexed connection
+/// cannot carry safely: another task's EXEC would consume it), per node.
+struct DedicatedPool {
+    /// How to connect: the seed's settings (credentials, TLS, database), its address replaced
+    /// by the node's on a cluster.
+    info: ConnectionInfo,
+    config: redis::AsyncConnectionConfig,
+    idle: Mutex<HashMap<Option<NodeAddr>, Vec<MultiplexedConnection>>>,
+    /// Cluster only: slot ranges and their masters, as last read.
+    slots: Mutex<Vec<(u16, u16, NodeAddr)>>,
+}
+
+/// At most this many idle dedicated connections are kept per node.
+const MAX_IDLE_DEDICATED: usize = 16;
+
+impl DedicatedPool {
+    async fn take(&self, node: Option<NodeAddr>, client: u64) -> Result<Dedicated> {
+        let idle = self
+            .idle
+            .lock()
+            .ok()
+            .and_then(|mut idle| idle.get_mut(&node).and_then(Vec::pop));
+        let conn = match idle {
+            Some(conn) => conn,
+            None => {
+                let info = match &node {
+                    Some(node) => self
+                        .info
+                        .clone()
+                        .set_addr(node_addr(self.info.addr(), node)),
+                    None => self.info.clone(),
+                };
+                redis::Client::open(info)?
+                    .get_multiplexed_async_connection_with_config(&self.config)
+                    .await?
+            }
+        };
+        Ok(Dedicated { conn, node, client })
+    }
+
+    fn give_back(&self, conn: MultiplexedConnection, node: Option<NodeAddr>) {
+        if let Ok(mut idle) = self.idle.lock() {
+            let list = idle.entry(node).or_default();
+            if list.len() < MAX_IDLE_DEDICATED {
+                list.push(conn);
+            }
+        }
+    }
+
+    fn cached_master(&self, slot: u16) -> Option<NodeAddr> {
+        let slots = self.slots.lock().ok()?;
+        slots
+            .iter()
+            .find(|(start, end, _)| (*start..=*end).contains(&slot))
+            .map(|(_, _, node)| node.clone())
+    }
+
+    fn set_slot_map(&self, ranges: Vec<(u16, u16, NodeAddr)>) {
+        if let Ok(mut slots) = self.slots.lock() {
+            *slots = ranges;
+        }
+    }
+
+    fn note_moved(&self, slot: u16, node: NodeAddr) {
+        if let Ok(mut slots) = self.slots.lock() {
+            // The moved slot becomes a range of its own; the rest of the map stays.
+            let mut split = Vec::with_capacity(slots.len() + 2);
+            for (start, end, owner) in slots.drain(..) {
+                if (start..=end).contains(&slot) {
+                    if start < slot {
+                        split.push((start, slot - 1, owner.clone()));
+                    }
+                    if slot < end {
+                        split.push((slot + 1, end, owner));
+                    }
+                } else {
+                    split.push((start, end, owner));
+                }
+            }
+            split.push((slot, slot, node));
+            *slots = split;
+        }
+    }
+}
+
+/// The address of `node`, connected like `seed` (plain or TLS).
+fn node_addr(seed: &ConnectionAddr, node: &NodeAddr) -> ConnectionAddr {
+    match seed {
+        ConnectionAddr::TcpTls {
+            insecure,
+            tls_params,
+            ..
+        } => ConnectionAddr::TcpTls {
+            host: node.host.clone(),
+            port: node.port,
+            insecure: *insecure,
+            tls_params: tls_params.clone(),
+        },
+        _ => ConnectionAddr::Tcp(node.host.clone(), node.port),
+    }
+}
+
+/// A connection no other task uses until it is returned with [`Dedicated::finish`]. Dropped
+/// without that (after an error, in the middle of a WATCH), it is closed instead.
+pub(crate) struct Dedicated {
+    pub(crate) conn: MultiplexedConnection,
+    /// The cluster node it is connected to.
+    node: Option<NodeAddr>,
+    client: u64,
+}
+
+impl Dedicated {
+    /// Returns the connection to `client`'s pool: only call when no WATCH or MULTI is pending.
+    pub(crate) fn finish(self, client: &Client) {
+        debug_assert_eq!(self.client, client.id);
+        client.shared.dedicated.give_back(self.conn, self.node);
+    }
+}
+
+/// Which servers a builder connects to.
+#[derive(Debug, Clone)]
+enum Servers {
+    Single(String),
+    Cluster(Vec<String>),
+}
+
+/// Options for [`Client`], for one server ([`Client::builder`]) or a cluster
+/// ([`Client::cluster_builder`]).
 #[derive(Debug, Clone)]
 pub struct ClientBuilder {
-    url: String,
+    servers: Servers,
     namespace: Option<String>,
     response_timeout: Option<Duration>,
     connection_timeout: Option<Duration>,
+    username: Option<String>,
+    password: Option<String>,
+    retry_for: Duration,
+    wait_replicas: Option<(u32, Duration)>,
 }
 
 /// How long a command may wait for its reply by default. A write that times out may or may not
@@ -124,15 +329,33 @@ pub struct ClientBuilder {
 pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long connecting (and reconnecting) may take by default.
 pub const DEFAULT_CONNECTION_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a command that provably did not run (a redirect, a failover in progress, a server
+/// loading its data) is retried by default: long enough to ride out a cluster failover.
+pub const DEFAULT_RETRY_FOR: Duration = Duration::from_secs(10);
 
 impl ClientBuilder {
-    /// Starts from a URL.
+    /// Starts from the URL of one server.
     pub fn new(url: &str) -> Self {
+        Self::with_servers(Servers::Single(url.to_string()))
+    }
+
+    /// Starts from the URLs of some nodes of a cluster.
+    pub fn cluster<S: AsRef<str>>(nodes: &[S]) -> Self {
+        Self::with_servers(Servers::Cluster(
+            nodes.iter().map(|n| n.as_ref().to_string()).collect(),
+        ))
+    }
+
+    fn with_servers(servers: Servers) -> Self {
         ClientBuilder {
-            url: url.to_string(),
+            servers,
             namespace: None,
             response_timeout: Some(DEFAULT_RESPONSE_TIMEOUT),
             connection_timeout: Some(DEFAULT_CONNECTION_TIMEOUT),
+            username: None,
+            password: None,
+            retry_for: DEFAULT_RETRY_FOR,
+            wait_replicas: None,
         }
     }
 
@@ -143,7 +366,8 @@ impl ClientBuilder {
     }
 
     /// How long a command waits for its reply before failing with a timeout (`None`: forever).
-    /// Default [`DEFAULT_RESPONSE_TIMEOUT`]. After a timeout the outcome of a write is unknown.
+    /// Default [`DEFAULT_RESPONSE_TIMEOUT`]. After a timeout the outcome of a write is unknown
+    /// ([`Error::OutcomeUnknown`]); rapyer never resends it.
     pub fn response_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.response_timeout = timeout;
         self
@@ -155,28 +379,157 @@ impl ClientBuilder {
         self
     }
 
+    /// The ACL user to log in as (overrides the URL's).
+    pub fn username(mut self, username: impl Into<String>) -> Self {
+        self.username = Some(username.into());
+        self
+    }
+
+    /// The password to log in with (overrides the URL's).
+    pub fn password(mut self, password: impl Into<String>) -> Self {
+        self.password = Some(password.into());
+        self
+    }
+
+    /// How long a command whose replies prove it did not run (MOVED, ASK, TRYAGAIN, CLUSTERDOWN,
+    /// LOADING, a refused connection...) keeps being retried before [`Error::Unavailable`].
+    /// Default [`DEFAULT_RETRY_FOR`].
+    pub fn retry_for(mut self, budget: Duration) -> Self {
+        self.retry_for = budget;
+        self
+    }
+
+    /// After each write, wait until `replicas` replicas of the written key's master have it
+    /// (`WAIT`), at most `timeout`; fewer acknowledgements fail the write with
+    /// [`Error::NotDurable`] (it is applied on the master, its durability is not confirmed).
+    /// An acknowledged write then survives the loss of that master. Off by default: Redis
+    /// replicates asynchronously, so a write acknowledged just before its master dies can be lost.
+    pub fn wait_replicas(mut self, replicas: u32, timeout: Duration) -> Self {
+        self.wait_replicas = Some((replicas, timeout));
+        self
+    }
+
+    /// The connection settings of `url`, with the builder's credentials.
+    fn info(&self, url: &str) -> Result<ConnectionInfo> {
+        let info = url.into_connection_info()?;
+        let mut redis = info.redis_settings().clone();
+        if let Some(user) = &self.username {
+            redis = redis.set_username(user);
+        }
+        if let Some(password) = &self.password {
+            redis = redis.set_password(password);
+        }
+        Ok(info.set_redis_settings(redis))
+    }
+
     /// Opens the connection.
     pub async fn connect(self) -> Result<Client> {
-        let keys = Keyspace::new(self.namespace)?;
-        let client = redis::Client::open(self.url.as_str())?;
-        let config = ConnectionManagerConfig::new()
+        let keys = Keyspace::new(self.namespace.clone())?;
+        let dedicated_config = redis::AsyncConnectionConfig::new()
             .set_response_timeout(self.response_timeout)
             .set_connection_timeout(self.connection_timeout);
-        let conn = client.get_connection_manager_with_config(config).await?;
-        let dedicated = Arc::new(DedicatedPool {
-            client,
-            config: redis::AsyncConnectionConfig::new()
-                .set_response_timeout(self.response_timeout)
-                .set_connection_timeout(self.connection_timeout),
-            idle: std::sync::Mutex::new(Vec::new()),
-        });
+        let (conn, seed, cluster) = match &self.servers {
+            Servers::Single(url) => {
+                let info = self.info(url)?;
+                let config = ConnectionManagerConfig::new()
+                    .set_response_timeout(self.response_timeout)
+                    .set_connection_timeout(self.connection_timeout);
+                let conn = redis::Client::open(info.clone())?
+                    .get_connection_manager_with_config(config)
+                    .await?;
+                (Connection::Single(conn), info, false)
+            }
+            Servers::Cluster(nodes) => {
+                let infos: Vec<ConnectionInfo> = nodes
+                    .iter()
+                    .map(|url| self.info(url))
+                    .collect::<Result<_>>()?;
+                let Some(seed) = infos.first().cloned() else {
+                    return Err(Error::Config(
+                        "a cluster needs at least one node URL".into(),
+                    ));
+                };
+                if infos
+                    .iter()
+                    .any(|i| matches!(i.addr(), ConnectionAddr::Unix(_)))
+                {
+                    return Err(Error::Config(
+                        "a cluster cannot be reached through a unix socket: its nodes announce \
+                         each other by IP address and port; use redis://host:port URLs"
+                            .into(),
+                    ));
+                }
+                // rapyer retries itself, only what provably did not run: the cluster client's
+                // own retries would resend writes whose outcome is unknown.
+                let mut builder = redis::cluster::ClusterClientBuilder::new(infos).retries(0);
+                if let Some(t) = self.connection_timeout {
+                    builder = builder.connection_timeout(t);
+                }
+                if let Some(t) = self.response_timeout {
+                    builder = builder.response_timeout(t);
+                }
+                let conn = builder.build()?.get_async_connection().await?;
+                (Connection::Cluster(conn), seed, true)
+            }
+        };
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         Ok(Client {
             conn,
             keys: Arc::new(keys),
             id,
-            dedicated,
+            shared: Arc::new(Shared {
+                policy: Policy {
+                    retry_for: self.retry_for,
+                    wait_replicas: self.wait_replicas,
+                },
+                dedicated: DedicatedPool {
+                    info: seed,
+                    config: dedicated_config,
+                    idle: Mutex::new(HashMap::new()),
+                    slots: Mutex::new(Vec::new()),
+                },
+                cluster,
+            }),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn unix_socket_seeds_are_refused_for_a_cluster() {
+        let err = Client::connect_cluster(&["redis+unix:///tmp/nothing.sock"])
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::Config(ref m) if m.contains("unix socket")),
+            "{err}"
+        );
+        let err = Client::connect_cluster::<&str>(&[]).await.unwrap_err();
+        assert!(matches!(err, Error::Config(_)), "{err}");
+    }
+
+    #[test]
+    fn a_moved_slot_updates_the_cached_map() {
+        let a = NodeAddr::parse("10.0.0.1:7000").unwrap();
+        let b = NodeAddr::parse("10.0.0.2:7000").unwrap();
+        let pool = DedicatedPool {
+            info: "redis://127.0.0.1/".into_connection_info().unwrap(),
+            config: redis::AsyncConnectionConfig::new(),
+            idle: Mutex::new(HashMap::new()),
+            slots: Mutex::new(vec![(0, 16383, a.clone())]),
+        };
+        pool.note_moved(749, b.clone());
+        assert_eq!(pool.cached_master(748), Some(a.clone()));
+        assert_eq!(pool.cached_master(749), Some(b.clone()));
+        assert_eq!(pool.cached_master(750), Some(a.clone()));
+        pool.note_moved(0, b.clone());
+        pool.note_moved(16383, b.clone());
+        assert_eq!(pool.cached_master(0), Some(b.clone()));
+        assert_eq!(pool.cached_master(16383), Some(b));
+        assert_eq!(pool.cached_master(1), Some(a));
     }
 }

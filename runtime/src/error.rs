@@ -154,7 +154,56 @@ pub enum Error {
     /// The closure of a transaction returned an error; nothing was written.
     #[error("transaction aborted: {0}")]
     Aborted(Box<dyn std::error::Error + Send + Sync>),
+    /// The command was sent but no reply came back (a timeout, a dropped connection): it may or
+    /// may not have been applied. rapyer never resends such a write; read the data to find out.
+    #[error(
+        "outcome unknown, the write may or may not have been applied (it was not resent): {source}"
+    )]
+    OutcomeUnknown {
+        /// What happened to the connection.
+        source: redis::RedisError,
+    },
+    /// Redis kept answering that it could not run the command (a failover or resharding in
+    /// progress, a server loading its data) for the client's whole retry budget; nothing was
+    /// applied.
+    #[error(
+        "Redis could not run the command within the retry budget; nothing was applied: {source}"
+    )]
+    Unavailable {
+        /// The last answer.
+        source: redis::RedisError,
+    },
+    /// The write was applied on the master, but fewer replicas than asked for
+    /// (`ClientBuilder::wait_replicas`) confirmed it in time: it may be lost if the master
+    /// fails now.
+    #[error("applied on the master, but only {acked} of {wanted} replicas confirmed it in time")]
+    NotDurable {
+        /// Replicas that confirmed.
+        acked: u32,
+        /// Replicas asked for.
+        wanted: u32,
+    },
+    /// On a cluster, the keys of one atomic step (a pipeline, an `update_many`) span several
+    /// hash slots, which no script or transaction can touch together; nothing was sent. Group
+    /// the work by instance (or colocated instances), or use `Pipeline::exec_split`.
+    #[error(
+        "the operations span hash slots {slots:?} of the cluster, which cannot change in one atomic step; nothing was sent"
+    )]
+    CrossSlot {
+        /// The slots involved.
+        slots: Vec<u16>,
+    },
     /// A client option is not valid (namespace with braces, for instance).
     #[error("invalid configuration: {0}")]
     Config(String),
+}
+
+impl Error {
+    /// Maps a Redis error reply (the script's own, say) with `f`; other errors stay.
+    pub(crate) fn map_redis(self, f: impl FnOnce(redis::RedisError) -> Error) -> Error {
+        match self {
+            Error::Redis(e) => f(e),
+            other => other,
+        }
+    }
 }

@@ -4,20 +4,31 @@
 //!
 //! | index | Redis | queries |
 //! |---|---|---|
-//! | sorted | ZSET pk -> value | top, bottom, rank, around, range, count: O(log N + k) |
+//! | sorted | ZSET pk -> value, per bucket | top, bottom, rank, around, range, count: O(B log N + B k) |
 //! | unique | HASH value -> pk | pk, get: O(1) |
-//! | lookup | ZSET of `<len>:<value><pk>` (lexicographic) | find (paged), count: O(log N + k) |
+//! | lookup | ZSET of `<len>:<value><pk>` (lexicographic), per bucket | find (paged), count: O(B log N + B k) |
 //!
-//! Queries returning instances read them in the same script as the index: one round trip.
+//! A model with `B` buckets has one sorted or lookup index key per bucket (see
+//! [`Keyspace`](crate::keys::Keyspace)). A query asks every bucket (concurrently; on a cluster
+//! each bucket is one slot) and merges the answers exactly: the result equals what one index
+//! over all instances would give, ties included. Each bucket is read atomically; two buckets may
+//! be read at slightly different moments, so a query never sees a torn instance but may see two
+//! instances as of slightly different times. With one bucket (the default), every query is a
+//! single command or script, as before.
+//!
+//! Queries returning instances read the index, then the instances found (each atomically with
+//! its containers): two round trips. An instance deleted in between is left out.
 
+use std::cmp::Ordering;
 use std::marker::PhantomData;
 
 use redis::Value;
 
 use crate::codec::Codec;
+use crate::conn::{Call, Effect};
 use crate::error::{Error, Result};
+use crate::keys::Keyspace;
 use crate::model::{IndexKind, Model, PkRef, PrimaryKey};
-use crate::protocol;
 use crate::repo::{self, Repo};
 use crate::scripts;
 
@@ -44,75 +55,148 @@ impl Score for chrono::DateTime<chrono::Utc> {
     }
 }
 
-/// What every index handle holds.
+/// One entry of a sorted index: member (pk) and score.
+#[derive(Debug, Clone, PartialEq)]
+struct Entry {
+    pk: String,
+    score: f64,
+}
+
+impl Entry {
+    /// The index's own order, ascending: by score, then by pk bytes (as Redis orders ties).
+    fn ascending(a: &Entry, b: &Entry) -> Ordering {
+        a.score
+            .total_cmp(&b.score)
+            .then_with(|| a.pk.as_bytes().cmp(b.pk.as_bytes()))
+    }
+
+    fn descending(a: &Entry, b: &Entry) -> Ordering {
+        Self::ascending(b, a)
+    }
+}
+
+/// What every index handle holds: the index's key for each bucket (one key for a unique index).
 struct IndexAt<M> {
     repo: Repo<M>,
     path: &'static str,
-    key: String,
+    keys: Vec<String>,
 }
 
 impl<M: Model> IndexAt<M> {
     fn new(repo: &Repo<M>, path: &'static str, kind: IndexKind) -> Self {
-        let key = repo.client().keys().index(M::META.prefix, kind, path);
+        let space = repo.client().keys();
+        let buckets = match kind {
+            IndexKind::Unique => 1,
+            _ => M::META.buckets.max(1),
+        };
+        let keys = (0..buckets)
+            .map(|b| space.index(&M::META, kind, path, b))
+            .collect();
         IndexAt {
             repo: repo.clone(),
             path,
-            key,
+            keys,
         }
     }
 
-    /// Runs a query; `query` holds the query name and its arguments.
-    async fn pks(&self, query: &[&[u8]]) -> Result<Vec<M::Pk>> {
-        let mut cmd = scripts::QUERY.call(&[&self.key]);
-        cmd.arg(query).arg("0");
-        let reply: Value = scripts::QUERY
-            .invoke(&cmd, &mut self.repo.client().connection())
-            .await?;
-        repo::array(reply, &self.key)?
+    /// The key of the bucket holding `pk`.
+    fn key_of(&self, pk: &str) -> &str {
+        let bucket = if self.keys.len() == 1 {
+            0
+        } else {
+            Keyspace::bucket_of(&M::META, pk)
+        };
+        &self.keys[usize::from(bucket)]
+    }
+
+    /// Runs one query script on the index key `key`.
+    async fn query(&self, key: &str, query: &[&[u8]]) -> Result<Value> {
+        let mut cmd = scripts::QUERY.call(&[key]);
+        cmd.arg(query);
+        self.repo
+            .client()
+            .execute(Call::script(&scripts::QUERY, &cmd, key, Effect::Reads))
+            .await
+    }
+
+    /// Runs `query` on every bucket, concurrently; one reply per bucket.
+    async fn query_all(&self, query: &[&[u8]]) -> Result<Vec<Value>> {
+        futures_util::future::try_join_all(self.keys.iter().map(|key| self.query(key, query))).await
+    }
+
+    /// Runs a plain command on every bucket's key (built by `cmd` from the key), concurrently.
+    async fn command_all<T: redis::FromRedisValue>(
+        &self,
+        cmd: impl Fn(&str) -> redis::Cmd,
+    ) -> Result<Vec<T>> {
+        let client = self.repo.client();
+        futures_util::future::try_join_all(self.keys.iter().map(|key| {
+            let cmd = cmd(key);
+            async move { client.query::<T>(Call::read(&cmd, key)).await }
+        }))
+        .await
+    }
+
+    /// The pks of a reply holding pks.
+    fn pk_texts(&self, reply: Value) -> Result<Vec<String>> {
+        repo::array(reply, &self.keys[0])?
             .into_iter()
-            .map(|v| self.pk(v))
+            .map(|v| Ok(String::from_utf8_lossy(&repo::bulk(v, &self.keys[0])?).into_owned()))
             .collect()
     }
 
-    fn pk(&self, v: Value) -> Result<M::Pk> {
-        let raw = repo::bulk(v, &self.key)?;
-        let text = String::from_utf8_lossy(&raw);
-        M::Pk::from_pk_text(&text).map_err(|e| Error::Decode {
-            key: self.key.clone(),
+    /// The entries of a reply holding member, score pairs.
+    fn entries(&self, reply: Value) -> Result<Vec<Entry>> {
+        let key = &self.keys[0];
+        let items = match reply {
+            // RESP3 answers WITHSCORES as [member, score] pairs.
+            Value::Array(items) if items.iter().all(|i| matches!(i, Value::Array(_))) => items
+                .into_iter()
+                .flat_map(|i| repo::array(i, key).unwrap_or_default())
+                .collect(),
+            other => repo::array(other, key)?,
+        };
+        let mut out = Vec::with_capacity(items.len() / 2);
+        let mut items = items.into_iter();
+        while let (Some(member), Some(score)) = (items.next(), items.next()) {
+            let pk = String::from_utf8_lossy(&repo::bulk(member, key)?).into_owned();
+            let score = match score {
+                Value::Double(d) => d,
+                other => {
+                    let raw = repo::bulk(other, key)?;
+                    let text = String::from_utf8_lossy(&raw);
+                    text.parse::<f64>().map_err(|_| Error::Decode {
+                        key: key.clone(),
+                        field: format!("score of {pk:?}"),
+                        reason: format!("{text:?} is not a number"),
+                    })?
+                }
+            };
+            out.push(Entry { pk, score });
+        }
+        Ok(out)
+    }
+
+    fn pk(&self, text: &str) -> Result<M::Pk> {
+        M::Pk::from_pk_text(text).map_err(|e| Error::Decode {
+            key: self.key_of(text).to_string(),
             field: format!("member {text:?}"),
             reason: e.to_string(),
         })
     }
 
-    /// Runs a query and reads the instances found, in the same script.
-    async fn instances(&self, query: &[&[u8]]) -> Result<Vec<M>> {
-        let keys = self.repo.client().keys();
-        let mut cmd = scripts::QUERY.call(&[&self.key]);
-        cmd.arg(query)
-            .arg("1")
-            .arg(keys.instance_prefix(M::META.prefix))
-            .arg(M::META.containers.len());
-        for c in M::META.containers {
-            cmd.arg(c.path).arg(protocol::container_code(c.kind));
-        }
-        let reply: Value = scripts::QUERY
-            .invoke(&cmd, &mut self.repo.client().connection())
-            .await?;
-        let mut out = Vec::new();
-        for item in repo::array(reply, &self.key)? {
-            let mut parts = repo::array(item, &self.key)?.into_iter();
-            let pk = repo::bulk(parts.next().unwrap_or(Value::Nil), &self.key)?;
-            let pk = String::from_utf8_lossy(&pk).into_owned();
-            let instance = self.repo.instance_keys(pk.as_str())?;
-            let rest: Vec<Value> = parts.collect();
-            let reply = if M::META.containers.is_empty() {
-                rest.into_iter().next().unwrap_or(Value::Nil)
-            } else {
-                Value::Array(rest)
-            };
-            out.extend(Repo::<M>::decode_instance(&instance, reply)?);
-        }
-        Ok(out)
+    fn pks(&self, texts: &[String]) -> Result<Vec<M::Pk>> {
+        texts.iter().map(|t| self.pk(t)).collect()
+    }
+
+    /// Reads the instances of `texts` (each atomically), in order; missing ones are left out.
+    async fn instances(&self, texts: &[String]) -> Result<Vec<M>> {
+        let keys = texts
+            .iter()
+            .map(|pk| self.repo.instance_keys(pk.as_str()))
+            .collect::<Result<Vec<_>>>()?;
+        let found = self.repo.read_many(&keys).await?;
+        Ok(found.into_iter().flatten().collect())
     }
 }
 
@@ -120,11 +204,39 @@ fn num(n: impl ToString) -> Vec<u8> {
     n.to_string().into_bytes()
 }
 
+/// The LIMIT a bucket's query gets: a single bucket applies the offset itself; several each
+/// give their first `offset + limit` for the merge. Redis takes counts up to `i64::MAX`.
+fn redis_limit(single: bool, offset: usize, limit: usize) -> (usize, usize) {
+    const MAX: usize = i64::MAX as usize;
+    if single {
+        (offset.min(MAX), limit.min(MAX))
+    } else {
+        (0, offset.saturating_add(limit).min(MAX))
+    }
+}
+
+/// Takes `limit` entries after skipping `offset` of `entries` sorted by `order`.
+fn page(
+    mut entries: Vec<Entry>,
+    order: fn(&Entry, &Entry) -> Ordering,
+    offset: usize,
+    limit: usize,
+) -> Vec<String> {
+    entries.sort_by(order);
+    entries
+        .into_iter()
+        .skip(offset)
+        .take(limit)
+        .map(|e| e.pk)
+        .collect()
+}
+
 /// Queries of a sorted index (`index: sorted` on an `int`, `float` or `datetime` field).
 ///
 /// Ties: instances with equal values are ordered by pk text, bytewise: ascending queries (`bottom`,
 /// `range`) list the smaller pk first, descending ones (`top`, `rank`, `around`) the larger pk
-/// first. The order is total and stable, so `rank` and `top` always agree.
+/// first. The order is total and stable, so `rank` and `top` always agree, with one bucket or
+/// many.
 pub struct SortedIndex<M, V> {
     at: IndexAt<M>,
     value: PhantomData<fn() -> V>,
@@ -145,68 +257,161 @@ impl<M: Model, V: Score> SortedIndex<M, V> {
         self.at.path
     }
 
-    /// The pks of the `n` highest values, highest first (ZREVRANGE).
+    /// The `n` highest entries, highest first: each bucket's `n` highest, merged.
+    async fn ends(&self, n: usize, top: bool) -> Result<Vec<String>> {
+        let q: &[u8] = if top { b"top" } else { b"bottom" };
+        let mut entries = Vec::new();
+        for reply in self.at.query_all(&[q, &num(n)]).await? {
+            entries.extend(self.at.entries(reply)?);
+        }
+        let order = if top {
+            Entry::descending
+        } else {
+            Entry::ascending
+        };
+        Ok(page(entries, order, 0, n))
+    }
+
+    /// The pks of the `n` highest values, highest first.
     pub async fn top(&self, n: usize) -> Result<Vec<M::Pk>> {
-        self.at.pks(&[b"top", &num(n)]).await
+        self.at.pks(&self.ends(n, true).await?)
     }
 
-    /// The instances with the `n` highest values, highest first, in one round trip.
+    /// The instances with the `n` highest values, highest first.
     pub async fn top_instances(&self, n: usize) -> Result<Vec<M>> {
-        self.at.instances(&[b"top", &num(n)]).await
+        self.at.instances(&self.ends(n, true).await?).await
     }
 
-    /// The pks of the `n` lowest values, lowest first (ZRANGE).
+    /// The pks of the `n` lowest values, lowest first.
     pub async fn bottom(&self, n: usize) -> Result<Vec<M::Pk>> {
-        self.at.pks(&[b"bottom", &num(n)]).await
+        self.at.pks(&self.ends(n, false).await?)
     }
 
-    /// The instances with the `n` lowest values, lowest first, in one round trip.
+    /// The instances with the `n` lowest values, lowest first.
     pub async fn bottom_instances(&self, n: usize) -> Result<Vec<M>> {
-        self.at.instances(&[b"bottom", &num(n)]).await
+        self.at.instances(&self.ends(n, false).await?).await
+    }
+
+    /// `pk`'s score as stored (text), or `None` when it is not in the index.
+    async fn score_of(&self, pk: &str) -> Result<Option<String>> {
+        let reply = self
+            .at
+            .query(self.at.key_of(pk), &[b"score", pk.as_bytes()])
+            .await?;
+        match reply {
+            Value::Nil => Ok(None),
+            Value::Double(d) => Ok(Some(d.to_string())),
+            other => Ok(Some(
+                String::from_utf8_lossy(&repo::bulk(other, self.at.key_of(pk))?).into_owned(),
+            )),
+        }
     }
 
     /// The rank of `pk` from the top (0 is the highest value), or `None` when it is not in the
-    /// index (ZREVRANK).
+    /// index. One bucket: ZREVRANK. Several: the entries before `pk` in every bucket, summed.
     pub async fn rank<Q: PkRef + ?Sized>(&self, pk: &Q) -> Result<Option<u64>> {
-        let rank: Option<u64> = redis::cmd("ZREVRANK")
-            .arg(&self.at.key)
-            .arg(pk.pk_text().as_ref())
-            .query_async(&mut self.at.repo.client().connection())
-            .await?;
-        Ok(rank)
+        let pk = pk.pk_text();
+        if self.at.keys.len() == 1 {
+            let mut cmd = redis::cmd("ZREVRANK");
+            cmd.arg(&self.at.keys[0]).arg(pk.as_ref());
+            return self
+                .at
+                .repo
+                .client()
+                .query(Call::read(&cmd, &self.at.keys[0]))
+                .await;
+        }
+        let Some(score) = self.score_of(&pk).await? else {
+            return Ok(None);
+        };
+        let mut rank = 0;
+        for reply in self
+            .at
+            .query_all(&[b"above", score.as_bytes(), pk.as_bytes()])
+            .await?
+        {
+            match reply {
+                Value::Int(n) => rank += u64::try_from(n).unwrap_or(0),
+                other => {
+                    return Err(Error::Decode {
+                        key: self.at.keys[0].clone(),
+                        field: String::new(),
+                        reason: format!("expected a count from Redis, found {other:?}"),
+                    });
+                }
+            }
+        }
+        Ok(Some(rank))
+    }
+
+    /// `pk` and up to `k` neighbours on each side, highest first; empty when `pk` is not in
+    /// the index.
+    async fn around_texts(&self, pk: &str, k: usize) -> Result<Vec<String>> {
+        let Some(score) = self.score_of(pk).await? else {
+            return Ok(Vec::new());
+        };
+        let query: [&[u8]; 4] = [b"window", score.as_bytes(), pk.as_bytes(), &num(k)];
+        let mut entries = Vec::new();
+        for reply in self.at.query_all(&query).await? {
+            let mut parts = repo::array(reply, &self.at.keys[0])?.into_iter();
+            let _first = parts.next();
+            entries.extend(self.at.entries(parts.next().unwrap_or(Value::Nil))?);
+        }
+        entries.sort_by(Entry::descending);
+        // The entry itself may have moved between the two reads: then there is nothing around.
+        let Some(at) = entries.iter().position(|e| e.pk == pk) else {
+            return Ok(Vec::new());
+        };
+        let from = at.saturating_sub(k);
+        Ok(entries
+            .into_iter()
+            .skip(from)
+            .take(at - from + k + 1)
+            .map(|e| e.pk)
+            .collect())
     }
 
     /// `pk` and up to `k` neighbours on each side, highest first; empty when `pk` is not in the
     /// index.
     pub async fn around<Q: PkRef + ?Sized>(&self, pk: &Q, k: usize) -> Result<Vec<M::Pk>> {
-        let text = pk.pk_text();
-        self.at.pks(&[b"around", text.as_bytes(), &num(k)]).await
+        self.at.pks(&self.around_texts(&pk.pk_text(), k).await?)
     }
 
     /// Like [`around`](Self::around), returning the instances.
     pub async fn around_instances<Q: PkRef + ?Sized>(&self, pk: &Q, k: usize) -> Result<Vec<M>> {
-        let text = pk.pk_text();
-        self.at
-            .instances(&[b"around", text.as_bytes(), &num(k)])
-            .await
+        let texts = self.around_texts(&pk.pk_text(), k).await?;
+        self.at.instances(&texts).await
     }
 
-    fn range_query(min: &V, max: &V, offset: usize, limit: usize) -> [Vec<u8>; 5] {
-        [
-            b"range".to_vec(),
-            num(min.score()),
-            num(max.score()),
-            num(offset),
-            num(limit),
-        ]
+    /// The entries in `[min, max]`, lowest first, `offset` skipped, at most `limit`: each bucket
+    /// gives its first `offset + limit` (a single bucket applies the offset itself).
+    async fn range_texts(
+        &self,
+        min: V,
+        max: V,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Vec<String>> {
+        let (min, max) = (num(min.score()), num(max.score()));
+        let single = self.at.keys.len() == 1;
+        let (skip, take) = redis_limit(single, offset, limit);
+        let mut entries = Vec::new();
+        for reply in self
+            .at
+            .query_all(&[b"range", &min, &max, &num(skip), &num(take)])
+            .await?
+        {
+            entries.extend(self.at.entries(reply)?);
+        }
+        let skip_here = if single { 0 } else { offset };
+        Ok(page(entries, Entry::ascending, skip_here, limit))
     }
 
     /// The pks whose value is in `[min, max]`, lowest first, skipping `offset` and returning at
-    /// most `limit` (ZRANGEBYSCORE ... LIMIT).
+    /// most `limit`.
     pub async fn range(&self, min: V, max: V, offset: usize, limit: usize) -> Result<Vec<M::Pk>> {
-        let q = Self::range_query(&min, &max, offset, limit);
-        let q: Vec<&[u8]> = q.iter().map(Vec::as_slice).collect();
-        self.at.pks(&q).await
+        self.at
+            .pks(&self.range_texts(min, max, offset, limit).await?)
     }
 
     /// Like [`range`](Self::range), returning the instances.
@@ -217,29 +422,35 @@ impl<M: Model, V: Score> SortedIndex<M, V> {
         offset: usize,
         limit: usize,
     ) -> Result<Vec<M>> {
-        let q = Self::range_query(&min, &max, offset, limit);
-        let q: Vec<&[u8]> = q.iter().map(Vec::as_slice).collect();
-        self.at.instances(&q).await
+        let texts = self.range_texts(min, max, offset, limit).await?;
+        self.at.instances(&texts).await
     }
 
-    /// How many values are in `[min, max]` (ZCOUNT).
+    /// How many values are in `[min, max]` (ZCOUNT of every bucket, summed).
     pub async fn count(&self, min: V, max: V) -> Result<u64> {
-        let n: u64 = redis::cmd("ZCOUNT")
-            .arg(&self.at.key)
-            .arg(min.score())
-            .arg(max.score())
-            .query_async(&mut self.at.repo.client().connection())
+        let (min, max) = (min.score(), max.score());
+        let counts: Vec<u64> = self
+            .at
+            .command_all(|key| {
+                let mut cmd = redis::cmd("ZCOUNT");
+                cmd.arg(key).arg(min).arg(max);
+                cmd
+            })
             .await?;
-        Ok(n)
+        Ok(counts.into_iter().sum())
     }
 
-    /// The number of instances in the index (ZCARD).
+    /// The number of instances in the index (ZCARD of every bucket, summed).
     pub async fn len(&self) -> Result<u64> {
-        let n: u64 = redis::cmd("ZCARD")
-            .arg(&self.at.key)
-            .query_async(&mut self.at.repo.client().connection())
+        let counts: Vec<u64> = self
+            .at
+            .command_all(|key| {
+                let mut cmd = redis::cmd("ZCARD");
+                cmd.arg(key);
+                cmd
+            })
             .await?;
-        Ok(n)
+        Ok(counts.into_iter().sum())
     }
 }
 
@@ -265,16 +476,23 @@ impl<M: Model, V: Codec> UniqueIndex<M, V> {
         })
     }
 
-    /// The pk of the instance holding `value` (HGET).
-    pub async fn pk(&self, value: impl Into<V>) -> Result<Option<M::Pk>> {
-        let raw = self.encode(&value.into())?;
-        Ok(self.at.pks(&[b"unique", &raw]).await?.pop())
+    /// The holder of `value`, as text.
+    async fn holder(&self, value: &V) -> Result<Vec<String>> {
+        let raw = self.encode(value)?;
+        let reply = self.at.query(&self.at.keys[0], &[b"unique", &raw]).await?;
+        self.at.pk_texts(reply)
     }
 
-    /// The instance holding `value`, in one round trip.
+    /// The pk of the instance holding `value` (HGET).
+    pub async fn pk(&self, value: impl Into<V>) -> Result<Option<M::Pk>> {
+        let texts = self.holder(&value.into()).await?;
+        Ok(self.at.pks(&texts)?.pop())
+    }
+
+    /// The instance holding `value`.
     pub async fn get(&self, value: impl Into<V>) -> Result<Option<M>> {
-        let raw = self.encode(&value.into())?;
-        Ok(self.at.instances(&[b"unique", &raw]).await?.pop())
+        let texts = self.holder(&value.into()).await?;
+        Ok(self.at.instances(&texts).await?.pop())
     }
 }
 
@@ -304,34 +522,49 @@ impl<M: Model, V: Codec> LookupIndex<M, V> {
         Ok(prefix)
     }
 
+    /// The pks with `value`, in pk order (bytewise), `offset` skipped, at most `limit`: each
+    /// bucket gives its first `offset + limit` (a single bucket applies the offset itself).
+    async fn find_texts(&self, value: V, offset: usize, limit: usize) -> Result<Vec<String>> {
+        let prefix = self.prefix(&value)?;
+        let single = self.at.keys.len() == 1;
+        let (skip, take) = redis_limit(single, offset, limit);
+        let mut pks = Vec::new();
+        for reply in self
+            .at
+            .query_all(&[b"lookup", &prefix, &num(skip), &num(take)])
+            .await?
+        {
+            pks.extend(self.at.pk_texts(reply)?);
+        }
+        pks.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+        let skip_here = if single { 0 } else { offset };
+        Ok(pks.into_iter().skip(skip_here).take(limit).collect())
+    }
+
     /// The pks of instances with `value`, in pk order, skipping `offset` and returning at most
-    /// `limit` (ZRANGEBYLEX ... LIMIT).
+    /// `limit`.
     pub async fn find(
         &self,
         value: impl Into<V>,
         offset: usize,
         limit: usize,
     ) -> Result<Vec<M::Pk>> {
-        let prefix = self.prefix(&value.into())?;
-        self.at
-            .pks(&[b"lookup", &prefix, &num(offset), &num(limit)])
-            .await
+        let texts = self.find_texts(value.into(), offset, limit).await?;
+        self.at.pks(&texts)
     }
 
-    /// Like [`find`](Self::find), returning the instances in one round trip.
+    /// Like [`find`](Self::find), returning the instances.
     pub async fn find_instances(
         &self,
         value: impl Into<V>,
         offset: usize,
         limit: usize,
     ) -> Result<Vec<M>> {
-        let prefix = self.prefix(&value.into())?;
-        self.at
-            .instances(&[b"lookup", &prefix, &num(offset), &num(limit)])
-            .await
+        let texts = self.find_texts(value.into(), offset, limit).await?;
+        self.at.instances(&texts).await
     }
 
-    /// How many instances have `value` (ZLEXCOUNT).
+    /// How many instances have `value` (ZLEXCOUNT of every bucket, summed).
     pub async fn count(&self, value: impl Into<V>) -> Result<u64> {
         let prefix = self.prefix(&value.into())?;
         let mut min = b"[".to_vec();
@@ -339,12 +572,41 @@ impl<M: Model, V: Codec> LookupIndex<M, V> {
         let mut max = b"(".to_vec();
         max.extend_from_slice(&prefix);
         max.push(0xff);
-        let n: u64 = redis::cmd("ZLEXCOUNT")
-            .arg(&self.at.key)
-            .arg(min)
-            .arg(max)
-            .query_async(&mut self.at.repo.client().connection())
+        let counts: Vec<u64> = self
+            .at
+            .command_all(|key| {
+                let mut cmd = redis::cmd("ZLEXCOUNT");
+                cmd.arg(key).arg(&min).arg(&max);
+                cmd
+            })
             .await?;
-        Ok(n)
+        Ok(counts.into_iter().sum())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn e(pk: &str, score: f64) -> Entry {
+        Entry {
+            pk: pk.into(),
+            score,
+        }
+    }
+
+    #[test]
+    fn the_merge_order_is_redis_order() {
+        let entries = vec![
+            e("b", 1.0),
+            e("a", 1.0),
+            e("é", 1.0),
+            e("c", 2.0),
+            e("z", -1.0),
+        ];
+        let top = page(entries.clone(), Entry::descending, 0, 10);
+        assert_eq!(top, ["c", "é", "b", "a", "z"]);
+        let bottom = page(entries, Entry::ascending, 1, 3);
+        assert_eq!(bottom, ["a", "b", "é"]);
     }
 }

@@ -1,24 +1,42 @@
-//! Key layout. Everything about one instance shares the hash tag `{<pk>}`, so it lives in one
-//! cluster slot and can be changed in one MULTI or one script.
+//! Key layout: the same on one server and on a cluster.
+//!
+//! A model's instances are spread over `buckets` hash tags (the schema's `buckets:`, 1 by
+//! default); a pk's bucket is `crc16(pk) mod buckets`, so it never changes. Everything about one
+//! instance, and every model-wide entry that must change with it (its registry entry, its sorted
+//! and lookup index entries), carries the tag of its bucket: on a cluster they share one hash
+//! slot, so every write of an instance is one atomic script.
 //!
 //! | what | key |
 //! |---|---|
-//! | instance hash | `[ns:]<prefix>:{<pk>}` |
-//! | container field `f` | `[ns:]<prefix>:{<pk>}:f` |
-//! | registry of live pks | `[ns:]<prefix>:pks` |
-//! | sorted index on field `f` | `[ns:]<prefix>:idx:f` (ZSET pk -> value) |
-//! | unique index on field `f` | `[ns:]<prefix>:uniq:f` (HASH value -> pk) |
-//! | lock `n` of an instance | `[ns:]<prefix>:{<pk>}:lock:n` (STRING token), fencing counter `...:lock:n:fence` |
-//! | lookup index on field `f` | `[ns:]<prefix>:lookup:f` (ZSET of `<len>:<value><pk>`, all scores 0) |
+//! | instance hash | `[ns:]<prefix>:{<tag>}:<pk>` |
+//! | container field `f` | `[ns:]<prefix>:{<tag>}:<pk>:f` |
+//! | lock `n` of an instance | `[ns:]<prefix>:{<tag>}:<pk>:lock:n` (STRING token), fencing counter `...:lock:n:fence` |
+//! | registry of live pks, per bucket | `[ns:]<prefix>:pks:{<tag>}` (ZSET pk -> expiry) |
+//! | sorted index on field `f`, per bucket | `[ns:]<prefix>:idx:f:{<tag>}` (ZSET pk -> value) |
+//! | lookup index on field `f`, per bucket | `[ns:]<prefix>:lookup:f:{<tag>}` (ZSET of `<len>:<value><pk>`, all scores 0) |
+//! | unique index on field `f` | `[ns:]<prefix>:uniq:f:{<tag>}` (HASH value -> pk), one per model |
 //!
-//! The pk is escaped so that it cannot end the hash tag early or forge another instance's keys:
-//! `%` becomes `%25`, `{` becomes `%7B` and `}` becomes `%7D`. The escaped pk contains no brace,
-//! so the text between the first `{` and the next `}` is exactly the escaped pk, and escaping is
-//! injective: two different pks never share a key.
+//! Tags: `B` is a power of two, and bucket `b` of `B` is given the hash slot
+//! `(crc16(slot_group) + (2b + 1) * 8192 / B) mod 16384` (the slot group is the prefix unless
+//! the schema names one): evenly spaced, so the buckets spread over the masters of a cluster;
+//! shifted per model, so that models do not pile onto the same slots (models of one slot group
+//! with the same bucket count share them, so their instances can change together);
+//! and odd multiples of `8192 / B`, so that two bucket counts never share a slot (data written
+//! under one count is never half-seen under another). The tag is a short text that hashes to
+//! that slot ([`slot::tag`](crate::slot)). A unique index lives in bucket 0's slot when the model has
+//! one bucket (so unique checks stay in the instance's script), and in a slot of its own
+//! otherwise.
+//!
+//! The pk is escaped so that it cannot forge another instance's keys: `%` becomes `%25` and `:`
+//! becomes `%3A`. The escaped pk holds no `:`, so what follows it (`:f`, `:lock:n`) is never
+//! part of another pk, and escaping is injective: two different pks never share a key. The
+//! namespace and the prefix hold no braces, so the first `{...}` of every key is rapyer's tag.
 
 use std::borrow::Cow;
 
 use crate::error::{Error, Result};
+use crate::model::{IndexKind, ModelMeta};
+use crate::slot;
 
 /// Builds every key rapyer uses, under an optional namespace.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -46,9 +64,23 @@ impl Keyspace {
         }
     }
 
-    /// The hash of an instance: `[ns:]<prefix>:{<escaped pk>}`.
-    pub fn instance(&self, prefix: &str, pk: &str) -> String {
-        format!("{}:{{{}}}", self.base(prefix), escape_pk(pk))
+    /// The bucket of `pk` in `meta`'s model.
+    pub fn bucket_of(meta: &ModelMeta, pk: &str) -> u16 {
+        match meta.buckets {
+            0 | 1 => 0,
+            n => slot::crc16(pk.as_bytes()) % n,
+        }
+    }
+
+    /// The hash tag of bucket `bucket` of `meta`'s model.
+    fn tag(meta: &ModelMeta, bucket: u16) -> &'static str {
+        slot::tag(bucket_slot(meta, bucket))
+    }
+
+    /// The hash of an instance: `[ns:]<prefix>:{<tag>}:<escaped pk>`.
+    pub fn instance(&self, meta: &ModelMeta, pk: &str) -> String {
+        let tag = Self::tag(meta, Self::bucket_of(meta, pk));
+        format!("{}:{{{tag}}}:{}", self.base(meta.prefix), escape_pk(pk))
     }
 
     /// The key of a container field of an instance.
@@ -56,19 +88,24 @@ impl Keyspace {
         format!("{instance_key}:{path}")
     }
 
-    /// The sorted set of a model's live pks (score: expiry in ms, or +inf).
-    pub fn registry(&self, prefix: &str) -> String {
-        format!("{}:pks", self.base(prefix))
+    /// The sorted set of the live pks of bucket `bucket` (score: expiry in ms, or +inf).
+    pub fn registry(&self, meta: &ModelMeta, bucket: u16) -> String {
+        let tag = Self::tag(meta, bucket);
+        format!("{}:pks:{{{tag}}}", self.base(meta.prefix))
     }
 
-    /// The key of an index on field `path` (every sorted kind shares the `idx` tag).
-    pub fn index(&self, prefix: &str, kind: crate::model::IndexKind, path: &str) -> String {
-        let tag = match kind {
-            crate::model::IndexKind::Unique => "uniq",
-            crate::model::IndexKind::Lookup => "lookup",
-            _ => "idx",
-        };
-        format!("{}:{tag}:{path}", self.base(prefix))
+    /// The key of the index of `kind` on field `path` for bucket `bucket` (a unique index has
+    /// one key for all buckets: `bucket` is ignored).
+    pub fn index(&self, meta: &ModelMeta, kind: IndexKind, path: &str, bucket: u16) -> String {
+        let base = self.base(meta.prefix);
+        match kind {
+            IndexKind::Unique => {
+                let tag = slot::tag(unique_slot(meta, path));
+                format!("{base}:uniq:{path}:{{{tag}}}")
+            }
+            IndexKind::Lookup => format!("{base}:lookup:{path}:{{{}}}", Self::tag(meta, bucket)),
+            _ => format!("{base}:idx:{path}:{{{}}}", Self::tag(meta, bucket)),
+        }
     }
 
     /// The key of lock `name` on the instance whose hash is `instance_key` (same hash tag, so
@@ -76,25 +113,34 @@ impl Keyspace {
     pub fn lock(instance_key: &str, name: &str) -> String {
         format!("{instance_key}:lock:{name}")
     }
-
-    /// What every instance key of a model starts with, up to the escaped pk: `[ns:]<prefix>:{`.
-    /// Scripts that find pks in an index build instance keys from it.
-    pub fn instance_prefix(&self, prefix: &str) -> String {
-        format!("{}:{{", self.base(prefix))
-    }
 }
 
-/// Escapes a pk for use inside the hash tag (see the module docs).
+/// The hash slot of bucket `bucket` of `meta`'s model.
+pub(crate) fn bucket_slot(meta: &ModelMeta, bucket: u16) -> u16 {
+    let slots = u32::from(slot::SLOTS);
+    let buckets = u32::from(meta.buckets.max(1));
+    let offset = (2 * u32::from(bucket) + 1) * (slots / 2) / buckets;
+    ((u32::from(slot::crc16(meta.slot_group.as_bytes())) + offset) % slots) as u16
+}
+
+/// The hash slot of the unique index on `path`.
+fn unique_slot(meta: &ModelMeta, path: &str) -> u16 {
+    if meta.buckets <= 1 {
+        return bucket_slot(meta, 0);
+    }
+    slot::crc16(format!("{}:uniq:{path}", meta.prefix).as_bytes()) % slot::SLOTS
+}
+
+/// Escapes a pk for its keys (see the module docs).
 pub fn escape_pk(pk: &str) -> Cow<'_, str> {
-    if !pk.contains(['%', '{', '}']) {
+    if !pk.contains(['%', ':']) {
         return Cow::Borrowed(pk);
     }
     let mut out = String::with_capacity(pk.len() + 8);
     for c in pk.chars() {
         match c {
             '%' => out.push_str("%25"),
-            '{' => out.push_str("%7B"),
-            '}' => out.push_str("%7D"),
+            ':' => out.push_str("%3A"),
             c => out.push(c),
         }
     }
@@ -105,8 +151,22 @@ pub fn escape_pk(pk: &str) -> Cow<'_, str> {
 mod tests {
     use super::*;
 
+    fn meta(prefix: &'static str, buckets: u16) -> ModelMeta {
+        ModelMeta {
+            name: "P",
+            prefix,
+            schema_version: 1,
+            ttl_seconds: None,
+            buckets,
+            slot_group: prefix,
+            containers: &[],
+            indexes: &[],
+            renames: &[],
+        }
+    }
+
     #[test]
-    fn escaping_is_injective_and_brace_free() {
+    fn escaping_is_injective_and_keeps_the_tag_first() {
         let pks = [
             "a",
             "a}",
@@ -115,27 +175,92 @@ mod tests {
             "%",
             "%25",
             "a:b",
-            "a}:metadata",
+            "a%3Ab",
+            "a:metadata",
             "ü{}",
+            "x:lock:n",
         ];
-        let keys: std::collections::HashSet<String> = pks
-            .iter()
-            .map(|pk| Keyspace::default().instance("P", pk))
-            .collect();
-        assert_eq!(keys.len(), pks.len());
-        for pk in pks {
-            let key = Keyspace::default().instance("P", pk);
-            let tag = &key[key.find('{').unwrap() + 1..];
-            assert!(!tag[..tag.len() - 1].contains(['{', '}']), "{key}");
-            assert!(key.ends_with('}'));
+        for buckets in [1, 16] {
+            let m = meta("P", buckets);
+            let keys: std::collections::HashSet<String> = pks
+                .iter()
+                .map(|pk| Keyspace::default().instance(&m, pk))
+                .collect();
+            assert_eq!(keys.len(), pks.len());
+            for pk in pks {
+                let key = Keyspace::default().instance(&m, pk);
+                let after_tag = &key[key.find('}').unwrap() + 1..];
+                assert!(after_tag.starts_with(':'), "{key}");
+                assert!(!after_tag[1..].contains(':'), "{key}");
+                // Every key of the instance shares its slot with its bucket's model-wide keys.
+                let bucket = Keyspace::bucket_of(&m, pk);
+                let registry = Keyspace::default().registry(&m, bucket);
+                assert_eq!(slot::slot(key.as_bytes()), slot::slot(registry.as_bytes()));
+            }
         }
     }
 
     #[test]
-    fn namespace_is_validated_and_prefixed() {
-        assert!(Keyspace::new(Some("a{b".into())).is_err());
+    fn buckets_spread_evenly_and_stay_put() {
+        let m = meta("Player", 16);
+        let slots: Vec<u16> = (0..16).map(|b| bucket_slot(&m, b)).collect();
+        for w in 0..16usize {
+            let next = slots[(w + 1) % 16];
+            assert_eq!(
+                (next + slot::SLOTS - slots[w]) % slot::SLOTS,
+                1024,
+                "{slots:?}"
+            );
+        }
+        // Two bucket counts never share a slot.
+        let mut seen = std::collections::HashSet::new();
+        for buckets in [1u16, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024] {
+            let m = meta("Player", buckets);
+            for b in 0..buckets {
+                assert!(seen.insert(bucket_slot(&m, b)), "{buckets}/{b}");
+            }
+        }
+        // The layout is data on disk: these values may never change.
+        assert_eq!(Keyspace::bucket_of(&m, "alice"), slot::crc16(b"alice") % 16);
+        let base = slot::crc16(b"Player") % slot::SLOTS;
+        assert_eq!(
+            Keyspace::default().instance(&meta("Player", 1), "alice"),
+            format!(
+                "Player:{{{}}}:alice",
+                slot::tag((base + 8192) % slot::SLOTS)
+            )
+        );
+        assert_eq!(bucket_slot(&m, 0), (base + 512) % slot::SLOTS);
         let ks = Keyspace::new(Some("test1".into())).unwrap();
-        assert_eq!(ks.instance("Player", "x"), "test1:Player:{x}");
-        assert_eq!(ks.registry("Player"), "test1:Player:pks");
+        let key = ks.instance(&m, "x");
+        assert!(key.starts_with("test1:Player:{"), "{key}");
+        assert!(ks.registry(&m, 3).starts_with("test1:Player:pks:{"));
+    }
+
+    #[test]
+    fn a_unique_index_shares_the_slot_of_a_single_bucket() {
+        let one = meta("Guild", 1);
+        let many = meta("Guild", 8);
+        let ks = Keyspace::default();
+        let uniq = ks.index(&one, IndexKind::Unique, "name", 0);
+        assert_eq!(
+            slot::slot(uniq.as_bytes()),
+            slot::slot(ks.instance(&one, "g").as_bytes())
+        );
+        // With buckets, one key for every bucket.
+        assert_eq!(
+            ks.index(&many, IndexKind::Unique, "name", 0),
+            ks.index(&many, IndexKind::Unique, "name", 5)
+        );
+        assert_ne!(
+            ks.index(&many, IndexKind::SortedInt, "s", 0),
+            ks.index(&many, IndexKind::SortedInt, "s", 5)
+        );
+    }
+
+    #[test]
+    fn namespace_is_validated() {
+        assert!(Keyspace::new(Some("a{b".into())).is_err());
+        assert!(Keyspace::new(Some(String::new())).is_err());
     }
 }

@@ -14,6 +14,7 @@
 
 pub mod client;
 pub mod codec;
+pub mod conn;
 pub mod error;
 pub mod index;
 pub mod keys;
@@ -25,10 +26,12 @@ pub mod record;
 pub mod reindex;
 pub mod repo;
 mod scripts;
+mod slot;
 pub mod tx;
 
 pub use client::{Client, ClientBuilder};
 pub use codec::{AsJson, Codec, CodecError, Element, Finite, Plain};
+pub use conn::Connection;
 pub use error::{Error, Result};
 pub use index::{LookupIndex, Score, SortedIndex, UniqueIndex};
 pub use lock::{HeldLocks, InstanceGuard, Lock, LockOptions, LockSet, Ticket};

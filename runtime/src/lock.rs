@@ -26,6 +26,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::client::Client;
+use crate::conn::{Call, Effect};
 use crate::error::{Error, Result};
 use crate::keys::Keyspace;
 use crate::model::{Model, PkRef};
@@ -106,7 +107,9 @@ impl Lock {
         let fence_key = format!("{key}:fence");
         let mut cmd = scripts::LOCK.call(&[key, fence_key.as_str()]);
         cmd.arg("acquire").arg(&token).arg(millis(opts.ttl));
-        let fence: Option<u64> = scripts::LOCK.invoke(&cmd, &mut client.connection()).await?;
+        let fence: Option<u64> = client
+            .query(Call::script(&scripts::LOCK, &cmd, key, Effect::Writes))
+            .await?;
         Ok(fence.map(|fence| {
             let mut lock = Lock {
                 client: client.clone(),
@@ -210,10 +213,9 @@ impl Lock {
 
     /// Whether the lock still holds our token (GET).
     pub async fn is_held(&self) -> Result<bool> {
-        let value: Option<String> = redis::cmd("GET")
-            .arg(&self.key)
-            .query_async(&mut self.client.connection())
-            .await?;
+        let mut cmd = redis::cmd("GET");
+        cmd.arg(&self.key);
+        let value: Option<String> = self.client.query(Call::read(&cmd, &self.key)).await?;
         Ok(value.as_deref() == Some(self.token.as_str()))
     }
 
@@ -249,7 +251,9 @@ async fn extend(client: &Client, key: &str, token: &str, ttl: Duration) -> Resul
     let fence_key = format!("{key}:fence");
     let mut cmd = scripts::LOCK.call(&[key, fence_key.as_str()]);
     cmd.arg("extend").arg(token).arg(millis(ttl));
-    let held: i64 = scripts::LOCK.invoke(&cmd, &mut client.connection()).await?;
+    let held: i64 = client
+        .query(Call::script(&scripts::LOCK, &cmd, key, Effect::Writes))
+        .await?;
     Ok(held == 1)
 }
 
@@ -257,7 +261,9 @@ async fn release(client: &Client, key: &str, token: &str) -> Result<bool> {
     let fence_key = format!("{key}:fence");
     let mut cmd = scripts::LOCK.call(&[key, fence_key.as_str()]);
     cmd.arg("release").arg(token);
-    let held: i64 = scripts::LOCK.invoke(&cmd, &mut client.connection()).await?;
+    let held: i64 = client
+        .query(Call::script(&scripts::LOCK, &cmd, key, Effect::Writes))
+        .await?;
     Ok(held == 1)
 }
 
@@ -324,7 +330,7 @@ impl<M: Model> InstanceGuard<M> {
                 Err(Error::NotFound {
                     model: M::META.name,
                     pk: pk.to_string(),
-                    key: repo.client().keys().instance(M::META.prefix, pk),
+                    key: repo.client().keys().instance(&M::META, pk),
                 })
             }
             Err(e) => {
@@ -492,7 +498,7 @@ impl LockSet {
                         Some(value) => Ok(Box::new(value) as Box<dyn Any + Send>),
                         None => Err(Error::NotFound {
                             model: M::META.name,
-                            key: reader.client().keys().instance(M::META.prefix, &pk),
+                            key: reader.client().keys().instance(&M::META, &pk),
                             pk,
                         }),
                     }

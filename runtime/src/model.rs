@@ -63,6 +63,12 @@ pub struct ModelMeta {
     pub schema_version: u32,
     /// TTL of every instance, in seconds, reset by each whole-instance write.
     pub ttl_seconds: Option<u64>,
+    /// How many hash tags the instances are spread over (see [`Keyspace`](crate::keys::Keyspace)):
+    /// 1 keeps the whole model in one cluster slot.
+    pub buckets: u16,
+    /// Models of one slot group share hash slots, bucket by bucket, so that their instances
+    /// can change together in one atomic step on a cluster (the prefix by default).
+    pub slot_group: &'static str,
     /// Every container field, in a fixed order.
     pub containers: &'static [ContainerMeta],
     /// Every index, kept in step with its field by every write.

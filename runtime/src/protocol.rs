@@ -450,6 +450,11 @@ impl<'a> OpsArgs<'a> {
         });
     }
 
+    /// Every key, in KEYS order.
+    pub(crate) fn keys(&self) -> &[&'a str] {
+        &self.keys
+    }
+
     /// The EVALSHA command of `script` with these arguments.
     pub(crate) fn command(&self, script: &crate::scripts::Lua) -> redis::Cmd {
         let mut cmd = script.call(&self.keys);

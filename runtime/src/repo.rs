@@ -7,6 +7,7 @@ use std::marker::PhantomData;
 use redis::Value;
 
 use crate::client::Client;
+use crate::conn::{Call, Effect};
 use crate::error::{Error, Result};
 use crate::keys::Keyspace;
 use crate::model::{ContainerKind, Model, PkRef, PrimaryKey};
@@ -43,6 +44,8 @@ pub(crate) struct InstanceKeys {
     pub(crate) pk: String,
     pub(crate) hash: String,
     pub(crate) containers: Vec<String>,
+    /// Its bucket (see [`Keyspace`]).
+    pub(crate) bucket: u16,
 }
 
 impl<M: Model> Repo<M> {
@@ -67,7 +70,8 @@ impl<M: Model> Repo<M> {
                 reason: "a primary key cannot be empty",
             });
         }
-        let hash = self.client.keys().instance(M::META.prefix, &pk);
+        let hash = self.client.keys().instance(&M::META, &pk);
+        let bucket = Keyspace::bucket_of(&M::META, &pk);
         let containers = M::META
             .containers
             .iter()
@@ -77,6 +81,7 @@ impl<M: Model> Repo<M> {
             pk,
             hash,
             containers,
+            bucket,
         })
     }
 
@@ -106,8 +111,8 @@ impl<M: Model> Repo<M> {
         Ok(std::iter::once(keys.hash).chain(keys.containers).collect())
     }
 
-    fn registry(&self) -> String {
-        self.client.keys().registry(M::META.prefix)
+    fn registry(&self, bucket: u16) -> String {
+        self.client.keys().registry(&M::META, bucket)
     }
 
     /// Creates the instance. If one with the same pk exists, fails with
@@ -138,8 +143,8 @@ impl<M: Model> Repo<M> {
         value.write_record(&mut record)?;
         let ttl_ms = M::META.ttl_seconds.map_or(0, |s| s.saturating_mul(1000));
 
-        let registry = self.registry();
-        let index_keys = self.index_keys();
+        let registry = self.registry(keys.bucket);
+        let index_keys = self.index_keys(keys.bucket);
         let mut all_keys: Vec<&str> = [keys.hash.as_str(), registry.as_str()]
             .into_iter()
             .chain(keys.containers.iter().map(String::as_str))
@@ -181,12 +186,19 @@ impl<M: Model> Repo<M> {
         for ix in M::META.indexes {
             cmd.arg(protocol::index_code(ix.kind)).arg(ix.path);
         }
-        let mut conn = self.client.connection();
-        let result = scripts::WRITE_INSTANCE
-            .invoke::<(), _>(&cmd, &mut conn)
+        let result = self
+            .client
+            .execute(Call::script(
+                &scripts::WRITE_INSTANCE,
+                &cmd,
+                &keys.hash,
+                Effect::Writes,
+            ))
             .await;
-        let Err(e) = result else {
-            return Ok(());
+        let e = match result {
+            Ok(_) => return Ok(()),
+            Err(Error::Redis(e)) => e,
+            Err(other) => return Err(other),
         };
         Err(match ScriptError::from_redis(&e) {
             Some(ScriptError::LockLost { .. }) => Error::LockLost {
@@ -210,65 +222,77 @@ impl<M: Model> Repo<M> {
         })
     }
 
-    /// The key of every index of the model, in `META.indexes` order.
-    fn index_keys(&self) -> Vec<String> {
+    /// The key of every index of the model for `bucket`, in `META.indexes` order.
+    fn index_keys(&self, bucket: u16) -> Vec<String> {
         M::META
             .indexes
             .iter()
-            .map(|ix| self.client.keys().index(M::META.prefix, ix.kind, ix.path))
+            .map(|ix| self.client.keys().index(&M::META, ix.kind, ix.path, bucket))
             .collect()
     }
 
-    /// Queues the reads of one instance; with containers, as a MULTI block so the snapshot is
-    /// consistent.
-    fn queue_read(pipe: &mut redis::Pipeline, keys: &InstanceKeys) {
-        Self::queue_reads(pipe, keys, true);
+    /// The read script's command for `instances` (see `lua/read_instances.lua`).
+    pub(crate) fn read_command(instances: &[&InstanceKeys]) -> redis::Cmd {
+        let keys: Vec<&str> = instances
+            .iter()
+            .flat_map(|k| {
+                std::iter::once(k.hash.as_str()).chain(k.containers.iter().map(String::as_str))
+            })
+            .collect();
+        let mut cmd = scripts::READ_INSTANCES.call(&keys);
+        cmd.arg(M::META.containers.len());
+        for c in M::META.containers {
+            cmd.arg(protocol::container_code(c.kind));
+        }
+        cmd
     }
 
-    /// Queues the reads of one instance: the hash, then each container. With `snapshot` and
-    /// containers, inside MULTI (one reply, EXEC's array); otherwise one reply per read (under
-    /// WATCH, where an EXEC would end the WATCH).
-    pub(crate) fn queue_reads(pipe: &mut redis::Pipeline, keys: &InstanceKeys, snapshot: bool) {
-        // Inside MULTI each command answers QUEUED (ignored); EXEC carries the results.
-        let in_multi = snapshot && !keys.containers.is_empty();
-        let queued = |pipe: &mut redis::Pipeline| {
-            if in_multi {
-                pipe.ignore();
-            }
+    /// Reads `instances` in one atomic step (they must share a slot on a cluster).
+    async fn read_group(&self, instances: &[&InstanceKeys]) -> Result<Vec<Option<M>>> {
+        let Some(first) = instances.first() else {
+            return Ok(Vec::new());
         };
-        if in_multi {
-            pipe.cmd("MULTI").ignore();
-        }
-        pipe.cmd("HGETALL").arg(&keys.hash);
-        queued(pipe);
-        for (key, meta) in keys.containers.iter().zip(M::META.containers) {
-            match meta.kind {
-                ContainerKind::List => pipe.cmd("LRANGE").arg(key).arg(0).arg(-1),
-                ContainerKind::Set => pipe.cmd("SMEMBERS").arg(key),
-                ContainerKind::Map => pipe.cmd("HGETALL").arg(key),
-            };
-            queued(pipe);
-        }
-        if in_multi {
-            pipe.cmd("EXEC");
-        }
+        let cmd = Self::read_command(instances);
+        let reply = self
+            .client
+            .execute(Call::script(
+                &scripts::READ_INSTANCES,
+                &cmd,
+                &first.hash,
+                Effect::Reads,
+            ))
+            .await?;
+        Self::decode_read(instances, reply)
     }
 
-    /// Turns the replies for one instance into a value, or `None` if it does not exist.
-    pub(crate) fn decode_instance(keys: &InstanceKeys, reply: Value) -> Result<Option<M>> {
-        let replies = if keys.containers.is_empty() {
-            vec![reply]
-        } else {
-            array(reply, &keys.hash)?
-        };
-        let mut replies = replies.into_iter();
-        let hash = pairs(replies.next().unwrap_or(Value::Nil), &keys.hash)?;
+    /// Decodes the reply of the read script for `instances`.
+    pub(crate) fn decode_read(instances: &[&InstanceKeys], reply: Value) -> Result<Vec<Option<M>>> {
+        let items = array(reply, &instances[0].hash)?;
+        if items.len() != instances.len() {
+            return Err(unexpected(
+                &instances[0].hash,
+                "one reply per instance",
+                &Value::Int(items.len() as i64),
+            ));
+        }
+        instances
+            .iter()
+            .zip(items)
+            .map(|(keys, item)| Self::decode_instance(keys, array(item, &keys.hash)?))
+            .collect()
+    }
+
+    /// Turns the parts read for one instance (hash fields, then each container) into a value,
+    /// or `None` if it does not exist.
+    pub(crate) fn decode_instance(keys: &InstanceKeys, parts: Vec<Value>) -> Result<Option<M>> {
+        let mut parts = parts.into_iter();
+        let hash = pairs(parts.next().unwrap_or(Value::Nil), &keys.hash)?;
         if hash.is_empty() {
             return Ok(None);
         }
         let hash: HashMap<String, Vec<u8>> = hash.into_iter().collect();
         let mut containers = HashMap::new();
-        for ((key, meta), reply) in keys.containers.iter().zip(M::META.containers).zip(replies) {
+        for ((key, meta), reply) in keys.containers.iter().zip(M::META.containers).zip(parts) {
             let data = match meta.kind {
                 ContainerKind::List => ContainerData::List(bulk_items(reply, key)?),
                 ContainerKind::Set => ContainerData::Set(bulk_items(reply, key)?),
@@ -283,8 +307,8 @@ impl<M: Model> Repo<M> {
         M::read_record(&mut reader).map(Some)
     }
 
-    /// Reads the instance, or `None` if it does not exist. One round trip; with container fields,
-    /// one MULTI so that fields and containers are read at the same instant.
+    /// Reads the instance, or `None` if it does not exist. One round trip: one read script, so
+    /// that fields and containers are read at the same instant.
     pub async fn get<Q: PkRef + ?Sized>(&self, pk: &Q) -> Result<Option<M>>
     where
         M::Pk: Borrow<Q>,
@@ -295,13 +319,12 @@ impl<M: Model> Repo<M> {
     /// [`get`](Self::get) by the pk's text (for callers that hold only the text).
     pub(crate) async fn get_by_text(&self, pk: &str) -> Result<Option<M>> {
         let keys = self.instance_keys(pk)?;
-        let mut pipe = redis::pipe();
-        Self::queue_read(&mut pipe, &keys);
-        let mut replies: Vec<Value> = pipe.query_async(&mut self.client.connection()).await?;
-        Self::decode_instance(&keys, replies.pop().unwrap_or(Value::Nil))
+        Ok(self.read_group(&[&keys]).await?.pop().flatten())
     }
 
-    /// Reads several instances in one round trip; `None` for each pk that does not exist.
+    /// Reads several instances; `None` for each pk that does not exist. Each instance is read
+    /// atomically; on one server all of them in one round trip, on a cluster one read per hash
+    /// slot, sent concurrently.
     pub async fn get_many<'q, Q>(
         &self,
         pks: impl IntoIterator<Item = &'q Q>,
@@ -314,18 +337,43 @@ impl<M: Model> Repo<M> {
             .into_iter()
             .map(|pk| self.instance_keys(pk))
             .collect::<Result<_>>()?;
-        if keys.is_empty() {
-            return Ok(Vec::new());
+        self.read_many(&keys).await
+    }
+
+    /// Reads the instances of `keys` (see [`get_many`](Self::get_many)).
+    pub(crate) async fn read_many(&self, keys: &[InstanceKeys]) -> Result<Vec<Option<M>>> {
+        // Groups of instances read by one script call: by slot on a cluster, in chunks.
+        const GROUP: usize = 256;
+        let mut groups: Vec<Vec<usize>> = Vec::new();
+        let mut by_slot: HashMap<u16, usize> = HashMap::new();
+        for (i, k) in keys.iter().enumerate() {
+            let slot = if self.client.is_cluster() {
+                crate::slot::slot(k.hash.as_bytes())
+            } else {
+                0
+            };
+            let group = match by_slot.get(&slot) {
+                Some(&g) if groups[g].len() < GROUP => g,
+                _ => {
+                    groups.push(Vec::new());
+                    by_slot.insert(slot, groups.len() - 1);
+                    groups.len() - 1
+                }
+            };
+            groups[group].push(i);
         }
-        let mut pipe = redis::pipe();
-        for k in &keys {
-            Self::queue_read(&mut pipe, k);
+        let reads = groups.iter().map(|group| {
+            let members: Vec<&InstanceKeys> = group.iter().map(|&i| &keys[i]).collect();
+            async move { self.read_group(&members).await }
+        });
+        let results = futures_util::future::try_join_all(reads).await?;
+        let mut out: Vec<Option<M>> = std::iter::repeat_with(|| None).take(keys.len()).collect();
+        for (group, values) in groups.iter().zip(results) {
+            for (&i, value) in group.iter().zip(values) {
+                out[i] = value;
+            }
         }
-        let replies: Vec<Value> = pipe.query_async(&mut self.client.connection()).await?;
-        keys.iter()
-            .zip(replies)
-            .map(|(k, reply)| Self::decode_instance(k, reply))
-            .collect()
+        Ok(out)
     }
 
     /// True if the instance exists.
@@ -334,10 +382,9 @@ impl<M: Model> Repo<M> {
         M::Pk: Borrow<Q>,
     {
         let keys = self.instance_keys(pk)?;
-        let n: i64 = redis::cmd("EXISTS")
-            .arg(&keys.hash)
-            .query_async(&mut self.client.connection())
-            .await?;
+        let mut cmd = redis::cmd("EXISTS");
+        cmd.arg(&keys.hash);
+        let n: i64 = self.client.query(Call::read(&cmd, &keys.hash)).await?;
         Ok(n == 1)
     }
 
@@ -347,8 +394,8 @@ impl<M: Model> Repo<M> {
         M::Pk: Borrow<Q>,
     {
         let keys = self.instance_keys(pk)?;
-        let registry = self.registry();
-        let index_keys = self.index_keys();
+        let registry = self.registry(keys.bucket);
+        let index_keys = self.index_keys(keys.bucket);
         let all_keys: Vec<&String> = [&keys.hash]
             .into_iter()
             .chain(std::iter::once(&registry))
@@ -360,30 +407,56 @@ impl<M: Model> Repo<M> {
         for ix in M::META.indexes {
             cmd.arg(protocol::index_code(ix.kind)).arg(ix.path);
         }
-        let existed: i64 = scripts::DELETE_INSTANCE
-            .invoke(&cmd, &mut self.client.connection())
+        let existed: i64 = self
+            .client
+            .query(Call::script(
+                &scripts::DELETE_INSTANCE,
+                &cmd,
+                &keys.hash,
+                Effect::Writes,
+            ))
             .await?;
         Ok(existed == 1)
     }
 
-    /// The pks of every live instance, read from the model's registry (no KEYS, no SCAN).
-    /// Sorted by pk text for models without TTL, by expiry for models with one.
+    /// The live pks of every bucket (text), one list per bucket, each from one atomic read.
+    pub(crate) async fn live_pks(&self) -> Result<Vec<(String, Vec<String>)>> {
+        let reads = (0..M::META.buckets.max(1)).map(|bucket| {
+            let registry = self.registry(bucket);
+            async move {
+                let mut cmd = scripts::LIVE_PKS.call(&[&registry]);
+                cmd.arg("list");
+                let pks: Vec<String> = self
+                    .client
+                    .query(Call::script(
+                        &scripts::LIVE_PKS,
+                        &cmd,
+                        &registry,
+                        Effect::Reads,
+                    ))
+                    .await?;
+                Ok::<_, Error>((registry, pks))
+            }
+        });
+        futures_util::future::try_join_all(reads).await
+    }
+
+    /// The pks of every live instance, read from the model's registry (no KEYS, no SCAN), sorted
+    /// by pk text (bytewise).
     pub async fn all(&self) -> Result<Vec<M::Pk>> {
-        let registry = self.registry();
-        let mut cmd = scripts::LIVE_PKS.call(&[&registry]);
-        cmd.arg("list");
-        let raw: Vec<String> = scripts::LIVE_PKS
-            .invoke(&cmd, &mut self.client.connection())
-            .await?;
-        raw.iter()
-            .map(|text| {
-                M::Pk::from_pk_text(text).map_err(|e| Error::Decode {
+        let mut all = Vec::new();
+        for (registry, pks) in self.live_pks().await? {
+            for text in pks {
+                let pk = M::Pk::from_pk_text(&text).map_err(|e| Error::Decode {
                     key: registry.clone(),
                     field: format!("member {text:?}"),
                     reason: e.to_string(),
-                })
-            })
-            .collect()
+                })?;
+                all.push((text, pk));
+            }
+        }
+        all.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        Ok(all.into_iter().map(|(_, pk)| pk).collect())
     }
 
     /// Rebuilds the model's indexes from its instances (see [`crate::reindex`]): after adding an
@@ -400,22 +473,33 @@ impl<M: Model> Repo<M> {
         M::Pk: Borrow<Q>,
     {
         let keys = self.instance_keys(pk)?;
-        let raw: Option<String> = redis::cmd("HGET")
-            .arg(&keys.hash)
-            .arg(VERSION_FIELD)
-            .query_async(&mut self.client.connection())
-            .await?;
+        let mut cmd = redis::cmd("HGET");
+        cmd.arg(&keys.hash).arg(VERSION_FIELD);
+        let raw: Option<String> = self.client.query(Call::read(&cmd, &keys.hash)).await?;
         Ok(raw.and_then(|v| v.parse().ok()))
     }
 
-    /// The number of live instances. O(log N).
+    /// The number of live instances: O(log N) per bucket.
     pub async fn count(&self) -> Result<u64> {
-        let mut cmd = scripts::LIVE_PKS.call(&[self.registry()]);
-        cmd.arg("count");
-        let n: u64 = scripts::LIVE_PKS
-            .invoke(&cmd, &mut self.client.connection())
-            .await?;
-        Ok(n)
+        let counts = (0..M::META.buckets.max(1)).map(|bucket| {
+            let registry = self.registry(bucket);
+            async move {
+                let mut cmd = scripts::LIVE_PKS.call(&[&registry]);
+                cmd.arg("count");
+                self.client
+                    .query::<u64>(Call::script(
+                        &scripts::LIVE_PKS,
+                        &cmd,
+                        &registry,
+                        Effect::Reads,
+                    ))
+                    .await
+            }
+        });
+        Ok(futures_util::future::try_join_all(counts)
+            .await?
+            .into_iter()
+            .sum())
     }
 }
 

@@ -51,16 +51,21 @@ impl Lua {
         cmd
     }
 
-    /// Loads the script into the server's cache (SCRIPT LOAD).
-    pub(crate) async fn load<C: ConnectionLike>(&self, conn: &mut C) -> RedisResult<()> {
-        redis::cmd("SCRIPT")
-            .arg("LOAD")
-            .arg(&self.body)
-            .query_async::<()>(conn)
-            .await
+    /// The command that loads the script into a server's cache.
+    pub(crate) fn load_command(&self) -> Cmd {
+        let mut cmd = redis::cmd("SCRIPT");
+        cmd.arg("LOAD").arg(&self.body);
+        cmd
     }
 
-    /// Sends `cmd` (built by [`Lua::call`]), loading the script when the server lacks it.
+    /// Loads the script into the server's cache (SCRIPT LOAD) through `conn`.
+    pub(crate) async fn load<C: ConnectionLike>(&self, conn: &mut C) -> RedisResult<()> {
+        self.load_command().query_async::<()>(conn).await
+    }
+
+    /// Sends `cmd` (built by [`Lua::call`]) on a connection of one node (a dedicated one; the
+    /// shared connection goes through `Client::execute`), loading the script when the server
+    /// lacks it.
     pub(crate) async fn invoke<T: FromRedisValue, C: ConnectionLike>(
         &self,
         cmd: &Cmd,
@@ -91,9 +96,9 @@ pub(crate) static WRITE_INSTANCE: LazyLock<Lua> = LazyLock::new(|| {
     )
 });
 
-/// Index queries (see `lua/query.lua`; it uses the prelude's pk escaping).
+/// Index queries (see `lua/query.lua`).
 pub(crate) static QUERY: LazyLock<Lua> =
-    LazyLock::new(|| Lua::new(Access::ReadsOnly, &[INDEX, include_str!("lua/query.lua")]));
+    LazyLock::new(|| Lua::new(Access::ReadsOnly, &[include_str!("lua/query.lua")]));
 
 /// Index rebuilding (see `lua/reindex.lua`).
 pub(crate) static REINDEX: LazyLock<Lua> =
@@ -106,6 +111,10 @@ pub(crate) static DELETE_INSTANCE: LazyLock<Lua> = LazyLock::new(|| {
         &[INDEX, include_str!("lua/delete_instance.lua")],
     )
 });
+
+/// Reads whole instances (see `lua/read_instances.lua`).
+pub(crate) static READ_INSTANCES: LazyLock<Lua> =
+    LazyLock::new(|| Lua::new(Access::ReadsOnly, &[include_str!("lua/read_instances.lua")]));
 
 /// Count or list the live pks of a model (see `lua/live_pks.lua`).
 pub(crate) static LIVE_PKS: LazyLock<Lua> =

@@ -8,11 +8,13 @@
 //! [`Error::Conflict`]. The closure may run several times: keep it free of side effects.
 
 use std::borrow::{Borrow, Cow};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use redis::Value;
+use redis::aio::ConnectionLike;
 
 use crate::client::Dedicated;
+use crate::conn::{self, Failure};
 use crate::error::{Error, Result};
 use crate::model::{Model, PkRef};
 use crate::ops::batch::Batch;
@@ -117,29 +119,59 @@ impl<M: Model + Clone + PartialEq> Repo<M> {
             .iter()
             .map(|pk| self.instance_keys(pk.as_str()))
             .collect::<Result<_>>()?;
+        let client = self.client();
+        if client.is_cluster() {
+            crate::slot::check_one_slot(keys.iter().map(|k| k.hash.as_str()))?;
+        }
         let instances: Vec<Instance> = pks
             .iter()
-            .map(|pk| Instance::new(self.client(), M::META, Cow::Borrowed(pk.as_str())))
+            .map(|pk| Instance::new(client, M::META, Cow::Borrowed(pk.as_str())))
             .collect();
-        let mut conn = self.client().dedicated().await?;
+        let route = keys[0].hash.as_str();
+        // Conflicts back off from `pause`; outages (a redirect, a failover) from `outage`, within
+        // the client's retry budget.
         let mut pause = opts.backoff;
-        for _ in 0..opts.max_attempts {
-            let before = match Self::watch_and_read(&mut conn, &keys).await? {
-                Ok(values) => values,
-                Err(missing) => {
-                    unwatch(conn).await?;
+        let mut outage = conn::FIRST_PAUSE;
+        let deadline = Instant::now() + client.retry_for();
+        let mut conflicts = 0;
+        let mut held: Option<Dedicated> = None;
+        loop {
+            if conflicts >= opts.max_attempts {
+                if let Some(conn) = held {
+                    conn.finish(client);
+                }
+                return Err(Error::Conflict {
+                    model: M::META.name,
+                    pk: pks.first().cloned().unwrap_or_default(),
+                    attempts: opts.max_attempts,
+                });
+            }
+            let mut conn = match held.take() {
+                Some(conn) => conn,
+                None => client.dedicated(route).await?,
+            };
+            let before = match Self::watch_and_read(&mut conn, &keys).await {
+                Ok(Ok(values)) => values,
+                Ok(Err(missing)) => {
+                    unwatch(client, conn).await?;
                     return Err(Error::NotFound {
                         model: M::META.name,
                         pk: missing.pk.clone(),
                         key: missing.hash.clone(),
                     });
                 }
+                // Nothing was written yet: a moved slot or an outage only costs a new round.
+                Err(Error::Redis(e)) => {
+                    outage = self.recover(e, outage, deadline).await?;
+                    continue;
+                }
+                Err(e) => return Err(e),
             };
             let mut values = before.clone();
             let out = match f(&mut values) {
                 Ok(out) => out,
                 Err(e) => {
-                    unwatch(conn).await?;
+                    unwatch(client, conn).await?;
                     return Err(Error::Aborted(e.into()));
                 }
             };
@@ -151,78 +183,140 @@ impl<M: Model + Clone + PartialEq> Repo<M> {
                 .filter(|((old, new), _)| old != new)
                 .try_for_each(|((old, new), instance)| changes(instance, old, new, &mut specs));
             if let Err(e) = diff {
-                unwatch(conn).await?;
+                unwatch(client, conn).await?;
                 return Err(e);
             }
             if specs.is_empty() {
-                unwatch(conn).await?;
+                unwatch(client, conn).await?;
                 return Ok(out);
             }
             let refs: Vec<&OpSpec> = specs.iter().collect();
             let batch = Batch::new(&refs, &[]);
-            let mut pipe = redis::pipe();
-            pipe.cmd("MULTI").ignore();
-            pipe.add_command(batch.cmd.clone()).ignore();
-            pipe.cmd("EXEC");
-            let replies: Vec<Value> = match pipe.query_async(&mut conn.conn).await {
-                Ok(replies) => replies,
-                // EXEC ran (so no WATCH is left) and the script failed before writing: a lost
-                // script cache is reloaded and the round retried; anything else is the answer.
-                Err(e) if e.code() == Some("NOSCRIPT") => {
-                    scripts::OPS.load(&mut conn.conn).await?;
-                    continue;
+            match Self::commit(client, &mut conn, &batch).await? {
+                Commit::Applied => {
+                    conn.finish(client);
+                    return Ok(out);
                 }
-                Err(e) if e.code().is_some() => {
-                    conn.finish();
-                    return Err(batch.error(e));
+                Commit::Conflict => {
+                    conflicts += 1;
+                    let step = pause
+                        .mul_f64(fastrand::f64())
+                        .max(Duration::from_micros(100));
+                    tokio::time::sleep(step).await;
+                    pause = (pause * 2).min(opts.max_backoff);
+                    held = Some(conn);
                 }
-                // The connection failed: it is dropped, not returned to the pool.
-                Err(e) => return Err(e.into()),
-            };
-            match replies.into_iter().next_back() {
-                // Someone wrote a watched key: nothing applied; try again.
-                Some(Value::Nil) => {}
-                Some(Value::Array(mut results)) => match results.pop() {
-                    Some(Value::ServerError(e)) => {
-                        let e = redis::RedisError::from(e);
-                        if e.code() == Some("NOSCRIPT") {
-                            // Nothing applied (the script was the only command): load, retry.
-                            scripts::OPS.load(&mut conn.conn).await?;
-                            continue;
-                        }
-                        conn.finish();
-                        return Err(batch.error(e));
-                    }
-                    Some(reply) => {
-                        batch.replies(reply)?;
-                        conn.finish();
-                        return Ok(out);
-                    }
-                    None => {
-                        return Err(specs[0].unexpected("the script's reply", &Value::Nil));
-                    }
-                },
-                other => {
-                    let other = other.unwrap_or(Value::Nil);
-                    return Err(specs[0].unexpected("the reply of EXEC", &other));
+                Commit::NotRun(e) => {
+                    outage = self.recover(e, outage, deadline).await?;
                 }
             }
-            let step = pause
-                .mul_f64(fastrand::f64())
-                .max(Duration::from_micros(100));
-            tokio::time::sleep(step).await;
-            pause = (pause * 2).min(opts.max_backoff);
         }
-        conn.finish();
-        Err(Error::Conflict {
-            model: M::META.name,
-            pk: pks.first().cloned().unwrap_or_default(),
-            attempts: opts.max_attempts,
-        })
     }
 
-    /// WATCHes every key of the instances, then reads them (without MULTI: an EXEC would drop
-    /// the WATCH). `Err(keys)` names an instance that does not exist.
+    /// After an error that proves the round wrote nothing: notes a moved slot, waits out an
+    /// outage (within the retry budget), or gives the error back when it is final.
+    async fn recover(
+        &self,
+        e: redis::RedisError,
+        outage: Duration,
+        deadline: Instant,
+    ) -> Result<Duration> {
+        match conn::classify(&e) {
+            Failure::Redirect {
+                node,
+                slot,
+                asking: false,
+            } => {
+                self.client().note_moved(slot, node);
+                Ok(outage)
+            }
+            // A migrating slot (ASK, TRYAGAIN), a failover, a lost connection during the reads:
+            // wait for the cluster to settle. (NOSCRIPT is handled where it happens.)
+            Failure::Redirect { .. } | Failure::NotRun | Failure::Unknown | Failure::NoScript => {
+                conn::backoff(outage, deadline, e).await
+            }
+            Failure::Final => Err(e.into()),
+        }
+    }
+
+    /// Sends the batch inside MULTI/EXEC on the watching connection (then `WAIT`, when the
+    /// client asks for durable writes).
+    async fn commit(
+        client: &crate::Client,
+        conn: &mut Dedicated,
+        batch: &Batch<'_, '_>,
+    ) -> Result<Commit> {
+        let mut pipe = redis::pipe();
+        pipe.cmd("MULTI");
+        pipe.add_command(batch.cmd.clone());
+        pipe.cmd("EXEC");
+        let wait = client.wait_replicas();
+        if let Some((n, timeout)) = wait {
+            pipe.cmd("WAIT")
+                .arg(n)
+                .arg(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX));
+        }
+        let count = pipe.len();
+        let replies = match conn.conn.req_packed_commands(&pipe, 0, count).await {
+            Ok(replies) => replies,
+            // EXEC may have run: the outcome is unknown, and the round is not retried.
+            Err(e) if e.is_io_error() => return Err(Error::OutcomeUnknown { source: e }),
+            Err(e) => return Err(e.into()),
+        };
+        let mut replies = replies.into_iter();
+        let (_multi, queued, exec) = (replies.next(), replies.next(), replies.next());
+        let exec = exec.unwrap_or(Value::Nil);
+        // Refused while queueing (MOVED, TRYAGAIN...): EXEC aborted, nothing ran.
+        if let Some(Value::ServerError(e)) = queued {
+            return Ok(Commit::NotRun(e.into()));
+        }
+        match exec {
+            // Someone wrote a watched key: nothing applied.
+            Value::Nil => Ok(Commit::Conflict),
+            Value::Array(mut results) => match results.pop() {
+                Some(Value::ServerError(e)) => {
+                    let e = redis::RedisError::from(e);
+                    if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) {
+                        // Nothing applied (the script was the only command): load it, go again.
+                        scripts::OPS.load(&mut conn.conn).await?;
+                        return Ok(Commit::NotRun(e));
+                    }
+                    Err(batch.error(e))
+                }
+                Some(reply) => {
+                    batch.replies(reply)?;
+                    if let Some((n, _)) = wait {
+                        conn::check_wait(n, replies.next().as_ref())?;
+                    }
+                    Ok(Commit::Applied)
+                }
+                None => Err(Error::Redis(redis::RedisError::from((
+                    redis::ErrorKind::Client,
+                    "EXEC answered no reply for the script",
+                )))),
+            },
+            Value::ServerError(e) => {
+                let e = redis::RedisError::from(e);
+                match conn::classify(&e) {
+                    Failure::Final
+                        if e.kind()
+                            != redis::ErrorKind::Server(redis::ServerErrorKind::ExecAbort) =>
+                    {
+                        Err(e.into())
+                    }
+                    _ => Ok(Commit::NotRun(e)),
+                }
+            }
+            other => Err(Error::Redis(redis::RedisError::from((
+                redis::ErrorKind::Client,
+                "unexpected reply to EXEC",
+                format!("{other:?}"),
+            )))),
+        }
+    }
+
+    /// WATCHes every key of the instances, then reads them with the read script (not MULTI: an
+    /// EXEC would drop the WATCH). `Err(keys)` names an instance that does not exist.
     async fn watch_and_read<'k>(
         conn: &mut Dedicated,
         keys: &'k [InstanceKeys],
@@ -231,36 +325,39 @@ impl<M: Model + Clone + PartialEq> Repo<M> {
         for k in keys {
             watch.arg(&k.hash).arg(&k.containers);
         }
-        let mut pipe = redis::pipe();
-        pipe.add_command(watch).ignore();
-        for k in keys {
-            Self::queue_reads(&mut pipe, k, false);
-        }
-        let replies: Vec<Value> = pipe.query_async(&mut conn.conn).await?;
-        let mut replies = replies.into_iter();
-        let mut values = Vec::with_capacity(keys.len());
-        for k in keys {
-            let parts: Vec<Value> = replies.by_ref().take(1 + k.containers.len()).collect();
-            let reply = if k.containers.is_empty() {
-                parts.into_iter().next().unwrap_or(Value::Nil)
-            } else {
-                Value::Array(parts)
-            };
-            match Self::decode_instance(k, reply)? {
-                Some(v) => values.push(v),
+        let refs: Vec<&InstanceKeys> = keys.iter().collect();
+        let read = Self::read_command(&refs);
+        watch.query_async::<()>(&mut conn.conn).await?;
+        let reply: Value = scripts::READ_INSTANCES
+            .invoke(&read, &mut conn.conn)
+            .await?;
+        let values = Self::decode_read(&refs, reply)?;
+        let mut out = Vec::with_capacity(values.len());
+        for (k, value) in keys.iter().zip(values) {
+            match value {
+                Some(v) => out.push(v),
                 None => return Ok(Err(k)),
             }
         }
-        Ok(Ok(values))
+        Ok(Ok(out))
     }
 }
 
+/// How a commit went.
+enum Commit {
+    Applied,
+    /// A watched key changed: nothing applied.
+    Conflict,
+    /// Refused before anything ran (a moved slot, a lost script...).
+    NotRun(redis::RedisError),
+}
+
 /// Ends a transaction that writes nothing and returns the connection to the pool.
-async fn unwatch(mut conn: Dedicated) -> Result<()> {
+async fn unwatch(client: &crate::Client, mut conn: Dedicated) -> Result<()> {
     redis::cmd("UNWATCH")
         .query_async::<()>(&mut conn.conn)
         .await?;
-    conn.finish();
+    conn.finish(client);
     Ok(())
 }
 

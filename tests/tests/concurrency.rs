@@ -62,9 +62,12 @@ async fn assert_nothing_lost(repo: &SampleRepo, name: &str) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_field_operations_lose_nothing() {
-    let t = TestRedis::new().await;
+rapyer_tests::on_both!(
+    concurrent_field_operations_lose_nothing,
+    flavor = "multi_thread",
+    worker_threads = 2
+);
+async fn concurrent_field_operations_lose_nothing(t: TestRedis) {
     let repo = fresh(&t, "hot").await;
     let r = repo.clone();
     hammer(move |task, i| {
@@ -81,9 +84,12 @@ async fn concurrent_field_operations_lose_nothing() {
     assert_nothing_lost(&repo, "hot").await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_pipelines_lose_nothing() {
-    let t = TestRedis::new().await;
+rapyer_tests::on_both!(
+    concurrent_pipelines_lose_nothing,
+    flavor = "multi_thread",
+    worker_threads = 2
+);
+async fn concurrent_pipelines_lose_nothing(t: TestRedis) {
     let repo = fresh(&t, "hot").await;
     let (r, client) = (repo.clone(), t.client.clone());
     hammer(move |task, i| {
@@ -102,9 +108,12 @@ async fn concurrent_pipelines_lose_nothing() {
     assert_nothing_lost(&repo, "hot").await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn readers_never_see_a_pipeline_half_applied() {
-    let t = TestRedis::new().await;
+rapyer_tests::on_both!(
+    readers_never_see_a_pipeline_half_applied,
+    flavor = "multi_thread",
+    worker_threads = 2
+);
+async fn readers_never_see_a_pipeline_half_applied(t: TestRedis) {
     let repo = fresh(&t, "x").await;
     fresh(&t, "y").await;
     let done = Arc::new(AtomicBool::new(false));
@@ -170,9 +179,12 @@ async fn readers_never_see_a_pipeline_half_applied() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn losing_the_script_cache_mid_run_applies_every_operation_once() {
-    let t = TestRedis::new().await;
+rapyer_tests::on_both!(
+    losing_the_script_cache_mid_run_applies_every_operation_once,
+    flavor = "multi_thread",
+    worker_threads = 2
+);
+async fn losing_the_script_cache_mid_run_applies_every_operation_once(t: TestRedis) {
     let repo = fresh(&t, "s").await;
     let done = Arc::new(AtomicBool::new(false));
     let flushes = Arc::new(AtomicU64::new(0));

@@ -9,9 +9,8 @@ use rapyer_tests::harness::{TestRedis, Transport};
 use rapyer_tests::samples::{at, empty_sample, full_sample, inner};
 use redis::AsyncCommands;
 
-#[tokio::test]
-async fn every_type_round_trips_with_edge_values() {
-    let t = TestRedis::new().await;
+rapyer_tests::on_both!(every_type_round_trips_with_edge_values);
+async fn every_type_round_trips_with_edge_values(t: TestRedis) {
     let repo = Sample::repo(&t.client);
     let full = full_sample("full");
     repo.save(&full).await.unwrap();
@@ -23,9 +22,8 @@ async fn every_type_round_trips_with_edge_values() {
     assert_eq!(repo.get("empty").await.unwrap(), Some(empty));
 }
 
-#[tokio::test]
-async fn defaults_fill_the_constructor_and_round_trip() {
-    let t = TestRedis::new().await;
+rapyer_tests::on_both!(defaults_fill_the_constructor_and_round_trip);
+async fn defaults_fill_the_constructor_and_round_trip(t: TestRedis) {
     let d = Defaults::new("req");
     assert_eq!(d.d_int, -5);
     assert_eq!(d.d_float, 2.5);
@@ -48,9 +46,8 @@ async fn defaults_fill_the_constructor_and_round_trip() {
     assert_eq!(repo.get(&d.id).await.unwrap(), Some(d));
 }
 
-#[tokio::test]
-async fn non_finite_floats_are_rejected_and_nothing_is_written() {
-    let t = TestRedis::new().await;
+rapyer_tests::on_both!(non_finite_floats_are_rejected_and_nothing_is_written);
+async fn non_finite_floats_are_rejected_and_nothing_is_written(t: TestRedis) {
     let repo = Sample::repo(&t.client);
     type Spoil = Box<dyn Fn(&mut Sample)>;
     let cases: Vec<(&str, Spoil)> = vec![
@@ -92,9 +89,8 @@ async fn non_finite_floats_are_rejected_and_nothing_is_written() {
     }
 }
 
-#[tokio::test]
-async fn insert_refuses_an_existing_pk_and_changes_nothing() {
-    let t = TestRedis::new().await;
+rapyer_tests::on_both!(insert_refuses_an_existing_pk_and_changes_nothing);
+async fn insert_refuses_an_existing_pk_and_changes_nothing(t: TestRedis) {
     let repo = Account::repo(&t.client);
     let a = Account {
         number: 7,
@@ -109,7 +105,8 @@ async fn insert_refuses_an_existing_pk_and_changes_nothing() {
         Err(Error::AlreadyExists { model, pk, key }) => {
             assert_eq!((model, pk.as_str()), ("Account", "7"));
             assert_eq!(key, repo.key_of(&7).unwrap());
-            assert!(key.ends_with("bank:account:{7}"), "{key}");
+            assert!(key.contains("bank:account:{"), "{key}");
+            assert!(key.ends_with("}:7"), "{key}");
         }
         other => panic!("expected AlreadyExists, got {other:?}"),
     }
@@ -120,9 +117,8 @@ async fn insert_refuses_an_existing_pk_and_changes_nothing() {
     assert_eq!(repo.count().await.unwrap(), 1);
 }
 
-#[tokio::test]
-async fn get_many_exists_delete_all_and_count() {
-    let t = TestRedis::new().await;
+rapyer_tests::on_both!(get_many_exists_delete_all_and_count);
+async fn get_many_exists_delete_all_and_count(t: TestRedis) {
     let repo = Sample::repo(&t.client);
     for name in ["a", "b", "c"] {
         repo.insert(&full_sample(name)).await.unwrap();
@@ -156,9 +152,8 @@ async fn get_many_exists_delete_all_and_count() {
     assert!(repo.get_many(Vec::<&str>::new()).await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn save_replaces_containers_instead_of_merging() {
-    let t = TestRedis::new().await;
+rapyer_tests::on_both!(save_replaces_containers_instead_of_merging);
+async fn save_replaces_containers_instead_of_merging(t: TestRedis) {
     let repo = Sample::repo(&t.client);
     let mut s = full_sample("x");
     repo.save(&s).await.unwrap();
@@ -170,9 +165,8 @@ async fn save_replaces_containers_instead_of_merging() {
     assert_eq!(repo.get("x").await.unwrap(), Some(s));
 }
 
-#[tokio::test]
-async fn junk_in_a_field_is_a_typed_error_naming_key_and_field() {
-    let t = TestRedis::new().await;
+rapyer_tests::on_both!(junk_in_a_field_is_a_typed_error_naming_key_and_field);
+async fn junk_in_a_field_is_a_typed_error_naming_key_and_field(t: TestRedis) {
     let repo = Sample::repo(&t.client);
     let mut raw = t.raw().await;
     let cases = [
@@ -231,9 +225,8 @@ async fn junk_in_a_field_is_a_typed_error_naming_key_and_field() {
     }
 }
 
-#[tokio::test]
-async fn awkward_pks_never_share_keys() {
-    let t = TestRedis::new().await;
+rapyer_tests::on_both!(awkward_pks_never_share_keys);
+async fn awkward_pks_never_share_keys(t: TestRedis) {
     let repo = Sample::repo(&t.client);
     let long = "k".repeat(10_000);
     let pks = [
@@ -251,6 +244,8 @@ async fn awkward_pks_never_share_keys() {
         long.as_str(),
         "}{",
         "x:{y}:z",
+        "a%3Ab",
+        "%",
     ];
     for pk in pks {
         repo.insert(&full_sample(pk))
@@ -268,10 +263,12 @@ async fn awkward_pks_never_share_keys() {
         for key in repo.keys_of(pk).unwrap() {
             assert!(all_keys.insert(key.clone()), "{pk:?} shares key {key}");
         }
-        // The hash tag is exactly the escaped pk: no brace inside.
+        // The first `{...}` is the bucket's tag; after it comes `:` and the escaped pk, which
+        // holds no `:` (so a container suffix is never part of a pk).
         let hash = repo.key_of(pk).unwrap();
-        let tag = &hash[hash.find('{').unwrap() + 1..hash.len() - 1];
-        assert!(!tag.contains(['{', '}']), "{hash}");
+        let after_tag = &hash[hash.find('}').unwrap() + 1..];
+        assert!(after_tag.starts_with(':'), "{hash}");
+        assert!(!after_tag[1..].contains(':'), "{hash}");
     }
     let mut listed = repo.all().await.unwrap();
     listed.sort();
@@ -287,9 +284,8 @@ async fn awkward_pks_never_share_keys() {
     assert_eq!(repo.count().await.unwrap(), pks.len() as u64 - 1);
 }
 
-#[tokio::test]
-async fn the_empty_pk_is_rejected() {
-    let t = TestRedis::new().await;
+rapyer_tests::on_both!(the_empty_pk_is_rejected);
+async fn the_empty_pk_is_rejected(t: TestRedis) {
     let repo = Sample::repo(&t.client);
     assert!(matches!(
         repo.insert(&full_sample("")).await,
@@ -299,9 +295,12 @@ async fn the_empty_pk_is_rejected() {
     assert_eq!(repo.count().await.unwrap(), 0);
 }
 
-#[tokio::test]
-async fn ttl_is_set_on_every_key_in_the_same_write_and_expired_instances_leave_the_registry() {
-    let t = TestRedis::new().await;
+rapyer_tests::on_both!(
+    ttl_is_set_on_every_key_in_the_same_write_and_expired_instances_leave_the_registry
+);
+async fn ttl_is_set_on_every_key_in_the_same_write_and_expired_instances_leave_the_registry(
+    t: TestRedis,
+) {
     let sessions = Session::repo(&t.client);
     let s = Session {
         token: rapyer::Uuid::new_v4(),
@@ -336,9 +335,8 @@ async fn connects_over_tcp_and_records_the_schema_version() {
     assert_eq!(version, "3");
 }
 
-#[tokio::test]
-async fn an_instance_with_every_optional_field_empty_still_exists() {
-    let t = TestRedis::new().await;
+rapyer_tests::on_both!(an_instance_with_every_optional_field_empty_still_exists);
+async fn an_instance_with_every_optional_field_empty_still_exists(t: TestRedis) {
     let repo = Counter::repo(&t.client);
     let c = Counter::new();
     repo.save(&c).await.unwrap();
@@ -346,9 +344,8 @@ async fn an_instance_with_every_optional_field_empty_still_exists() {
     assert_eq!(repo.get(&c.counter_id).await.unwrap(), Some(c));
 }
 
-#[tokio::test]
-async fn concurrent_inserts_of_one_pk_let_exactly_one_win() {
-    let t = TestRedis::new().await;
+rapyer_tests::on_both!(concurrent_inserts_of_one_pk_let_exactly_one_win);
+async fn concurrent_inserts_of_one_pk_let_exactly_one_win(t: TestRedis) {
     let repo = Account::repo(&t.client);
     let tasks: Vec<_> = (0..32)
         .map(|i| {

@@ -17,9 +17,8 @@ async fn saved(t: &TestRedis, name: &str) -> rapyer_tests::fixtures::all_types::
     repo
 }
 
-#[tokio::test]
-async fn int_operations_return_what_redis_computed() {
-    let t = TestRedis::new().await;
+rapyer_tests::on_both!(int_operations_return_what_redis_computed);
+async fn int_operations_return_what_redis_computed(t: TestRedis) {
     let repo = saved(&t, "s").await;
     let count = repo.fields("s").count();
     count.set(40).await.unwrap();
@@ -50,9 +49,8 @@ async fn int_operations_return_what_redis_computed() {
     assert_eq!((got.count, got.nested.inner.n), (i64::MIN, 12));
 }
 
-#[tokio::test]
-async fn a_field_named_like_a_repository_method_keeps_both() {
-    let t = TestRedis::new().await;
+rapyer_tests::on_both!(a_field_named_like_a_repository_method_keeps_both);
+async fn a_field_named_like_a_repository_method_keeps_both(t: TestRedis) {
     let repo = saved(&t, "s").await;
     // `count` is a field of Sample and a method of every repository: the method wins the
     // shortcut, the field stays reachable through `fields(pk)`.
@@ -63,9 +61,8 @@ async fn a_field_named_like_a_repository_method_keeps_both() {
     );
 }
 
-#[tokio::test]
-async fn float_operations_refuse_non_finite_values() {
-    let t = TestRedis::new().await;
+rapyer_tests::on_both!(float_operations_refuse_non_finite_values);
+async fn float_operations_refuse_non_finite_values(t: TestRedis) {
     let repo = saved(&t, "s").await;
     let ratio = repo.ratio("s");
     ratio.set(0.1).await.unwrap();
@@ -87,9 +84,8 @@ async fn float_operations_refuse_non_finite_values() {
     assert_eq!(ratio.get().await.unwrap(), 1e308);
 }
 
-#[tokio::test]
-async fn every_scalar_type_sets_and_gets() {
-    let t = TestRedis::new().await;
+rapyer_tests::on_both!(every_scalar_type_sets_and_gets);
+async fn every_scalar_type_sets_and_gets(t: TestRedis) {
     let repo = saved(&t, "s").await;
     let f = repo.fields("s");
     f.flag().set(false).await.unwrap();
@@ -121,9 +117,8 @@ async fn every_scalar_type_sets_and_gets() {
     );
 }
 
-#[tokio::test]
-async fn optional_fields_set_clear_and_get() {
-    let t = TestRedis::new().await;
+rapyer_tests::on_both!(optional_fields_set_clear_and_get);
+async fn optional_fields_set_clear_and_get(t: TestRedis) {
     let repo = saved(&t, "s").await;
     let f = repo.fields("s");
     assert_eq!(f.opt_count().get().await.unwrap(), Some(i64::MIN));
@@ -144,9 +139,8 @@ async fn optional_fields_set_clear_and_get() {
     );
 }
 
-#[tokio::test]
-async fn defaults_apply_to_fields_an_old_instance_lacks() {
-    let t = TestRedis::new().await;
+rapyer_tests::on_both!(defaults_apply_to_fields_an_old_instance_lacks);
+async fn defaults_apply_to_fields_an_old_instance_lacks(t: TestRedis) {
     let repo = Defaults::repo(&t.client);
     let d = Defaults::new("d");
     repo.save(&d).await.unwrap();
@@ -172,9 +166,8 @@ async fn defaults_apply_to_fields_an_old_instance_lacks() {
     );
 }
 
-#[tokio::test]
-async fn list_operations() {
-    let t = TestRedis::new().await;
+rapyer_tests::on_both!(list_operations);
+async fn list_operations(t: TestRedis) {
     let repo = Sample::repo(&t.client);
     repo.save(&empty_sample("s")).await.unwrap();
     let list = repo.list_text("s");
@@ -226,9 +219,8 @@ async fn list_operations() {
     assert_eq!(repo.get("s").await.unwrap().unwrap().list_list, big);
 }
 
-#[tokio::test]
-async fn set_operations() {
-    let t = TestRedis::new().await;
+rapyer_tests::on_both!(set_operations);
+async fn set_operations(t: TestRedis) {
     let repo = Sample::repo(&t.client);
     repo.save(&empty_sample("s")).await.unwrap();
     let set = repo.set_color("s");
@@ -253,9 +245,8 @@ async fn set_operations() {
     assert_eq!(ints.len().await.unwrap(), 0);
 }
 
-#[tokio::test]
-async fn map_operations() {
-    let t = TestRedis::new().await;
+rapyer_tests::on_both!(map_operations);
+async fn map_operations(t: TestRedis) {
     let repo = Sample::repo(&t.client);
     repo.save(&empty_sample("s")).await.unwrap();
     let map = repo.map_text("s");
@@ -310,9 +301,8 @@ async fn map_operations() {
     assert_eq!(got.map_inner, BTreeMap::from([("i".into(), inner(4))]));
 }
 
-#[tokio::test]
-async fn operations_on_a_missing_instance_create_nothing() {
-    let t = TestRedis::new().await;
+rapyer_tests::on_both!(operations_on_a_missing_instance_create_nothing);
+async fn operations_on_a_missing_instance_create_nothing(t: TestRedis) {
     let repo = Sample::repo(&t.client);
     let f = repo.fields("ghost");
     let errors = vec![
@@ -349,9 +339,8 @@ async fn operations_on_a_missing_instance_create_nothing() {
     ));
 }
 
-#[tokio::test]
-async fn junk_in_redis_is_a_typed_error_naming_key_and_field() {
-    let t = TestRedis::new().await;
+rapyer_tests::on_both!(junk_in_redis_is_a_typed_error_naming_key_and_field);
+async fn junk_in_redis_is_a_typed_error_naming_key_and_field(t: TestRedis) {
     let repo = saved(&t, "s").await;
     let key = repo.key_of("s").unwrap();
     let mut raw = t.raw().await;
@@ -383,9 +372,8 @@ async fn junk_in_redis_is_a_typed_error_naming_key_and_field() {
     );
 }
 
-#[tokio::test]
-async fn containers_created_by_an_operation_take_the_instance_ttl() {
-    let t = TestRedis::new().await;
+rapyer_tests::on_both!(containers_created_by_an_operation_take_the_instance_ttl);
+async fn containers_created_by_an_operation_take_the_instance_ttl(t: TestRedis) {
     let sessions = Session::repo(&t.client);
     let s = Session::new(rapyer::Uuid::new_v4(), "u");
     sessions.save(&s).await.unwrap();

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use rapyer::{Error, IndexKind, Op, Pipeline};
+use rapyer::{Error, IndexKind, Model as _, Op, Pipeline};
 use rapyer_tests::fixtures::indexes::{Gamer, GamerRepo, Guild, Region};
 use rapyer_tests::harness::TestRedis;
 use redis::AsyncCommands;
@@ -446,7 +446,11 @@ async fn check_all(t: &TestRedis, repo: &GamerRepo, model: &Model) {
         Some(g.stats.wins)
     })
     .await;
-    let key = |path| t.client.keys().index("Gamer", IndexKind::Unique, path);
+    let key = |path| {
+        t.client
+            .keys()
+            .index(&Gamer::META, IndexKind::Unique, path, 0)
+    };
     check_unique("email", repo.by_email(), key("email"), t, model, |g| {
         Some(g.email.clone())
     })
@@ -647,10 +651,15 @@ async fn reindex_repairs_every_kind_of_damage() {
         step(&mut rng, &t, &repo, &mut model, &mut seen).await;
     }
     let keys = t.client.keys();
-    let index = |kind, path| keys.index("Gamer", kind, path);
+    let index = |kind, path| keys.index(&Gamer::META, kind, path, 0);
     let mut raw = t.raw().await;
-    // A lost index, ghost entries, and fields changed behind rapyer's back.
-    let _: () = raw.del(index(IndexKind::SortedInt, "score")).await.unwrap();
+    // A lost index (every bucket's key), ghost entries, and fields changed behind rapyer's back.
+    for bucket in 0..Gamer::META.buckets {
+        let _: () = raw
+            .del(keys.index(&Gamer::META, IndexKind::SortedInt, "score", bucket))
+            .await
+            .unwrap();
+    }
     let _: () = raw
         .zadd(index(IndexKind::SortedInt, "stats.wins"), "ghost", 99)
         .await
@@ -710,8 +719,13 @@ fn the_cli_describes_models_as_the_generated_code_does() {
     for (model, generated) in schema.models.iter().zip([Gamer::META, Guild::META]) {
         let meta = rapyer_codegen::runtime_meta::model_meta(&schema, model);
         assert_eq!(
-            (meta.name, meta.prefix, meta.indexes),
-            (generated.name, generated.prefix, generated.indexes)
+            (meta.name, meta.prefix, meta.buckets, meta.indexes),
+            (
+                generated.name,
+                generated.prefix,
+                generated.buckets,
+                generated.indexes
+            )
         );
     }
 }
@@ -725,11 +739,14 @@ async fn rapyer_gen_reindex_repairs_a_lost_index() {
         g.score = i;
         repo.insert(&g).await.unwrap();
     }
-    let score_key = t
-        .client
-        .keys()
-        .index("Gamer", IndexKind::SortedInt, "score");
-    let _: () = t.raw().await.del(&score_key).await.unwrap();
+    let mut raw = t.raw().await;
+    for bucket in 0..Gamer::META.buckets {
+        let score_key = t
+            .client
+            .keys()
+            .index(&Gamer::META, IndexKind::SortedInt, "score", bucket);
+        let _: () = raw.del(&score_key).await.unwrap();
+    }
     assert!(repo.by_score().top(3).await.unwrap().is_empty());
 
     let schema = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/indexes/schema");

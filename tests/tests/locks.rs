@@ -24,9 +24,8 @@ async fn accounts(t: &TestRedis, n: i64, balance: i64) -> AccountRepo {
     repo
 }
 
-#[tokio::test]
-async fn a_lock_is_exclusive_fenced_and_never_released_from_a_new_owner() {
-    let t = TestRedis::new().await;
+rapyer_tests::on_both!(a_lock_is_exclusive_fenced_and_never_released_from_a_new_owner);
+async fn a_lock_is_exclusive_fenced_and_never_released_from_a_new_owner(t: TestRedis) {
     let repo = accounts(&t, 1, 0).await;
     let first = repo.lock_with(&0, "edit", quick(200, 0)).await.unwrap();
     assert!(first.lock().is_held().await.unwrap());
@@ -77,9 +76,8 @@ async fn a_lock_is_exclusive_fenced_and_never_released_from_a_new_owner() {
     assert_eq!(repo.all().await.unwrap(), vec![0, 404]);
 }
 
-#[tokio::test]
-async fn a_stopped_holder_blocks_nobody_past_the_ttl_and_cannot_write_late() {
-    let t = TestRedis::new().await;
+rapyer_tests::on_both!(a_stopped_holder_blocks_nobody_past_the_ttl_and_cannot_write_late);
+async fn a_stopped_holder_blocks_nobody_past_the_ttl_and_cannot_write_late(t: TestRedis) {
     let repo = accounts(&t, 1, 100).await;
     // A holder that stalls mid-work (a GC pause, a slow call) past its TTL.
     let stalled = repo.lock_with(&0, "edit", quick(300, 0)).await.unwrap();
@@ -113,9 +111,8 @@ async fn a_stopped_holder_blocks_nobody_past_the_ttl_and_cannot_write_late() {
     after.release().await.unwrap();
 }
 
-#[tokio::test]
-async fn the_watchdog_keeps_a_long_holder_s_lock() {
-    let t = TestRedis::new().await;
+rapyer_tests::on_both!(the_watchdog_keeps_a_long_holder_s_lock);
+async fn the_watchdog_keeps_a_long_holder_s_lock(t: TestRedis) {
     let repo = accounts(&t, 1, 0).await;
     let guard = repo
         .lock_with(&0, "long", quick(300, 0).watchdog(true))
@@ -132,12 +129,15 @@ async fn the_watchdog_keeps_a_long_holder_s_lock() {
     guard.release().await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn opposite_transfers_under_locks_preserve_the_total_without_deadlock() {
+rapyer_tests::on_both!(
+    opposite_transfers_under_locks_preserve_the_total_without_deadlock,
+    flavor = "multi_thread",
+    worker_threads = 2
+);
+async fn opposite_transfers_under_locks_preserve_the_total_without_deadlock(t: TestRedis) {
     const ACCOUNTS: i64 = 10;
     const TASKS: u64 = 16;
     const TRANSFERS: u64 = 2_000;
-    let t = TestRedis::new().await;
     let repo = accounts(&t, ACCOUNTS, 1_000).await;
     let start = Instant::now();
     let tasks: Vec<_> = (0..TASKS)
@@ -202,9 +202,8 @@ async fn opposite_transfers_under_locks_preserve_the_total_without_deadlock() {
     );
 }
 
-#[tokio::test]
-async fn a_lock_set_over_two_models_is_all_or_nothing() {
-    let t = TestRedis::new().await;
+rapyer_tests::on_both!(a_lock_set_over_two_models_is_all_or_nothing);
+async fn a_lock_set_over_two_models_is_all_or_nothing(t: TestRedis) {
     let accounts = accounts(&t, 2, 0).await;
     let samples = Sample::repo(&t.client);
     samples.save(&empty_sample("s")).await.unwrap();
@@ -235,9 +234,8 @@ async fn a_lock_set_over_two_models_is_all_or_nothing() {
     gs.release().await.unwrap();
 }
 
-#[tokio::test]
-async fn lock_errors_release_what_was_taken() {
-    let t = TestRedis::new().await;
+rapyer_tests::on_both!(lock_errors_release_what_was_taken);
+async fn lock_errors_release_what_was_taken(t: TestRedis) {
     let accounts = accounts(&t, 1, 0).await;
     // One instance of the set does not exist: NotFound, and the other lock is free again.
     let mut set = LockSet::new(&t.client);

@@ -26,9 +26,8 @@ async fn state(samples: &SampleRepo, accounts: &AccountRepo) -> (i64, u64, i64, 
     )
 }
 
-#[tokio::test]
-async fn a_pipeline_spans_instances_and_models_with_typed_results() {
-    let t = TestRedis::new().await;
+rapyer_tests::on_both!(a_pipeline_spans_instances_and_models_with_typed_results);
+async fn a_pipeline_spans_instances_and_models_with_typed_results(t: TestRedis) {
     let (samples, accounts) = setup(&t).await;
     let mut p = t.client.pipeline();
     let a = p.add(samples.fields("a").count().incr(5));
@@ -50,9 +49,8 @@ async fn a_pipeline_spans_instances_and_models_with_typed_results() {
     assert_eq!(state(&samples, &accounts).await, (6, 1, -5, 100));
 }
 
-#[tokio::test]
-async fn a_missing_instance_fails_the_whole_pipeline() {
-    let t = TestRedis::new().await;
+rapyer_tests::on_both!(a_missing_instance_fails_the_whole_pipeline);
+async fn a_missing_instance_fails_the_whole_pipeline(t: TestRedis) {
     let (samples, accounts) = setup(&t).await;
     let before = state(&samples, &accounts).await;
     let mut p = t.client.pipeline();
@@ -75,9 +73,8 @@ async fn a_missing_instance_fails_the_whole_pipeline() {
     assert!(!exists);
 }
 
-#[tokio::test]
-async fn invalid_arguments_fail_the_pipeline_before_it_is_sent() {
-    let t = TestRedis::new().await;
+rapyer_tests::on_both!(invalid_arguments_fail_the_pipeline_before_it_is_sent);
+async fn invalid_arguments_fail_the_pipeline_before_it_is_sent(t: TestRedis) {
     let (samples, accounts) = setup(&t).await;
     let before = state(&samples, &accounts).await;
     let mut p = t.client.pipeline();
@@ -95,9 +92,8 @@ async fn invalid_arguments_fail_the_pipeline_before_it_is_sent() {
     assert_eq!(state(&samples, &accounts).await, before);
 }
 
-#[tokio::test]
-async fn overflow_anywhere_in_the_pipeline_applies_nothing() {
-    let t = TestRedis::new().await;
+rapyer_tests::on_both!(overflow_anywhere_in_the_pipeline_applies_nothing);
+async fn overflow_anywhere_in_the_pipeline_applies_nothing(t: TestRedis) {
     let (samples, accounts) = setup(&t).await;
     samples
         .fields("b")
@@ -143,9 +139,8 @@ async fn overflow_anywhere_in_the_pipeline_applies_nothing() {
     );
 }
 
-#[tokio::test]
-async fn junk_anywhere_in_the_pipeline_applies_nothing() {
-    let t = TestRedis::new().await;
+rapyer_tests::on_both!(junk_anywhere_in_the_pipeline_applies_nothing);
+async fn junk_anywhere_in_the_pipeline_applies_nothing(t: TestRedis) {
     let (samples, accounts) = setup(&t).await;
     let key = samples.key_of("b").unwrap();
     let mut raw = t.raw().await;
@@ -183,9 +178,8 @@ async fn junk_anywhere_in_the_pipeline_applies_nothing() {
     assert_eq!(before, after);
 }
 
-#[tokio::test]
-async fn an_operation_that_changes_nothing_reports_its_own_error() {
-    let t = TestRedis::new().await;
+rapyer_tests::on_both!(an_operation_that_changes_nothing_reports_its_own_error);
+async fn an_operation_that_changes_nothing_reports_its_own_error(t: TestRedis) {
     let (samples, accounts) = setup(&t).await;
     let mut p = t.client.pipeline();
     let inc = p.add(accounts.balance(&1).incr(3));
@@ -201,9 +195,8 @@ async fn an_operation_that_changes_nothing_reports_its_own_error() {
     assert_eq!(accounts.balance(&1).get().await.unwrap(), 3);
 }
 
-#[tokio::test]
-async fn misuse_is_an_error_not_a_panic() {
-    let t = TestRedis::new().await;
+rapyer_tests::on_both!(misuse_is_an_error_not_a_panic);
+async fn misuse_is_an_error_not_a_panic(t: TestRedis) {
     let (samples, accounts) = setup(&t).await;
     let empty = t.client.pipeline().exec().await.unwrap();
     drop(empty);

@@ -177,6 +177,12 @@ async fn keys_and_prefixes() {
         new::Account::repo(&t.client).get("bob").await.unwrap(),
         None
     );
+    // RS032: another bucket count, so other hash tags: the new code never finds the old data.
+    let ledgers = old::Ledger::repo(&t.client);
+    ledgers.insert(&old::Ledger::new("l1", 5)).await.unwrap();
+    assert!(ledgers.get("l1").await.unwrap().is_some());
+    assert_eq!(new::Ledger::repo(&t.client).get("l1").await.unwrap(), None);
+    assert_eq!(new::Ledger::repo(&t.client).count().await.unwrap(), 0);
 }
 
 #[tokio::test]

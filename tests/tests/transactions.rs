@@ -15,9 +15,12 @@ use rapyer_tests::fixtures::keys_and_ttl::Account;
 use rapyer_tests::harness::{RedisServer, TestRedis, Transport};
 use rapyer_tests::samples::empty_sample;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn first_win_is_awarded_exactly_once_among_32_racing_wins() {
-    let t = TestRedis::new().await;
+rapyer_tests::on_both!(
+    first_win_is_awarded_exactly_once_among_32_racing_wins,
+    flavor = "multi_thread",
+    worker_threads = 2
+);
+async fn first_win_is_awarded_exactly_once_among_32_racing_wins(t: TestRedis) {
     let players = Player::repo(&t.client);
     let rookie = Player::new("rookie", PlayerStats::new(0, 0, 0, 0.0));
     players.insert(&rookie).await.unwrap();
@@ -57,9 +60,8 @@ async fn first_win_is_awarded_exactly_once_among_32_racing_wins() {
     assert_eq!(players.by_score().count(320, 320).await.unwrap(), 1);
 }
 
-#[tokio::test]
-async fn an_error_from_the_closure_writes_nothing() {
-    let t = TestRedis::new().await;
+rapyer_tests::on_both!(an_error_from_the_closure_writes_nothing);
+async fn an_error_from_the_closure_writes_nothing(t: TestRedis) {
     let accounts = Account::repo(&t.client);
     accounts.insert(&Account::new(1)).await.unwrap();
     let err = accounts
@@ -98,21 +100,16 @@ async fn an_error_from_the_closure_writes_nothing() {
     assert!(!accounts.exists(&9).await.unwrap());
 }
 
-#[tokio::test]
-async fn a_transaction_that_always_conflicts_gives_up_after_its_attempts() {
-    let t = TestRedis::new().await;
+rapyer_tests::on_both!(a_transaction_that_always_conflicts_gives_up_after_its_attempts);
+async fn a_transaction_that_always_conflicts_gives_up_after_its_attempts(t: TestRedis) {
     let accounts = Account::repo(&t.client);
     accounts.insert(&Account::new(1)).await.unwrap();
     let key = accounts.key_of(&1).unwrap();
-    let url = t.url.clone();
+    let mut other = t.raw_sync();
     let runs = Arc::new(AtomicU32::new(0));
     let counter = Arc::clone(&runs);
     // Every run of the closure, another client writes the instance before EXEC.
     let result = tokio::task::spawn_blocking(move || {
-        let mut other = redis::Client::open(url.as_str())
-            .unwrap()
-            .get_connection()
-            .unwrap();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -127,7 +124,7 @@ async fn a_transaction_that_always_conflicts_gives_up_after_its_attempts() {
                 .arg(&key)
                 .arg("balance")
                 .arg(1)
-                .query(&mut other)
+                .query(&mut *other)
                 .unwrap();
             a.balance = -1000;
             Ok::<_, Infallible>(())
@@ -145,9 +142,12 @@ async fn a_transaction_that_always_conflicts_gives_up_after_its_attempts() {
     assert_eq!(accounts.balance(&1).get().await.unwrap(), 3);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn multi_instance_transactions_preserve_a_total() {
-    let t = TestRedis::new().await;
+rapyer_tests::on_both!(
+    multi_instance_transactions_preserve_a_total,
+    flavor = "multi_thread",
+    worker_threads = 2
+);
+async fn multi_instance_transactions_preserve_a_total(t: TestRedis) {
     let accounts = Account::repo(&t.client);
     for n in 0..5 {
         let mut a = Account::new(n);
@@ -237,9 +237,8 @@ async fn updates_keep_indexes_and_unique_values_in_step() {
     assert_eq!(gamers.score("b").get().await.unwrap(), 0, "nothing written");
 }
 
-#[tokio::test]
-async fn updates_write_containers_and_cleared_fields() {
-    let t = TestRedis::new().await;
+rapyer_tests::on_both!(updates_write_containers_and_cleared_fields);
+async fn updates_write_containers_and_cleared_fields(t: TestRedis) {
     let samples = Sample::repo(&t.client);
     let mut s = empty_sample("s");
     s.set_text = BTreeSet::from(["keep".into(), "drop".into()]);

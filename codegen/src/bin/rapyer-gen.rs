@@ -5,6 +5,7 @@
 //! rapyer-gen SCHEMA_DIR -o OUT_DIR --check    exit 1 and print a diff when OUT_DIR is stale
 //! rapyer-gen check SCHEMA_DIR                 validate only
 //! rapyer-gen reindex SCHEMA_DIR --url URL     rebuild the indexes of stored data
+//!                    (or --cluster URL[,URL...] on a Redis Cluster)
 //! rapyer-gen review OLD_DIR NEW_DIR           review a schema change (also: NEW_DIR --against REV)
 //! ```
 
@@ -70,8 +71,11 @@ enum Command {
         /// Directory of schema files.
         schema_dir: PathBuf,
         /// The Redis server, e.g. redis://127.0.0.1:6379/ or redis+unix:///path/to/socket.
-        #[arg(long)]
-        url: String,
+        #[arg(long, required_unless_present = "cluster", conflicts_with = "cluster")]
+        url: Option<String>,
+        /// Some nodes of a Redis Cluster instead: redis://host:port URLs, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        cluster: Vec<String>,
         /// The key namespace the application uses, if any.
         #[arg(long)]
         namespace: Option<String>,
@@ -114,12 +118,13 @@ fn main() -> ExitCode {
             Some(Command::Reindex {
                 schema_dir,
                 url,
+                cluster,
                 namespace,
                 models,
             }),
             _,
             _,
-        ) => return reindex(&schema_dir, &url, namespace, &models),
+        ) => return reindex(&schema_dir, url, &cluster, namespace, &models),
         (None, Some(schema_dir), Some(out_dir)) if cli.check => check_output(&schema_dir, &out_dir),
         (None, Some(schema_dir), Some(out_dir)) => generate(&schema_dir, &out_dir),
         _ => unreachable!("clap requires SCHEMA_DIR and -o without a subcommand"),
@@ -187,7 +192,8 @@ fn generate(
 #[cfg(feature = "reindex")]
 fn reindex(
     schema_dir: &std::path::Path,
-    url: &str,
+    url: Option<String>,
+    cluster: &[String],
     namespace: Option<String>,
     only: &[String],
 ) -> ExitCode {
@@ -216,14 +222,20 @@ fn reindex(
         }
     };
     runtime.block_on(async {
-        let mut builder = rapyer::Client::builder(url);
+        let (mut builder, target) = match &url {
+            Some(url) => (rapyer::Client::builder(url), url.clone()),
+            None => (
+                rapyer::Client::cluster_builder(cluster),
+                format!("the cluster at {}", cluster.join(",")),
+            ),
+        };
         if let Some(ns) = namespace {
             builder = builder.namespace(ns);
         }
         let client = match builder.connect().await {
             Ok(c) => c,
             Err(e) => {
-                eprintln!("error: cannot connect to {url}: {e}");
+                eprintln!("error: cannot connect to {target}: {e}");
                 return ExitCode::FAILURE;
             }
         };

@@ -19,7 +19,15 @@ use types::TypeExpr;
 const TOP_KEYS: &[&str] = &["version", "enums", "structs", "models"];
 const ENUM_KEYS: &[&str] = &["doc", "variants"];
 const STRUCT_KEYS: &[&str] = &["doc", "fields"];
-const MODEL_KEYS: &[&str] = &["doc", "key", "prefix", "ttl", "fields"];
+const MODEL_KEYS: &[&str] = &[
+    "doc",
+    "key",
+    "prefix",
+    "ttl",
+    "buckets",
+    "slot_group",
+    "fields",
+];
 const FIELD_KEYS: &[&str] = &["type", "default", "doc", "index", "renamed_from"];
 const KEY_KEYS: &[&str] = &["generate", "field"];
 const BUILTINS: &[&str] = &[

@@ -8,6 +8,9 @@ use crate::diagnostic::Span;
 use crate::ir::{Field, Key, Model, Schema, Type};
 use crate::load::{Node, NodeKind};
 
+/// The most buckets a model may have (every query asks each of them).
+const MAX_BUCKETS: i64 = 1024;
+
 impl<'a> Checker<'a> {
     pub(super) fn check_model(
         &mut self,
@@ -28,7 +31,7 @@ impl<'a> Checker<'a> {
                 let prefix = self.string(node, "`prefix`")?;
                 if !names::is_prefix(prefix) {
                     self.error(node.span, format!("`{prefix}` is not a valid key prefix"))
-                        .help = Some("a prefix is ASCII letters, digits, `_`, `-`, `.` and inner `:`; braces would break the `{pk}` hash tag".into());
+                        .help = Some("a prefix is ASCII letters, digits, `_`, `-`, `.` and inner `:`; braces would break the hash tags of its keys".into());
                     return None;
                 }
                 prefix.to_string()
@@ -38,12 +41,30 @@ impl<'a> Checker<'a> {
             None => None,
             Some(node) => Some(self.check_ttl(node)?),
         };
+        let buckets = match get(&entries, "buckets") {
+            None => 1,
+            Some(node) => self.check_buckets(node)?,
+        };
+        let slot_group = match get(&entries, "slot_group") {
+            None => prefix.clone(),
+            Some(node) => {
+                let group = self.string(node, "`slot_group`")?;
+                if !names::is_prefix(group) {
+                    self.error(node.span, format!("`{group}` is not a valid slot group"))
+                        .help = Some("a slot group is written like a prefix: ASCII letters, digits, `_`, `-`, `.` and inner `:`".into());
+                    return None;
+                }
+                group.to_string()
+            }
+        };
         Some(Model {
             name: decl.name.clone(),
             doc,
             prefix,
             key,
             ttl_seconds,
+            buckets,
+            slot_group,
             fields,
             span: decl.span,
         })
@@ -129,6 +150,22 @@ impl<'a> Checker<'a> {
                 Some(Key::GeneratedUuid {
                     field: name.to_string(),
                 })
+            }
+        }
+    }
+
+    fn check_buckets(&mut self, node: &'a Node) -> Option<u16> {
+        match node.kind {
+            NodeKind::Int(n) if (1..=MAX_BUCKETS).contains(&n) && n.count_ones() == 1 => {
+                Some(n as u16)
+            }
+            _ => {
+                self.error(
+                    node.span,
+                    format!("`buckets` must be a power of two from 1 to {MAX_BUCKETS}"),
+                )
+                .help = Some("the number of hash slots a model's instances are spread over on a cluster: 1 keeps the whole model (unique checks included) in one slot".into());
+                None
             }
         }
     }

@@ -263,6 +263,23 @@ fn compare_model(
             ),
         );
     }
+    let layout = |m: &Model| format!("buckets {} in slot group `{}`", m.buckets, m.slot_group);
+    // A changed prefix moves the default slot group too; RS031 says it already.
+    let group_moved = before.slot_group != m.slot_group && before.prefix == m.prefix;
+    if before.buckets != m.buckets || group_moved {
+        c.add(
+            rules::LAYOUT_CHANGED,
+            At::New(m.span),
+            false,
+            false,
+            Severity::Info,
+            format!(
+                "model `{name}`: {} became {}: existing instances and index entries are stored under other keys",
+                layout(before),
+                layout(m)
+            ),
+        );
+    }
     if before.ttl_seconds != m.ttl_seconds {
         c.add(
             rules::TTL_CHANGED,

@@ -42,6 +42,7 @@ rules! {
     VARIANT_REMOVED = "RS021", "enum-variant-removed", "An enum variant is gone: stored instances holding it can no longer be read.";
     KEY_CHANGED = "RS030", "key-changed", "The primary key changed: existing instances are stored under keys the new code never builds.";
     PREFIX_CHANGED = "RS031", "prefix-changed", "The key prefix changed (a model rename without a pinned `prefix` too): existing data is unreachable.";
+    LAYOUT_CHANGED = "RS032", "layout-changed", "The bucket count or the slot group changed: instances and index entries are stored under other keys (other cluster slots); existing data is unreachable until moved.";
     INDEX_ADDED = "RS040", "index-added", "A new index: it is empty until `reindex` fills it from existing data.";
     INDEX_REMOVED = "RS041", "index-removed", "An index is gone: its Redis key stays until deleted.";
     INDEX_CHANGED = "RS042", "index-changed", "An index changed kind: the old index key stays, the new one needs `reindex`.";

@@ -1,67 +1,76 @@
--- Index queries, returning pks or whole instances in one round trip. (index.lua is prepended.)
+-- Index queries on one bucket's index key. (The protocol prelude comes first.) A model with
+-- several buckets has one sorted or lookup index key per bucket; the client sends a query to
+-- every bucket and merges the answers (runtime/src/index.rs).
 -- KEYS[1] index key. ARGV[1] query, then its arguments:
---   top n | bottom n                    sorted: the n highest / lowest
---   around pk k                         sorted: k neighbours on each side of pk (highest first)
---   range min max offset limit          sorted: values in [min, max], lowest first
---   unique value                        unique: the holder of value
---   lookup prefix offset limit          lookup: pks whose member starts with prefix
--- then: '0' (pks only) or '1' (instances), and for instances the instance key prefix
--- (`[ns:]<prefix>:{`), nc, then per container: path, kind (C_LIST, C_SET, C_MAP).
--- Instances are read by keys built here from the pks found, so on Redis Cluster this script only
--- works when the instances share the index's slot; a pk whose instance is gone is skipped.
-local q = ARGV[1]
-local pks, rest
+--   top n | bottom n             sorted: the n highest / lowest entries, as member, score pairs
+--   score pk                     sorted: pk's score, or nil
+--   above score pk               sorted: how many entries come before (score, pk) in descending
+--                                order (higher scores; equal scores with a larger pk, bytewise)
+--   window score pk k            sorted: { first, entries }: the entries from position
+--                                `above - k` to `above + k` in descending order, as member, score
+--                                pairs, and the position of the first
+--   range min max offset limit   sorted: entries with a score in [min, max], lowest first, as
+--                                member, score pairs
+--   unique value                 unique: the holder of value
+--   lookup prefix offset limit   lookup: pks whose member starts with prefix, in member order
+local q, key = ARGV[1], KEYS[1]
+
+-- True when a sorts after b, comparing bytes (Lua's own comparison follows the C locale, which
+-- may not be bytewise; Redis orders members bytewise).
+local function after(a, b)
+  for i = 1, math.min(#a, #b) do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then
+      return x > y
+    end
+  end
+  return #a > #b
+end
+
+-- Entries before (score, pk) in descending order: a binary search over the members tied at
+-- `score`, which Redis keeps in descending byte order there.
+local function above(score, pk)
+  local higher = redis.call('ZCOUNT', key, '(' .. score, '+inf')
+  local lo, hi = 0, redis.call('ZCOUNT', key, score, score)
+  while lo < hi do
+    local mid = math.floor((lo + hi) / 2)
+    local member = redis.call('ZREVRANGE', key, higher + mid, higher + mid)[1]
+    if after(member, pk) then
+      lo = mid + 1
+    else
+      hi = mid
+    end
+  end
+  return higher + lo
+end
+
 if q == 'top' or q == 'bottom' then
   local n = tonumber(ARGV[2])
-  pks = n > 0 and redis.call(q == 'top' and 'ZREVRANGE' or 'ZRANGE', KEYS[1], 0, n - 1) or {}
-  rest = 3
-elseif q == 'around' then
-  local rank = redis.call('ZREVRANK', KEYS[1], ARGV[2])
-  local k = tonumber(ARGV[3])
-  pks = rank and redis.call('ZREVRANGE', KEYS[1], math.max(0, rank - k), rank + k) or {}
-  rest = 4
+  if n <= 0 then
+    return {}
+  end
+  return redis.call(q == 'top' and 'ZREVRANGE' or 'ZRANGE', key, 0, n - 1, 'WITHSCORES')
+elseif q == 'score' then
+  return redis.call('ZSCORE', key, ARGV[2])
+elseif q == 'above' then
+  return above(ARGV[2], ARGV[3])
+elseif q == 'window' then
+  local at, k = above(ARGV[2], ARGV[3]), tonumber(ARGV[4])
+  local first = math.max(0, at - k)
+  return { first, redis.call('ZREVRANGE', key, first, at + k, 'WITHSCORES') }
 elseif q == 'range' then
-  pks = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[2], ARGV[3], 'LIMIT', ARGV[4], ARGV[5])
-  rest = 6
+  return redis.call('ZRANGEBYSCORE', key, ARGV[2], ARGV[3], 'WITHSCORES', 'LIMIT', ARGV[4], ARGV[5])
 elseif q == 'unique' then
-  local pk = redis.call('HGET', KEYS[1], ARGV[2])
-  pks = pk and { pk } or {}
-  rest = 3
+  local pk = redis.call('HGET', key, ARGV[2])
+  return pk and { pk } or {}
 elseif q == 'lookup' then
   local prefix = ARGV[2]
-  local members = redis.call('ZRANGEBYLEX', KEYS[1], '[' .. prefix, '(' .. prefix .. '\255',
+  local members = redis.call('ZRANGEBYLEX', key, '[' .. prefix, '(' .. prefix .. '\255',
     'LIMIT', ARGV[3], ARGV[4])
-  pks = {}
+  local pks = {}
   for i, m in ipairs(members) do
     pks[i] = string.sub(m, #prefix + 1)
   end
-  rest = 5
-else
-  return redis.error_reply('ERR unknown index query ' .. q)
-end
-
-if ARGV[rest] == '0' then
   return pks
 end
-local instance_prefix, nc = ARGV[rest + 1], tonumber(ARGV[rest + 2])
-local out = {}
-for _, pk in ipairs(pks) do
-  local hash = instance_prefix .. escape_pk(pk) .. '}'
-  local fields = redis.call('HGETALL', hash)
-  if #fields > 0 then
-    local item = { pk, fields }
-    for c = 1, nc do
-      local key = hash .. ':' .. ARGV[rest + 1 + 2 * c]
-      local kind = ARGV[rest + 2 + 2 * c]
-      if kind == C_LIST then
-        item[#item + 1] = redis.call('LRANGE', key, 0, -1)
-      elseif kind == C_SET then
-        item[#item + 1] = redis.call('SMEMBERS', key)
-      else
-        item[#item + 1] = redis.call('HGETALL', key)
-      end
-    end
-    out[#out + 1] = item
-  end
-end
-return out
+return redis.error_reply('ERR unknown index query ' .. q)

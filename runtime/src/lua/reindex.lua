@@ -1,35 +1,36 @@
--- Rebuilds index entries from the instances. (index.lua is prepended.) Each call handles one batch
--- and is atomic, so writers running at the same time stay consistent with it.
--- KEYS: the model's index keys. ARGV[1] mode, ARGV[2] instance key prefix (`[ns:]<prefix>:{`),
--- ARGV[3] n indexes, then per index: kind, path; then the batch.
--- mode 'set': the batch is pks; every index entry of each live instance is written. Returns
---   { written, conflicts... } where a conflict is 'index_no<TAB>value<TAB>holder<TAB>pk': a unique
---   value already held by another live instance with that value (the holder keeps it).
--- mode 'sweep' (ARGV[4] = the index number i): the batch is entries of index i (sorted: pks;
---   unique: value, pk pairs; lookup: members); every entry that no longer matches its instance is
---   removed. Returns the number removed.
-local mode, instance_prefix, n = ARGV[1], ARGV[2], tonumber(ARGV[3])
+-- Rebuilds index entries from the instances of one bucket. (The protocol prelude and index.lua
+-- come first.) Each call handles one batch and is atomic, so writers running at the same time
+-- stay consistent with it. Every key is declared: on a cluster a call stays in one slot.
+-- KEYS: the index keys (n of them), then one instance hash per batch item.
+-- ARGV[1] mode, ARGV[2] n, then per index: kind, path; then the batch.
+-- mode 'set': the batch is pks (KEYS[n + i] is the hash of the i-th). Every index entry of each
+--   live instance is written, except a unique value the index gives to another pk: that is
+--   returned for the client to check. Returns { written, held... } where held is
+--   'index_no<TAB>value<TAB>holder<TAB>pk'.
+-- mode 'claim' (one unique index, n = 1; KEYS[2] the holder's hash): the batch is value,
+--   holder, pk. The value is given to pk when the index still gives it to holder and holder's
+--   instance no longer has it: returns 1; -1 when holder still has it (a conflict); 0 when the
+--   index changed meanwhile.
+-- mode 'sweep' (ARGV[first] = the index number i): the batch is entries of index i (sorted:
+--   pks; unique: value, pk pairs; lookup: members), KEYS[n + j] the hash of the j-th entry's pk;
+--   every entry that no longer matches its instance is removed. Returns the number removed.
+local mode, n = ARGV[1], tonumber(ARGV[2])
 local indexes = {}
 for i = 1, n do
-  indexes[i] = { kind = ARGV[2 + 2 * i], path = ARGV[3 + 2 * i], key = KEYS[i] }
+  indexes[i] = { kind = ARGV[1 + 2 * i], path = ARGV[2 + 2 * i], key = KEYS[i] }
 end
-local first = 4 + 2 * n
-local function hash_of(pk)
-  return instance_prefix .. escape_pk(pk) .. '}'
-end
+local first = 3 + 2 * n
 
 if mode == 'set' then
   local written, out = 0, {}
   for a = first, #ARGV do
-    local pk = ARGV[a]
-    local hash = hash_of(pk)
+    local pk, hash = ARGV[a], KEYS[n + 1 + a - first]
     if redis.call('EXISTS', hash) == 1 then
       for i, ix in ipairs(indexes) do
         local text = redis.call('HGET', hash, ix.path) or nil
         if ix.kind == IX_UNIQUE and text then
           local holder = unique_holder(ix.key, text)
-          if holder and holder ~= pk
-            and redis.call('HGET', hash_of(holder), ix.path) == text then
+          if holder and holder ~= pk then
             out[#out + 1] = i .. '\t' .. text .. '\t' .. holder .. '\t' .. pk
             text = nil
           end
@@ -45,6 +46,18 @@ if mode == 'set' then
   return out
 end
 
+if mode == 'claim' then
+  local value, holder, pk = ARGV[first], ARGV[first + 1], ARGV[first + 2]
+  if redis.call('HGET', KEYS[1], value) ~= holder then
+    return 0
+  end
+  if redis.call('HGET', KEYS[2], indexes[1].path) == value then
+    return -1
+  end
+  redis.call('HSET', KEYS[1], value, pk)
+  return 1
+end
+
 -- sweep
 local i = tonumber(ARGV[first])
 local ix = indexes[i]
@@ -52,19 +65,19 @@ local removed = 0
 if ix.kind == IX_UNIQUE then
   for a = first + 1, #ARGV, 2 do
     local value, pk = ARGV[a], ARGV[a + 1]
-    if redis.call('HGET', ix.key, value) == pk and redis.call('HGET', hash_of(pk), ix.path) ~= value then
+    local hash = KEYS[n + 1 + (a - first - 1) / 2]
+    if redis.call('HGET', ix.key, value) == pk and redis.call('HGET', hash, ix.path) ~= value then
       redis.call('HDEL', ix.key, value)
       removed = removed + 1
     end
   end
 elseif ix.kind == IX_LOOKUP then
   for a = first + 1, #ARGV do
-    local member = ARGV[a]
+    local member, hash = ARGV[a], KEYS[n + a - first]
     local len, rest = string.match(member, '^(%d+):(.*)$')
     local ok = false
     if len then
-      local value, pk = string.sub(rest, 1, tonumber(len)), string.sub(rest, tonumber(len) + 1)
-      ok = redis.call('HGET', hash_of(pk), ix.path) == value
+      ok = redis.call('HGET', hash, ix.path) == string.sub(rest, 1, tonumber(len))
     end
     if not ok then
       removed = removed + redis.call('ZREM', ix.key, member)
@@ -72,9 +85,8 @@ elseif ix.kind == IX_LOOKUP then
   end
 else
   for a = first + 1, #ARGV do
-    local pk = ARGV[a]
-    local text = redis.call('HGET', hash_of(pk), ix.path)
-    if not text then
+    local pk, hash = ARGV[a], KEYS[n + a - first]
+    if not redis.call('HGET', hash, ix.path) then
       removed = removed + redis.call('ZREM', ix.key, pk)
     end
   end

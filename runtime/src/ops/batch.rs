@@ -4,6 +4,7 @@
 use redis::Value;
 
 use crate::client::Client;
+use crate::conn::{Call, Effect};
 use crate::error::{Error, Result};
 use crate::ops::op::OpSpec;
 use crate::protocol::{self, GeneralOp, Layout, OpCode, OpsArgs, ScriptError};
@@ -23,18 +24,24 @@ pub(crate) async fn run_one(client: &Client, spec: &OpSpec) -> Result<Value> {
         return Ok(replies.pop().unwrap_or(Value::Nil));
     }
     let copy_ttl = spec.creates_key && spec.located.meta.ttl_seconds.is_some();
+    let hash = spec.located.hash.as_str();
     let cmd = protocol::compact_call(
         &scripts::OPS,
-        &spec.located.hash,
+        hash,
         &spec.key,
         spec.code,
         copy_ttl,
         &spec.args,
     );
-    scripts::OPS
-        .invoke::<Value, _>(&cmd, &mut client.connection())
+    let effect = if spec.code.reads_only() {
+        Effect::Reads
+    } else {
+        Effect::Writes
+    };
+    client
+        .execute(Call::script(&scripts::OPS, &cmd, hash, effect))
         .await
-        .map_err(|e| script_error(e, &[(spec, true)], &[spec], &[]))
+        .map_err(|e| e.map_redis(|e| script_error(e, &[(spec, true)], &[spec], &[])))
 }
 
 /// Runs `specs` atomically; returns one reply per op, in order.
@@ -49,10 +56,18 @@ pub(crate) async fn run_locked<'a>(
     locks: &'a [(String, String)],
 ) -> Result<Vec<Value>> {
     let batch = Batch::new(specs, locks);
-    let reply = scripts::OPS
-        .invoke::<Value, _>(&batch.cmd, &mut client.connection())
+    if client.is_cluster() {
+        batch.check_one_slot()?;
+    }
+    let reply = client
+        .execute(Call::script(
+            &scripts::OPS,
+            &batch.cmd,
+            batch.first_key(),
+            batch.effect(),
+        ))
         .await
-        .map_err(|e| batch.error(e))?;
+        .map_err(|e| e.map_redis(|e| batch.error(e)))?;
     batch.replies(reply)
 }
 
@@ -64,6 +79,8 @@ const MV_ARGS: usize = 2;
 pub(crate) struct Batch<'s, 'a> {
     /// The EVALSHA command.
     pub(crate) cmd: redis::Cmd,
+    /// Every key, in KEYS order.
+    keys: Vec<String>,
     specs: &'s [&'a OpSpec],
     /// Every op sent, by the spec it serves: a renamed field's value is first moved by an extra
     /// `mv` op, whose reply is dropped.
@@ -118,11 +135,32 @@ impl<'s, 'a> Batch<'s, 'a> {
         }
         Batch {
             cmd: args.command(&scripts::OPS),
+            keys: args.keys().iter().map(|k| k.to_string()).collect(),
             specs,
             sent,
             guard_specs,
             locks,
         }
+    }
+
+    /// The key the call is routed by.
+    pub(crate) fn first_key(&self) -> &str {
+        self.keys.first().map_or("", String::as_str)
+    }
+
+    /// Whether the batch can write (a batch of reads alone is safe to resend).
+    pub(crate) fn effect(&self) -> Effect {
+        if self.sent.iter().all(|(spec, _)| spec.code.reads_only()) {
+            Effect::Reads
+        } else {
+            Effect::Writes
+        }
+    }
+
+    /// On a cluster, a script can only touch keys of one hash slot: refuses the batch otherwise,
+    /// before anything is sent.
+    pub(crate) fn check_one_slot(&self) -> Result<()> {
+        crate::slot::check_one_slot(self.keys.iter().map(String::as_str))
     }
 
     /// The typed error for an error reply of the script.

@@ -45,7 +45,7 @@ impl Instance {
         let located = if pk.is_empty() {
             Err((String::new(), "a primary key cannot be empty"))
         } else {
-            let hash = client.keys().instance(meta.prefix, &pk);
+            let hash = client.keys().instance(&meta, &pk);
             Ok(Arc::new(Located {
                 meta,
                 pk: pk.into_owned(),
@@ -98,10 +98,11 @@ impl Instance {
                 let (key, in_container, index) = match target {
                     Target::Hash => {
                         let index = located.meta.index_on(&field).map(|ix| {
+                            let bucket = Keyspace::bucket_of(&located.meta, &located.pk);
                             let key =
                                 self.client
                                     .keys()
-                                    .index(located.meta.prefix, ix.kind, ix.path);
+                                    .index(&located.meta, ix.kind, ix.path, bucket);
                             (ix, key)
                         });
                         (located.hash.clone(), false, index)

@@ -50,6 +50,8 @@ impl ::rapyer::Model for Ranked {
         prefix: "Ranked",
         schema_version: 1,
         ttl_seconds: ::core::option::Option::None,
+        buckets: 1,
+        slot_group: "Ranked",
         containers: &[],
         indexes: &[
             ::rapyer::IndexMeta {

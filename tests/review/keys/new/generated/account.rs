@@ -41,6 +41,8 @@ impl ::rapyer::Model for Account {
         prefix: "Account",
         schema_version: 2,
         ttl_seconds: ::core::option::Option::None,
+        buckets: 1,
+        slot_group: "Account",
         containers: &[],
         indexes: &[],
         renames: &[],

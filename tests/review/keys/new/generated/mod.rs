@@ -4,8 +4,12 @@
 mod account {
     include!("account.rs");
 }
+mod ledger {
+    include!("ledger.rs");
+}
 mod player {
     include!("player.rs");
 }
 pub use account::{Account, AccountFields, AccountRepo};
+pub use ledger::{Ledger, LedgerFields, LedgerRepo};
 pub use player::{Player, PlayerFields, PlayerRepo};

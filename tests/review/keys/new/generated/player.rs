@@ -40,6 +40,8 @@ impl ::rapyer::Model for Player {
         prefix: "players",
         schema_version: 2,
         ttl_seconds: ::core::option::Option::None,
+        buckets: 1,
+        slot_group: "players",
         containers: &[],
         indexes: &[],
         renames: &[],

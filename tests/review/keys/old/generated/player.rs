@@ -40,6 +40,8 @@ impl ::rapyer::Model for Player {
         prefix: "Player",
         schema_version: 1,
         ttl_seconds: ::core::option::Option::None,
+        buckets: 1,
+        slot_group: "Player",
         containers: &[],
         indexes: &[],
         renames: &[],

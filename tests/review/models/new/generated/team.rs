@@ -40,6 +40,8 @@ impl ::rapyer::Model for Team {
         prefix: "clan",
         schema_version: 2,
         ttl_seconds: ::core::option::Option::None,
+        buckets: 1,
+        slot_group: "clan",
         containers: &[],
         indexes: &[],
         renames: &[],

@@ -40,6 +40,8 @@ impl ::rapyer::Model for Clan {
         prefix: "clan",
         schema_version: 1,
         ttl_seconds: ::core::option::Option::None,
+        buckets: 1,
+        slot_group: "clan",
         containers: &[],
         indexes: &[],
         renames: &[],

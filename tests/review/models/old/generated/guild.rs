@@ -40,6 +40,8 @@ impl ::rapyer::Model for Guild {
         prefix: "Guild",
         schema_version: 1,
         ttl_seconds: ::core::option::Option::None,
+        buckets: 1,
+        slot_group: "Guild",
         containers: &[],
         indexes: &[],
         renames: &[],

@@ -40,6 +40,8 @@ impl ::rapyer::Model for Thing {
         prefix: "Thing",
         schema_version: 1,
         ttl_seconds: ::core::option::Option::None,
+        buckets: 1,
+        slot_group: "Thing",
         containers: &[],
         indexes: &[],
         renames: &[],

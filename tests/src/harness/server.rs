@@ -1,8 +1,5 @@
-//! Test servers: every test gets its own `redis-server` (unix socket in a temp dir, or TCP on a
-//! free port), killed when the handle drops. `REDIS_URL` points the suite at an external server
-//! instead; each test then works under its own random key namespace.
-//!
-//! A missing `redis-server` is a loud failure, never a skip: run `scripts/setup.sh`.
+//! One private `redis-server` process (unix socket in a temp dir, or TCP on a free port),
+//! killed when its handle drops.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -26,7 +23,8 @@ pub enum Transport {
     Tcp,
 }
 
-fn redis_server_binary() -> PathBuf {
+/// The `redis-server` binary (a missing one is a loud failure, never a skip).
+pub(crate) fn redis_server_binary() -> PathBuf {
     let found = std::env::var_os("PATH")
         .map(|paths| {
             std::env::split_paths(&paths)
@@ -39,11 +37,17 @@ fn redis_server_binary() -> PathBuf {
     })
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("no free TCP port")
+/// A free TCP port at most 55535: a cluster node also listens on its port + 10000.
+pub(crate) fn free_port() -> u16 {
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("no free TCP port");
+        if port <= 55535 {
+            return port;
+        }
+    }
 }
 
 impl RedisServer {
@@ -128,6 +132,22 @@ impl RedisServer {
         std::fs::read_to_string(self.dir.path().join("redis.log")).unwrap_or_default()
     }
 
+    /// The server's TCP port (`None` on a unix socket).
+    pub fn port(&self) -> Option<u16> {
+        let rest = self.url.strip_prefix("redis://127.0.0.1:")?;
+        rest.trim_end_matches('/').parse().ok()
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The server's directory.
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
     /// Kills the server with SIGKILL (no shutdown save).
     pub fn kill(&mut self) {
         let _ = self.child.kill();
@@ -161,62 +181,4 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
     }
-}
-
-/// A client for one test, with the server it talks to (if private).
-pub struct TestRedis {
-    /// The private server; `None` under `REDIS_URL`.
-    pub server: Option<RedisServer>,
-    /// A rapyer client (namespaced under `REDIS_URL`).
-    pub client: rapyer::Client,
-    /// The URL in use.
-    pub url: String,
-    /// The key namespace in use, if any.
-    pub namespace: Option<String>,
-}
-
-impl TestRedis {
-    /// A private server over a unix socket, or the `REDIS_URL` server under a fresh namespace.
-    pub async fn new() -> TestRedis {
-        Self::with(Transport::Unix).await
-    }
-
-    /// Like [`TestRedis::new`], choosing the transport of the private server.
-    pub async fn with(transport: Transport) -> TestRedis {
-        let (server, url, namespace) = match std::env::var("REDIS_URL") {
-            Ok(url) if !url.is_empty() => (None, url, Some(format!("t{}", uuid_like()))),
-            _ => {
-                let server = RedisServer::start(transport);
-                let url = server.url.clone();
-                (Some(server), url, None)
-            }
-        };
-        let mut builder = rapyer::Client::builder(&url);
-        if let Some(ns) = &namespace {
-            builder = builder.namespace(ns.clone());
-        }
-        let client = builder
-            .connect()
-            .await
-            .expect("cannot connect to the test server");
-        TestRedis {
-            server,
-            client,
-            url,
-            namespace,
-        }
-    }
-
-    /// A plain redis-rs connection, for writing junk and inspecting keys.
-    pub async fn raw(&self) -> redis::aio::MultiplexedConnection {
-        redis::Client::open(self.url.as_str())
-            .expect("url")
-            .get_multiplexed_async_connection()
-            .await
-            .expect("raw connection")
-    }
-}
-
-fn uuid_like() -> String {
-    rapyer::Uuid::new_v4().simple().to_string()
 }

@@ -1,0 +1,476 @@
+//! How a command reaches Redis, at most once.
+//!
+//! rapyer talks to one server through redis-rs's `ConnectionManager` and to a cluster through
+//! its `ClusterConnection` (with the client's own retries off), both behind [`Connection`]. Every
+//! command rapyer sends goes through [`Client::execute`](crate::Client), which owns the one rule
+//! that keeps writes exactly-once or honestly unknown:
+//!
+//! - a reply that proves the command did not run is retried, with jittered backoff, for up to
+//!   the client's retry budget: NOSCRIPT (the script is loaded on the node that owns the first
+//!   key, then the same call is resent), MOVED (resent to the named node), ASK (resent there after
+//!   `ASKING`), TRYAGAIN, CLUSTERDOWN, MASTERDOWN, LOADING, READONLY, BUSY, a refused connection
+//!   and a node the cluster client has no connection to;
+//! - a timeout or a dropped connection after the command was sent leaves its outcome unknown: a
+//!   read is retried, a write never is and fails with [`Error::OutcomeUnknown`];
+//! - anything else is the answer.
+//!
+//! With `wait_replicas(n, timeout)`, every write is followed on the same connection of the same
+//! node by `WAIT n timeout` (one round trip: both are sent together), and fewer than `n`
+//! acknowledgements fail the call with [`Error::NotDurable`].
+
+use std::time::{Duration, Instant};
+
+use redis::aio::{ConnectionLike, ConnectionManager};
+use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
+use redis::{Cmd, ErrorKind, RedisError, RedisFuture, RedisResult, ServerErrorKind, Value};
+
+use crate::error::{Error, Result};
+use crate::scripts::Lua;
+
+/// The shared connection of a [`Client`](crate::Client): to one server, or to a cluster. Cheap to
+/// clone; clones share it. It implements redis-rs's `ConnectionLike`, for commands rapyer does not
+/// wrap (redis-rs's own routing and error handling apply to those).
+#[derive(Clone)]
+pub enum Connection {
+    /// One server (redis-rs `ConnectionManager`: multiplexed, reconnects by itself).
+    Single(ConnectionManager),
+    /// A cluster (redis-rs `ClusterConnection`: one multiplexed connection per node).
+    Cluster(ClusterConnection),
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Connection::Single(_) => f.write_str("Connection::Single"),
+            Connection::Cluster(_) => f.write_str("Connection::Cluster"),
+        }
+    }
+}
+
+impl ConnectionLike for Connection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Connection::Single(c) => c.req_packed_command(cmd),
+            Connection::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Connection::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Connection::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Connection::Single(c) => c.get_db(),
+            Connection::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+/// Whether a command can change data: decides what an unknown outcome means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Effect {
+    /// Only reads: safe to send again.
+    Reads,
+    /// May write: never sent again once its outcome is unknown.
+    Writes,
+}
+
+/// One command to run: the command, the script it calls (for NOSCRIPT), the key it routes by
+/// (for loading the script and for WAIT), and what it does.
+pub(crate) struct Call<'a> {
+    pub(crate) cmd: &'a Cmd,
+    pub(crate) script: Option<&'a Lua>,
+    pub(crate) key: &'a str,
+    pub(crate) effect: Effect,
+}
+
+impl<'a> Call<'a> {
+    /// A script call routed by `key` (its first key).
+    pub(crate) fn script(script: &'a Lua, cmd: &'a Cmd, key: &'a str, effect: Effect) -> Self {
+        Call {
+            cmd,
+            script: Some(script),
+            key,
+            effect,
+        }
+    }
+
+    /// A plain command on `key` that only reads.
+    pub(crate) fn read(cmd: &'a Cmd, key: &'a str) -> Self {
+        Call {
+            cmd,
+            script: None,
+            key,
+            effect: Effect::Reads,
+        }
+    }
+}
+
+/// How long and how often not-run commands are retried, and the durability wait.
+#[derive(Debug, Clone)]
+pub(crate) struct Policy {
+    /// How long a command whose replies prove it did not run keeps being retried.
+    pub(crate) retry_for: Duration,
+    /// `WAIT` after each write: replicas, timeout.
+    pub(crate) wait_replicas: Option<(u32, Duration)>,
+}
+
+/// A node of a cluster, as redirects name it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct NodeAddr {
+    pub(crate) host: String,
+    pub(crate) port: u16,
+}
+
+impl NodeAddr {
+    /// Parses `host:port` (the last colon splits, for IPv6 hosts).
+    pub(crate) fn parse(addr: &str) -> Option<NodeAddr> {
+        let (host, port) = addr.rsplit_once(':')?;
+        Some(NodeAddr {
+            host: host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string(),
+            port: port.parse().ok()?,
+        })
+    }
+}
+
+/// Where one attempt goes.
+#[derive(Debug, Clone)]
+enum Target {
+    /// Where the connection routes the command's key.
+    Routed,
+    /// A node named by a redirect; `asking` sends `ASKING` first.
+    Node { node: NodeAddr, asking: bool },
+}
+
+/// What a failed attempt proves.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// The node lacks the script: it did not run.
+    NoScript,
+    /// The key's slot is served elsewhere: it did not run.
+    Redirect {
+        node: NodeAddr,
+        slot: u16,
+        asking: bool,
+    },
+    /// The server or the client proves it did not run; try again later.
+    NotRun,
+    /// Sent, but no reply: it may have run.
+    Unknown,
+    /// The answer.
+    Final,
+}
+
+/// What `e` proves about the command that got it.
+pub(crate) fn classify(e: &RedisError) -> Failure {
+    // A script of someone else's is running: ours was refused, not queued.
+    if e.code() == Some("BUSY") {
+        return Failure::NotRun;
+    }
+    match e.kind() {
+        ErrorKind::Server(kind) => match kind {
+            ServerErrorKind::NoScript => Failure::NoScript,
+            ServerErrorKind::Moved | ServerErrorKind::Ask => {
+                let redirect = e
+                    .redirect_node()
+                    .and_then(|(addr, slot)| Some((NodeAddr::parse(addr)?, slot)));
+                match redirect {
+                    Some((node, slot)) => Failure::Redirect {
+                        node,
+                        slot,
+                        asking: kind == ServerErrorKind::Ask,
+                    },
+                    None => Failure::NotRun,
+                }
+            }
+            ServerErrorKind::TryAgain
+            | ServerErrorKind::ClusterDown
+            | ServerErrorKind::MasterDown
+            | ServerErrorKind::BusyLoading
+            | ServerErrorKind::ReadOnly => Failure::NotRun,
+            _ => Failure::Final,
+        },
+        ErrorKind::ClusterConnectionNotFound => Failure::NotRun,
+        ErrorKind::Io if e.is_connection_refusal() => Failure::NotRun,
+        ErrorKind::Io => Failure::Unknown,
+        _ => Failure::Final,
+    }
+}
+
+/// The first pause between attempts, and the longest.
+pub(crate) const FIRST_PAUSE: Duration = Duration::from_millis(5);
+const MAX_PAUSE: Duration = Duration::from_millis(250);
+/// NOSCRIPT is answered by loading the script; a cache flushed again and again gives up here.
+const MAX_LOADS: u32 = 5;
+
+impl Connection {
+    /// Sends `cmds` to `target` as one pipeline; one reply per command (errors as values).
+    async fn send(&mut self, target: &Target, cmds: &[&Cmd]) -> RedisResult<Vec<Value>> {
+        match (self, target) {
+            (conn, Target::Routed) => {
+                if let [cmd] = cmds {
+                    return conn.req_packed_command(cmd).await.map(|v| vec![v]);
+                }
+                let mut pipe = redis::pipe();
+                for cmd in cmds {
+                    pipe.add_command((*cmd).clone());
+                }
+                conn.req_packed_commands(&pipe, 0, cmds.len()).await
+            }
+            (Connection::Cluster(c), Target::Node { node, asking }) => {
+                let mut pipe = redis::pipe();
+                if *asking {
+                    pipe.cmd("ASKING");
+                }
+                for cmd in cmds {
+                    pipe.add_command((*cmd).clone());
+                }
+                let route = SingleNodeRoutingInfo::ByAddress {
+                    host: node.host.clone(),
+                    port: node.port,
+                };
+                c.route_pipeline(pipe, usize::from(*asking), cmds.len(), route)
+                    .await
+            }
+            // A single server never redirects.
+            (Connection::Single(c), Target::Node { .. }) => {
+                let mut pipe = redis::pipe();
+                for cmd in cmds {
+                    pipe.add_command((*cmd).clone());
+                }
+                c.req_packed_commands(&pipe, 0, cmds.len()).await
+            }
+        }
+    }
+
+    /// Loads `script` where `target` (or the owner of `key`) will run it.
+    async fn load(&mut self, script: &Lua, target: &Target, key: &str) -> RedisResult<()> {
+        let cmd = script.load_command();
+        match self {
+            Connection::Single(c) => c.req_packed_command(&cmd).await.and_then(ok),
+            Connection::Cluster(c) => {
+                let route = match target {
+                    Target::Routed => SingleNodeRoutingInfo::SpecificNode(Route::with_key(
+                        key.as_bytes(),
+                        SlotAddr::Master,
+                    )),
+                    Target::Node { node, .. } => SingleNodeRoutingInfo::ByAddress {
+                        host: node.host.clone(),
+                        port: node.port,
+                    },
+                };
+                c.route_command(cmd, RoutingInfo::SingleNode(route))
+                    .await
+                    .and_then(ok)
+            }
+        }
+    }
+}
+
+/// An error reply as an error.
+fn ok(v: Value) -> RedisResult<()> {
+    v.extract_error().map(drop)
+}
+
+/// Runs `call` on `conn` under `policy` (see the module docs); returns the command's reply.
+pub(crate) async fn execute(conn: &Connection, policy: &Policy, call: Call<'_>) -> Result<Value> {
+    let mut conn = conn.clone();
+    let wait = match (call.effect, policy.wait_replicas) {
+        (Effect::Writes, Some((n, timeout))) => {
+            let mut wait = redis::cmd("WAIT");
+            wait.arg(n)
+                .arg(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX));
+            Some((n, wait))
+        }
+        _ => None,
+    };
+    let cmds: Vec<&Cmd> = match &wait {
+        Some((_, wait)) => vec![call.cmd, wait],
+        None => vec![call.cmd],
+    };
+    let deadline = Instant::now() + policy.retry_for;
+    let mut pause = FIRST_PAUSE;
+    let mut target = Target::Routed;
+    let mut loads = 0;
+    loop {
+        let sent = conn.send(&target, &cmds).await;
+        let failure = match sent {
+            Ok(mut replies) => {
+                let reply = match replies.first_mut() {
+                    Some(reply) => std::mem::replace(reply, Value::Nil),
+                    None => return Err(Error::Redis(no_reply())),
+                };
+                match reply.extract_error() {
+                    Ok(value) => {
+                        if let Some((wanted, _)) = &wait {
+                            check_wait(*wanted, replies.get(1))?;
+                        }
+                        return Ok(value);
+                    }
+                    Err(e) => (classify(&e), e),
+                }
+            }
+            Err(e) => (classify(&e), e),
+        };
+        match failure {
+            (Failure::NoScript, e) => {
+                let Some(script) = call.script else {
+                    return Err(e.into());
+                };
+                loads += 1;
+                if loads > MAX_LOADS {
+                    return Err(e.into());
+                }
+                // Loading can meet the same redirects and outages as the call itself.
+                if let Err(e) = conn.load(script, &target, call.key).await {
+                    match classify(&e) {
+                        Failure::Redirect { node, asking, .. } => {
+                            target = Target::Node { node, asking }
+                        }
+                        Failure::NotRun | Failure::Unknown => {
+                            pause = backoff(pause, deadline, e).await?;
+                        }
+                        _ => return Err(e.into()),
+                    }
+                }
+            }
+            (Failure::Redirect { node, asking, .. }, _) => target = Target::Node { node, asking },
+            (Failure::NotRun, e) => {
+                target = Target::Routed;
+                pause = backoff(pause, deadline, e).await?;
+            }
+            (Failure::Unknown, e) => match call.effect {
+                Effect::Writes => return Err(Error::OutcomeUnknown { source: e }),
+                Effect::Reads => {
+                    target = Target::Routed;
+                    pause = backoff(pause, deadline, e).await?;
+                }
+            },
+            (Failure::Final, e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Sleeps a jittered `pause` and returns the next one, or gives up with `last` past `deadline`.
+pub(crate) async fn backoff(
+    pause: Duration,
+    deadline: Instant,
+    last: RedisError,
+) -> Result<Duration> {
+    let now = Instant::now();
+    if now >= deadline {
+        return Err(Error::Unavailable { source: last });
+    }
+    let step = pause.mul_f64(0.5 + fastrand::f64() / 2.0);
+    tokio::time::sleep(step.min(deadline - now)).await;
+    Ok((pause * 2).min(MAX_PAUSE))
+}
+
+/// Checks the reply of `WAIT`: at least `wanted` replicas acknowledged.
+pub(crate) fn check_wait(wanted: u32, reply: Option<&Value>) -> Result<()> {
+    let acked = match reply {
+        Some(Value::Int(n)) => *n,
+        _ => 0,
+    };
+    if acked >= i64::from(wanted) {
+        return Ok(());
+    }
+    Err(Error::NotDurable {
+        acked: u32::try_from(acked).unwrap_or(0),
+        wanted,
+    })
+}
+
+fn no_reply() -> RedisError {
+    RedisError::from((ErrorKind::Client, "no reply to a command"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server_error(text: &str) -> RedisError {
+        redis::parse_redis_value(format!("-{text}\r\n").as_bytes())
+            .and_then(Value::extract_error)
+            .unwrap_err()
+    }
+
+    #[test]
+    fn only_replies_that_prove_nothing_ran_are_retried() {
+        assert!(matches!(
+            classify(&server_error("NOSCRIPT No matching script")),
+            Failure::NoScript
+        ));
+        match classify(&server_error("MOVED 749 127.0.0.1:30002")) {
+            Failure::Redirect { node, slot, asking } => {
+                assert_eq!(node, NodeAddr::parse("127.0.0.1:30002").unwrap());
+                assert_eq!(slot, 749);
+                assert!(!asking);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            classify(&server_error("ASK 749 [::1]:30002")),
+            Failure::Redirect { asking: true, node, .. } if node.host == "::1" && node.port == 30002
+        ));
+        for text in [
+            "TRYAGAIN Multiple keys request during rehashing of slot",
+            "CLUSTERDOWN The cluster is down",
+            "MASTERDOWN Link with MASTER is down",
+            "LOADING Redis is loading the dataset in memory",
+            "READONLY You can't write against a read only replica.",
+            "BUSY Redis is busy running a script.",
+        ] {
+            assert!(
+                matches!(classify(&server_error(text)), Failure::NotRun),
+                "{text}"
+            );
+        }
+        for text in [
+            "ERR something",
+            "RAPYER_TYPE 1 x",
+            "OOM command not allowed",
+        ] {
+            assert!(
+                matches!(classify(&server_error(text)), Failure::Final),
+                "{text}"
+            );
+        }
+        let timeout = RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut));
+        assert!(matches!(classify(&timeout), Failure::Unknown));
+        let dropped = RedisError::from(std::io::Error::from(std::io::ErrorKind::BrokenPipe));
+        assert!(matches!(classify(&dropped), Failure::Unknown));
+        let refused = RedisError::from(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        assert!(matches!(classify(&refused), Failure::NotRun));
+    }
+
+    #[test]
+    fn wait_replies_are_checked() {
+        assert!(check_wait(1, Some(&Value::Int(1))).is_ok());
+        assert!(check_wait(1, Some(&Value::Int(2))).is_ok());
+        assert!(matches!(
+            check_wait(2, Some(&Value::Int(1))),
+            Err(Error::NotDurable {
+                acked: 1,
+                wanted: 2
+            })
+        ));
+        assert!(matches!(
+            check_wait(1, None),
+            Err(Error::NotDurable { acked: 0, .. })
+        ));
+    }
+}

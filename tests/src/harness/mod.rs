@@ -1,0 +1,170 @@
+//! Test servers and clients. Every test gets a private `redis-server` (unix socket in a temp dir,
+//! or TCP on a free port), or works under a random key namespace on a cluster started once per
+//! test process; servers are killed by pid when their handles drop (or, for the shared cluster,
+//! when the test process ends). `REDIS_URL` points the single-server tests at an external server
+//! and `REDIS_CLUSTER_URLS` (comma-separated) the cluster tests at an external cluster; each test
+//! then works under its own random key namespace.
+//!
+//! A missing `redis-server` is a loud failure, never a skip: run `scripts/setup.sh`.
+
+mod cluster;
+mod server;
+
+use std::sync::OnceLock;
+
+pub use cluster::{ClusterNode, RedisCluster, SlotMove};
+pub use server::{RedisServer, Transport};
+
+/// A client for one test, with the server it talks to (if private).
+pub struct TestRedis {
+    /// The private server; `None` under `REDIS_URL` and on a cluster.
+    pub server: Option<RedisServer>,
+    /// A rapyer client (namespaced under `REDIS_URL` and on a cluster).
+    pub client: rapyer::Client,
+    /// The URL in use (on a cluster, the first seed).
+    pub url: String,
+    /// On a cluster: every seed URL.
+    pub cluster_urls: Vec<String>,
+    /// The key namespace in use, if any.
+    pub namespace: Option<String>,
+}
+
+/// The cluster shared by the cluster tests of one test process: 3 masters and 3 replicas.
+pub fn shared_cluster() -> &'static RedisCluster {
+    static SHARED: OnceLock<RedisCluster> = OnceLock::new();
+    SHARED.get_or_init(|| {
+        let cluster = RedisCluster::start(3, 1);
+        cluster.reap_at_exit();
+        cluster
+    })
+}
+
+impl TestRedis {
+    /// A private server over a unix socket, or the `REDIS_URL` server under a fresh namespace.
+    pub async fn new() -> TestRedis {
+        Self::with(Transport::Unix).await
+    }
+
+    /// Like [`TestRedis::new`], choosing the transport of the private server.
+    pub async fn with(transport: Transport) -> TestRedis {
+        let (server, url, namespace) = match std::env::var("REDIS_URL") {
+            Ok(url) if !url.is_empty() => (None, url, Some(fresh_namespace())),
+            _ => {
+                let server = RedisServer::start(transport);
+                let url = server.url.clone();
+                (Some(server), url, None)
+            }
+        };
+        let mut builder = rapyer::Client::builder(&url);
+        if let Some(ns) = &namespace {
+            builder = builder.namespace(ns.clone());
+        }
+        let client = builder
+            .connect()
+            .await
+            .expect("cannot connect to the test server");
+        TestRedis {
+            server,
+            client,
+            url,
+            cluster_urls: Vec::new(),
+            namespace,
+        }
+    }
+
+    /// A fresh namespace on a cluster: `REDIS_CLUSTER_URLS`, or the cluster shared by this test
+    /// process (started on first use).
+    pub async fn cluster() -> TestRedis {
+        let urls: Vec<String> = match std::env::var("REDIS_CLUSTER_URLS") {
+            Ok(urls) if !urls.is_empty() => urls.split(',').map(str::to_string).collect(),
+            _ => shared_cluster().urls(),
+        };
+        Self::on_cluster(urls, rapyer::Client::cluster_builder).await
+    }
+
+    /// A client under a fresh namespace on the cluster of `urls`, configured by `builder`
+    /// (`rapyer::Client::cluster_builder`, plus options).
+    pub async fn on_cluster(
+        urls: Vec<String>,
+        builder: impl FnOnce(&[String]) -> rapyer::ClientBuilder,
+    ) -> TestRedis {
+        let namespace = fresh_namespace();
+        let client = builder(&urls)
+            .namespace(namespace.clone())
+            .connect()
+            .await
+            .expect("cannot connect to the test cluster");
+        TestRedis {
+            server: None,
+            client,
+            url: urls[0].clone(),
+            cluster_urls: urls,
+            namespace: Some(namespace),
+        }
+    }
+
+    /// True on a cluster.
+    pub fn is_cluster(&self) -> bool {
+        !self.cluster_urls.is_empty()
+    }
+
+    /// A blocking redis-rs connection of its own (to one server, or to the cluster), for code
+    /// that cannot await.
+    pub fn raw_sync(&self) -> Box<dyn redis::ConnectionLike + Send> {
+        if self.is_cluster() {
+            let conn = redis::cluster::ClusterClient::new(self.cluster_urls.clone())
+                .and_then(|c| c.get_connection())
+                .expect("raw cluster connection");
+            return Box::new(conn);
+        }
+        let conn = redis::Client::open(self.url.as_str())
+            .and_then(|c| c.get_connection())
+            .expect("raw connection");
+        Box::new(conn)
+    }
+
+    /// A plain redis-rs connection of its own (to one server, or to the cluster), for writing
+    /// junk and inspecting keys.
+    pub async fn raw(&self) -> rapyer::Connection {
+        if self.is_cluster() {
+            let conn = redis::cluster::ClusterClient::new(self.cluster_urls.clone())
+                .expect("cluster urls")
+                .get_async_connection()
+                .await
+                .expect("raw cluster connection");
+            return rapyer::Connection::Cluster(conn);
+        }
+        let conn = redis::Client::open(self.url.as_str())
+            .expect("url")
+            .get_connection_manager()
+            .await
+            .expect("raw connection");
+        rapyer::Connection::Single(conn)
+    }
+}
+
+fn fresh_namespace() -> String {
+    format!("t{}", rapyer::Uuid::new_v4().simple())
+}
+
+/// Runs one test body on both deployments: `on_both!(name);` next to
+/// `async fn name(t: TestRedis)` defines the tests `name::single` (a private server) and
+/// `name::cluster` (a namespace on a cluster). Extra arguments go to `#[tokio::test(...)]`.
+#[macro_export]
+macro_rules! on_both {
+    ($name:ident) => {
+        $crate::on_both!($name, flavor = "current_thread");
+    };
+    ($name:ident, $($flavor:tt)+) => {
+        mod $name {
+            #[tokio::test($($flavor)+)]
+            async fn single() {
+                super::$name($crate::harness::TestRedis::new().await).await
+            }
+            #[tokio::test($($flavor)+)]
+            async fn cluster() {
+                super::$name($crate::harness::TestRedis::cluster().await).await
+            }
+        }
+    };
+}
