@@ -116,6 +116,16 @@ impl Client {
         self.shared.policy.retry_for
     }
 
+    /// How long a reserved unique value is held.
+    pub(crate) fn unique_lease(&self) -> Duration {
+        self.shared.policy.unique_lease
+    }
+
+    /// The simulated claim fault, if any.
+    pub(crate) fn claim_fault(&self) -> Option<crate::claims::ClaimFault> {
+        self.shared.policy.claim_fault
+    }
+
     /// A connection for this task alone (optimistic transactions), to the node that serves
     /// `key`.
     pub(crate) async fn dedicated(&self, key: &str) -> Result<Dedicated> {
@@ -322,6 +332,8 @@ pub struct ClientBuilder {
     password: Option<String>,
     retry_for: Duration,
     wait_replicas: Option<(u32, Duration)>,
+    unique_lease: Duration,
+    claim_fault: Option<crate::claims::ClaimFault>,
 }
 
 /// How long a command may wait for its reply by default. A write that times out may or may not
@@ -356,6 +368,8 @@ impl ClientBuilder {
             password: None,
             retry_for: DEFAULT_RETRY_FOR,
             wait_replicas: None,
+            unique_lease: crate::claims::DEFAULT_UNIQUE_LEASE,
+            claim_fault: None,
         }
     }
 
@@ -406,6 +420,24 @@ impl ClientBuilder {
     /// replicates asynchronously, so a write acknowledged just before its master dies can be lost.
     pub fn wait_replicas(mut self, replicas: u32, timeout: Duration) -> Self {
         self.wait_replicas = Some((replicas, timeout));
+        self
+    }
+
+    /// How long a unique value reserved by a write stays reserved, on a cluster where the model's
+    /// unique index lives apart from its instances (a model with several buckets; see
+    /// [`claims`](crate::claims)): the write must land within three quarters of it, and a
+    /// writer that died holding one blocks that value this long. Default
+    /// [`DEFAULT_UNIQUE_LEASE`](crate::claims::DEFAULT_UNIQUE_LEASE).
+    pub fn unique_lease(mut self, lease: Duration) -> Self {
+        self.unique_lease = lease;
+        self
+    }
+
+    /// Makes the claim protocol stop or pause at a step, as if the process died there (tests of
+    /// its crash points).
+    #[doc(hidden)]
+    pub fn simulate_claim_fault(mut self, fault: crate::claims::ClaimFault) -> Self {
+        self.claim_fault = Some(fault);
         self
     }
 
@@ -482,6 +514,8 @@ impl ClientBuilder {
                 policy: Policy {
                     retry_for: self.retry_for,
                     wait_replicas: self.wait_replicas,
+                    unique_lease: self.unique_lease,
+                    claim_fault: self.claim_fault,
                 },
                 dedicated: DedicatedPool {
                     info: seed,

@@ -123,6 +123,10 @@ pub(crate) struct Policy {
     pub(crate) retry_for: Duration,
     /// `WAIT` after each write: replicas, timeout.
     pub(crate) wait_replicas: Option<(u32, Duration)>,
+    /// How long a reserved unique value is held (see [`claims`](crate::claims)).
+    pub(crate) unique_lease: Duration,
+    /// A simulated fault in the claim protocol (tests).
+    pub(crate) claim_fault: Option<crate::claims::ClaimFault>,
 }
 
 /// A node of a cluster, as redirects name it.

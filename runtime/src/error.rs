@@ -132,6 +132,17 @@ pub enum Error {
         /// The lock's key.
         key: String,
     },
+    /// On a cluster, the write did not land within the lease on the unique values it reserved
+    /// (see `claims`); nothing was written and the reservations were given back.
+    #[error(
+        "{model} `{pk}`: the write came too late for the unique values it reserved; nothing was written"
+    )]
+    LeaseExpired {
+        /// Model name.
+        model: &'static str,
+        /// The primary key, as text.
+        pk: String,
+    },
     /// A lock could not be acquired before the deadline.
     #[error("lock `{key}` is held by someone else; gave up after {waited:?}")]
     LockTimeout {

@@ -24,6 +24,7 @@ use std::marker::PhantomData;
 
 use redis::Value;
 
+use crate::claims;
 use crate::codec::Codec;
 use crate::conn::{Call, Effect};
 use crate::error::{Error, Result};
@@ -476,11 +477,35 @@ impl<M: Model, V: Codec> UniqueIndex<M, V> {
         })
     }
 
-    /// The holder of `value`, as text.
+    /// The holder of `value`, as text. Where the index lives apart from the instances (see
+    /// [`claims`](crate::claims)), the holder is checked to hold the value: a claim left by a
+    /// crashed writer is never answered.
     async fn holder(&self, value: &V) -> Result<Vec<String>> {
         let raw = self.encode(value)?;
-        let reply = self.at.query(&self.at.keys[0], &[b"unique", &raw]).await?;
-        self.at.pk_texts(reply)
+        let key = &self.at.keys[0];
+        let reply = self.at.query(key, &[b"unique", &raw]).await?;
+        let Some(record) = self.at.pk_texts(reply)?.pop() else {
+            return Ok(Vec::new());
+        };
+        let holder = claims::record_holder(&record).ok_or_else(|| Error::Decode {
+            key: key.clone(),
+            field: format!("value {:?}", String::from_utf8_lossy(&raw)),
+            reason: format!("{record:?} is not a claim record"),
+        })?;
+        let client = self.at.repo.client();
+        if claims::apart(client, &M::META) {
+            let ix = M::META.index_on(self.at.path).ok_or_else(|| {
+                Error::Config(format!(
+                    "model `{}` has no unique index on `{}`",
+                    M::META.name,
+                    self.at.path
+                ))
+            })?;
+            if !claims::holds(client, &M::META, ix, holder, &raw).await? {
+                return Ok(Vec::new());
+            }
+        }
+        Ok(vec![holder.to_string()])
     }
 
     /// The pk of the instance holding `value` (HGET).

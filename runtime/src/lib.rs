@@ -12,6 +12,7 @@
 //!
 //! See `docs/` in the repository for the schema language and the storage layout.
 
+pub mod claims;
 pub mod client;
 pub mod codec;
 pub mod conn;

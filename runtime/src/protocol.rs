@@ -13,6 +13,7 @@
 //! The ARGV layouts themselves are documented in the Lua file that parses them (`lua/ops.lua`
 //! for field operations) and written by [`OpsArgs`] and [`compact_call`].
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use crate::model::{ContainerKind, IndexKind};
@@ -122,6 +123,9 @@ op_codes! {
     Incrf = "incrf", Some(Hash), false, true, General;
     /// Moves a renamed field's value to its new name (when the new name is unset).
     Mv = "mv", Some(Hash), false, false, General;
+    /// Checks that a field holds a value (`field value`) or none (`field`); a mismatch fails the
+    /// batch before anything is written.
+    Expect = "expect", Some(Hash), true, false, General;
 }
 
 impl OpCode {
@@ -196,6 +200,10 @@ error_codes! {
     Failed = "RAPYER_FAILED", "E_FAILED";
     /// `<op> <redis error>`: Redis refused an op after earlier ops were applied.
     Partial = "RAPYER_PARTIAL", "E_PARTIAL";
+    /// `<op>`: an `expect` op found another value; nothing written.
+    Changed = "RAPYER_CHANGED", "E_CHANGED";
+    /// `<at>`: the lease on the unique values being written ran out; nothing written.
+    Lease = "RAPYER_LEASE", "E_LEASE";
 }
 
 /// A rapyer script's error reply, parsed. Positions are 0-based here (1-based on the wire,
@@ -222,6 +230,10 @@ pub(crate) enum ScriptError {
     Failed { op: usize, message: String },
     /// See [`ErrorCode::Partial`].
     Partial { op: usize, message: String },
+    /// See [`ErrorCode::Changed`].
+    Changed { op: usize },
+    /// See [`ErrorCode::Lease`].
+    Lease { at: usize },
 }
 
 impl ScriptError {
@@ -250,6 +262,8 @@ impl ScriptError {
             }
             ErrorCode::Failed => ScriptError::Failed { op: at, message },
             ErrorCode::Partial => ScriptError::Partial { op: at, message },
+            ErrorCode::Changed => ScriptError::Changed { op: at },
+            ErrorCode::Lease => ScriptError::Lease { at },
         })
     }
 
@@ -282,6 +296,8 @@ impl ScriptError {
             ScriptError::Partial { op, message } => {
                 (ErrorCode::Partial.wire(), format!("{} {message}", n(op)))
             }
+            ScriptError::Changed { op } => (ErrorCode::Changed.wire(), n(op).to_string()),
+            ScriptError::Lease { at } => (ErrorCode::Lease.wire(), n(at).to_string()),
         }
     }
 }
@@ -384,7 +400,7 @@ pub(crate) struct GeneralOp<'a> {
     pub(crate) ttl_from: Option<&'a str>,
     /// The index the op's field feeds: kind, index key, pk.
     pub(crate) index: Option<(IndexKind, &'a str, &'a str)>,
-    pub(crate) args: &'a [Vec<u8>],
+    pub(crate) args: Cow<'a, [Vec<u8>]>,
 }
 
 /// Writes the general layout of `lua/ops.lua` (documented there): every key once in KEYS,
@@ -395,6 +411,7 @@ pub(crate) struct OpsArgs<'a> {
     positions: HashMap<&'a str, usize>,
     guards: Vec<usize>,
     locks: Vec<(usize, &'a str)>,
+    lease_until: u64,
     ops: Vec<PlacedOp<'a>>,
 }
 
@@ -404,7 +421,7 @@ struct PlacedOp<'a> {
     key: usize,
     ttl_from: usize,
     index: Option<(IndexKind, usize, &'a str)>,
-    args: &'a [Vec<u8>],
+    args: Cow<'a, [Vec<u8>]>,
 }
 
 impl<'a> OpsArgs<'a> {
@@ -432,6 +449,11 @@ impl<'a> OpsArgs<'a> {
     pub(crate) fn lock(&mut self, key: &'a str, token: &'a str) {
         let at = self.key(key);
         self.locks.push((at, token));
+    }
+
+    /// Writes nothing once the server's clock passes `until_ms` (the lease on unique values).
+    pub(crate) fn lease(&mut self, until_ms: u64) {
+        self.lease_until = until_ms;
     }
 
     /// Adds an op.
@@ -463,6 +485,7 @@ impl<'a> OpsArgs<'a> {
         for (at, token) in &self.locks {
             cmd.arg(*at).arg(*token);
         }
+        cmd.arg(self.lease_until);
         cmd.arg(self.ops.len());
         for op in &self.ops {
             cmd.arg(op.code.wire()).arg(op.key).arg(op.ttl_from);
@@ -470,7 +493,7 @@ impl<'a> OpsArgs<'a> {
                 Some((kind, at, pk)) => cmd.arg(index_code(kind)).arg(at).arg(pk),
                 None => cmd.arg("-"),
             };
-            cmd.arg(op.args.len()).arg(op.args);
+            cmd.arg(op.args.len()).arg(op.args.as_ref());
         }
         cmd
     }
@@ -541,6 +564,8 @@ mod tests {
                 op: 1,
                 message: "OOM command not allowed".into(),
             },
+            ScriptError::Changed { op: 2 },
+            ScriptError::Lease { at: 0 },
         ];
         let mut seen = Vec::new();
         for sample in samples {

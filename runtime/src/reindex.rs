@@ -8,10 +8,12 @@
 
 use redis::Value;
 
+use crate::claims::{self, Claims};
 use crate::client::Client;
 use crate::conn::{Call, Effect};
 use crate::error::{Error, Result};
-use crate::model::{IndexKind, ModelMeta};
+use crate::keys::Keyspace;
+use crate::model::{IndexKind, IndexMeta, ModelMeta};
 use crate::protocol;
 use crate::scripts;
 
@@ -57,17 +59,21 @@ pub async fn reindex(client: &Client, meta: &ModelMeta) -> Result<ReindexReport>
         return Ok(report);
     }
     let space = client.keys();
-    if client.is_cluster()
-        && meta.buckets > 1
-        && meta.indexes.iter().any(|ix| ix.kind == IndexKind::Unique)
-    {
-        return Err(Error::Config(format!(
-            "model `{}`: reindex of a unique index of a model with several buckets needs one \
-             script per slot, which this version does not do on a cluster",
-            meta.name
-        )));
-    }
-    let header = |cmd: &mut redis::Cmd, mode: &str, indexes: &[crate::model::IndexMeta]| {
+    // Unique indexes kept apart from the instances (see `claims`) are rebuilt through claims;
+    // every other index by scripts in the instances' slots.
+    let apart = claims::apart(client, meta);
+    let local: Vec<IndexMeta> = meta
+        .indexes
+        .iter()
+        .filter(|ix| !(apart && ix.kind == IndexKind::Unique))
+        .copied()
+        .collect();
+    let unique_apart: Vec<&IndexMeta> = meta
+        .indexes
+        .iter()
+        .filter(|ix| apart && ix.kind == IndexKind::Unique)
+        .collect();
+    let header = |cmd: &mut redis::Cmd, mode: &str, indexes: &[IndexMeta]| {
         cmd.arg(mode).arg(indexes.len());
         for ix in indexes {
             cmd.arg(protocol::index_code(ix.kind)).arg(ix.path);
@@ -77,8 +83,7 @@ pub async fn reindex(client: &Client, meta: &ModelMeta) -> Result<ReindexReport>
 
     // 1. Write the entries of every live instance, bucket by bucket.
     for bucket in 0..meta.buckets.max(1) {
-        let index_keys: Vec<String> = meta
-            .indexes
+        let index_keys: Vec<String> = local
             .iter()
             .map(|ix| space.index(meta, ix.kind, ix.path, bucket))
             .collect();
@@ -95,13 +100,19 @@ pub async fn reindex(client: &Client, meta: &ModelMeta) -> Result<ReindexReport>
             .await?;
         report.instances += pks.len() as u64;
         for batch in pks.chunks(BATCH) {
+            for ix in &unique_apart {
+                claim_all(client, meta, ix, batch, &mut report).await?;
+            }
+            if local.is_empty() {
+                continue;
+            }
             let keys: Vec<String> = index_keys
                 .iter()
                 .cloned()
                 .chain(batch.iter().map(|pk| hash(pk)))
                 .collect();
             let mut cmd = scripts::REINDEX.call(&keys);
-            header(&mut cmd, "set", meta.indexes);
+            header(&mut cmd, "set", &local);
             cmd.arg(batch);
             let reply: Vec<Value> = client
                 .query(Call::script(
@@ -119,7 +130,7 @@ pub async fn reindex(client: &Client, meta: &ModelMeta) -> Result<ReindexReport>
                 let Some((i, value, holder, pk)) = parse_held(held) else {
                     continue;
                 };
-                let Some(ix) = meta.indexes.get(i) else {
+                let Some(ix) = local.get(i) else {
                     continue;
                 };
                 let keys = [index_keys[i].clone(), hash(&holder)];
@@ -149,20 +160,22 @@ pub async fn reindex(client: &Client, meta: &ModelMeta) -> Result<ReindexReport>
     }
 
     // 2. Remove entries that no longer match their instance.
-    for (i, ix) in meta.indexes.iter().enumerate() {
+    for (i, ix) in local.iter().enumerate() {
         let buckets = if ix.kind == IndexKind::Unique {
             1
         } else {
             meta.buckets.max(1)
         };
         for bucket in 0..buckets {
-            let index_keys: Vec<String> = meta
-                .indexes
+            let index_keys: Vec<String> = local
                 .iter()
                 .map(|ix| space.index(meta, ix.kind, ix.path, bucket))
                 .collect();
-            report.removed += sweep(client, meta, i, &index_keys, &header).await?;
+            report.removed += sweep(client, meta, &local, i, &index_keys, &header).await?;
         }
+    }
+    for ix in unique_apart {
+        report.removed += sweep_claims(client, meta, ix).await?;
     }
     Ok(report)
 }
@@ -172,11 +185,12 @@ pub async fn reindex(client: &Client, meta: &ModelMeta) -> Result<ReindexReport>
 async fn sweep(
     client: &Client,
     meta: &ModelMeta,
+    indexes: &[IndexMeta],
     i: usize,
     index_keys: &[String],
-    header: &impl Fn(&mut redis::Cmd, &str, &[crate::model::IndexMeta]),
+    header: &impl Fn(&mut redis::Cmd, &str, &[IndexMeta]),
 ) -> Result<u64> {
-    let ix = &meta.indexes[i];
+    let ix = &indexes[i];
     let key = &index_keys[i];
     let scan = if ix.kind == IndexKind::Unique {
         "HSCAN"
@@ -189,7 +203,8 @@ async fn sweep(
         let mut cmd = redis::cmd(scan);
         cmd.arg(key).arg(cursor).arg("COUNT").arg(BATCH);
         let (next, items): (u64, Vec<Vec<u8>>) = client.query(Call::read(&cmd, key)).await?;
-        // HSCAN gives value, pk pairs (kept); ZSCAN gives member, score pairs (scores dropped).
+        // HSCAN gives value, record pairs (kept); ZSCAN gives member, score pairs (scores
+        // dropped).
         let (batch, pks): (Vec<&Vec<u8>>, Vec<String>) = match ix.kind {
             IndexKind::Unique => (
                 items.iter().collect(),
@@ -197,7 +212,12 @@ async fn sweep(
                     .iter()
                     .skip(1)
                     .step_by(2)
-                    .map(|pk| String::from_utf8_lossy(pk).into_owned())
+                    .map(|record| {
+                        let record = String::from_utf8_lossy(record);
+                        claims::record_holder(&record)
+                            .unwrap_or_default()
+                            .to_string()
+                    })
                     .collect(),
             ),
             IndexKind::Lookup => {
@@ -215,21 +235,112 @@ async fn sweep(
             }
         };
         if !batch.is_empty() {
-            // A malformed lookup member has no pk: its key is the index's own (same slot).
+            // An entry with no pk (malformed) or with a pk of another bucket (misplaced) has no
+            // instance here: it gets a key of this slot that holds nothing, so it is removed.
+            let nothing = format!("{key}:nothing");
             let keys: Vec<String> = index_keys
                 .iter()
                 .cloned()
-                .chain(pks.iter().map(|pk| match pk.is_empty() {
-                    true => key.clone(),
-                    false => client.keys().instance(meta, pk),
+                .chain(pks.iter().map(|pk| {
+                    let here = ix.kind == IndexKind::Unique || meta.buckets <= 1 || {
+                        let own = client.keys().index(
+                            meta,
+                            ix.kind,
+                            ix.path,
+                            Keyspace::bucket_of(meta, pk),
+                        );
+                        own == *key
+                    };
+                    if pk.is_empty() || !here {
+                        nothing.clone()
+                    } else {
+                        client.keys().instance(meta, pk)
+                    }
                 }))
                 .collect();
             let mut cmd = scripts::REINDEX.call(&keys);
-            header(&mut cmd, "sweep", meta.indexes);
+            header(&mut cmd, "sweep", indexes);
             cmd.arg(i + 1).arg(batch);
             removed += client
                 .query::<u64>(Call::script(&scripts::REINDEX, &cmd, key, Effect::Writes))
                 .await?;
+        }
+        if next == 0 {
+            return Ok(removed);
+        }
+        cursor = next;
+    }
+}
+
+/// Claims the values of the unique index `ix` (kept apart) for the instances `pks`, through
+/// the claim protocol: a value another live instance holds is a conflict.
+async fn claim_all(
+    client: &Client,
+    meta: &ModelMeta,
+    ix: &IndexMeta,
+    pks: &[String],
+    report: &mut ReindexReport,
+) -> Result<()> {
+    for pk in pks {
+        let hash = client.keys().instance(meta, pk);
+        let mut cmd = redis::cmd("HGET");
+        cmd.arg(&hash).arg(ix.path);
+        let Some(value): Option<Vec<u8>> = client.query(Call::read(&cmd, &hash)).await? else {
+            continue;
+        };
+        let mut claims = Claims::default();
+        match claims.reserve(client, meta, ix, &value, pk).await {
+            Ok(()) => {
+                claims.confirm(client).await;
+                report.written += 1;
+            }
+            Err(Error::UniqueViolation { holder, value, .. }) => {
+                report.conflicts.push(UniqueConflict {
+                    field: ix.path.to_string(),
+                    value,
+                    holder,
+                    other: pk.clone(),
+                });
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Removes the claims of the unique index `ix` (kept apart) whose holder no longer has the
+/// value; expired pending claims whose holder has it are committed.
+async fn sweep_claims(client: &Client, meta: &ModelMeta, ix: &IndexMeta) -> Result<u64> {
+    let key = client.keys().index(meta, IndexKind::Unique, ix.path, 0);
+    let mut removed = 0;
+    let mut cursor = 0u64;
+    loop {
+        let mut cmd = redis::cmd("HSCAN");
+        cmd.arg(&key).arg(cursor).arg("COUNT").arg(BATCH);
+        let (next, items): (u64, Vec<Vec<u8>>) = client.query(Call::read(&cmd, &key)).await?;
+        for pair in items.chunks(2) {
+            let [value, record] = pair else { continue };
+            let record = String::from_utf8_lossy(record).into_owned();
+            let holds = match claims::record_holder(&record) {
+                Some(holder) => claims::holds(client, meta, ix, holder, value).await?,
+                None => false,
+            };
+            // A pending claim may belong to a write in flight: only the claims script may
+            // decide it is stale, by its deadline.
+            let step = match (holds, record.starts_with('?')) {
+                (true, true) => "promote_expired",
+                (true, false) => continue,
+                (false, true) => "drop_expired",
+                (false, false) => "drop",
+            };
+            let mut cmd = scripts::CLAIMS.call(&[&key]);
+            cmd.arg(step).arg(value).arg(&record);
+            let n: i64 = client
+                .query(Call::script(&scripts::CLAIMS, &cmd, &key, Effect::Writes))
+                .await?;
+            if step != "promote_expired" {
+                removed += u64::try_from(n).unwrap_or(0);
+            }
         }
         if next == 0 {
             return Ok(removed);

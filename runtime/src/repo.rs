@@ -6,11 +6,12 @@ use std::marker::PhantomData;
 
 use redis::Value;
 
+use crate::claims::{self, Claims};
 use crate::client::Client;
 use crate::conn::{Call, Effect};
 use crate::error::{Error, Result};
 use crate::keys::Keyspace;
-use crate::model::{ContainerKind, Model, PkRef, PrimaryKey};
+use crate::model::{ContainerKind, IndexKind, IndexMeta, Model, PkRef, PrimaryKey};
 use crate::ops::Instance;
 use crate::protocol::{self, ScriptError};
 use crate::record::{ContainerData, RecordReader, RecordWriter, VERSION_FIELD};
@@ -141,25 +142,111 @@ impl<M: Model> Repo<M> {
         let keys = self.instance_keys(value.pk())?;
         let mut record = RecordWriter::default();
         value.write_record(&mut record)?;
-        let ttl_ms = M::META.ttl_seconds.map_or(0, |s| s.saturating_mul(1000));
+        let apart = claims::apart(&self.client, &M::META);
+        // A unique index kept apart: its new value is reserved first (see `claims`).
+        let mut claims = Claims::default();
+        if apart {
+            // As on one server, an existing instance is reported before a unique value (the
+            // write script checks again).
+            if mode == "insert" && self.exists(value.pk()).await? {
+                return Err(Error::AlreadyExists {
+                    model: M::META.name,
+                    pk: keys.pk,
+                    key: keys.hash,
+                });
+            }
+            for ix in unique_indexes::<M>() {
+                if let Some((_, raw)) = record.hash.iter().find(|(f, _)| f == ix.path) {
+                    claims
+                        .reserve(&self.client, &M::META, ix, raw, &keys.pk)
+                        .await?;
+                }
+            }
+            claims.before_write(&self.client).await?;
+        }
+        let cmd = self.write_command(&keys, record, mode, lock, apart, claims.write_before());
+        let result = self
+            .client
+            .execute(Call::script(
+                &scripts::WRITE_INSTANCE,
+                &cmd,
+                &keys.hash,
+                Effect::Writes,
+            ))
+            .await;
+        let olds = match result {
+            Ok(reply) => array(reply, &keys.hash)?,
+            Err(Error::Redis(e)) => {
+                claims.abort(&self.client).await;
+                return Err(self.write_error(e, &keys, lock));
+            }
+            // The write may have landed: the reservations stay pending and heal.
+            Err(e @ Error::OutcomeUnknown { .. }) => return Err(e),
+            Err(e) => {
+                claims.abort(&self.client).await;
+                return Err(e);
+            }
+        };
+        if apart {
+            claims.after_write(&self.client)?;
+            claims.confirm(&self.client).await;
+            Claims::after_confirm(&self.client)?;
+            for (ix, old) in unique_indexes::<M>().zip(olds) {
+                let Value::BulkString(old) = old else {
+                    continue;
+                };
+                let new = record_value(value, ix.path)?;
+                if new.as_deref() != Some(old.as_slice()) {
+                    claims::release(&self.client, &M::META, ix, &old, &keys.pk).await;
+                }
+            }
+        }
+        Ok(())
+    }
 
+    /// The write script's command (see `lua/write_instance.lua`); unique indexes kept apart get
+    /// no key and report their old value.
+    fn write_command(
+        &self,
+        keys: &InstanceKeys,
+        mut record: RecordWriter,
+        mode: &str,
+        lock: Option<(&str, &str)>,
+        apart: bool,
+        write_before: u64,
+    ) -> redis::Cmd {
+        let ttl_ms = M::META.ttl_seconds.map_or(0, |s| s.saturating_mul(1000));
         let registry = self.registry(keys.bucket);
         let index_keys = self.index_keys(keys.bucket);
         let mut all_keys: Vec<&str> = [keys.hash.as_str(), registry.as_str()]
             .into_iter()
             .chain(keys.containers.iter().map(String::as_str))
-            .chain(index_keys.iter().map(String::as_str))
             .collect();
-        if let Some((lock_key, _)) = lock {
-            all_keys.push(lock_key);
+        let mut positions = Vec::with_capacity(index_keys.len());
+        for (ix, key) in M::META.indexes.iter().zip(&index_keys) {
+            if apart && ix.kind == IndexKind::Unique {
+                positions.push(0);
+            } else {
+                all_keys.push(key);
+                positions.push(all_keys.len());
+            }
         }
+        let lock_position = match lock {
+            Some((lock_key, _)) => {
+                all_keys.push(lock_key);
+                all_keys.len()
+            }
+            None => 0,
+        };
         let mut cmd = scripts::WRITE_INSTANCE.call(&all_keys);
         cmd.arg(mode)
             .arg(&keys.pk)
             .arg(ttl_ms)
             .arg(keys.containers.len())
             .arg(index_keys.len())
-            .arg(lock.map_or("", |(_, token)| token));
+            .arg(lock.map_or("", |(_, token)| token))
+            .arg(lock_position)
+            .arg(write_before);
         cmd.arg(record.hash.len() + 1);
         cmd.arg(VERSION_FIELD).arg(M::META.schema_version);
         for (field, raw) in &record.hash {
@@ -183,31 +270,31 @@ impl<M: Model> Repo<M> {
                 None => {}
             }
         }
-        for ix in M::META.indexes {
-            cmd.arg(protocol::index_code(ix.kind)).arg(ix.path);
+        for (ix, at) in M::META.indexes.iter().zip(positions) {
+            cmd.arg(protocol::index_code(ix.kind)).arg(ix.path).arg(at);
         }
-        let result = self
-            .client
-            .execute(Call::script(
-                &scripts::WRITE_INSTANCE,
-                &cmd,
-                &keys.hash,
-                Effect::Writes,
-            ))
-            .await;
-        let e = match result {
-            Ok(_) => return Ok(()),
-            Err(Error::Redis(e)) => e,
-            Err(other) => return Err(other),
-        };
-        Err(match ScriptError::from_redis(&e) {
+        cmd
+    }
+
+    /// The typed error for an error reply of the write script.
+    fn write_error(
+        &self,
+        e: redis::RedisError,
+        keys: &InstanceKeys,
+        lock: Option<(&str, &str)>,
+    ) -> Error {
+        match ScriptError::from_redis(&e) {
             Some(ScriptError::LockLost { .. }) => Error::LockLost {
                 key: lock.map(|(k, _)| k.to_string()).unwrap_or_default(),
             },
             Some(ScriptError::Exists { .. }) => Error::AlreadyExists {
                 model: M::META.name,
-                pk: keys.pk,
-                key: keys.hash,
+                pk: keys.pk.clone(),
+                key: keys.hash.clone(),
+            },
+            Some(ScriptError::Lease { .. }) => Error::LeaseExpired {
+                model: M::META.name,
+                pk: keys.pk.clone(),
             },
             Some(ScriptError::Unique { at, holder, value }) => match M::META.indexes.get(at) {
                 Some(ix) => Error::UniqueViolation {
@@ -219,7 +306,7 @@ impl<M: Model> Repo<M> {
                 None => e.into(),
             },
             _ => e.into(),
-        })
+        }
     }
 
     /// The key of every index of the model for `bucket`, in `META.indexes` order.
@@ -394,29 +481,48 @@ impl<M: Model> Repo<M> {
         M::Pk: Borrow<Q>,
     {
         let keys = self.instance_keys(pk)?;
+        let apart = claims::apart(&self.client, &M::META);
         let registry = self.registry(keys.bucket);
         let index_keys = self.index_keys(keys.bucket);
-        let all_keys: Vec<&String> = [&keys.hash]
+        let mut all_keys: Vec<&str> = [keys.hash.as_str(), registry.as_str()]
             .into_iter()
-            .chain(std::iter::once(&registry))
-            .chain(&keys.containers)
-            .chain(&index_keys)
+            .chain(keys.containers.iter().map(String::as_str))
             .collect();
-        let mut cmd = scripts::DELETE_INSTANCE.call(&all_keys);
-        cmd.arg(&keys.pk).arg(keys.containers.len());
-        for ix in M::META.indexes {
-            cmd.arg(protocol::index_code(ix.kind)).arg(ix.path);
+        let mut positions = Vec::with_capacity(index_keys.len());
+        for (ix, key) in M::META.indexes.iter().zip(&index_keys) {
+            if apart && ix.kind == IndexKind::Unique {
+                positions.push(0);
+            } else {
+                all_keys.push(key);
+                positions.push(all_keys.len());
+            }
         }
-        let existed: i64 = self
+        let mut cmd = scripts::DELETE_INSTANCE.call(&all_keys);
+        cmd.arg(&keys.pk)
+            .arg(keys.containers.len())
+            .arg(M::META.indexes.len());
+        for (ix, at) in M::META.indexes.iter().zip(positions) {
+            cmd.arg(protocol::index_code(ix.kind)).arg(ix.path).arg(at);
+        }
+        let reply = self
             .client
-            .query(Call::script(
+            .execute(Call::script(
                 &scripts::DELETE_INSTANCE,
                 &cmd,
                 &keys.hash,
                 Effect::Writes,
             ))
             .await?;
-        Ok(existed == 1)
+        let mut reply = array(reply, &keys.hash)?.into_iter();
+        let existed = matches!(reply.next(), Some(Value::Int(1)));
+        // Unique values kept apart are released once the instance is gone (a crash in between
+        // leaves a claim naming a missing instance, which the next writer takes over).
+        for (ix, old) in unique_indexes::<M>().zip(reply) {
+            if let Value::BulkString(old) = old {
+                claims::release(&self.client, &M::META, ix, &old, &keys.pk).await;
+            }
+        }
+        Ok(existed)
     }
 
     /// The live pks of every bucket (text), one list per bucket, each from one atomic read.
@@ -501,6 +607,25 @@ impl<M: Model> Repo<M> {
             .into_iter()
             .sum())
     }
+}
+
+/// The model's unique indexes, in `META.indexes` order.
+pub(crate) fn unique_indexes<M: Model>() -> impl Iterator<Item = &'static IndexMeta> {
+    M::META
+        .indexes
+        .iter()
+        .filter(|ix| ix.kind == IndexKind::Unique)
+}
+
+/// The stored text of the hash field `path` of `value`, if set.
+pub(crate) fn record_value<M: Model>(value: &M, path: &str) -> Result<Option<Vec<u8>>> {
+    let mut record = RecordWriter::default();
+    value.write_record(&mut record)?;
+    Ok(record
+        .hash
+        .into_iter()
+        .find(|(f, _)| f == path)
+        .map(|(_, raw)| raw))
 }
 
 fn unexpected(key: &str, what: &str, found: &Value) -> Error {

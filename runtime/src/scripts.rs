@@ -133,6 +133,10 @@ pub(crate) static OPS: LazyLock<Lua> = LazyLock::new(|| {
     )
 });
 
+/// Unique claims on a cluster (see `lua/claims.lua`).
+pub(crate) static CLAIMS: LazyLock<Lua> =
+    LazyLock::new(|| Lua::new(Access::Writes, &[INDEX, include_str!("lua/claims.lua")]));
+
 /// Locks: acquire, release, extend (see `lua/lock.lua`).
 pub(crate) static LOCK: LazyLock<Lua> =
     LazyLock::new(|| Lua::new(Access::Writes, &[include_str!("lua/lock.lua")]));

@@ -17,12 +17,12 @@ use crate::client::Dedicated;
 use crate::conn::{self, Failure};
 use crate::error::{Error, Result};
 use crate::model::{Model, PkRef};
-use crate::ops::batch::Batch;
+use crate::ops::batch::{self, Batch, UniqueChange};
 use crate::ops::instance::{Instance, Target};
 use crate::ops::op::{self, OpSpec};
 use crate::protocol::OpCode;
 use crate::record::{ContainerData, RecordWriter};
-use crate::repo::{InstanceKeys, Repo};
+use crate::repo::{InstanceKeys, Repo, record_value};
 use crate::scripts;
 
 /// How optimistic transactions retry.
@@ -190,14 +190,49 @@ impl<M: Model + Clone + PartialEq> Repo<M> {
                 unwatch(client, conn).await?;
                 return Ok(out);
             }
-            let refs: Vec<&OpSpec> = specs.iter().collect();
-            let batch = Batch::new(&refs, &[]);
-            match Self::commit(client, &mut conn, &batch).await? {
-                Commit::Applied => {
+            // Unique values kept apart are reserved first (see `claims`); WATCH guards the
+            // values read, so the old ones are those of `before`.
+            let mut changes = Vec::new();
+            for spec in specs.iter().filter(|s| batch::claimed_apart(client, s)) {
+                let at = instances
+                    .iter()
+                    .position(|i| i.key().ok() == Some(spec.located.hash.as_str()))
+                    .unwrap_or(0);
+                changes.push(UniqueChange {
+                    spec,
+                    old: record_value(&before[at], &spec.field)?,
+                    new: match spec.code {
+                        OpCode::Hset => spec.args.get(1).cloned(),
+                        _ => None,
+                    },
+                });
+            }
+            let claims = match batch::reserve(client, &changes).await {
+                Ok(claims) => claims,
+                Err(e) => {
+                    unwatch(client, conn).await?;
+                    return Err(e);
+                }
+            };
+            let stripped: Vec<OpSpec> = specs
+                .iter()
+                .map(|s| match batch::claimed_apart(client, s) {
+                    true => batch::without_unique_index(s),
+                    false => s.clone(),
+                })
+                .collect();
+            let refs: Vec<&OpSpec> = stripped.iter().collect();
+            let mut batch = Batch::new(&refs, &[]);
+            batch.lease(claims.write_before());
+            let committed = Self::commit(client, &mut conn, &batch).await;
+            match committed {
+                Ok(Commit::Applied) => {
                     conn.finish(client);
+                    batch::settle(client, claims, &changes).await?;
                     return Ok(out);
                 }
-                Commit::Conflict => {
+                Ok(Commit::Conflict) => {
+                    claims.abort(client).await;
                     conflicts += 1;
                     let step = pause
                         .mul_f64(fastrand::f64())
@@ -206,8 +241,21 @@ impl<M: Model + Clone + PartialEq> Repo<M> {
                     pause = (pause * 2).min(opts.max_backoff);
                     held = Some(conn);
                 }
-                Commit::NotRun(e) => {
+                Ok(Commit::NotRun(e)) => {
+                    claims.abort(client).await;
                     outage = self.recover(e, outage, deadline).await?;
+                }
+                // EXEC may have run: the reservations stay pending and heal.
+                Err(e @ Error::OutcomeUnknown { .. }) => return Err(e),
+                Err(Error::LeaseExpired { .. }) => {
+                    // Nothing written; the round starts again with new reservations.
+                    claims.abort(client).await;
+                    conflicts += 1;
+                    held = Some(conn);
+                }
+                Err(e) => {
+                    claims.abort(client).await;
+                    return Err(e);
                 }
             }
         }

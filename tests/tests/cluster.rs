@@ -2,10 +2,15 @@
 //! private clusters started by the test. (The general suites run on a cluster too, through
 //! `on_both!`.)
 
+use std::ops::Not;
+use std::time::Duration;
+
 use rapyer::Error;
+use rapyer::claims::ClaimFault;
 use rapyer_tests::fixtures::all_types::Sample;
+use rapyer_tests::fixtures::indexes::Gamer;
 use rapyer_tests::fixtures::keys_and_ttl::{Account, Counter};
-use rapyer_tests::harness::TestRedis;
+use rapyer_tests::harness::{TestRedis, shared_cluster};
 use rapyer_tests::samples::full_sample;
 
 #[tokio::test]
@@ -56,4 +61,121 @@ async fn a_pipeline_across_slots_is_refused_before_anything_is_sent() {
     );
     assert_eq!(accounts.balance(&3).get().await.unwrap(), 0);
     assert_eq!(counters.value(&c.counter_id).get().await.unwrap(), 0);
+}
+
+/// Two clients on one namespace of the shared cluster: `crashing` stops (or pauses) at `fault`
+/// in the claim protocol; `other` behaves. Both hold reserved unique values for `lease`.
+async fn claim_clients(fault: ClaimFault, lease: Duration) -> (TestRedis, rapyer::Client) {
+    let t = TestRedis::on_cluster(shared_cluster().urls(), |urls| {
+        rapyer::Client::cluster_builder(urls).unique_lease(lease)
+    })
+    .await;
+    let crashing = rapyer::Client::cluster_builder(&t.cluster_urls)
+        .namespace(t.namespace.clone().unwrap())
+        .unique_lease(lease)
+        .simulate_claim_fault(fault)
+        .connect()
+        .await
+        .unwrap();
+    (t, crashing)
+}
+
+fn is_violation(r: &rapyer::Result<()>) -> bool {
+    matches!(r, Err(Error::UniqueViolation { .. }))
+}
+
+#[tokio::test]
+async fn uniqueness_holds_when_a_writer_dies_after_reserving() {
+    let lease = Duration::from_millis(400);
+    let (t, crashing) = claim_clients(ClaimFault::CrashAfterReserve, lease).await;
+    let (dead, alive) = (Gamer::repo(&crashing), Gamer::repo(&t.client));
+    let err = dead.insert(&Gamer::new("a", "x@x")).await.unwrap_err();
+    assert!(matches!(err, Error::OutcomeUnknown { .. }), "{err}");
+    assert!(!alive.exists("a").await.unwrap(), "nothing was written");
+    // The value stays reserved until the lease ends...
+    assert!(is_violation(&alive.insert(&Gamer::new("b", "x@x")).await));
+    assert_eq!(alive.get_by_email("x@x").await.unwrap(), None);
+    // ...then the next writer finds the holder without it and takes it over.
+    tokio::time::sleep(lease + Duration::from_millis(100)).await;
+    alive.insert(&Gamer::new("b", "x@x")).await.unwrap();
+    assert_eq!(
+        alive.get_by_email("x@x").await.unwrap().unwrap().handle,
+        "b"
+    );
+    assert!(alive.reindex().await.unwrap().conflicts.is_empty());
+}
+
+#[tokio::test]
+async fn uniqueness_holds_when_a_writer_dies_after_writing() {
+    let lease = Duration::from_millis(400);
+    let (t, crashing) = claim_clients(ClaimFault::CrashAfterWrite, lease).await;
+    let (dead, alive) = (Gamer::repo(&crashing), Gamer::repo(&t.client));
+    let err = dead.insert(&Gamer::new("c", "y@x")).await.unwrap_err();
+    assert!(matches!(err, Error::OutcomeUnknown { .. }), "{err}");
+    assert_eq!(
+        alive.email("c").get().await.unwrap(),
+        "y@x",
+        "the write landed"
+    );
+    // Readers see the holder (it has the value), writers get a violation, during the lease...
+    assert_eq!(
+        alive.get_by_email("y@x").await.unwrap().unwrap().handle,
+        "c"
+    );
+    assert!(is_violation(&alive.insert(&Gamer::new("d", "y@x")).await));
+    // ...and after it: the holder has the value, so its claim is committed for it.
+    tokio::time::sleep(lease + Duration::from_millis(100)).await;
+    assert!(is_violation(&alive.insert(&Gamer::new("d", "y@x")).await));
+    assert!(is_violation(&alive.email("c").set("y@x").await.map(|_| ())).not());
+    assert_eq!(
+        alive.get_by_email("y@x").await.unwrap().unwrap().handle,
+        "c"
+    );
+    assert!(alive.reindex().await.unwrap().conflicts.is_empty());
+}
+
+#[tokio::test]
+async fn uniqueness_holds_when_a_writer_dies_before_releasing_the_old_value() {
+    let lease = Duration::from_millis(400);
+    let (t, crashing) = claim_clients(ClaimFault::CrashAfterConfirm, lease).await;
+    let (dead, alive) = (Gamer::repo(&crashing), Gamer::repo(&t.client));
+    alive.insert(&Gamer::new("e", "old@x")).await.unwrap();
+    // The change lands and is confirmed; the old value's claim is left behind.
+    let err = dead.email("e").set("new@x").await.unwrap_err();
+    assert!(matches!(err, Error::OutcomeUnknown { .. }), "{err}");
+    assert_eq!(alive.email("e").get().await.unwrap(), "new@x");
+    assert_eq!(
+        alive.get_by_email("new@x").await.unwrap().unwrap().handle,
+        "e"
+    );
+    // Readers never answer the stale claim; the next writer takes it over at once.
+    assert_eq!(alive.get_by_email("old@x").await.unwrap(), None);
+    alive.insert(&Gamer::new("f", "old@x")).await.unwrap();
+    assert_eq!(
+        alive.get_by_email("old@x").await.unwrap().unwrap().handle,
+        "f"
+    );
+    assert!(alive.reindex().await.unwrap().conflicts.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_delayed_past_its_lease_is_refused_and_the_value_taken_over() {
+    let lease = Duration::from_millis(400);
+    let (t, slow) = claim_clients(ClaimFault::DelayWrite(lease * 2), lease).await;
+    let (late, alive) = (Gamer::repo(&slow), Gamer::repo(&t.client));
+    let writer = tokio::spawn(async move { late.insert(&Gamer::new("g", "w@x")).await });
+    tokio::time::sleep(lease + Duration::from_millis(150)).await;
+    // The reservation expired and its holder has no instance: taken over.
+    alive.insert(&Gamer::new("h", "w@x")).await.unwrap();
+    let err = writer.await.unwrap().unwrap_err();
+    assert!(matches!(err, Error::LeaseExpired { .. }), "{err}");
+    assert!(
+        !alive.exists("g").await.unwrap(),
+        "the late write was refused"
+    );
+    assert_eq!(
+        alive.get_by_email("w@x").await.unwrap().unwrap().handle,
+        "h"
+    );
+    assert!(alive.reindex().await.unwrap().conflicts.is_empty());
 }

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use rapyer::keys::Keyspace;
 use rapyer::{Error, IndexKind, Model as _, Op, Pipeline};
 use rapyer_tests::fixtures::indexes::{Gamer, GamerRepo, Guild, Region};
 use rapyer_tests::harness::TestRedis;
@@ -241,8 +242,22 @@ async fn step(rng: &mut Rng, t: &TestRedis, repo: &GamerRepo, model: &mut Model,
             let mut p: Pipeline = t.client.pipeline();
             let mut next = model.clone();
             let mut conflict = false;
+            // On a cluster a pipeline is one slot: instances of one bucket, each once (a
+            // unique field may change once per pipeline there).
+            let mut bucket = None;
+            let mut used = std::collections::HashSet::new();
             for _ in 0..rng.int(2, 6) {
-                let h = handle(rng);
+                let mut h = handle(rng);
+                if t.is_cluster() {
+                    let wanted =
+                        *bucket.get_or_insert_with(|| Keyspace::bucket_of(&Gamer::META, &h));
+                    while Keyspace::bucket_of(&Gamer::META, &h) != wanted {
+                        h = handle(rng);
+                    }
+                    if !used.insert(h.clone()) {
+                        continue;
+                    }
+                }
                 let Some(current) = next.get(&h) else {
                     continue;
                 };
@@ -477,9 +492,8 @@ async fn check_all(t: &TestRedis, repo: &GamerRepo, model: &Model) {
     .await;
 }
 
-#[tokio::test]
-async fn every_write_path_keeps_every_index_equal_to_a_brute_force() {
-    let t = TestRedis::new().await;
+rapyer_tests::on_both!(every_write_path_keeps_every_index_equal_to_a_brute_force);
+async fn every_write_path_keeps_every_index_equal_to_a_brute_force(t: TestRedis) {
     let repo = Gamer::repo(&t.client);
     let mut model = Model::new();
     let mut rng = Rng(0x5eed_1234_abcd_0001);
@@ -506,9 +520,8 @@ async fn every_write_path_keeps_every_index_equal_to_a_brute_force() {
     eprintln!("{} instances at the end; {seen:?}", model.len());
 }
 
-#[tokio::test]
-async fn racing_inserts_of_one_unique_value_have_exactly_one_winner() {
-    let t = TestRedis::new().await;
+rapyer_tests::on_both!(racing_inserts_of_one_unique_value_have_exactly_one_winner);
+async fn racing_inserts_of_one_unique_value_have_exactly_one_winner(t: TestRedis) {
     let repo = Gamer::repo(&t.client);
     let tasks: Vec<_> = (0..64)
         .map(|i| {
@@ -580,9 +593,8 @@ async fn racing_inserts_of_one_unique_value_have_exactly_one_winner() {
     }
 }
 
-#[tokio::test]
-async fn unique_values_are_freed_by_changes_and_deletes() {
-    let t = TestRedis::new().await;
+rapyer_tests::on_both!(unique_values_are_freed_by_changes_and_deletes);
+async fn unique_values_are_freed_by_changes_and_deletes(t: TestRedis) {
     let guilds = Guild::repo(&t.client);
     let a = Guild::new("A", Region::Eu);
     guilds.insert(&a).await.unwrap();
@@ -612,9 +624,8 @@ async fn unique_values_are_freed_by_changes_and_deletes() {
     guilds.insert(&Guild::new("A", Region::Us)).await.unwrap();
 }
 
-#[tokio::test]
-async fn junk_and_overflow_on_an_indexed_field_are_typed_and_leave_the_index_alone() {
-    let t = TestRedis::new().await;
+rapyer_tests::on_both!(junk_and_overflow_on_an_indexed_field_are_typed_and_leave_the_index_alone);
+async fn junk_and_overflow_on_an_indexed_field_are_typed_and_leave_the_index_alone(t: TestRedis) {
     let repo = Gamer::repo(&t.client);
     let g = Gamer::new("j", "j@x");
     repo.insert(&g).await.unwrap();
@@ -640,9 +651,8 @@ async fn junk_and_overflow_on_an_indexed_field_are_typed_and_leave_the_index_alo
     assert_eq!(repo.by_score().count(0, 0).await.unwrap(), 1);
 }
 
-#[tokio::test]
-async fn reindex_repairs_every_kind_of_damage() {
-    let t = TestRedis::new().await;
+rapyer_tests::on_both!(reindex_repairs_every_kind_of_damage);
+async fn reindex_repairs_every_kind_of_damage(t: TestRedis) {
     let repo = Gamer::repo(&t.client);
     let mut model = Model::new();
     let mut rng = Rng(0xfeed_0000_0000_0042);
@@ -730,9 +740,8 @@ fn the_cli_describes_models_as_the_generated_code_does() {
     }
 }
 
-#[tokio::test]
-async fn rapyer_gen_reindex_repairs_a_lost_index() {
-    let t = TestRedis::new().await;
+rapyer_tests::on_both!(rapyer_gen_reindex_repairs_a_lost_index);
+async fn rapyer_gen_reindex_repairs_a_lost_index(t: TestRedis) {
     let repo = Gamer::repo(&t.client);
     for i in 0..30 {
         let mut g = Gamer::new(format!("c{i:02}"), format!("c{i}@x"));
@@ -751,9 +760,12 @@ async fn rapyer_gen_reindex_repairs_a_lost_index() {
 
     let schema = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/indexes/schema");
     let mut cmd = rapyer_tests::workspace_bin("rapyer-codegen", "rapyer-gen");
-    cmd.arg("reindex")
-        .arg(&schema)
-        .args(["--url", &t.url, "--model", "Gamer"]);
+    cmd.arg("reindex").arg(&schema).args(["--model", "Gamer"]);
+    if t.is_cluster() {
+        cmd.args(["--cluster", &t.cluster_urls.join(",")]);
+    } else {
+        cmd.args(["--url", &t.url]);
+    }
     if let Some(ns) = &t.namespace {
         cmd.args(["--namespace", ns]);
     }

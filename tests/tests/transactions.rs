@@ -196,9 +196,8 @@ async fn multi_instance_transactions_preserve_a_total(t: TestRedis) {
     assert!(balances.iter().all(|b| *b >= 0), "{balances:?}");
 }
 
-#[tokio::test]
-async fn updates_keep_indexes_and_unique_values_in_step() {
-    let t = TestRedis::new().await;
+rapyer_tests::on_both!(updates_keep_indexes_and_unique_values_in_step);
+async fn updates_keep_indexes_and_unique_values_in_step(t: TestRedis) {
     let gamers = Gamer::repo(&t.client);
     gamers.insert(&Gamer::new("a", "a@x")).await.unwrap();
     gamers.insert(&Gamer::new("b", "b@x")).await.unwrap();

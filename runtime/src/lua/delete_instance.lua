@@ -1,15 +1,25 @@
 -- Deletes an instance, its containers, its registry entry and its index entries atomically.
--- (index.lua is prepended.)
--- KEYS[1] instance hash, KEYS[2] registry, KEYS[3 .. 2+nc] containers, KEYS[3+nc ..] index keys
--- ARGV[1] pk, ARGV[2] nc, then per index in KEYS order: kind, field path.
--- Returns 1 if the instance existed, 0 otherwise.
+-- (The protocol prelude and index.lua come first.)
+-- KEYS[1] instance hash, KEYS[2] registry of its bucket, KEYS[3 .. 2+nc] containers, then the
+-- index keys kept in this slot.
+-- ARGV[1] pk, ARGV[2] nc, ARGV[3] ni, then per index: kind, field path, and the position of its
+-- key in KEYS, or 0 for a unique index kept in another slot by claims.
+-- Returns { 1 if the instance existed else 0, then the old stored text of each index kept
+-- elsewhere (false when unset), in order }.
 local hash, pk = KEYS[1], ARGV[1]
 local existed = redis.call('EXISTS', hash)
-local nc = tonumber(ARGV[2])
-local pos = 3
-for k = 3 + nc, #KEYS do
-  index_move(ARGV[pos], KEYS[k], pk, redis.call('HGET', hash, ARGV[pos + 1]) or nil, nil)
-  pos = pos + 2
+local nc, ni = tonumber(ARGV[2]), tonumber(ARGV[3])
+local out = { existed }
+local pos = 4
+for _ = 1, ni do
+  local kind, path, at = ARGV[pos], ARGV[pos + 1], tonumber(ARGV[pos + 2])
+  local old = redis.call('HGET', hash, path) or nil
+  if at > 0 then
+    index_move(kind, KEYS[at], pk, old, nil)
+  else
+    out[#out + 1] = old or false
+  end
+  pos = pos + 3
 end
 for k = 1, 2 + nc do
   if k ~= 2 then
@@ -17,4 +27,4 @@ for k = 1, 2 + nc do
   end
 end
 redis.call('ZREM', KEYS[2], pk)
-return existed
+return out

@@ -40,13 +40,25 @@ local function lookup_prefix(text)
   return #text .. ':' .. text
 end
 
+-- A unique index maps each value to a claim record (runtime/src/claims.rs):
+--   '=<token>:<pk>'             committed (the token is empty when written by an instance's script)
+--   '?<deadline ms>:<token>:<pk>' pending: reserved by a writer on a cluster, until the deadline
+-- The holder's pk, the state ('=' or '?'), the token and the deadline of a record (nil for none).
+local function claim_parts(record)
+  if not record then
+    return nil
+  end
+  if string.sub(record, 1, 1) == '?' then
+    local deadline, token, pk = string.match(record, '^%?(%d+):([^:]*):(.*)$')
+    return pk, '?', token, tonumber(deadline)
+  end
+  local token, pk = string.match(record, '^=([^:]*):(.*)$')
+  return pk, '=', token
+end
+
 -- The pk holding `text` in a unique index, or nil.
 local function unique_holder(key, text)
-  local holder = redis.call('HGET', key, text)
-  if holder then
-    return holder
-  end
-  return nil
+  return (claim_parts(redis.call('HGET', key, text) or nil))
 end
 
 -- Moves the entry of `pk` in index `key` from the stored text `old` to `new` (either may be nil).
@@ -55,11 +67,11 @@ local function index_move(kind, key, pk, old, new)
     return
   end
   if kind == IX_UNIQUE then
-    if old and redis.call('HGET', key, old) == pk then
+    if old and unique_holder(key, old) == pk then
       redis.call('HDEL', key, old)
     end
     if new then
-      redis.call('HSET', key, new, pk)
+      redis.call('HSET', key, new, '=:' .. pk)
     end
   elseif kind == IX_LOOKUP then
     if old then
@@ -77,9 +89,3 @@ local function index_move(kind, key, pk, old, new)
     end
   end
 end
-
--- Escapes a pk for its instance key, as the client does (keys.rs): % { } become %25 %7B %7D.
-local function escape_pk(pk)
-  return (string.gsub(pk, '[%%{}]', { ['%'] = '%25', ['{'] = '%7B', ['}'] = '%7D' }))
-end
-

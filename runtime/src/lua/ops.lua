@@ -10,6 +10,8 @@
 -- KEYS: every key the batch touches, once.
 -- ARGV: g, then g key positions (instance hashes that must exist);
 --       l, then l pairs of lock key position and token (locks that must still be held);
+--       the lease: server time (ms) after which nothing may be written, 0 for none (unique
+--       values claimed in another slot are held until then; see runtime/src/claims.rs);
 --       n, then per op: code, key position, ttl source (position of the instance hash whose TTL
 --       a container key created by this op must copy, 0 for none), index kind ('-' for none;
 --       otherwise followed by the index key's position and the pk), argc, then argc arguments.
@@ -21,8 +23,11 @@
 --                                                  beyond 2^53, which a Lua number cannot hold)
 --   lset i v                                       LSET that answers 0 when i is out of range
 --   mv new old                                     move a renamed field's value to its new name
+--   expect f [v]                                   f must hold v (or nothing): checked before
+--                                                  anything is written
 -- Returns one reply per op (nil as false). Errors (payloads in protocol.rs, ErrorCode):
--- E_NOTFOUND <guard>, E_LOCKLOST <lock>, E_TYPE <op> <what>, E_OVERFLOW <op> <what>,
+-- E_NOTFOUND <guard>, E_LOCKLOST <lock>, E_LEASE 1, E_CHANGED <op>, E_TYPE <op> <what>,
+-- E_OVERFLOW <op> <what>,
 -- E_UNIQUE <op> <len>:<holder><value>, E_FAILED <op> <redis error> (nothing applied),
 -- E_PARTIAL <op> <redis error> (ops before <op> applied; only on data changed under us).
 
@@ -174,6 +179,11 @@ local function precheck(i, op)
   elseif op.code == 'DEL' then
     sim[op.key] = nil
     cleared[op.key] = true
+  elseif op.code == OP_EXPECT then
+    local want = op.argc > 1 and ARGV[a + 1] or nil
+    if stored(op.key, ARGV[a]) ~= want then
+      return fail(E_CHANGED, i)
+    end
   elseif op.code == OP_MV then
     local new, old = ARGV[a], ARGV[a + 1]
     local value = stored(op.key, old)
@@ -221,6 +231,14 @@ for i = 1, locks do
   end
 end
 
+local lease = tonumber(next_arg())
+if lease > 0 then
+  local t = redis.call('TIME')
+  if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) > lease then
+    return fail(E_LEASE, 1)
+  end
+end
+
 local ops = {}
 local count = tonumber(next_arg())
 for i = 1, count do
@@ -243,7 +261,8 @@ end
 -- a float increment is always checked, since Redis computes in long double and could store a
 -- value that is not a finite double.
 local function needs_precheck(op)
-  return count > 1 or op.code == OP_INCRF or (op.ix and op.ix.kind == IX_UNIQUE)
+  return count > 1 or op.code == OP_INCRF or op.code == OP_EXPECT
+    or (op.ix and op.ix.kind == IX_UNIQUE)
 end
 for i, op in ipairs(ops) do
   if needs_precheck(op) then
@@ -298,6 +317,8 @@ local function run(op)
       end
     end
     return 0
+  elseif op.code == OP_EXPECT then
+    return 1
   elseif op.code == OP_LSET then
     local len = redis.call('LLEN', op.key)
     local index = tonumber(ARGV[a])

@@ -11,7 +11,7 @@
 --                                pairs, and the position of the first
 --   range min max offset limit   sorted: entries with a score in [min, max], lowest first, as
 --                                member, score pairs
---   unique value                 unique: the holder of value
+--   unique value                 unique: the claim record of value (see index.lua), if any
 --   lookup prefix offset limit   lookup: pks whose member starts with prefix, in member order
 local q, key = ARGV[1], KEYS[1]
 
@@ -61,8 +61,8 @@ elseif q == 'window' then
 elseif q == 'range' then
   return redis.call('ZRANGEBYSCORE', key, ARGV[2], ARGV[3], 'WITHSCORES', 'LIMIT', ARGV[4], ARGV[5])
 elseif q == 'unique' then
-  local pk = redis.call('HGET', key, ARGV[2])
-  return pk and { pk } or {}
+  local record = redis.call('HGET', key, ARGV[2])
+  return record and { record } or {}
 elseif q == 'lookup' then
   local prefix = ARGV[2]
   local members = redis.call('ZRANGEBYLEX', key, '[' .. prefix, '(' .. prefix .. '\255',

@@ -12,8 +12,9 @@
 --   instance no longer has it: returns 1; -1 when holder still has it (a conflict); 0 when the
 --   index changed meanwhile.
 -- mode 'sweep' (ARGV[first] = the index number i): the batch is entries of index i (sorted:
---   pks; unique: value, pk pairs; lookup: members), KEYS[n + j] the hash of the j-th entry's pk;
---   every entry that no longer matches its instance is removed. Returns the number removed.
+--   pks; unique: value, record pairs; lookup: members), KEYS[n + j] the hash of the j-th entry's
+--   pk (the index key itself for an entry naming none); every entry that no longer matches its
+--   instance is removed. Returns the number removed.
 local mode, n = ARGV[1], tonumber(ARGV[2])
 local indexes = {}
 for i = 1, n do
@@ -48,13 +49,13 @@ end
 
 if mode == 'claim' then
   local value, holder, pk = ARGV[first], ARGV[first + 1], ARGV[first + 2]
-  if redis.call('HGET', KEYS[1], value) ~= holder then
+  if unique_holder(KEYS[1], value) ~= holder then
     return 0
   end
   if redis.call('HGET', KEYS[2], indexes[1].path) == value then
     return -1
   end
-  redis.call('HSET', KEYS[1], value, pk)
+  redis.call('HSET', KEYS[1], value, '=:' .. pk)
   return 1
 end
 
@@ -64,9 +65,11 @@ local ix = indexes[i]
 local removed = 0
 if ix.kind == IX_UNIQUE then
   for a = first + 1, #ARGV, 2 do
-    local value, pk = ARGV[a], ARGV[a + 1]
+    local value, record = ARGV[a], ARGV[a + 1]
     local hash = KEYS[n + 1 + (a - first - 1) / 2]
-    if redis.call('HGET', ix.key, value) == pk and redis.call('HGET', hash, ix.path) ~= value then
+    local holder = claim_parts(record)
+    if redis.call('HGET', ix.key, value) == record
+      and (not holder or redis.call('HGET', hash, ix.path) ~= value) then
       redis.call('HDEL', ix.key, value)
       removed = removed + 1
     end

@@ -1,32 +1,42 @@
 -- Writes a whole instance atomically: insert (refused when it exists) or save (replace), with its
--- indexes. (index.lua is prepended.)
+-- registry entry and its index entries. (The protocol prelude and index.lua come first.)
 -- KEYS[1]  instance hash
--- KEYS[2]  registry of live pks (sorted set; score = expiry in ms, or +inf)
+-- KEYS[2]  the registry of live pks of its bucket (sorted set; score = expiry in ms, or +inf)
 -- KEYS[3 .. 2+nc]  container keys, in the model's fixed order
--- KEYS[3+nc .. 2+nc+ni]  index keys, in the model's fixed order
--- KEYS[3+nc+ni]    with a lock token: the lock that must still hold it
+-- KEYS[3+nc ..]  the index keys kept in this slot, then the lock key (if any), as ARGV places them
 -- ARGV[1]  'insert' or 'save'
 -- ARGV[2]  pk text (registry member)
 -- ARGV[3]  ttl in milliseconds, '0' for none
--- ARGV[4]  nc, the number of container keys; ARGV[5] ni, the number of index keys
--- ARGV[6]  lock token, '' for none
--- ARGV[7]  number n of hash field/value pairs, followed by the 2n pair items
+-- ARGV[4]  nc, the number of container keys; ARGV[5] ni, the number of indexes
+-- ARGV[6]  lock token, '' for none; ARGV[7] the lock key's position in KEYS
+-- ARGV[8]  lease: the server time (ms) after which nothing may be written, '0' for none (unique
+--          values claimed in another slot are held until then; see runtime/src/claims.rs)
+-- ARGV[9]  number n of hash field/value pairs, followed by the 2n pair items
 -- then, per container in KEYS order: kind (C_LIST, C_SET or C_MAP), element count c, then the
--- c items (2c for C_MAP); then, per index in KEYS order: kind, field path.
+-- c items (2c for C_MAP); then, per index: kind, field path, and the position of its key in
+-- KEYS, or 0 for a unique index kept in another slot by claims.
+-- Returns the old stored text of each index kept elsewhere (false when unset), in order.
 -- Errors (payloads in runtime/src/protocol.rs): E_LOCKLOST 1 (the lock no longer holds the
--- token), E_EXISTS 1 (insert of an existing pk), E_UNIQUE <index> <len>:<holder><value> (a
--- unique value held by another instance). Each leaves everything untouched.
+-- token), E_LEASE 1 (the lease ran out), E_EXISTS 1 (insert of an existing pk), E_UNIQUE <index>
+-- <len>:<holder><value> (a unique value held by another instance). Each leaves everything
+-- untouched.
 local hash, pk = KEYS[1], ARGV[2]
 local nc, ni = tonumber(ARGV[4]), tonumber(ARGV[5])
-if ARGV[6] ~= '' and redis.call('GET', KEYS[3 + nc + ni]) ~= ARGV[6] then
+if ARGV[6] ~= '' and redis.call('GET', KEYS[tonumber(ARGV[7])]) ~= ARGV[6] then
   return fail(E_LOCKLOST, 1)
+end
+local lease = tonumber(ARGV[8])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if lease > 0 and now > lease then
+  return fail(E_LEASE, 1)
 end
 if ARGV[1] == 'insert' and redis.call('EXISTS', hash) == 1 then
   return fail(E_EXISTS, 1)
 end
 
-local FIRST = 8
-local pairs_count = tonumber(ARGV[7])
+local FIRST = 10
+local pairs_count = tonumber(ARGV[9])
 local fields = {}
 for i = FIRST, FIRST - 1 + 2 * pairs_count, 2 do
   fields[ARGV[i]] = ARGV[i + 1]
@@ -41,19 +51,24 @@ end
 local containers_pos = FIRST + 2 * pairs_count
 
 -- Indexes: the old and new stored text of each indexed field; unique values are checked first.
-local indexes = {}
-for k = 3 + nc, 2 + nc + ni do
-  local ix = { kind = ARGV[pos], key = KEYS[k], path = ARGV[pos + 1] }
-  pos = pos + 2
+local indexes, elsewhere = {}, {}
+for i = 1, ni do
+  local at = tonumber(ARGV[pos + 2])
+  local ix = { kind = ARGV[pos], path = ARGV[pos + 1], key = at > 0 and KEYS[at] or nil }
+  pos = pos + 3
   ix.old = redis.call('HGET', hash, ix.path) or nil
   ix.new = fields[ix.path]
-  if ix.kind == IX_UNIQUE and ix.new then
-    local holder = unique_holder(ix.key, ix.new)
-    if holder and holder ~= pk then
-      return fail(E_UNIQUE, #indexes + 1, #holder .. ':' .. holder .. ix.new)
+  if not ix.key then
+    elsewhere[#elsewhere + 1] = ix.old or false
+  else
+    if ix.kind == IX_UNIQUE and ix.new then
+      local holder = unique_holder(ix.key, ix.new)
+      if holder and holder ~= pk then
+        return fail(E_UNIQUE, i, #holder .. ':' .. holder .. ix.new)
+      end
     end
+    indexes[#indexes + 1] = ix
   end
-  indexes[#indexes + 1] = ix
 end
 
 -- Lua's unpack is limited to a few thousand values: send big containers in chunks.
@@ -99,11 +114,9 @@ for _, ix in ipairs(indexes) do
 end
 
 if ttl > 0 then
-  local t = redis.call('TIME')
-  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
   redis.call('ZADD', KEYS[2], now + ttl, pk)
 else
   redis.call('ZADD', KEYS[2], '+inf', pk)
 end
-return 1
+return elsewhere

@@ -1,11 +1,15 @@
 //! Sends a batch of ops (one op, or a pipeline) as one call of `lua/ops.lua`, and turns the
 //! script's errors into typed ones naming the key and field at fault.
 
+use std::borrow::Cow;
+
 use redis::Value;
 
+use crate::claims::{self, Claims};
 use crate::client::Client;
 use crate::conn::{Call, Effect};
 use crate::error::{Error, Result};
+use crate::model::IndexKind;
 use crate::ops::op::OpSpec;
 use crate::protocol::{self, GeneralOp, Layout, OpCode, OpsArgs, ScriptError};
 use crate::scripts;
@@ -55,7 +59,15 @@ pub(crate) async fn run_locked<'a>(
     specs: &[&'a OpSpec],
     locks: &'a [(String, String)],
 ) -> Result<Vec<Value>> {
+    if specs.iter().any(|s| claimed_apart(client, s)) {
+        return run_claimed(client, specs, locks).await;
+    }
     let batch = Batch::new(specs, locks);
+    send(client, &batch).await
+}
+
+/// Sends one batch and reads its replies.
+async fn send(client: &Client, batch: &Batch<'_, '_>) -> Result<Vec<Value>> {
     if client.is_cluster() {
         batch.check_one_slot()?;
     }
@@ -71,16 +83,183 @@ pub(crate) async fn run_locked<'a>(
     batch.replies(reply)
 }
 
-/// The extra op that moves a renamed field's value first.
-const MV_ARGS: usize = 2;
+/// True when `spec` writes a unique field whose index lives apart from the instance (see
+/// [`claims`](crate::claims)).
+pub(crate) fn claimed_apart(client: &Client, spec: &OpSpec) -> bool {
+    matches!(&spec.index, Some((ix, _)) if ix.kind == IndexKind::Unique)
+        && !spec.code.reads_only()
+        && claims::apart(client, &spec.located.meta)
+}
+
+/// A unique field's change by one op: the value it must hold before, and the one it will hold.
+pub(crate) struct UniqueChange<'s> {
+    pub(crate) spec: &'s OpSpec,
+    pub(crate) old: Option<Vec<u8>>,
+    pub(crate) new: Option<Vec<u8>>,
+}
+
+/// Reserves the new values of `changes` (see [`claims`](crate::claims)).
+pub(crate) async fn reserve(client: &Client, changes: &[UniqueChange<'_>]) -> Result<Claims> {
+    let mut claims = Claims::default();
+    for change in changes {
+        let (Some(new), Some((ix, _))) = (&change.new, &change.spec.index) else {
+            continue;
+        };
+        if change.old.as_ref() != Some(new) {
+            let located = &change.spec.located;
+            claims
+                .reserve(client, &located.meta, ix, new, &located.pk)
+                .await?;
+        }
+    }
+    claims.before_write(client).await?;
+    Ok(claims)
+}
+
+/// After the write: confirms the reservations and releases the old values.
+pub(crate) async fn settle(
+    client: &Client,
+    claims: Claims,
+    changes: &[UniqueChange<'_>],
+) -> Result<()> {
+    claims.after_write(client)?;
+    claims.confirm(client).await;
+    Claims::after_confirm(client)?;
+    for change in changes {
+        let (Some(old), Some((ix, _))) = (&change.old, &change.spec.index) else {
+            continue;
+        };
+        if change.new.as_ref() != Some(old) {
+            let located = &change.spec.located;
+            claims::release(client, &located.meta, ix, old, &located.pk).await;
+        }
+    }
+    Ok(())
+}
+
+/// The same op without its unique index (kept apart by claims instead).
+pub(crate) fn without_unique_index(spec: &OpSpec) -> OpSpec {
+    let mut spec = spec.clone();
+    if matches!(&spec.index, Some((ix, _)) if ix.kind == IndexKind::Unique) {
+        spec.index = None;
+    }
+    spec
+}
+
+/// Runs a batch that changes unique fields kept apart: reads their values, reserves the new
+/// ones, runs the batch guarded by `expect` ops on the values read and by the lease, then
+/// confirms and releases (see [`claims`](crate::claims)).
+async fn run_claimed(
+    client: &Client,
+    specs: &[&OpSpec],
+    locks: &[(String, String)],
+) -> Result<Vec<Value>> {
+    const ATTEMPTS: usize = 8;
+    let unique: Vec<&OpSpec> = specs
+        .iter()
+        .copied()
+        .filter(|s| claimed_apart(client, s))
+        .collect();
+    for (i, a) in unique.iter().enumerate() {
+        if unique[..i]
+            .iter()
+            .any(|b| b.located.hash == a.located.hash && b.field == a.field)
+        {
+            return Err(Error::Config(format!(
+                "on a cluster, one pipeline may change the unique field `{}` of an instance only once",
+                a.field
+            )));
+        }
+    }
+    for _ in 0..ATTEMPTS {
+        let mut changes = Vec::with_capacity(unique.len());
+        for spec in &unique {
+            let mut cmd = redis::cmd("HGET");
+            cmd.arg(&spec.located.hash).arg(spec.field.as_ref());
+            let old: Option<Vec<u8>> = client.query(Call::read(&cmd, &spec.located.hash)).await?;
+            let new = new_value(spec, old.as_deref());
+            changes.push(UniqueChange { spec, old, new });
+        }
+        let claims = reserve(client, &changes).await?;
+        let expects: Vec<OpSpec> = changes
+            .iter()
+            .map(|c| {
+                let mut expect = without_unique_index(c.spec);
+                expect.code = OpCode::Expect;
+                expect.key = c.spec.located.hash.clone();
+                expect.renamed_from = None;
+                expect.creates_key = false;
+                expect.args = std::iter::once(c.spec.field.as_bytes().to_vec())
+                    .chain(c.old.clone())
+                    .collect();
+                expect
+            })
+            .collect();
+        let stripped: Vec<OpSpec> = specs
+            .iter()
+            .map(|s| match claimed_apart(client, s) {
+                true => without_unique_index(s),
+                false => (*s).clone(),
+            })
+            .collect();
+        let refs: Vec<&OpSpec> = expects.iter().chain(&stripped).collect();
+        let mut batch = Batch::with_hidden(&refs, expects.len(), locks);
+        batch.lease(claims.write_before());
+        match send(client, &batch).await {
+            Ok(replies) => {
+                settle(client, claims, &changes).await?;
+                return Ok(replies);
+            }
+            // A value changed since it was read, or the lease ran out: nothing was written.
+            Err(Error::Conflict { .. } | Error::LeaseExpired { .. }) => claims.abort(client).await,
+            // The batch may have landed: the reservations stay pending and heal.
+            Err(e @ Error::OutcomeUnknown { .. }) => return Err(e),
+            Err(e) => {
+                claims.abort(client).await;
+                return Err(e);
+            }
+        }
+    }
+    let first = unique[0];
+    Err(Error::Conflict {
+        model: first.located.meta.name,
+        pk: first.located.pk.clone(),
+        attempts: ATTEMPTS as u32,
+    })
+}
+
+/// The stored text a unique field will hold after `spec`, from `old`.
+fn new_value(spec: &OpSpec, old: Option<&[u8]>) -> Option<Vec<u8>> {
+    match spec.code {
+        OpCode::Hset => spec.args.get(1).cloned(),
+        OpCode::Incr => {
+            let start = match old {
+                Some(text) => text,
+                None => spec
+                    .args
+                    .get(2)
+                    .map(Vec::as_slice)
+                    .filter(|d| !d.is_empty())
+                    .unwrap_or(b"0"),
+            };
+            let parse = |b: &[u8]| std::str::from_utf8(b).ok()?.parse::<i64>().ok();
+            let delta = spec.args.get(1).and_then(|d| parse(d))?;
+            // An overflow is the script's to report; nothing is reserved for it.
+            parse(start)?
+                .checked_add(delta)
+                .map(|n| n.to_string().into_bytes())
+        }
+        _ => None,
+    }
+}
 
 /// One call of the ops script in the general layout, built but not sent (transactions send it
 /// inside MULTI/EXEC), with what is needed to read its reply and errors.
 pub(crate) struct Batch<'s, 'a> {
     /// The EVALSHA command.
     pub(crate) cmd: redis::Cmd,
-    /// Every key, in KEYS order.
-    keys: Vec<String>,
+    /// Its arguments, kept to rebuild it with a lease.
+    args: OpsArgs<'a>,
     specs: &'s [&'a OpSpec],
     /// Every op sent, by the spec it serves: a renamed field's value is first moved by an extra
     /// `mv` op, whose reply is dropped.
@@ -91,6 +270,15 @@ pub(crate) struct Batch<'s, 'a> {
 
 impl<'s, 'a> Batch<'s, 'a> {
     pub(crate) fn new(specs: &'s [&'a OpSpec], locks: &'a [(String, String)]) -> Self {
+        Self::with_hidden(specs, 0, locks)
+    }
+
+    /// A batch whose first `hidden` ops are the runtime's own (their replies are dropped).
+    pub(crate) fn with_hidden(
+        specs: &'s [&'a OpSpec],
+        hidden: usize,
+        locks: &'a [(String, String)],
+    ) -> Self {
         let mut args = OpsArgs::default();
         let mut guard_specs: Vec<&OpSpec> = Vec::new();
         for spec in specs {
@@ -101,22 +289,18 @@ impl<'s, 'a> Batch<'s, 'a> {
         for (key, token) in locks {
             args.lock(key, token);
         }
-        let mv_args: Vec<Vec<Vec<u8>>> = specs
-            .iter()
-            .map(|spec| match spec.renamed_from {
-                Some(old) => vec![spec.field.as_bytes().to_vec(), old.as_bytes().to_vec()],
-                None => Vec::new(),
-            })
-            .collect();
         let mut sent: Vec<(&'a OpSpec, bool)> = Vec::with_capacity(specs.len());
-        for (spec, mv) in specs.iter().zip(&mv_args) {
-            if mv.len() == MV_ARGS {
+        for (i, spec) in specs.iter().enumerate() {
+            if let Some(old) = spec.renamed_from {
                 args.op(GeneralOp {
                     code: OpCode::Mv,
                     key: &spec.key,
                     ttl_from: None,
                     index: None,
-                    args: mv,
+                    args: Cow::Owned(vec![
+                        spec.field.as_bytes().to_vec(),
+                        old.as_bytes().to_vec(),
+                    ]),
                 });
                 sent.push((spec, false));
             }
@@ -129,13 +313,13 @@ impl<'s, 'a> Batch<'s, 'a> {
                     .index
                     .as_ref()
                     .map(|(ix, key)| (ix.kind, key.as_str(), spec.located.pk.as_str())),
-                args: &spec.args,
+                args: Cow::Borrowed(&spec.args),
             });
-            sent.push((spec, true));
+            sent.push((spec, i >= hidden));
         }
         Batch {
             cmd: args.command(&scripts::OPS),
-            keys: args.keys().iter().map(|k| k.to_string()).collect(),
+            args,
             specs,
             sent,
             guard_specs,
@@ -143,9 +327,15 @@ impl<'s, 'a> Batch<'s, 'a> {
         }
     }
 
+    /// Sets the lease (see `OpsArgs::lease`).
+    pub(crate) fn lease(&mut self, write_before: u64) {
+        self.args.lease(write_before);
+        self.cmd = self.args.command(&scripts::OPS);
+    }
+
     /// The key the call is routed by.
     pub(crate) fn first_key(&self) -> &str {
-        self.keys.first().map_or("", String::as_str)
+        self.args.keys().first().copied().unwrap_or_default()
     }
 
     /// Whether the batch can write (a batch of reads alone is safe to resend).
@@ -160,7 +350,7 @@ impl<'s, 'a> Batch<'s, 'a> {
     /// On a cluster, a script can only touch keys of one hash slot: refuses the batch otherwise,
     /// before anything is sent.
     pub(crate) fn check_one_slot(&self) -> Result<()> {
-        crate::slot::check_one_slot(self.keys.iter().map(String::as_str))
+        crate::slot::check_one_slot(self.args.keys().iter().copied())
     }
 
     /// The typed error for an error reply of the script.
@@ -242,6 +432,16 @@ fn script_error(
                 reason: message,
             })
         }
+        // Only the claims path sends guards and leases; it retries on these.
+        ScriptError::Changed { op: i } => specs.get(i).map(|s| Error::Conflict {
+            model: s.located.meta.name,
+            pk: s.located.pk.clone(),
+            attempts: 1,
+        }),
+        ScriptError::Lease { .. } => specs.first().map(|s| Error::LeaseExpired {
+            model: s.located.meta.name,
+            pk: s.located.pk.clone(),
+        }),
         ScriptError::Exists { .. } => None,
     };
     typed.unwrap_or_else(|| e.into())

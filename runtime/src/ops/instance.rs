@@ -97,7 +97,11 @@ impl Instance {
                 };
                 let (key, in_container, index) = match target {
                     Target::Hash => {
-                        let index = located.meta.index_on(&field).map(|ix| {
+                        // Only a write can move an index entry.
+                        let indexed = (!code.reads_only())
+                            .then(|| located.meta.index_on(&field))
+                            .flatten();
+                        let index = indexed.map(|ix| {
                             let bucket = Keyspace::bucket_of(&located.meta, &located.pk);
                             let key =
                                 self.client

@@ -19,7 +19,7 @@ use crate::protocol::OpCode;
 pub(crate) type Decoder<T> = Box<dyn FnOnce(Value, &OpSpec) -> Result<T> + Send>;
 
 /// What the batch script needs to run one op, and what errors need to name it.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct OpSpec {
     /// The instance that must exist.
     pub(crate) located: Arc<Located>,
