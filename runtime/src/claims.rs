@@ -164,7 +164,7 @@ impl Claims {
             let mut cmd = scripts::CLAIMS.call(&[&c.key]);
             cmd.arg("confirm").arg(&c.value).arg(&c.pk).arg(&c.token);
             let _ = client
-                .execute(Call::script(&scripts::CLAIMS, &cmd, &c.key, Effect::Writes))
+                .execute(Call::script(&scripts::CLAIMS, &cmd, Effect::Writes))
                 .await;
         }
     }
@@ -179,7 +179,7 @@ impl Claims {
                 .arg(&c.token)
                 .arg(&c.previous);
             let _ = client
-                .execute(Call::script(&scripts::CLAIMS, &cmd, &c.key, Effect::Writes))
+                .execute(Call::script(&scripts::CLAIMS, &cmd, Effect::Writes))
                 .await;
         }
     }
@@ -190,9 +190,9 @@ fn new_token() -> String {
     format!("{:016x}", fastrand::u64(..))
 }
 
-async fn step(client: &Client, key: &str, cmd: &redis::Cmd) -> Result<Value> {
+async fn step(client: &Client, cmd: &redis::Cmd) -> Result<Value> {
     client
-        .execute(Call::script(&scripts::CLAIMS, cmd, key, Effect::Writes))
+        .execute(Call::script(&scripts::CLAIMS, cmd, Effect::Writes))
         .await
 }
 
@@ -217,7 +217,7 @@ async fn reserve(
     for _ in 0..16 {
         let mut cmd = scripts::CLAIMS.call(&[&key]);
         cmd.arg("reserve").arg(value).arg(pk).arg(&token).arg(lease);
-        let reply = texts(step(client, &key, &cmd).await?, &key)?;
+        let reply = texts(step(client, &cmd).await?, &key)?;
         let (record, holder) = match reply.as_slice() {
             [ok, deadline, previous] if ok == "ok" => {
                 return Ok(Claim {
@@ -237,7 +237,7 @@ async fn reserve(
             if record.starts_with('?') {
                 let mut cmd = scripts::CLAIMS.call(&[&key]);
                 cmd.arg("promote").arg(value).arg(&record);
-                step(client, &key, &cmd).await?;
+                step(client, &cmd).await?;
             }
             return Err(violation(holder));
         }
@@ -248,7 +248,7 @@ async fn reserve(
             .arg(pk)
             .arg(&token)
             .arg(lease);
-        let reply = texts(step(client, &key, &cmd).await?, &key)?;
+        let reply = texts(step(client, &cmd).await?, &key)?;
         if let [ok, deadline, previous] = reply.as_slice()
             && ok == "ok"
         {
@@ -280,7 +280,7 @@ pub(crate) async fn holds(
     let hash = client.keys().instance(meta, pk);
     let mut cmd = redis::cmd("HGET");
     cmd.arg(&hash).arg(ix.path);
-    let stored: Option<Vec<u8>> = client.query(Call::read(&cmd, &hash)).await?;
+    let stored: Option<Vec<u8>> = client.query(Call::read(&cmd)).await?;
     Ok(stored.as_deref() == Some(value))
 }
 
@@ -296,7 +296,7 @@ pub(crate) async fn release(
     let key = client.keys().index(meta, IndexKind::Unique, ix.path, 0);
     let mut cmd = scripts::CLAIMS.call(&[&key]);
     cmd.arg("release").arg(value).arg(pk);
-    let _ = step(client, &key, &cmd).await;
+    let _ = step(client, &cmd).await;
 }
 
 /// The items of a claims script's reply, as text (numbers included).

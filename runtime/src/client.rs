@@ -145,13 +145,19 @@ impl Client {
         }
         let mut cmd = redis::cmd("CLUSTER");
         cmd.arg("SLOTS");
-        let reply = self.execute(Call::read(&cmd, "")).await?;
+        let reply = self.execute(Call::read(&cmd)).await?;
         let ranges = parse_cluster_slots(reply)?;
         self.shared.dedicated.set_slot_map(ranges);
         self.shared
             .dedicated
             .cached_master(slot)
             .ok_or_else(|| Error::Config(format!("the cluster reports no master for slot {slot}")))
+    }
+
+    /// Drops the cached map of the cluster (a node could not be reached): the next dedicated
+    /// connection reads it again.
+    pub(crate) fn forget_slot_map(&self) {
+        self.shared.dedicated.set_slot_map(Vec::new());
     }
 
     /// Records that `slot` is served by `node` now (a MOVED redirect said so).

@@ -6,10 +6,10 @@
 //! that keeps writes exactly-once or honestly unknown:
 //!
 //! - a reply that proves the command did not run is retried, with jittered backoff, for up to
-//!   the client's retry budget: NOSCRIPT (the script is loaded on the node that owns the first
-//!   key, then the same call is resent), MOVED (resent to the named node), ASK (resent there after
-//!   `ASKING`), TRYAGAIN, CLUSTERDOWN, MASTERDOWN, LOADING, READONLY, BUSY, a refused connection
-//!   and a node the cluster client has no connection to;
+//!   the client's retry budget: NOSCRIPT (the same call is sent again as an EVAL with the
+//!   script's body, to the same node: that runs it and caches it there), MOVED (resent to the
+//!   named node), ASK (resent there after `ASKING`), TRYAGAIN, CLUSTERDOWN, MASTERDOWN, LOADING,
+//!   READONLY, BUSY, a refused connection and a node the cluster client has no connection to;
 //! - a timeout or a dropped connection after the command was sent leaves its outcome unknown: a
 //!   read is retried, a write never is and fails with [`Error::OutcomeUnknown`];
 //! - anything else is the answer.
@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::cluster_async::ClusterConnection;
-use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
+use redis::cluster_routing::SingleNodeRoutingInfo;
 use redis::{Cmd, ErrorKind, RedisError, RedisFuture, RedisResult, ServerErrorKind, Value};
 
 use crate::error::{Error, Result};
@@ -85,32 +85,29 @@ pub(crate) enum Effect {
     Writes,
 }
 
-/// One command to run: the command, the script it calls (for NOSCRIPT), the key it routes by
-/// (for loading the script and for WAIT), and what it does.
+/// One command to run: the command (routed by its first key), the script it calls (for
+/// NOSCRIPT), and what it does.
 pub(crate) struct Call<'a> {
     pub(crate) cmd: &'a Cmd,
     pub(crate) script: Option<&'a Lua>,
-    pub(crate) key: &'a str,
     pub(crate) effect: Effect,
 }
 
 impl<'a> Call<'a> {
-    /// A script call routed by `key` (its first key).
-    pub(crate) fn script(script: &'a Lua, cmd: &'a Cmd, key: &'a str, effect: Effect) -> Self {
+    /// A call of `script` (built by [`Lua::call`]).
+    pub(crate) fn script(script: &'a Lua, cmd: &'a Cmd, effect: Effect) -> Self {
         Call {
             cmd,
             script: Some(script),
-            key,
             effect,
         }
     }
 
-    /// A plain command on `key` that only reads.
-    pub(crate) fn read(cmd: &'a Cmd, key: &'a str) -> Self {
+    /// A plain command that only reads.
+    pub(crate) fn read(cmd: &'a Cmd) -> Self {
         Call {
             cmd,
             script: None,
-            key,
             effect: Effect::Reads,
         }
     }
@@ -178,6 +175,16 @@ pub(crate) enum Failure {
     Final,
 }
 
+impl Failure {
+    /// True when the command provably did not run and may be sent again later.
+    pub(crate) fn not_run(&self) -> bool {
+        matches!(
+            self,
+            Failure::NotRun | Failure::Redirect { .. } | Failure::NoScript
+        )
+    }
+}
+
 /// What `e` proves about the command that got it.
 pub(crate) fn classify(e: &RedisError) -> Failure {
     // A script of someone else's is running: ours was refused, not queued.
@@ -217,8 +224,9 @@ pub(crate) fn classify(e: &RedisError) -> Failure {
 /// The first pause between attempts, and the longest.
 pub(crate) const FIRST_PAUSE: Duration = Duration::from_millis(5);
 const MAX_PAUSE: Duration = Duration::from_millis(250);
-/// NOSCRIPT is answered by loading the script; a cache flushed again and again gives up here.
-const MAX_LOADS: u32 = 5;
+/// NOSCRIPT is answered by sending the script's body (EVAL), which cannot meet NOSCRIPT; this
+/// bounds the answers anyway.
+const MAX_LOADS: u32 = 3;
 
 impl Connection {
     /// Sends `cmds` to `target` as one pipeline; one reply per command (errors as values).
@@ -259,34 +267,6 @@ impl Connection {
             }
         }
     }
-
-    /// Loads `script` where `target` (or the owner of `key`) will run it.
-    async fn load(&mut self, script: &Lua, target: &Target, key: &str) -> RedisResult<()> {
-        let cmd = script.load_command();
-        match self {
-            Connection::Single(c) => c.req_packed_command(&cmd).await.and_then(ok),
-            Connection::Cluster(c) => {
-                let route = match target {
-                    Target::Routed => SingleNodeRoutingInfo::SpecificNode(Route::with_key(
-                        key.as_bytes(),
-                        SlotAddr::Master,
-                    )),
-                    Target::Node { node, .. } => SingleNodeRoutingInfo::ByAddress {
-                        host: node.host.clone(),
-                        port: node.port,
-                    },
-                };
-                c.route_command(cmd, RoutingInfo::SingleNode(route))
-                    .await
-                    .and_then(ok)
-            }
-        }
-    }
-}
-
-/// An error reply as an error.
-fn ok(v: Value) -> RedisResult<()> {
-    v.extract_error().map(drop)
 }
 
 /// Runs `call` on `conn` under `policy` (see the module docs); returns the command's reply.
@@ -301,15 +281,18 @@ pub(crate) async fn execute(conn: &Connection, policy: &Policy, call: Call<'_>) 
         }
         _ => None,
     };
-    let cmds: Vec<&Cmd> = match &wait {
-        Some((_, wait)) => vec![call.cmd, wait],
-        None => vec![call.cmd],
-    };
     let deadline = Instant::now() + policy.retry_for;
     let mut pause = FIRST_PAUSE;
     let mut target = Target::Routed;
     let mut loads = 0;
+    // After a NOSCRIPT, the call as an EVAL with the script's body.
+    let mut eval: Option<Cmd> = None;
     loop {
+        let first = eval.as_ref().unwrap_or(call.cmd);
+        let cmds: Vec<&Cmd> = match &wait {
+            Some((_, wait)) => vec![first, wait],
+            None => vec![first],
+        };
         let sent = conn.send(&target, &cmds).await;
         let failure = match sent {
             Ok(mut replies) => {
@@ -338,18 +321,8 @@ pub(crate) async fn execute(conn: &Connection, policy: &Policy, call: Call<'_>) 
                 if loads > MAX_LOADS {
                     return Err(e.into());
                 }
-                // Loading can meet the same redirects and outages as the call itself.
-                if let Err(e) = conn.load(script, &target, call.key).await {
-                    match classify(&e) {
-                        Failure::Redirect { node, asking, .. } => {
-                            target = Target::Node { node, asking }
-                        }
-                        Failure::NotRun | Failure::Unknown => {
-                            pause = backoff(pause, deadline, e).await?;
-                        }
-                        _ => return Err(e.into()),
-                    }
-                }
+                // The node lacks the script: send the body itself once (same target).
+                eval = Some(script.eval_command(call.cmd));
             }
             (Failure::Redirect { node, asking, .. }, _) => target = Target::Node { node, asking },
             (Failure::NotRun, e) => {

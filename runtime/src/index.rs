@@ -116,7 +116,7 @@ impl<M: Model> IndexAt<M> {
         cmd.arg(query);
         self.repo
             .client()
-            .execute(Call::script(&scripts::QUERY, &cmd, key, Effect::Reads))
+            .execute(Call::script(&scripts::QUERY, &cmd, Effect::Reads))
             .await
     }
 
@@ -133,7 +133,7 @@ impl<M: Model> IndexAt<M> {
         let client = self.repo.client();
         futures_util::future::try_join_all(self.keys.iter().map(|key| {
             let cmd = cmd(key);
-            async move { client.query::<T>(Call::read(&cmd, key)).await }
+            async move { client.query::<T>(Call::read(&cmd)).await }
         }))
         .await
     }
@@ -315,12 +315,7 @@ impl<M: Model, V: Score> SortedIndex<M, V> {
         if self.at.keys.len() == 1 {
             let mut cmd = redis::cmd("ZREVRANK");
             cmd.arg(&self.at.keys[0]).arg(pk.as_ref());
-            return self
-                .at
-                .repo
-                .client()
-                .query(Call::read(&cmd, &self.at.keys[0]))
-                .await;
+            return self.at.repo.client().query(Call::read(&cmd)).await;
         }
         let Some(score) = self.score_of(&pk).await? else {
             return Ok(None);

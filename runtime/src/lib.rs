@@ -40,8 +40,8 @@ pub use model::{
     ContainerKind, ContainerMeta, Flat, IndexKind, IndexMeta, Model, ModelMeta, PkRef, PrimaryKey,
 };
 pub use ops::{
-    FloatField, Instance, IntField, ListField, MapField, Op, OptionalField, Pipeline, Results,
-    SetField, Slot, ValueField,
+    FloatField, Group, GroupOutcome, Instance, IntField, ListField, MapField, Op, OptionalField,
+    Pipeline, Results, SetField, Slot, SplitResults, ValueField,
 };
 pub use record::{RecordReader, RecordWriter};
 pub use reindex::{ReindexReport, UniqueConflict};

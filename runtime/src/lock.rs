@@ -108,7 +108,7 @@ impl Lock {
         let mut cmd = scripts::LOCK.call(&[key, fence_key.as_str()]);
         cmd.arg("acquire").arg(&token).arg(millis(opts.ttl));
         let fence: Option<u64> = client
-            .query(Call::script(&scripts::LOCK, &cmd, key, Effect::Writes))
+            .query(Call::script(&scripts::LOCK, &cmd, Effect::Writes))
             .await?;
         Ok(fence.map(|fence| {
             let mut lock = Lock {
@@ -215,7 +215,7 @@ impl Lock {
     pub async fn is_held(&self) -> Result<bool> {
         let mut cmd = redis::cmd("GET");
         cmd.arg(&self.key);
-        let value: Option<String> = self.client.query(Call::read(&cmd, &self.key)).await?;
+        let value: Option<String> = self.client.query(Call::read(&cmd)).await?;
         Ok(value.as_deref() == Some(self.token.as_str()))
     }
 
@@ -252,7 +252,7 @@ async fn extend(client: &Client, key: &str, token: &str, ttl: Duration) -> Resul
     let mut cmd = scripts::LOCK.call(&[key, fence_key.as_str()]);
     cmd.arg("extend").arg(token).arg(millis(ttl));
     let held: i64 = client
-        .query(Call::script(&scripts::LOCK, &cmd, key, Effect::Writes))
+        .query(Call::script(&scripts::LOCK, &cmd, Effect::Writes))
         .await?;
     Ok(held == 1)
 }
@@ -262,7 +262,7 @@ async fn release(client: &Client, key: &str, token: &str) -> Result<bool> {
     let mut cmd = scripts::LOCK.call(&[key, fence_key.as_str()]);
     cmd.arg("release").arg(token);
     let held: i64 = client
-        .query(Call::script(&scripts::LOCK, &cmd, key, Effect::Writes))
+        .query(Call::script(&scripts::LOCK, &cmd, Effect::Writes))
         .await?;
     Ok(held == 1)
 }

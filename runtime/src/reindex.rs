@@ -91,12 +91,7 @@ pub async fn reindex(client: &Client, meta: &ModelMeta) -> Result<ReindexReport>
         let mut live = scripts::LIVE_PKS.call(&[&registry]);
         live.arg("list");
         let pks: Vec<String> = client
-            .query(Call::script(
-                &scripts::LIVE_PKS,
-                &live,
-                &registry,
-                Effect::Reads,
-            ))
+            .query(Call::script(&scripts::LIVE_PKS, &live, Effect::Reads))
             .await?;
         report.instances += pks.len() as u64;
         for batch in pks.chunks(BATCH) {
@@ -115,12 +110,7 @@ pub async fn reindex(client: &Client, meta: &ModelMeta) -> Result<ReindexReport>
             header(&mut cmd, "set", &local);
             cmd.arg(batch);
             let reply: Vec<Value> = client
-                .query(Call::script(
-                    &scripts::REINDEX,
-                    &cmd,
-                    &keys[0],
-                    Effect::Writes,
-                ))
+                .query(Call::script(&scripts::REINDEX, &cmd, Effect::Writes))
                 .await?;
             let mut reply = reply.into_iter();
             if let Some(Value::Int(n)) = reply.next() {
@@ -138,12 +128,7 @@ pub async fn reindex(client: &Client, meta: &ModelMeta) -> Result<ReindexReport>
                 header(&mut cmd, "claim", std::slice::from_ref(ix));
                 cmd.arg(&value).arg(&holder).arg(&pk);
                 let claimed: i64 = client
-                    .query(Call::script(
-                        &scripts::REINDEX,
-                        &cmd,
-                        &keys[0],
-                        Effect::Writes,
-                    ))
+                    .query(Call::script(&scripts::REINDEX, &cmd, Effect::Writes))
                     .await?;
                 match claimed {
                     1 => report.written += 1,
@@ -202,7 +187,7 @@ async fn sweep(
     loop {
         let mut cmd = redis::cmd(scan);
         cmd.arg(key).arg(cursor).arg("COUNT").arg(BATCH);
-        let (next, items): (u64, Vec<Vec<u8>>) = client.query(Call::read(&cmd, key)).await?;
+        let (next, items): (u64, Vec<Vec<u8>>) = client.query(Call::read(&cmd)).await?;
         // HSCAN gives value, record pairs (kept); ZSCAN gives member, score pairs (scores
         // dropped).
         let (batch, pks): (Vec<&Vec<u8>>, Vec<String>) = match ix.kind {
@@ -262,7 +247,7 @@ async fn sweep(
             header(&mut cmd, "sweep", indexes);
             cmd.arg(i + 1).arg(batch);
             removed += client
-                .query::<u64>(Call::script(&scripts::REINDEX, &cmd, key, Effect::Writes))
+                .query::<u64>(Call::script(&scripts::REINDEX, &cmd, Effect::Writes))
                 .await?;
         }
         if next == 0 {
@@ -285,7 +270,7 @@ async fn claim_all(
         let hash = client.keys().instance(meta, pk);
         let mut cmd = redis::cmd("HGET");
         cmd.arg(&hash).arg(ix.path);
-        let Some(value): Option<Vec<u8>> = client.query(Call::read(&cmd, &hash)).await? else {
+        let Some(value): Option<Vec<u8>> = client.query(Call::read(&cmd)).await? else {
             continue;
         };
         let mut claims = Claims::default();
@@ -317,7 +302,7 @@ async fn sweep_claims(client: &Client, meta: &ModelMeta, ix: &IndexMeta) -> Resu
     loop {
         let mut cmd = redis::cmd("HSCAN");
         cmd.arg(&key).arg(cursor).arg("COUNT").arg(BATCH);
-        let (next, items): (u64, Vec<Vec<u8>>) = client.query(Call::read(&cmd, &key)).await?;
+        let (next, items): (u64, Vec<Vec<u8>>) = client.query(Call::read(&cmd)).await?;
         for pair in items.chunks(2) {
             let [value, record] = pair else { continue };
             let record = String::from_utf8_lossy(record).into_owned();
@@ -336,7 +321,7 @@ async fn sweep_claims(client: &Client, meta: &ModelMeta, ix: &IndexMeta) -> Resu
             let mut cmd = scripts::CLAIMS.call(&[&key]);
             cmd.arg(step).arg(value).arg(&record);
             let n: i64 = client
-                .query(Call::script(&scripts::CLAIMS, &cmd, &key, Effect::Writes))
+                .query(Call::script(&scripts::CLAIMS, &cmd, Effect::Writes))
                 .await?;
             if step != "promote_expired" {
                 removed += u64::try_from(n).unwrap_or(0);

@@ -167,12 +167,7 @@ impl<M: Model> Repo<M> {
         let cmd = self.write_command(&keys, record, mode, lock, apart, claims.write_before());
         let result = self
             .client
-            .execute(Call::script(
-                &scripts::WRITE_INSTANCE,
-                &cmd,
-                &keys.hash,
-                Effect::Writes,
-            ))
+            .execute(Call::script(&scripts::WRITE_INSTANCE, &cmd, Effect::Writes))
             .await;
         let olds = match result {
             Ok(reply) => array(reply, &keys.hash)?,
@@ -336,18 +331,13 @@ impl<M: Model> Repo<M> {
 
     /// Reads `instances` in one atomic step (they must share a slot on a cluster).
     async fn read_group(&self, instances: &[&InstanceKeys]) -> Result<Vec<Option<M>>> {
-        let Some(first) = instances.first() else {
+        if instances.is_empty() {
             return Ok(Vec::new());
-        };
+        }
         let cmd = Self::read_command(instances);
         let reply = self
             .client
-            .execute(Call::script(
-                &scripts::READ_INSTANCES,
-                &cmd,
-                &first.hash,
-                Effect::Reads,
-            ))
+            .execute(Call::script(&scripts::READ_INSTANCES, &cmd, Effect::Reads))
             .await?;
         Self::decode_read(instances, reply)
     }
@@ -471,7 +461,7 @@ impl<M: Model> Repo<M> {
         let keys = self.instance_keys(pk)?;
         let mut cmd = redis::cmd("EXISTS");
         cmd.arg(&keys.hash);
-        let n: i64 = self.client.query(Call::read(&cmd, &keys.hash)).await?;
+        let n: i64 = self.client.query(Call::read(&cmd)).await?;
         Ok(n == 1)
     }
 
@@ -509,7 +499,6 @@ impl<M: Model> Repo<M> {
             .execute(Call::script(
                 &scripts::DELETE_INSTANCE,
                 &cmd,
-                &keys.hash,
                 Effect::Writes,
             ))
             .await?;
@@ -534,12 +523,7 @@ impl<M: Model> Repo<M> {
                 cmd.arg("list");
                 let pks: Vec<String> = self
                     .client
-                    .query(Call::script(
-                        &scripts::LIVE_PKS,
-                        &cmd,
-                        &registry,
-                        Effect::Reads,
-                    ))
+                    .query(Call::script(&scripts::LIVE_PKS, &cmd, Effect::Reads))
                     .await?;
                 Ok::<_, Error>((registry, pks))
             }
@@ -581,7 +565,7 @@ impl<M: Model> Repo<M> {
         let keys = self.instance_keys(pk)?;
         let mut cmd = redis::cmd("HGET");
         cmd.arg(&keys.hash).arg(VERSION_FIELD);
-        let raw: Option<String> = self.client.query(Call::read(&cmd, &keys.hash)).await?;
+        let raw: Option<String> = self.client.query(Call::read(&cmd)).await?;
         Ok(raw.and_then(|v| v.parse().ok()))
     }
 
@@ -593,12 +577,7 @@ impl<M: Model> Repo<M> {
                 let mut cmd = scripts::LIVE_PKS.call(&[&registry]);
                 cmd.arg("count");
                 self.client
-                    .query::<u64>(Call::script(
-                        &scripts::LIVE_PKS,
-                        &cmd,
-                        &registry,
-                        Effect::Reads,
-                    ))
+                    .query::<u64>(Call::script(&scripts::LIVE_PKS, &cmd, Effect::Reads))
                     .await
             }
         });

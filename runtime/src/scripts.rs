@@ -1,7 +1,7 @@
-//! The Lua scripts rapyer runs, and how they are sent: always EVALSHA. A server that lost its
-//! script cache (restart, failover, `SCRIPT FLUSH`) answers NOSCRIPT, which means the script did
-//! not run at all; the script is then loaded and the same call sent again, so every call runs
-//! exactly once. Several attempts are allowed, in case the cache is flushed again in between.
+//! The Lua scripts rapyer runs, and how they are sent: EVALSHA. A server that lost its script
+//! cache (restart, failover, `SCRIPT FLUSH`) answers NOSCRIPT, which means the script did not run
+//! at all; the same call is then sent again as an EVAL with the script's body, which runs it and
+//! caches it on that node, so every call runs exactly once (see `conn::execute`).
 //!
 //! Every script starts with a `#!lua` line (with `flags=no-writes` for those that only read):
 //! on Redis Cluster such a script may only touch the keys it declares, so a key of another slot
@@ -48,6 +48,19 @@ impl Lua {
     pub(crate) fn call<K: redis::ToRedisArgs>(&self, keys: &[K]) -> Cmd {
         let mut cmd = redis::cmd("EVALSHA");
         cmd.arg(&self.sha).arg(keys.len()).arg(keys);
+        cmd
+    }
+
+    /// `call` (built by [`Lua::call`]) as an EVAL carrying the script's body: it runs the script
+    /// and leaves it in the node's cache, in one step that no `SCRIPT FLUSH` can come between.
+    pub(crate) fn eval_command(&self, call: &Cmd) -> Cmd {
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(&self.body);
+        for arg in call.args_iter().skip(2) {
+            if let redis::Arg::Simple(bytes) = arg {
+                cmd.arg(bytes);
+            }
+        }
         cmd
     }
 

@@ -148,7 +148,17 @@ impl<M: Model + Clone + PartialEq> Repo<M> {
             }
             let mut conn = match held.take() {
                 Some(conn) => conn,
-                None => client.dedicated(route).await?,
+                None => match client.dedicated(route).await {
+                    Ok(conn) => conn,
+                    // The node may be gone (a failover): nothing was sent; read the cluster's
+                    // map again and wait for it to settle.
+                    Err(Error::Redis(e)) if e.is_io_error() || conn::classify(&e).not_run() => {
+                        client.forget_slot_map();
+                        outage = conn::backoff(outage, deadline, e).await?;
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                },
             };
             let before = match Self::watch_and_read(&mut conn, &keys).await {
                 Ok(Ok(values)) => values,

@@ -179,3 +179,48 @@ async fn a_write_delayed_past_its_lease_is_refused_and_the_value_taken_over() {
     );
     assert!(alive.reindex().await.unwrap().conflicts.is_empty());
 }
+
+rapyer_tests::on_both!(exec_split_applies_each_slot_group_on_its_own);
+async fn exec_split_applies_each_slot_group_on_its_own(t: TestRedis) {
+    let accounts = Account::repo(&t.client);
+    let counters = Counter::repo(&t.client);
+    accounts.insert(&Account::new(1)).await.unwrap();
+    let c = Counter::new();
+    counters.insert(&c).await.unwrap();
+    let mut p = t.client.pipeline();
+    let a = p.add(accounts.balance(&1).incr(7));
+    let b = p.add(counters.value(&c.counter_id).incr(3));
+    let mut r = p.exec_split().await.unwrap();
+    assert!(r.all_applied());
+    let expected_groups = if t.is_cluster() { 2 } else { 1 };
+    assert_eq!(r.groups().len(), expected_groups);
+    assert_eq!((r.take(a).unwrap(), r.take(b).unwrap()), (7, 3));
+
+    // A group that fails applies nothing of itself and does not stop the others.
+    let mut p = t.client.pipeline();
+    let a = p.add(accounts.balance(&1).incr(1));
+    p.add(accounts.balance(&404).incr(1));
+    let b = p.add(counters.value(&c.counter_id).incr(1));
+    let mut r = p.exec_split().await.unwrap();
+    assert!(!r.all_applied());
+    let failed: Vec<&rapyer::Group> = r
+        .groups()
+        .iter()
+        .filter(|g| {
+            matches!(
+                g.outcome,
+                rapyer::GroupOutcome::Failed(Error::NotFound { .. })
+            )
+        })
+        .collect();
+    assert_eq!(failed.len(), 1);
+    assert!(failed[0].ops.contains(&1) && failed[0].ops.contains(&0));
+    assert!(r.take(a).is_err(), "its group was not applied");
+    assert_eq!(accounts.balance(&1).get().await.unwrap(), 7);
+    if t.is_cluster() {
+        assert_eq!(r.take(b).unwrap(), 4);
+    } else {
+        assert!(r.take(b).is_err());
+        assert_eq!(counters.value(&c.counter_id).get().await.unwrap(), 3);
+    }
+}

@@ -43,7 +43,7 @@ pub(crate) async fn run_one(client: &Client, spec: &OpSpec) -> Result<Value> {
         Effect::Writes
     };
     client
-        .execute(Call::script(&scripts::OPS, &cmd, hash, effect))
+        .execute(Call::script(&scripts::OPS, &cmd, effect))
         .await
         .map_err(|e| e.map_redis(|e| script_error(e, &[(spec, true)], &[spec], &[])))
 }
@@ -72,12 +72,7 @@ async fn send(client: &Client, batch: &Batch<'_, '_>) -> Result<Vec<Value>> {
         batch.check_one_slot()?;
     }
     let reply = client
-        .execute(Call::script(
-            &scripts::OPS,
-            &batch.cmd,
-            batch.first_key(),
-            batch.effect(),
-        ))
+        .execute(Call::script(&scripts::OPS, &batch.cmd, batch.effect()))
         .await
         .map_err(|e| e.map_redis(|e| batch.error(e)))?;
     batch.replies(reply)
@@ -176,7 +171,7 @@ async fn run_claimed(
         for spec in &unique {
             let mut cmd = redis::cmd("HGET");
             cmd.arg(&spec.located.hash).arg(spec.field.as_ref());
-            let old: Option<Vec<u8>> = client.query(Call::read(&cmd, &spec.located.hash)).await?;
+            let old: Option<Vec<u8>> = client.query(Call::read(&cmd)).await?;
             let new = new_value(spec, old.as_deref());
             changes.push(UniqueChange { spec, old, new });
         }
@@ -331,11 +326,6 @@ impl<'s, 'a> Batch<'s, 'a> {
     pub(crate) fn lease(&mut self, write_before: u64) {
         self.args.lease(write_before);
         self.cmd = self.args.command(&scripts::OPS);
-    }
-
-    /// The key the call is routed by.
-    pub(crate) fn first_key(&self) -> &str {
-        self.args.keys().first().copied().unwrap_or_default()
     }
 
     /// Whether the batch can write (a batch of reads alone is safe to resend).

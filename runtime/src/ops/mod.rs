@@ -28,5 +28,5 @@ mod scalars;
 pub use containers::{ListField, MapField, SetField};
 pub use instance::{Instance, StructFields};
 pub use op::Op;
-pub use pipeline::{Pipeline, Results, Slot};
+pub use pipeline::{Group, GroupOutcome, Pipeline, Results, Slot, SplitResults};
 pub use scalars::{FloatField, IntField, OptionalField, ValueField};

@@ -157,6 +157,137 @@ impl Pipeline {
     }
 }
 
+impl Pipeline {
+    /// Runs the pipeline as one atomic step per hash slot (on one server: one step, as
+    /// [`exec`](Self::exec)), the steps concurrently. Each step is all or nothing; steps are
+    /// independent: there is no rollback across them, and the outcome of each is reported in
+    /// [`SplitResults::groups`]. A required lock is checked by the step of its slot (a lock
+    /// whose slot has no operation gets a step of its own that only checks it).
+    pub async fn exec_split(self) -> Result<SplitResults> {
+        if self.foreign_lock {
+            return Err(Error::Pipeline(
+                "a required lock was taken on another client than the pipeline's",
+            ));
+        }
+        let mut specs = Vec::with_capacity(self.ops.len());
+        let mut decoders = Vec::with_capacity(self.ops.len());
+        for (spec, decode) in self.ops {
+            specs.push(spec?);
+            decoders.push(decode);
+        }
+        let cluster = self.client.is_cluster();
+        let slot_of = |key: &str| cluster.then(|| crate::slot::slot(key.as_bytes()));
+        type Step = (Option<u16>, Vec<usize>, Vec<(String, String)>);
+        fn group_of(groups: &mut Vec<Step>, slot: Option<u16>) -> &mut Step {
+            let at = match groups.iter().position(|g| g.0 == slot) {
+                Some(at) => at,
+                None => {
+                    groups.push((slot, Vec::new(), Vec::new()));
+                    groups.len() - 1
+                }
+            };
+            &mut groups[at]
+        }
+        let mut groups: Vec<Step> = Vec::new();
+        for (i, spec) in specs.iter().enumerate() {
+            group_of(&mut groups, slot_of(&spec.located.hash)).1.push(i);
+        }
+        for lock in self.locks {
+            let slot = slot_of(&lock.0);
+            group_of(&mut groups, slot).2.push(lock);
+        }
+        let client = &self.client;
+        let runs = groups.iter().map(|(_, ops, locks)| {
+            let refs: Vec<&OpSpec> = ops.iter().map(|&i| &specs[i]).collect();
+            async move { batch::run_locked(client, &refs, locks).await }
+        });
+        let outcomes = futures_util::future::join_all(runs).await;
+        let mut values: Vec<Option<AnyResult>> = (0..specs.len()).map(|_| None).collect();
+        let mut decoders: Vec<Option<AnyDecoder>> = decoders.into_iter().map(Some).collect();
+        let mut reports = Vec::with_capacity(groups.len());
+        for ((slot, ops, _), outcome) in groups.into_iter().zip(outcomes) {
+            let outcome = match outcome {
+                Ok(replies) => {
+                    for (&i, reply) in ops.iter().zip(replies) {
+                        if let Some(decode) = decoders[i].take() {
+                            values[i] = Some(decode(reply, &specs[i]));
+                        }
+                    }
+                    GroupOutcome::Applied
+                }
+                Err(e @ Error::OutcomeUnknown { .. }) => GroupOutcome::Unknown(e),
+                Err(e) => GroupOutcome::Failed(e),
+            };
+            reports.push(Group { slot, ops, outcome });
+        }
+        Ok(SplitResults {
+            results: Results {
+                pipeline: self.id,
+                values,
+            },
+            groups: reports,
+        })
+    }
+}
+
+/// What happened to one step of [`Pipeline::exec_split`].
+#[derive(Debug)]
+pub enum GroupOutcome {
+    /// Every operation of the group was applied.
+    Applied,
+    /// Nothing of the group was applied, for this reason.
+    Failed(Error),
+    /// The group was sent but no reply came: it may or may not have been applied.
+    Unknown(Error),
+}
+
+/// One step of [`Pipeline::exec_split`]: the operations of one hash slot.
+#[derive(Debug)]
+pub struct Group {
+    /// The slot (`None` on one server, where the whole pipeline is one step).
+    pub slot: Option<u16>,
+    /// The positions of its operations in the pipeline, from 0.
+    pub ops: Vec<usize>,
+    /// What happened to it.
+    pub outcome: GroupOutcome,
+}
+
+/// The results of [`Pipeline::exec_split`].
+#[derive(Debug)]
+pub struct SplitResults {
+    results: Results,
+    groups: Vec<Group>,
+}
+
+impl SplitResults {
+    /// Every step, with its outcome.
+    pub fn groups(&self) -> &[Group] {
+        &self.groups
+    }
+
+    /// True when every step was applied.
+    pub fn all_applied(&self) -> bool {
+        self.groups
+            .iter()
+            .all(|g| matches!(g.outcome, GroupOutcome::Applied))
+    }
+
+    /// Takes the result of the operation queued as `slot`; an operation whose step was not
+    /// applied has none ([`Error::Pipeline`]; its step's error is in [`groups`](Self::groups)).
+    pub fn take<T: 'static>(&mut self, slot: Slot<T>) -> Result<T> {
+        let applied = self
+            .groups
+            .iter()
+            .any(|g| g.ops.contains(&slot.index) && matches!(g.outcome, GroupOutcome::Applied));
+        if slot.pipeline == self.results.pipeline && !applied {
+            return Err(Error::Pipeline(
+                "this operation's slot group was not applied (see SplitResults::groups)",
+            ));
+        }
+        self.results.take(slot)
+    }
+}
+
 /// The results of an executed [`Pipeline`].
 pub struct Results {
     pipeline: u64,

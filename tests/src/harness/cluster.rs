@@ -11,8 +11,10 @@ use super::server::{RedisServer, Transport};
 
 /// One node of a [`RedisCluster`].
 pub struct ClusterNode {
-    /// Its process (stopped by [`RedisCluster::kill`]: then `None`).
-    pub server: Option<RedisServer>,
+    /// Its process.
+    pub server: RedisServer,
+    /// False after [`RedisCluster::kill`], until [`RedisCluster::restart`].
+    pub alive: bool,
     /// Its TCP port on 127.0.0.1.
     pub port: u16,
     /// Its cluster node id.
@@ -78,7 +80,8 @@ impl RedisCluster {
                     .query(&mut connect(port))
                     .expect("CLUSTER MYID");
                 ClusterNode {
-                    server: Some(server),
+                    server,
+                    alive: true,
                     port,
                     id,
                 }
@@ -180,7 +183,7 @@ impl RedisCluster {
 
     /// The live nodes.
     pub fn live(&self) -> impl Iterator<Item = &ClusterNode> {
-        self.nodes.iter().filter(|n| n.server.is_some())
+        self.nodes.iter().filter(|n| n.alive)
     }
 
     /// Seed URLs for a client: every live node.
@@ -295,9 +298,15 @@ impl RedisCluster {
 
     /// Kills node `i` with SIGKILL.
     pub fn kill(&mut self, i: usize) {
-        if let Some(mut server) = self.nodes[i].server.take() {
-            server.kill();
-        }
+        self.nodes[i].server.kill();
+        self.nodes[i].alive = false;
+    }
+
+    /// Starts node `i` again with its configuration and `nodes.conf`: a killed master rejoins
+    /// as a replica of the one promoted in its place.
+    pub fn restart(&mut self, i: usize) {
+        self.nodes[i].server.restart();
+        self.nodes[i].alive = true;
     }
 
     /// The replicas of master `i` as configured at start.
@@ -312,8 +321,7 @@ impl RedisCluster {
     pub fn logs(&self) -> String {
         self.nodes
             .iter()
-            .filter_map(|n| n.server.as_ref().map(|s| (n.port, s.log())))
-            .map(|(port, log)| format!("--- node :{port}\n{log}"))
+            .map(|n| format!("--- node :{}\n{}", n.port, n.server.log()))
             .collect()
     }
 
@@ -334,13 +342,10 @@ impl RedisCluster {
     // The reaper must outlive this process, so it is never waited for.
     #[allow(clippy::zombie_processes)]
     pub fn reap_at_exit(&self) {
-        let pids: Vec<String> = self
-            .live()
-            .filter_map(|n| n.server.as_ref().map(|s| s.pid().to_string()))
-            .collect();
+        let pids: Vec<String> = self.live().map(|n| n.server.pid().to_string()).collect();
         let dirs: Vec<String> = self
             .live()
-            .filter_map(|n| n.server.as_ref().map(|s| s.dir().display().to_string()))
+            .map(|n| n.server.dir().display().to_string())
             .collect();
         let script = format!(
             "while kill -0 {me} 2>/dev/null; do sleep 0.5; done; kill -9 {pids} 2>/dev/null; rm -rf {dirs}",
@@ -405,7 +410,7 @@ impl SlotMove<'_> {
         order.extend((0..self.cluster.nodes.len()).filter(|i| *i != self.to && *i != self.from));
         for i in order {
             let node = &self.cluster.nodes[i];
-            if node.server.is_none() {
+            if !node.alive {
                 continue;
             }
             let _: Value = redis::cmd("CLUSTER")
@@ -420,16 +425,6 @@ impl SlotMove<'_> {
         while self.cluster.owner_of_slot(self.slot) != self.to {
             assert!(Instant::now() < deadline, "slot {slot} did not settle");
             std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-impl Drop for RedisCluster {
-    fn drop(&mut self) {
-        for n in &mut self.nodes {
-            if let Some(mut s) = n.server.take() {
-                s.kill();
-            }
         }
     }
 }
