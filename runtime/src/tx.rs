@@ -288,9 +288,11 @@ impl<M: Model + Clone + PartialEq> Repo<M> {
                 self.client().note_moved(slot, node);
                 Ok(outage)
             }
+            // The script was loaded where it was missing: go again at once.
+            Failure::NoScript => Ok(outage),
             // A migrating slot (ASK, TRYAGAIN), a failover, a lost connection during the reads:
-            // wait for the cluster to settle. (NOSCRIPT is handled where it happens.)
-            Failure::Redirect { .. } | Failure::NotRun | Failure::Unknown | Failure::NoScript => {
+            // wait for the cluster to settle.
+            Failure::Redirect { .. } | Failure::NotRun | Failure::Unknown => {
                 conn::backoff(outage, deadline, e).await
             }
             Failure::Final => Err(e.into()),
