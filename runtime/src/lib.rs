@@ -7,10 +7,15 @@
 //! ```no_run
 //! # async fn demo() -> rapyer::Result<()> {
 //! let db = rapyer::Client::connect("redis://127.0.0.1/").await?;
-//! # let _ = db; Ok(()) }
+//! // The same generated code on a Redis Cluster (or a Valkey cluster):
+//! let cluster = rapyer::Client::connect_cluster(&["redis://10.0.0.1:7000"]).await?;
+//! # let _ = (db, cluster); Ok(()) }
 //! ```
 //!
-//! See `docs/` in the repository for the schema language and the storage layout.
+//! Every command goes through one rule (see [`conn`]): it is retried only when a reply proves it
+//! did not run; a write whose reply is lost is [`Error::OutcomeUnknown`], never resent.
+//!
+//! See `docs/` in the repository for the schema language, the storage layout and Redis Cluster.
 
 pub mod claims;
 pub mod client;
@@ -53,6 +58,13 @@ pub use redis;
 pub use serde;
 pub use serde_json;
 pub use uuid;
+
+/// The full text of the field operations script, for `redis-benchmark` ceilings measured beside
+/// rapyer (`tests/src/bin/bench-report.rs`).
+#[doc(hidden)]
+pub fn ops_script_body() -> &'static str {
+    scripts::OPS.body()
+}
 
 /// The datetime type of `datetime` fields.
 pub type DateTime = chrono::DateTime<chrono::Utc>;

@@ -51,6 +51,11 @@ impl Lua {
         cmd
     }
 
+    /// The script's full text, as loaded.
+    pub(crate) fn body(&self) -> &str {
+        &self.body
+    }
+
     /// `call` (built by [`Lua::call`]) as an EVAL carrying the script's body: it runs the script
     /// and leaves it in the node's cache, in one step that no `SCRIPT FLUSH` can come between.
     pub(crate) fn eval_command(&self, call: &Cmd) -> Cmd {

@@ -7,14 +7,16 @@ use rapyer_example::generated::{Achievement, Player};
 use rapyer_tests::harness::TestRedis;
 
 struct Demo {
-    url: String,
+    /// `--redis URL` or `--cluster URLS`.
+    server: [String; 2],
     namespace: String,
 }
 
 impl Demo {
     fn run(&self, args: &[&str]) -> Output {
         rapyer_tests::workspace_bin("rapyer-example", "leaderboard")
-            .args(["--redis", &self.url, "--namespace", &self.namespace])
+            .args(&self.server)
+            .args(["--namespace", &self.namespace])
             .args(args)
             .output()
             .expect("run leaderboard")
@@ -48,19 +50,29 @@ fn number_after(text: &str, label: &str) -> i64 {
         .unwrap_or_else(|_| panic!("no number after {label:?} in {text}"))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_demo_s_subcommands_do_what_they_say() {
-    let t = TestRedis::new().await;
+rapyer_tests::on_both!(
+    the_demo_s_subcommands_do_what_they_say,
+    flavor = "multi_thread",
+    worker_threads = 2
+);
+async fn the_demo_s_subcommands_do_what_they_say(t: TestRedis) {
     let namespace = format!("{}demo", t.namespace.clone().unwrap_or_default());
+    let (server, builder) = if t.is_cluster() {
+        (
+            ["--cluster".to_string(), t.cluster_urls.join(",")],
+            rapyer::Client::cluster_builder(&t.cluster_urls),
+        )
+    } else {
+        (
+            ["--redis".to_string(), t.url.clone()],
+            rapyer::Client::builder(&t.url),
+        )
+    };
     let demo = Demo {
-        url: t.url.clone(),
+        server,
         namespace: namespace.clone(),
     };
-    let db = rapyer::Client::builder(&t.url)
-        .namespace(namespace)
-        .connect()
-        .await
-        .unwrap();
+    let db = builder.namespace(namespace).connect().await.unwrap();
     let players = Player::repo(&db);
 
     let out = demo.ok(&["seed", "40"]);
@@ -163,11 +175,14 @@ async fn the_demo_s_subcommands_do_what_they_say() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn record_game_result_awards_each_badge_exactly_once() {
+rapyer_tests::on_both!(
+    record_game_result_awards_each_badge_exactly_once,
+    flavor = "multi_thread",
+    worker_threads = 2
+);
+async fn record_game_result_awards_each_badge_exactly_once(t: TestRedis) {
     use rapyer_example::game::{GameResult, record_game_result};
     use rapyer_example::generated::PlayerStats;
-    let t = TestRedis::new().await;
     let players = Player::repo(&t.client);
     let p = Player::new("streaker", PlayerStats::new(0, 0, 0, 0.0));
     players.insert(&p).await.unwrap();

@@ -1,7 +1,7 @@
 //! The game leaderboard demo.
 //!
 //! ```text
-//! leaderboard [--redis URL] [--namespace NS] seed N
+//! leaderboard [--redis URL | --cluster URL[,URL...]] [--namespace NS] seed N
 //! leaderboard ... play --games N --tasks T
 //! leaderboard ... top [--n 10]
 //! leaderboard ... rank NAME
@@ -9,7 +9,8 @@
 //! leaderboard ... race [--tasks 32] [--increments 200]
 //! ```
 //!
-//! Without `--redis` it starts a private `redis-server` for the run and stops it after.
+//! Without `--redis` or `--cluster` it starts a private `redis-server` for the run and stops it
+//! after.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -24,9 +25,12 @@ use rapyer_example::server::PrivateServer;
 #[derive(Parser)]
 #[command(name = "leaderboard", about = "A game leaderboard on rapyer-rs")]
 struct Cli {
-    /// Redis to use; without it a private redis-server runs for this command only.
-    #[arg(long, global = true)]
+    /// Redis to use; without it (or --cluster) a private redis-server runs for this command only.
+    #[arg(long, global = true, conflicts_with = "cluster")]
     redis: Option<String>,
+    /// A Redis Cluster instead: some of its nodes, as redis://host:port URLs, comma-separated.
+    #[arg(long, global = true, value_delimiter = ',')]
+    cluster: Vec<String>,
     /// Key namespace.
     #[arg(long, global = true, default_value = "leaderboard")]
     namespace: String,
@@ -94,19 +98,20 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
-    let private = match &cli.redis {
-        Some(_) => None,
-        None => Some(PrivateServer::start()?),
+    let private = match (&cli.redis, cli.cluster.is_empty()) {
+        (None, true) => Some(PrivateServer::start()?),
+        _ => None,
     };
-    let url = cli
-        .redis
-        .clone()
-        .or_else(|| private.as_ref().map(|s| s.url.clone()))
-        .unwrap_or_default();
-    let db = rapyer::Client::builder(&url)
-        .namespace(cli.namespace.clone())
-        .connect()
-        .await?;
+    let builder = if cli.cluster.is_empty() {
+        let url = cli.redis.as_deref();
+        rapyer::Client::builder(
+            url.or(private.as_ref().map(|s| s.url.as_str()))
+                .unwrap_or_default(),
+        )
+    } else {
+        rapyer::Client::cluster_builder(&cli.cluster)
+    };
+    let db = builder.namespace(cli.namespace.clone()).connect().await?;
     let players = Player::repo(&db);
     match cli.command {
         Command::Seed { n } => seed(&players, n).await?,

@@ -99,12 +99,7 @@ fn cmd(server: &RedisServer, args: &[&str]) -> String {
 fn main() {
     // Ceilings: the same server configuration, driven by redis-benchmark (C, no client overhead).
     let server = RedisServer::start(Transport::Tcp);
-    let ops_script = concat!(
-        include_str!("../../../runtime/src/lua/ops_single.lua"),
-        include_str!("../../../runtime/src/lua/index.lua"),
-        include_str!("../../../runtime/src/lua/ops.lua")
-    );
-    let sha = cmd(&server, &["SCRIPT", "LOAD", ops_script]);
+    let sha = cmd(&server, &["SCRIPT", "LOAD", rapyer::ops_script_body()]);
     cmd(&server, &["HSET", "bench:h", "@v", "1", "score", "0"]);
     for i in 0..10_000 {
         if i % 1000 == 0 {
@@ -145,6 +140,7 @@ fn main() {
         "indexes": read_json("indexes"),
         "locks": read_json("locks"),
         "codegen": read_json("codegen"),
+        "cluster": read_json("cluster"),
         "redis_benchmark": ceilings,
     });
     std::fs::write(
@@ -292,6 +288,8 @@ fn markdown(r: &Value) -> String {
     }
     writeln!(md, "\nCeiling: `SET key token NX PX 5000` with `redis-benchmark`, 64 clients: {} req/s (one acquire; a rapyer lock is an acquire script plus a release script).\n", thousands(f(&c["set_nx_px_c64"]))).unwrap();
 
+    cluster_markdown(&mut md, &r["cluster"]);
+
     let g = &r["codegen"];
     writeln!(md, "## Code generation\n").unwrap();
     writeln!(md, "`cargo bench -p rapyer-tests --bench codegen`: a schema of {} models, {} structs and {} enums in 10 files (indexes, containers, nested structs).\n", g["models"], g["models"], g["models"]).unwrap();
@@ -322,4 +320,44 @@ fn markdown(r: &Value) -> String {
     )
     .unwrap();
     md
+}
+
+/// The Redis Cluster section: `incr` against raw cluster `HINCRBY`, and `update` by WATCH against
+/// a version compare-and-apply.
+fn cluster_markdown(md: &mut String, c: &Value) {
+    writeln!(md, "## Redis Cluster\n").unwrap();
+    writeln!(md, "A private cluster of 3 masters on this machine (`cargo bench -p rapyer-tests --bench cluster`): a generated `incr` of an `int` field against a raw redis-rs `ClusterConnection` `HINCRBY` of the same key, same concurrency, median of alternating rounds; on one key, and on a key per task (a model with 16 buckets, spread over the masters).\n").unwrap();
+    writeln!(
+        md,
+        "| tasks | keys | raw HINCRBY/s | generated incr/s | ratio |\n|---|---|---|---|---|"
+    )
+    .unwrap();
+    for row in c["incr"].as_array().into_iter().flatten() {
+        writeln!(
+            md,
+            "| {} | {} | {} | {} | {:.2} |",
+            row["tasks"],
+            row["keys"].as_str().unwrap_or(""),
+            thousands(f(&row["raw_hincrby_per_sec"])),
+            thousands(f(&row["generated_incr_per_sec"])),
+            f(&row["ratio"])
+        )
+        .unwrap();
+    }
+    writeln!(md, "\n`update` (WATCH on a dedicated connection, then MULTI + script + EXEC) against a version compare-and-apply prototype (read with a version, then one script that applies only if the version is unchanged; raw commands), 16 tasks, `balance += 1`; rounds are closure runs per update (see [docs/cluster.md](docs/cluster.md)).\n").unwrap();
+    writeln!(md, "| deployment | instances | WATCH/s | rounds | compare-and-apply/s | rounds |\n|---|---|---|---|---|---|").unwrap();
+    for row in c["update"].as_array().into_iter().flatten() {
+        writeln!(
+            md,
+            "| {} | {} | {} | {:.2} | {} | {:.2} |",
+            row["deployment"].as_str().unwrap_or(""),
+            row["instances"].as_str().unwrap_or(""),
+            thousands(f(&row["watch_per_sec"])),
+            f(&row["watch_rounds"]),
+            thousands(f(&row["cas_per_sec"])),
+            f(&row["cas_rounds"])
+        )
+        .unwrap();
+    }
+    writeln!(md).unwrap();
 }
