@@ -218,17 +218,16 @@ async fn reserve(
         let mut cmd = scripts::CLAIMS.call(&[&key]);
         cmd.arg("reserve").arg(value).arg(pk).arg(&token).arg(lease);
         let reply = texts(step(client, &cmd).await?, &key)?;
+        let claim = |deadline: &str, previous: &str| Claim {
+            key: key.clone(),
+            value: value.to_vec(),
+            pk: pk.to_string(),
+            token: token.clone(),
+            deadline: deadline.parse().unwrap_or(0),
+            previous: previous.to_string(),
+        };
         let (record, holder) = match reply.as_slice() {
-            [ok, deadline, previous] if ok == "ok" => {
-                return Ok(Claim {
-                    key,
-                    value: value.to_vec(),
-                    pk: pk.to_string(),
-                    token,
-                    deadline: deadline.parse().unwrap_or(0),
-                    previous: previous.clone(),
-                });
-            }
+            [ok, deadline, previous] if ok == "ok" => return Ok(claim(deadline, previous)),
             [held, holder] if held == "held" => return Err(violation(holder.clone())),
             [verify, holder, record] if verify == "verify" => (record.clone(), holder.clone()),
             _ => return Err(unexpected(&key, &reply)),
@@ -252,14 +251,7 @@ async fn reserve(
         if let [ok, deadline, previous] = reply.as_slice()
             && ok == "ok"
         {
-            return Ok(Claim {
-                key,
-                value: value.to_vec(),
-                pk: pk.to_string(),
-                token,
-                deadline: deadline.parse().unwrap_or(0),
-                previous: previous.clone(),
-            });
+            return Ok(claim(deadline, previous));
         }
     }
     Err(Error::Conflict {

@@ -217,15 +217,7 @@ impl<M: Model> Repo<M> {
             .into_iter()
             .chain(keys.containers.iter().map(String::as_str))
             .collect();
-        let mut positions = Vec::with_capacity(index_keys.len());
-        for (ix, key) in M::META.indexes.iter().zip(&index_keys) {
-            if apart && ix.kind == IndexKind::Unique {
-                positions.push(0);
-            } else {
-                all_keys.push(key);
-                positions.push(all_keys.len());
-            }
-        }
+        let positions = place_indexes::<M>(&mut all_keys, &index_keys, apart);
         let lock_position = match lock {
             Some((lock_key, _)) => {
                 all_keys.push(lock_key);
@@ -478,15 +470,7 @@ impl<M: Model> Repo<M> {
             .into_iter()
             .chain(keys.containers.iter().map(String::as_str))
             .collect();
-        let mut positions = Vec::with_capacity(index_keys.len());
-        for (ix, key) in M::META.indexes.iter().zip(&index_keys) {
-            if apart && ix.kind == IndexKind::Unique {
-                positions.push(0);
-            } else {
-                all_keys.push(key);
-                positions.push(all_keys.len());
-            }
-        }
+        let positions = place_indexes::<M>(&mut all_keys, &index_keys, apart);
         let mut cmd = scripts::DELETE_INSTANCE.call(&all_keys);
         cmd.arg(&keys.pk)
             .arg(keys.containers.len())
@@ -586,6 +570,28 @@ impl<M: Model> Repo<M> {
             .into_iter()
             .sum())
     }
+}
+
+/// Appends the index keys kept in the instance's slot to `keys`; returns each index's position
+/// in `keys` (1-based, as Lua counts), or 0 for a unique index kept apart (see `claims`).
+fn place_indexes<'k, M: Model>(
+    keys: &mut Vec<&'k str>,
+    index_keys: &'k [String],
+    apart: bool,
+) -> Vec<usize> {
+    M::META
+        .indexes
+        .iter()
+        .zip(index_keys)
+        .map(|(ix, key)| {
+            if apart && ix.kind == IndexKind::Unique {
+                0
+            } else {
+                keys.push(key);
+                keys.len()
+            }
+        })
+        .collect()
 }
 
 /// The model's unique indexes, in `META.indexes` order.

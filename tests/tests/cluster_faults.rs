@@ -171,9 +171,8 @@ fn start_workers(
         .collect()
 }
 
-/// Checks the data against the tally: money kept, every acknowledged increment and push
-/// present exactly once, and nothing applied beyond what may have been (unknown outcomes).
-async fn check(accounts: &AccountRepo, samples: &SampleRepo, tally: &Tally) {
+/// Checks that transfers kept the total, and no balance went negative.
+async fn assert_money_kept(accounts: &AccountRepo) {
     let pks: Vec<i64> = (0..ACCOUNTS).collect();
     let balances: Vec<i64> = accounts
         .get_many(&pks)
@@ -184,6 +183,12 @@ async fn check(accounts: &AccountRepo, samples: &SampleRepo, tally: &Tally) {
         .collect();
     assert_eq!(balances.iter().sum::<i64>(), MONEY, "{balances:?}");
     assert!(balances.iter().all(|b| *b >= 0), "{balances:?}");
+}
+
+/// Checks the data against the tally: money kept, every acknowledged increment and push
+/// present exactly once, and nothing applied beyond what may have been (unknown outcomes).
+async fn check(accounts: &AccountRepo, samples: &SampleRepo, tally: &Tally) {
+    assert_money_kept(accounts).await;
 
     let counted = accounts.balance(&COUNTER).get().await.unwrap();
     let acked = tally.increments.load(Ordering::Relaxed) as i64;
@@ -399,15 +404,7 @@ async fn kill_the_master_mid_run(wait_replicas: bool) -> (u64, String) {
         "no increment succeeded after the kill: {}",
         summary(&tally)
     );
-    let pks: Vec<i64> = (0..ACCOUNTS).collect();
-    let balances: Vec<i64> = accounts
-        .get_many(&pks)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|a| a.unwrap().balance)
-        .collect();
-    assert_eq!(balances.iter().sum::<i64>(), MONEY, "{balances:?}");
+    assert_money_kept(&accounts).await;
     let all = samples.list_count("ledger").range(0, -1).await.unwrap();
     let ledger: BTreeSet<i64> = all.iter().copied().collect();
     assert_eq!(ledger.len(), all.len(), "an id was pushed twice");

@@ -125,6 +125,35 @@ impl Pipeline {
     /// out-of-range increment. Once applied, each operation's result (or its own error, such as
     /// [`Error::IndexOutOfRange`] or a value that does not decode) is in [`Results`].
     pub async fn exec(self) -> Result<Results> {
+        let Checked {
+            id,
+            client,
+            locks,
+            specs,
+            decoders,
+        } = self.checked()?;
+        if specs.is_empty() {
+            return Ok(Results {
+                pipeline: id,
+                values: Vec::new(),
+            });
+        }
+        let refs: Vec<&OpSpec> = specs.iter().collect();
+        let replies = batch::run_locked(&client, &refs, &locks).await?;
+        let values = replies
+            .into_iter()
+            .zip(decoders)
+            .zip(&specs)
+            .map(|((reply, decode), spec)| Some(decode(reply, spec)))
+            .collect();
+        Ok(Results {
+            pipeline: id,
+            values,
+        })
+    }
+
+    /// The queued operations, once every one of them and every required lock is usable.
+    fn checked(self) -> Result<Checked> {
         if self.foreign_lock {
             return Err(Error::Pipeline(
                 "a required lock was taken on another client than the pipeline's",
@@ -136,25 +165,23 @@ impl Pipeline {
             specs.push(spec?);
             decoders.push(decode);
         }
-        if specs.is_empty() {
-            return Ok(Results {
-                pipeline: self.id,
-                values: Vec::new(),
-            });
-        }
-        let refs: Vec<&OpSpec> = specs.iter().collect();
-        let replies = batch::run_locked(&self.client, &refs, &self.locks).await?;
-        let values = replies
-            .into_iter()
-            .zip(decoders)
-            .zip(&specs)
-            .map(|((reply, decode), spec)| Some(decode(reply, spec)))
-            .collect();
-        Ok(Results {
-            pipeline: self.id,
-            values,
+        Ok(Checked {
+            id: self.id,
+            client: self.client,
+            locks: self.locks,
+            specs,
+            decoders,
         })
     }
+}
+
+/// A pipeline ready to send: its operations' specs and decoders, in order.
+struct Checked {
+    id: u64,
+    client: Client,
+    locks: Vec<(String, String)>,
+    specs: Vec<OpSpec>,
+    decoders: Vec<AnyDecoder>,
 }
 
 impl Pipeline {
@@ -164,18 +191,14 @@ impl Pipeline {
     /// [`SplitResults::groups`]. A required lock is checked by the step of its slot (a lock
     /// whose slot has no operation gets a step of its own that only checks it).
     pub async fn exec_split(self) -> Result<SplitResults> {
-        if self.foreign_lock {
-            return Err(Error::Pipeline(
-                "a required lock was taken on another client than the pipeline's",
-            ));
-        }
-        let mut specs = Vec::with_capacity(self.ops.len());
-        let mut decoders = Vec::with_capacity(self.ops.len());
-        for (spec, decode) in self.ops {
-            specs.push(spec?);
-            decoders.push(decode);
-        }
-        let cluster = self.client.is_cluster();
+        let Checked {
+            id,
+            client,
+            locks,
+            specs,
+            decoders,
+        } = self.checked()?;
+        let cluster = client.is_cluster();
         let slot_of = |key: &str| cluster.then(|| crate::slot::slot(key.as_bytes()));
         type Step = (Option<u16>, Vec<usize>, Vec<(String, String)>);
         fn group_of(groups: &mut Vec<Step>, slot: Option<u16>) -> &mut Step {
@@ -192,11 +215,11 @@ impl Pipeline {
         for (i, spec) in specs.iter().enumerate() {
             group_of(&mut groups, slot_of(&spec.located.hash)).1.push(i);
         }
-        for lock in self.locks {
+        for lock in locks {
             let slot = slot_of(&lock.0);
             group_of(&mut groups, slot).2.push(lock);
         }
-        let client = &self.client;
+        let client = &client;
         let runs = groups.iter().map(|(_, ops, locks)| {
             let refs: Vec<&OpSpec> = ops.iter().map(|&i| &specs[i]).collect();
             async move { batch::run_locked(client, &refs, locks).await }
@@ -222,7 +245,7 @@ impl Pipeline {
         }
         Ok(SplitResults {
             results: Results {
-                pipeline: self.id,
+                pipeline: id,
                 values,
             },
             groups: reports,
