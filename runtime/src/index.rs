@@ -22,6 +22,7 @@
 use std::cmp::Ordering;
 use std::marker::PhantomData;
 
+use futures_util::Stream;
 use redis::Value;
 
 use crate::claims;
@@ -30,6 +31,7 @@ use crate::conn::{Call, Effect};
 use crate::error::{Error, Result};
 use crate::keys::Keyspace;
 use crate::model::{IndexKind, Model, PkRef, PrimaryKey};
+use crate::page::{Cursor, Page, score_text, walk};
 use crate::repo::{self, Repo};
 use crate::scripts;
 
@@ -81,6 +83,25 @@ struct IndexAt<M> {
     repo: Repo<M>,
     path: &'static str,
     keys: Vec<String>,
+}
+
+impl<M> Clone for IndexAt<M> {
+    fn clone(&self) -> Self {
+        IndexAt {
+            repo: self.repo.clone(),
+            path: self.path,
+            keys: self.keys.clone(),
+        }
+    }
+}
+
+impl<M, V> Clone for SortedIndex<M, V> {
+    fn clone(&self) -> Self {
+        SortedIndex {
+            at: self.at.clone(),
+            value: PhantomData,
+        }
+    }
 }
 
 impl<M: Model> IndexAt<M> {
@@ -422,6 +443,76 @@ impl<M: Model, V: Score> SortedIndex<M, V> {
         self.at.instances(&texts).await
     }
 
+    /// One page of the pks whose value is in `[min, max]`, lowest first, starting after
+    /// `after` (the previous page's [`Page::next`]; `None` for the first page): keyset paging,
+    /// so every page costs what the first costs, and an instance that keeps its value is seen
+    /// once however the index changes meanwhile.
+    pub async fn range_page(
+        &self,
+        min: V,
+        max: V,
+        after: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<Page<M::Pk>> {
+        let (min, max) = (score_text(min.score()), score_text(max.score()));
+        let limit_arg = num(limit.min(i64::MAX as usize));
+        let mut query: Vec<&[u8]> = vec![b"after", min.as_bytes(), max.as_bytes(), &limit_arg];
+        let cursor = after.map(|c| (c.score_arg(), c.pk.clone()));
+        if let Some((score, pk)) = &cursor {
+            query.push(score.as_bytes());
+            query.push(pk.as_bytes());
+        }
+        let mut entries = Vec::new();
+        for reply in self.at.query_all(&query).await? {
+            entries.extend(self.at.entries(reply)?);
+        }
+        entries.sort_by(Entry::ascending);
+        entries.truncate(limit);
+        let next = (entries.len() == limit && limit > 0)
+            .then(|| {
+                entries.last().map(|e| Cursor {
+                    score: e.score,
+                    pk: e.pk.clone(),
+                })
+            })
+            .flatten();
+        let texts: Vec<String> = entries.into_iter().map(|e| e.pk).collect();
+        Ok(Page {
+            items: self.at.pks(&texts)?,
+            next,
+        })
+    }
+
+    /// Every instance whose value is in `[min, max]`, lowest first, read `batch` at a time
+    /// (pages of [`range_page`](Self::range_page), then their instances): for jobs that walk a
+    /// whole index. An instance deleted between a page and its read is left out.
+    pub fn stream(
+        &self,
+        min: V,
+        max: V,
+        batch: usize,
+    ) -> impl Stream<Item = Result<M>> + Send + 'static
+    where
+        V: Clone + Send + Sync + 'static,
+    {
+        let index = SortedIndex {
+            at: self.at.clone(),
+            value: PhantomData,
+        };
+        walk(batch, move |after, limit| {
+            let (index, min, max) = (index.clone(), min.clone(), max.clone());
+            async move {
+                let page = index.range_page(min, max, after.as_ref(), limit).await?;
+                let texts: Vec<String> = page
+                    .items
+                    .iter()
+                    .map(|pk| pk.pk_text().into_owned())
+                    .collect();
+                Ok((index.at.instances(&texts).await?, page.next))
+            }
+        })
+    }
+
     /// How many values are in `[min, max]` (ZCOUNT of every bucket, summed).
     pub async fn count(&self, min: V, max: V) -> Result<u64> {
         let (min, max) = (min.score(), max.score());
@@ -582,6 +673,40 @@ impl<M: Model, V: Codec> LookupIndex<M, V> {
     ) -> Result<Vec<M>> {
         let texts = self.find_texts(value.into(), offset, limit).await?;
         self.at.instances(&texts).await
+    }
+
+    /// One page of the pks with `value`, in pk order, after `after` (the previous page's
+    /// [`Page::next`]; `None` for the first page): keyset paging.
+    pub async fn find_page(
+        &self,
+        value: impl Into<V>,
+        after: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<Page<M::Pk>> {
+        let prefix = self.prefix(&value.into())?;
+        let limit_arg = num(limit.min(i64::MAX as usize));
+        let mut query: Vec<&[u8]> = vec![b"lookup_after", &prefix, &limit_arg];
+        if let Some(c) = after {
+            query.push(c.pk.as_bytes());
+        }
+        let mut pks = Vec::new();
+        for reply in self.at.query_all(&query).await? {
+            pks.extend(self.at.pk_texts(reply)?);
+        }
+        pks.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+        pks.truncate(limit);
+        let next = (pks.len() == limit && limit > 0)
+            .then(|| {
+                pks.last().map(|pk| Cursor {
+                    score: 0.0,
+                    pk: pk.clone(),
+                })
+            })
+            .flatten();
+        Ok(Page {
+            items: self.at.pks(&pks)?,
+            next,
+        })
     }
 
     /// How many instances have `value` (ZLEXCOUNT of every bucket, summed).

@@ -27,6 +27,7 @@ pub mod keys;
 pub mod lock;
 pub mod model;
 pub mod ops;
+pub mod page;
 mod protocol;
 pub mod record;
 pub mod reindex;
@@ -48,12 +49,15 @@ pub use ops::{
     FloatField, Group, GroupOutcome, Instance, IntField, ListField, MapField, Op, OptionalField,
     Pipeline, Results, SetField, Slot, SplitResults, ValueField,
 };
+pub use page::{Cursor, Page};
 pub use record::{RecordReader, RecordWriter};
 pub use reindex::{ReindexReport, UniqueConflict};
 pub use repo::Repo;
 pub use tx::TxOptions;
 
 pub use chrono;
+/// `Stream` and `StreamExt`, for the streams of `Repo::stream` and `SortedIndex::stream`.
+pub use futures_util;
 pub use redis;
 pub use serde;
 pub use serde_json;

@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::keys::Keyspace;
 use crate::model::{ContainerKind, IndexKind, IndexMeta, Model, PkRef, PrimaryKey};
 use crate::ops::Instance;
+use crate::page::{Cursor, Page};
 use crate::protocol::{self, ScriptError};
 use crate::record::{ContainerData, RecordReader, RecordWriter, VERSION_FIELD};
 use crate::scripts;
@@ -531,6 +532,101 @@ impl<M: Model> Repo<M> {
         }
         all.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
         Ok(all.into_iter().map(|(_, pk)| pk).collect())
+    }
+
+    /// One page of the pks of live instances, after `after` (the previous page's
+    /// [`Page::next`]; `None` for the first page), in the registry's order: by expiry, then by
+    /// pk (by pk alone for a model without TTL). Keyset paging: every page costs what the first
+    /// costs, and an instance that lives through the whole walk is seen exactly once.
+    pub async fn page(&self, after: Option<&Cursor>, limit: usize) -> Result<Page<M::Pk>> {
+        let limit_arg = limit.min(i64::MAX as usize);
+        let cursor = after.map(|c| (c.score_arg(), c.pk.clone()));
+        let reads = (0..M::META.buckets.max(1)).map(|bucket| {
+            let registry = self.registry(bucket);
+            let cursor = &cursor;
+            async move {
+                let mut cmd = scripts::LIVE_PKS.call(&[&registry]);
+                cmd.arg("page").arg(limit_arg);
+                if let Some((score, pk)) = cursor {
+                    cmd.arg(score).arg(pk);
+                }
+                let reply = self
+                    .client
+                    .execute(Call::script(&scripts::LIVE_PKS, &cmd, Effect::Reads))
+                    .await?;
+                Ok::<_, Error>((registry, reply))
+            }
+        });
+        let mut entries: Vec<(f64, String, String)> = Vec::new();
+        for (registry, reply) in futures_util::future::try_join_all(reads).await? {
+            let items = array(reply, &registry)?;
+            for pair in items.chunks(2) {
+                let [member, score] = pair else { continue };
+                let pk = String::from_utf8_lossy(&bulk(member.clone(), &registry)?).into_owned();
+                let score = match score {
+                    Value::Double(d) => *d,
+                    other => {
+                        let raw = bulk(other.clone(), &registry)?;
+                        match String::from_utf8_lossy(&raw).as_ref() {
+                            "inf" | "+inf" => f64::INFINITY,
+                            text => text.parse().map_err(|_| Error::Decode {
+                                key: registry.clone(),
+                                field: format!("member {pk:?}"),
+                                reason: format!("expiry {text:?} is not a number"),
+                            })?,
+                        }
+                    }
+                };
+                entries.push((score, pk, registry.clone()));
+            }
+        }
+        entries.sort_by(|a, b| {
+            a.0.total_cmp(&b.0)
+                .then_with(|| a.1.as_bytes().cmp(b.1.as_bytes()))
+        });
+        entries.truncate(limit);
+        let next = (entries.len() == limit && limit > 0)
+            .then(|| {
+                entries.last().map(|(score, pk, _)| Cursor {
+                    score: *score,
+                    pk: pk.clone(),
+                })
+            })
+            .flatten();
+        let items = entries
+            .iter()
+            .map(|(_, text, registry)| {
+                M::Pk::from_pk_text(text).map_err(|e| Error::Decode {
+                    key: registry.clone(),
+                    field: format!("member {text:?}"),
+                    reason: e.to_string(),
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok(Page { items, next })
+    }
+
+    /// Every live instance, read `batch` at a time (pages of [`page`](Self::page), then their
+    /// instances): for jobs that walk a whole model. An instance deleted between a page and its
+    /// read is left out.
+    pub fn stream(
+        &self,
+        batch: usize,
+    ) -> impl futures_util::Stream<Item = Result<M>> + Send + 'static {
+        let repo = self.clone();
+        crate::page::walk(batch, move |after, limit| {
+            let repo = repo.clone();
+            async move {
+                let page = repo.page(after.as_ref(), limit).await?;
+                let keys = page
+                    .items
+                    .iter()
+                    .map(|pk| repo.instance_keys(pk))
+                    .collect::<Result<Vec<_>>>()?;
+                let found = repo.read_many(&keys).await?;
+                Ok((found.into_iter().flatten().collect(), page.next))
+            }
+        })
     }
 
     /// Rebuilds the model's indexes from its instances (see [`crate::reindex`]): after adding an

@@ -114,9 +114,12 @@ pub(crate) static WRITE_INSTANCE: LazyLock<Lua> = LazyLock::new(|| {
     )
 });
 
+/// Positions in sorted sets, for queries and paging (see `lua/ranks.lua`).
+const RANKS: &str = include_str!("lua/ranks.lua");
+
 /// Index queries (see `lua/query.lua`).
 pub(crate) static QUERY: LazyLock<Lua> =
-    LazyLock::new(|| Lua::new(Access::ReadsOnly, &[include_str!("lua/query.lua")]));
+    LazyLock::new(|| Lua::new(Access::ReadsOnly, &[RANKS, include_str!("lua/query.lua")]));
 
 /// Index rebuilding (see `lua/reindex.lua`).
 pub(crate) static REINDEX: LazyLock<Lua> =
@@ -135,8 +138,12 @@ pub(crate) static READ_INSTANCES: LazyLock<Lua> =
     LazyLock::new(|| Lua::new(Access::ReadsOnly, &[include_str!("lua/read_instances.lua")]));
 
 /// Count or list the live pks of a model (see `lua/live_pks.lua`).
-pub(crate) static LIVE_PKS: LazyLock<Lua> =
-    LazyLock::new(|| Lua::new(Access::ReadsOnly, &[include_str!("lua/live_pks.lua")]));
+pub(crate) static LIVE_PKS: LazyLock<Lua> = LazyLock::new(|| {
+    Lua::new(
+        Access::ReadsOnly,
+        &[RANKS, include_str!("lua/live_pks.lua")],
+    )
+});
 
 /// Field operations and pipelines (see `lua/ops.lua`). The single-op fast path comes first,
 /// before the index functions and the general layout are defined (it is the hot path).

@@ -1,4 +1,4 @@
--- Index queries on one bucket's index key. (The protocol prelude comes first.) A model with
+-- Index queries on one bucket's index key. (The protocol prelude and ranks.lua come first.) A model with
 -- several buckets has one sorted or lookup index key per bucket; the client sends a query to
 -- every bucket and merges the answers (runtime/src/index.rs).
 -- KEYS[1] index key. ARGV[1] query, then its arguments:
@@ -11,37 +11,16 @@
 --                                pairs, and the position of the first
 --   range min max offset limit   sorted: entries with a score in [min, max], lowest first, as
 --                                member, score pairs
+--   after min max limit [score pk]  sorted: the first `limit` entries in [min, max] after
+--                                (score, pk) in ascending order (keyset paging), as pairs
 --   unique value                 unique: the claim record of value (see index.lua), if any
 --   lookup prefix offset limit   lookup: pks whose member starts with prefix, in member order
+--   lookup_after prefix limit [pk]  lookup: the same, after pk (keyset paging)
 local q, key = ARGV[1], KEYS[1]
 
--- True when a sorts after b, comparing bytes (Lua's own comparison follows the C locale, which
--- may not be bytewise; Redis orders members bytewise).
-local function after(a, b)
-  for i = 1, math.min(#a, #b) do
-    local x, y = string.byte(a, i), string.byte(b, i)
-    if x ~= y then
-      return x > y
-    end
-  end
-  return #a > #b
-end
-
--- Entries before (score, pk) in descending order: a binary search over the members tied at
--- `score`, which Redis keeps in descending byte order there.
+-- Entries before (score, pk) in descending order: all those after it in ascending order.
 local function above(score, pk)
-  local higher = redis.call('ZCOUNT', key, '(' .. score, '+inf')
-  local lo, hi = 0, redis.call('ZCOUNT', key, score, score)
-  while lo < hi do
-    local mid = math.floor((lo + hi) / 2)
-    local member = redis.call('ZREVRANGE', key, higher + mid, higher + mid)[1]
-    if after(member, pk) then
-      lo = mid + 1
-    else
-      hi = mid
-    end
-  end
-  return higher + lo
+  return redis.call('ZCARD', key) - count_below(key, score, pk, true)
 end
 
 if q == 'top' or q == 'bottom' then
@@ -60,6 +39,12 @@ elseif q == 'window' then
   return { first, redis.call('ZREVRANGE', key, first, at + k, 'WITHSCORES') }
 elseif q == 'range' then
   return redis.call('ZRANGEBYSCORE', key, ARGV[2], ARGV[3], 'WITHSCORES', 'LIMIT', ARGV[4], ARGV[5])
+elseif q == 'after' then
+  local start = redis.call('ZCOUNT', key, '-inf', '(' .. ARGV[2])
+  if ARGV[5] then
+    start = math.max(start, count_below(key, ARGV[5], ARGV[6], true))
+  end
+  return entries_from(key, start, ARGV[3], tonumber(ARGV[4]))
 elseif q == 'unique' then
   local record = redis.call('HGET', key, ARGV[2])
   return record and { record } or {}
@@ -67,6 +52,15 @@ elseif q == 'lookup' then
   local prefix = ARGV[2]
   local members = redis.call('ZRANGEBYLEX', key, '[' .. prefix, '(' .. prefix .. '\255',
     'LIMIT', ARGV[3], ARGV[4])
+  local pks = {}
+  for i, m in ipairs(members) do
+    pks[i] = string.sub(m, #prefix + 1)
+  end
+  return pks
+elseif q == 'lookup_after' then
+  local prefix = ARGV[2]
+  local from = ARGV[4] and ('(' .. prefix .. ARGV[4]) or ('[' .. prefix)
+  local members = redis.call('ZRANGEBYLEX', key, from, '(' .. prefix .. '\255', 'LIMIT', 0, ARGV[3])
   local pks = {}
   for i, m in ipairs(members) do
     pks[i] = string.sub(m, #prefix + 1)
