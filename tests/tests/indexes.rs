@@ -6,7 +6,10 @@ use std::collections::BTreeMap;
 use rapyer::keys::Keyspace;
 use rapyer::{Error, IndexKind, Model as _, Op, Pipeline};
 use rapyer_tests::fixtures::indexes::{Gamer, GamerRepo, Guild, Region};
-use rapyer_tests::harness::TestRedis;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use rapyer_tests::harness::{RedisCluster, TestRedis};
 use redis::AsyncCommands;
 
 /// A small deterministic generator (xorshift64*), so failures replay.
@@ -518,6 +521,66 @@ async fn every_write_path_keeps_every_index_equal_to_a_brute_force(t: TestRedis)
         "some write paths were barely exercised: {seen:?}"
     );
     eprintln!("{} instances at the end; {seen:?}", model.len());
+}
+
+/// The same model-based test on a private 3-master cluster, while every slot of the model (its
+/// 8 buckets and its unique indexes) moves between masters key by key, round after round.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_index_stays_equal_to_a_brute_force_while_slots_move() {
+    let cluster = RedisCluster::start(3, 0);
+    let t = TestRedis::on_cluster(cluster.urls(), rapyer::Client::cluster_builder).await;
+    let keys = t.client.keys();
+    let mut slots: Vec<u16> = (0..Gamer::META.buckets)
+        .map(|b| cluster.slot_of(&keys.registry(&Gamer::META, b)))
+        .chain(
+            ["email", "badge", "token"]
+                .map(|path| cluster.slot_of(&keys.index(&Gamer::META, IndexKind::Unique, path, 0))),
+        )
+        .collect();
+    slots.sort_unstable();
+    slots.dedup();
+    let stop = Arc::new(AtomicBool::new(false));
+    let mover = {
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let mut moved = 0;
+            'rounds: while !stop.load(Ordering::Relaxed) {
+                for &slot in &slots {
+                    let to = (cluster.owner_of_slot(slot) + 1) % cluster.masters;
+                    let mut step = cluster.begin_move(slot, to);
+                    while step.move_keys(1) > 0 {
+                        moved += 1;
+                        std::thread::sleep(std::time::Duration::from_millis(2));
+                    }
+                    step.finish();
+                    if stop.load(Ordering::Relaxed) {
+                        break 'rounds;
+                    }
+                }
+            }
+            (cluster, moved)
+        })
+    };
+    let repo = Gamer::repo(&t.client);
+    let mut model = Model::new();
+    let mut rng = Rng(0x5eed_1234_abcd_0002);
+    let mut seen = Seen::default();
+    for _ in 0..3 {
+        for _ in 0..500 {
+            step(&mut rng, &t, &repo, &mut model, &mut seen).await;
+        }
+        check_all(&t, &repo, &model).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let (_cluster, moved) = tokio::task::spawn_blocking(move || mover.join().unwrap())
+        .await
+        .unwrap();
+    check_all(&t, &repo, &model).await;
+    assert!(moved > 100, "too few keys moved during the run: {moved}");
+    eprintln!(
+        "{moved} key moves; {} instances at the end; {seen:?}",
+        model.len()
+    );
 }
 
 rapyer_tests::on_both!(racing_inserts_of_one_unique_value_have_exactly_one_winner);
