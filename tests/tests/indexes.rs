@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use rapyer::keys::Keyspace;
 use rapyer::{Error, IndexKind, Model as _, Op, Pipeline};
-use rapyer_tests::fixtures::indexes::{Gamer, GamerRepo, Guild, Region};
+use rapyer_tests::fixtures::indexes::{Board, Gamer, GamerRepo, Guild, Region};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -789,7 +789,9 @@ fn the_cli_describes_models_as_the_generated_code_does() {
     use rapyer::Model;
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/indexes/schema");
     let (schema, _) = rapyer_codegen::check::check_dir(&dir).unwrap();
-    for (model, generated) in schema.models.iter().zip([Gamer::META, Guild::META]) {
+    let generated = [Gamer::META, Guild::META, Board::META];
+    assert_eq!(schema.models.len(), generated.len());
+    for (model, generated) in schema.models.iter().zip(generated) {
         let meta = rapyer_codegen::runtime_meta::model_meta(&schema, model);
         assert_eq!(
             (meta.name, meta.prefix, meta.buckets, meta.indexes),
