@@ -164,7 +164,7 @@ impl Claims {
             let mut cmd = scripts::CLAIMS.call(&[&c.key]);
             cmd.arg("confirm").arg(&c.value).arg(&c.pk).arg(&c.token);
             let _ = client
-                .execute(Call::script(&scripts::CLAIMS, &cmd, Effect::Writes))
+                .execute(Call::script(&scripts::CLAIMS, &cmd, Effect::Idempotent))
                 .await;
         }
     }
@@ -179,7 +179,7 @@ impl Claims {
                 .arg(&c.token)
                 .arg(&c.previous);
             let _ = client
-                .execute(Call::script(&scripts::CLAIMS, &cmd, Effect::Writes))
+                .execute(Call::script(&scripts::CLAIMS, &cmd, Effect::Idempotent))
                 .await;
         }
     }
@@ -192,7 +192,7 @@ fn new_token() -> String {
 
 async fn step(client: &Client, cmd: &redis::Cmd) -> Result<Value> {
     client
-        .execute(Call::script(&scripts::CLAIMS, cmd, Effect::Writes))
+        .execute(Call::script(&scripts::CLAIMS, cmd, Effect::Idempotent))
         .await
 }
 

@@ -11,7 +11,9 @@
 //!   named node), ASK (resent there after `ASKING`), TRYAGAIN, CLUSTERDOWN, MASTERDOWN, LOADING,
 //!   READONLY, BUSY, a refused connection and a node the cluster client has no connection to;
 //! - a timeout or a dropped connection after the command was sent leaves its outcome unknown: a
-//!   read is retried, a write never is and fails with [`Error::OutcomeUnknown`];
+//!   read is retried, and so is a write that has the same effect applied twice (index repair,
+//!   the steps of unique claims); any other write never is, and fails with
+//!   [`Error::OutcomeUnknown`];
 //! - anything else is the answer.
 //!
 //! With `wait_replicas(n, timeout)`, every write is followed on the same connection of the same
@@ -83,6 +85,9 @@ pub(crate) enum Effect {
     Reads,
     /// May write: never sent again once its outcome is unknown.
     Writes,
+    /// Writes that may be applied twice with the effect of once (index repair, claim steps):
+    /// sent again when the outcome is unknown.
+    Idempotent,
 }
 
 /// One command to run: the command (routed by its first key), the script it calls (for
@@ -273,7 +278,7 @@ impl Connection {
 pub(crate) async fn execute(conn: &Connection, policy: &Policy, call: Call<'_>) -> Result<Value> {
     let mut conn = conn.clone();
     let wait = match (call.effect, policy.wait_replicas) {
-        (Effect::Writes, Some((n, timeout))) => {
+        (Effect::Writes | Effect::Idempotent, Some((n, timeout))) => {
             let mut wait = redis::cmd("WAIT");
             wait.arg(n)
                 .arg(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX));
@@ -331,7 +336,7 @@ pub(crate) async fn execute(conn: &Connection, policy: &Policy, call: Call<'_>) 
             }
             (Failure::Unknown, e) => match call.effect {
                 Effect::Writes => return Err(Error::OutcomeUnknown { source: e }),
-                Effect::Reads => {
+                Effect::Reads | Effect::Idempotent => {
                     target = Target::Routed;
                     pause = backoff(pause, deadline, e).await?;
                 }

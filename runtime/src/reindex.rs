@@ -110,7 +110,7 @@ pub async fn reindex(client: &Client, meta: &ModelMeta) -> Result<ReindexReport>
             header(&mut cmd, "set", &local);
             cmd.arg(batch);
             let reply: Vec<Value> = client
-                .query(Call::script(&scripts::REINDEX, &cmd, Effect::Writes))
+                .query(Call::script(&scripts::REINDEX, &cmd, Effect::Idempotent))
                 .await?;
             let mut reply = reply.into_iter();
             if let Some(Value::Int(n)) = reply.next() {
@@ -128,7 +128,7 @@ pub async fn reindex(client: &Client, meta: &ModelMeta) -> Result<ReindexReport>
                 header(&mut cmd, "claim", std::slice::from_ref(ix));
                 cmd.arg(&value).arg(&holder).arg(&pk);
                 let claimed: i64 = client
-                    .query(Call::script(&scripts::REINDEX, &cmd, Effect::Writes))
+                    .query(Call::script(&scripts::REINDEX, &cmd, Effect::Idempotent))
                     .await?;
                 match claimed {
                     1 => report.written += 1,
@@ -247,7 +247,7 @@ async fn sweep(
             header(&mut cmd, "sweep", indexes);
             cmd.arg(i + 1).arg(batch);
             removed += client
-                .query::<u64>(Call::script(&scripts::REINDEX, &cmd, Effect::Writes))
+                .query::<u64>(Call::script(&scripts::REINDEX, &cmd, Effect::Idempotent))
                 .await?;
         }
         if next == 0 {
@@ -321,7 +321,7 @@ async fn sweep_claims(client: &Client, meta: &ModelMeta, ix: &IndexMeta) -> Resu
             let mut cmd = scripts::CLAIMS.call(&[&key]);
             cmd.arg(step).arg(value).arg(&record);
             let n: i64 = client
-                .query(Call::script(&scripts::CLAIMS, &cmd, Effect::Writes))
+                .query(Call::script(&scripts::CLAIMS, &cmd, Effect::Idempotent))
                 .await?;
             if step != "promote_expired" {
                 removed += u64::try_from(n).unwrap_or(0);

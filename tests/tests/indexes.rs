@@ -583,6 +583,49 @@ async fn every_index_stays_equal_to_a_brute_force_while_slots_move() {
     );
 }
 
+/// After a master dies and its replica takes over (losing what it had not replicated), `reindex`
+/// leaves every index equal to a brute force over the instances that survived.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reindex_after_a_failover_leaves_every_index_equal_to_a_brute_force() {
+    let mut cluster = RedisCluster::start(3, 1);
+    let t = TestRedis::on_cluster(cluster.urls(), rapyer::Client::cluster_builder).await;
+    let repo = Gamer::repo(&t.client);
+    let mut model = Model::new();
+    let mut rng = Rng(0x5eed_1234_abcd_0003);
+    let mut seen = Seen::default();
+    for _ in 0..1_000 {
+        step(&mut rng, &t, &repo, &mut model, &mut seen).await;
+    }
+    // Kill a master right after the writes, while its replica may still be catching up.
+    cluster.kill(0);
+    let _cluster = tokio::task::spawn_blocking(move || {
+        cluster.wait_healthy();
+        cluster
+    })
+    .await
+    .unwrap();
+    let report = repo.reindex().await.unwrap();
+    assert!(report.conflicts.is_empty(), "{report:?}");
+    // The truth is what survived: every instance Redis still has.
+    let pks = repo.all().await.unwrap();
+    let survivors: Model = repo
+        .get_many(pks.iter().map(String::as_str))
+        .await
+        .unwrap()
+        .into_iter()
+        .flatten()
+        .map(|g| (g.handle.clone(), g))
+        .collect();
+    assert_eq!(survivors.len(), pks.len());
+    assert!(survivors.len() > 60, "{} instances", survivors.len());
+    check_all(&t, &repo, &survivors).await;
+    eprintln!(
+        "{} instances before the kill, {} after; {report:?}",
+        model.len(),
+        survivors.len()
+    );
+}
+
 rapyer_tests::on_both!(racing_inserts_of_one_unique_value_have_exactly_one_winner);
 async fn racing_inserts_of_one_unique_value_have_exactly_one_winner(t: TestRedis) {
     let repo = Gamer::repo(&t.client);
