@@ -1,7 +1,8 @@
 //! The runtime's description of a model ([`rapyer::ModelMeta`]) built from a checked schema at run
-//! time, for commands that work on stored data without generated code (`rapyer-gen reindex`).
+//! time, for commands that work on stored data without generated code (`rapyer-gen reindex`,
+//! `rapyer-gen migrate`). It equals the generated `META` but for the renames.
 
-use crate::check::flattened_indexes;
+use crate::check::{flattened_containers, flattened_indexes};
 use crate::ir::{IndexKind, Model, Schema, Type};
 
 /// The runtime metadata of `model`. Its strings are leaked: a command builds it once per run.
@@ -31,6 +32,19 @@ pub fn model_meta(schema: &Schema, model: &Model) -> rapyer::ModelMeta {
             })
         })
         .collect();
+    let mut found = Vec::new();
+    flattened_containers(schema, &model.fields, "", &mut found);
+    let containers: Vec<rapyer::ContainerMeta> = found
+        .into_iter()
+        .map(|(path, ty)| rapyer::ContainerMeta {
+            path: leak(&path),
+            kind: match ty {
+                Type::List(_) => rapyer::ContainerKind::List,
+                Type::Set(_) => rapyer::ContainerKind::Set,
+                _ => rapyer::ContainerKind::Map,
+            },
+        })
+        .collect();
     rapyer::ModelMeta {
         name: leak(&model.name),
         prefix: leak(&model.prefix),
@@ -38,8 +52,7 @@ pub fn model_meta(schema: &Schema, model: &Model) -> rapyer::ModelMeta {
         ttl_seconds: model.ttl_seconds,
         buckets: model.buckets,
         slot_group: leak(&model.slot_group),
-        // Reindexing reads hash fields only.
-        containers: &[],
+        containers: Box::leak(containers.into_boxed_slice()),
         indexes: Box::leak(indexes.into_boxed_slice()),
         renames: &[],
     }

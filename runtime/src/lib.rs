@@ -34,6 +34,7 @@ pub mod reindex;
 pub mod repo;
 mod scripts;
 mod slot;
+mod stored;
 pub mod tx;
 
 pub use client::{Client, ClientBuilder};

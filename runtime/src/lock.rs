@@ -30,7 +30,7 @@ use crate::conn::{Call, Effect};
 use crate::error::{Error, Result};
 use crate::keys::Keyspace;
 use crate::model::{Model, PkRef};
-use crate::repo::Repo;
+use crate::repo::{Repo, WriteMode};
 use crate::scripts;
 
 /// How to acquire and hold a lock.
@@ -361,7 +361,7 @@ impl<M: Model> InstanceGuard<M> {
         self.repo
             .write_locked(
                 &self.value,
-                "save",
+                WriteMode::Save,
                 Some((&self.lock.key, &self.lock.token)),
             )
             .await

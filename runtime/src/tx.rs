@@ -24,6 +24,7 @@ use crate::protocol::OpCode;
 use crate::record::{ContainerData, RecordWriter};
 use crate::repo::{InstanceKeys, Repo, record_value};
 use crate::scripts;
+use crate::stored;
 
 /// How optimistic transactions retry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -386,16 +387,16 @@ impl<M: Model + Clone + PartialEq> Repo<M> {
             watch.arg(&k.hash).arg(&k.containers);
         }
         let refs: Vec<&InstanceKeys> = keys.iter().collect();
-        let read = Self::read_command(&refs);
+        let read = stored::read_command(&M::META, &refs);
         watch.query_async::<()>(&mut conn.conn).await?;
         let reply: Value = scripts::READ_INSTANCES
             .invoke(&read, &mut conn.conn)
             .await?;
-        let values = Self::decode_read(&refs, reply)?;
-        let mut out = Vec::with_capacity(values.len());
-        for (k, value) in keys.iter().zip(values) {
-            match value {
-                Some(v) => out.push(v),
+        let found = stored::decode_read(&M::META, &refs, reply)?;
+        let mut out = Vec::with_capacity(found.len());
+        for (k, found) in keys.iter().zip(found) {
+            match found {
+                Some(f) => out.push(Self::decode(k, f)?),
                 None => return Ok(Err(k)),
             }
         }

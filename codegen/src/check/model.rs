@@ -426,3 +426,25 @@ pub fn flattened_indexes<'s>(
         }
     }
 }
+
+/// Every container field (`list`, `set`, `map`) of `fields`, nested struct fields flattened to
+/// `field.sub` paths (each container has a key of its own), with its type.
+pub fn flattened_containers<'s>(
+    schema: &'s Schema,
+    fields: &'s [crate::ir::Field],
+    prefix: &str,
+    out: &mut Vec<(String, &'s Type)>,
+) {
+    for f in fields {
+        let path = format!("{prefix}{}", f.name);
+        match &f.ty {
+            Type::List(_) | Type::Set(_) | Type::Map(_) => out.push((path, &f.ty)),
+            Type::Struct(n) => {
+                if let Some(s) = schema.structs.iter().find(|s| s.name == *n) {
+                    flattened_containers(schema, &s.fields, &format!("{path}."), out);
+                }
+            }
+            _ => {}
+        }
+    }
+}

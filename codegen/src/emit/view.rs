@@ -607,18 +607,14 @@ fn collect_containers(
     prefix: &str,
     out: &mut Vec<ContainerView>,
 ) {
-    for f in fields {
-        let path = format!("{prefix}{}", f.name);
-        match &f.ty {
-            Type::List(_) => out.push(ContainerView { path, kind: "List" }),
-            Type::Set(_) => out.push(ContainerView { path, kind: "Set" }),
-            Type::Map(_) => out.push(ContainerView { path, kind: "Map" }),
-            Type::Struct(n) => {
-                if let Some(s) = schema.structs.iter().find(|s| s.name == *n) {
-                    collect_containers(schema, &s.fields, &format!("{path}."), out);
-                }
-            }
-            _ => {}
-        }
-    }
+    let mut found = Vec::new();
+    crate::check::flattened_containers(schema, fields, prefix, &mut found);
+    out.extend(found.into_iter().map(|(path, ty)| ContainerView {
+        path,
+        kind: match ty {
+            Type::List(_) => "List",
+            Type::Set(_) => "Set",
+            _ => "Map",
+        },
+    }));
 }

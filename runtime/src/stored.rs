@@ -1,0 +1,520 @@
+//! One instance as Redis holds it, for any model a [`ModelMeta`] describes: its keys, and its
+//! whole-instance write, read and delete (each one script). [`Repo`](crate::Repo) wraps these
+//! with typed values; copies between layouts ([`migrate`](crate::migrate)) use them raw.
+
+use std::collections::HashMap;
+
+use redis::Value;
+
+use crate::claims::{self, Claims};
+use crate::client::Client;
+use crate::conn::{Call, Effect};
+use crate::error::{Error, Result};
+use crate::keys::Keyspace;
+use crate::model::{ContainerKind, IndexKind, IndexMeta, ModelMeta};
+use crate::protocol::{self, ScriptError};
+use crate::record::{ContainerData, RecordWriter, VERSION_FIELD};
+use crate::scripts;
+
+/// The keys of one instance.
+pub(crate) struct InstanceKeys {
+    pub(crate) pk: String,
+    pub(crate) hash: String,
+    pub(crate) containers: Vec<String>,
+    /// Its bucket (see [`Keyspace`]).
+    pub(crate) bucket: u16,
+}
+
+impl InstanceKeys {
+    /// The keys of the instance `pk` of `meta`'s model; an empty pk is refused.
+    pub(crate) fn new(client: &Client, meta: &ModelMeta, pk: String) -> Result<InstanceKeys> {
+        if pk.is_empty() {
+            return Err(Error::InvalidKey {
+                pk,
+                reason: "a primary key cannot be empty",
+            });
+        }
+        let hash = client.keys().instance(meta, &pk);
+        let bucket = Keyspace::bucket_of(meta, &pk);
+        let containers = meta
+            .containers
+            .iter()
+            .map(|c| Keyspace::container(&hash, c.path))
+            .collect();
+        Ok(InstanceKeys {
+            pk,
+            hash,
+            containers,
+            bucket,
+        })
+    }
+}
+
+/// An instance as stored: its hash fields and its containers (by path).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Stored {
+    pub(crate) hash: HashMap<String, Vec<u8>>,
+    pub(crate) containers: HashMap<String, ContainerData>,
+}
+
+/// The model's unique indexes, in `META.indexes` order.
+fn unique_indexes(meta: &ModelMeta) -> impl Iterator<Item = &'static IndexMeta> {
+    meta.indexes
+        .iter()
+        .filter(|ix| ix.kind == IndexKind::Unique)
+}
+
+/// The key of every index of the model for `bucket`, in `META.indexes` order.
+fn index_keys(client: &Client, meta: &ModelMeta, bucket: u16) -> Vec<String> {
+    meta.indexes
+        .iter()
+        .map(|ix| client.keys().index(meta, ix.kind, ix.path, bucket))
+        .collect()
+}
+
+/// Appends the index keys kept in the instance's slot to `keys`; returns each index's position
+/// in `keys` (1-based, as Lua counts), or 0 for a unique index kept apart (see `claims`).
+fn place_indexes<'k>(
+    meta: &ModelMeta,
+    keys: &mut Vec<&'k str>,
+    index_keys: &'k [String],
+    apart: bool,
+) -> Vec<usize> {
+    meta.indexes
+        .iter()
+        .zip(index_keys)
+        .map(|(ix, key)| {
+            if apart && ix.kind == IndexKind::Unique {
+                0
+            } else {
+                keys.push(key);
+                keys.len()
+            }
+        })
+        .collect()
+}
+
+/// How a whole-instance write treats an existing instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WriteMode {
+    /// Refused ([`Error::AlreadyExists`]) when the instance exists.
+    Insert,
+    /// Replaces whatever is there.
+    Save,
+}
+
+impl WriteMode {
+    fn wire(self) -> &'static str {
+        match self {
+            WriteMode::Insert => "insert",
+            WriteMode::Save => "save",
+        }
+    }
+}
+
+/// Writes the whole instance: hash (with `version` as its writer's schema version),
+/// containers, registry entry, index entries and TTL, in one script (see
+/// `lua/write_instance.lua`); with `lock` (key, token), only while that lock holds the token.
+/// Unique values kept apart from the instances (see [`claims`]) are reserved first, and
+/// confirmed and released after.
+pub(crate) async fn write(
+    client: &Client,
+    meta: &ModelMeta,
+    keys: &InstanceKeys,
+    record: RecordWriter,
+    version: &[u8],
+    mode: WriteMode,
+    lock: Option<(&str, &str)>,
+) -> Result<()> {
+    let apart = claims::apart(client, meta);
+    let new_values: Vec<Option<Vec<u8>>> = unique_indexes(meta)
+        .map(|ix| {
+            record
+                .hash
+                .iter()
+                .find(|(f, _)| f == ix.path)
+                .map(|(_, raw)| raw.clone())
+        })
+        .collect();
+    let mut claims = Claims::default();
+    if apart {
+        // As on one server, an existing instance is reported before a unique value (the write
+        // script checks again).
+        if mode == WriteMode::Insert && exists(client, keys).await? {
+            return Err(already_exists(meta, keys));
+        }
+        for (ix, new) in unique_indexes(meta).zip(&new_values) {
+            if let Some(raw) = new {
+                claims.reserve(client, meta, ix, raw, &keys.pk).await?;
+            }
+        }
+        claims.before_write(client).await?;
+    }
+    let cmd = write_command(
+        client,
+        meta,
+        keys,
+        record,
+        version,
+        mode,
+        lock,
+        apart,
+        claims.write_before(),
+    );
+    let result = client
+        .execute(Call::script(&scripts::WRITE_INSTANCE, &cmd, Effect::Writes))
+        .await;
+    let olds = match result {
+        Ok(reply) => array(reply, &keys.hash)?,
+        Err(Error::Redis(e)) => {
+            claims.abort(client).await;
+            return Err(write_error(meta, e, keys, lock));
+        }
+        // The write may have landed: the reservations stay pending and heal.
+        Err(e @ Error::OutcomeUnknown { .. }) => return Err(e),
+        Err(e) => {
+            claims.abort(client).await;
+            return Err(e);
+        }
+    };
+    if apart {
+        claims.after_write(client)?;
+        claims.confirm(client).await;
+        Claims::after_confirm(client)?;
+        for ((ix, old), new) in unique_indexes(meta).zip(olds).zip(&new_values) {
+            if let Value::BulkString(old) = old
+                && new.as_deref() != Some(old.as_slice())
+            {
+                claims::release(client, meta, ix, &old, &keys.pk).await;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn already_exists(meta: &ModelMeta, keys: &InstanceKeys) -> Error {
+    Error::AlreadyExists {
+        model: meta.name,
+        pk: keys.pk.clone(),
+        key: keys.hash.clone(),
+    }
+}
+
+/// The write script's command (see `lua/write_instance.lua`); unique indexes kept apart get no
+/// key and report their old value.
+#[allow(clippy::too_many_arguments)]
+fn write_command(
+    client: &Client,
+    meta: &ModelMeta,
+    keys: &InstanceKeys,
+    mut record: RecordWriter,
+    version: &[u8],
+    mode: WriteMode,
+    lock: Option<(&str, &str)>,
+    apart: bool,
+    write_before: u64,
+) -> redis::Cmd {
+    let ttl_ms = meta.ttl_seconds.map_or(0, |s| s.saturating_mul(1000));
+    let registry = client.keys().registry(meta, keys.bucket);
+    let index_keys = index_keys(client, meta, keys.bucket);
+    let mut all_keys: Vec<&str> = [keys.hash.as_str(), registry.as_str()]
+        .into_iter()
+        .chain(keys.containers.iter().map(String::as_str))
+        .collect();
+    let positions = place_indexes(meta, &mut all_keys, &index_keys, apart);
+    let lock_position = match lock {
+        Some((lock_key, _)) => {
+            all_keys.push(lock_key);
+            all_keys.len()
+        }
+        None => 0,
+    };
+    let mut cmd = scripts::WRITE_INSTANCE.call(&all_keys);
+    cmd.arg(mode.wire())
+        .arg(&keys.pk)
+        .arg(ttl_ms)
+        .arg(keys.containers.len())
+        .arg(index_keys.len())
+        .arg(lock.map_or("", |(_, token)| token))
+        .arg(lock_position)
+        .arg(write_before);
+    record.hash.retain(|(field, _)| field != VERSION_FIELD);
+    cmd.arg(record.hash.len() + 1);
+    cmd.arg(VERSION_FIELD).arg(version);
+    for (field, raw) in &record.hash {
+        cmd.arg(field).arg(raw);
+    }
+    for c in meta.containers {
+        let data = record.containers.remove(c.path);
+        let len = data.as_ref().map_or(0, ContainerData::len);
+        cmd.arg(protocol::container_code(c.kind)).arg(len);
+        match data {
+            Some(ContainerData::List(items) | ContainerData::Set(items)) => {
+                for item in items {
+                    cmd.arg(item);
+                }
+            }
+            Some(ContainerData::Map(entries)) => {
+                for (k, v) in entries {
+                    cmd.arg(k).arg(v);
+                }
+            }
+            None => {}
+        }
+    }
+    for (ix, at) in meta.indexes.iter().zip(positions) {
+        cmd.arg(protocol::index_code(ix.kind)).arg(ix.path).arg(at);
+    }
+    cmd
+}
+
+/// The typed error for an error reply of the write script.
+fn write_error(
+    meta: &ModelMeta,
+    e: redis::RedisError,
+    keys: &InstanceKeys,
+    lock: Option<(&str, &str)>,
+) -> Error {
+    match ScriptError::from_redis(&e) {
+        Some(ScriptError::LockLost { .. }) => Error::LockLost {
+            key: lock.map(|(k, _)| k.to_string()).unwrap_or_default(),
+        },
+        Some(ScriptError::Exists { .. }) => already_exists(meta, keys),
+        Some(ScriptError::Lease { .. }) => Error::LeaseExpired {
+            model: meta.name,
+            pk: keys.pk.clone(),
+        },
+        Some(ScriptError::Unique { at, holder, value }) => match meta.indexes.get(at) {
+            Some(ix) => Error::UniqueViolation {
+                model: meta.name,
+                field: ix.path.to_string(),
+                value,
+                holder,
+            },
+            None => e.into(),
+        },
+        _ => e.into(),
+    }
+}
+
+/// True when the instance exists.
+pub(crate) async fn exists(client: &Client, keys: &InstanceKeys) -> Result<bool> {
+    let mut cmd = redis::cmd("EXISTS");
+    cmd.arg(&keys.hash);
+    let n: i64 = client.query(Call::read(&cmd)).await?;
+    Ok(n == 1)
+}
+
+/// Deletes the instance and all its keys, registry and index entries in one script; unique
+/// values kept apart are released after. Returns whether it existed.
+pub(crate) async fn delete(client: &Client, meta: &ModelMeta, keys: &InstanceKeys) -> Result<bool> {
+    let apart = claims::apart(client, meta);
+    let registry = client.keys().registry(meta, keys.bucket);
+    let index_keys = index_keys(client, meta, keys.bucket);
+    let mut all_keys: Vec<&str> = [keys.hash.as_str(), registry.as_str()]
+        .into_iter()
+        .chain(keys.containers.iter().map(String::as_str))
+        .collect();
+    let positions = place_indexes(meta, &mut all_keys, &index_keys, apart);
+    let mut cmd = scripts::DELETE_INSTANCE.call(&all_keys);
+    cmd.arg(&keys.pk)
+        .arg(keys.containers.len())
+        .arg(meta.indexes.len());
+    for (ix, at) in meta.indexes.iter().zip(positions) {
+        cmd.arg(protocol::index_code(ix.kind)).arg(ix.path).arg(at);
+    }
+    let reply = client
+        .execute(Call::script(
+            &scripts::DELETE_INSTANCE,
+            &cmd,
+            Effect::Writes,
+        ))
+        .await?;
+    let mut reply = array(reply, &keys.hash)?.into_iter();
+    let existed = matches!(reply.next(), Some(Value::Int(1)));
+    // Unique values kept apart are released once the instance is gone (a crash in between
+    // leaves a claim naming a missing instance, which the next writer takes over).
+    for (ix, old) in unique_indexes(meta).zip(reply) {
+        if let Value::BulkString(old) = old {
+            claims::release(client, meta, ix, &old, &keys.pk).await;
+        }
+    }
+    Ok(existed)
+}
+
+/// The read script's command for `instances` (see `lua/read_instances.lua`).
+pub(crate) fn read_command(meta: &ModelMeta, instances: &[&InstanceKeys]) -> redis::Cmd {
+    let keys: Vec<&str> = instances
+        .iter()
+        .flat_map(|k| {
+            std::iter::once(k.hash.as_str()).chain(k.containers.iter().map(String::as_str))
+        })
+        .collect();
+    let mut cmd = scripts::READ_INSTANCES.call(&keys);
+    cmd.arg(meta.containers.len());
+    for c in meta.containers {
+        cmd.arg(protocol::container_code(c.kind));
+    }
+    cmd
+}
+
+/// Reads `instances` in one atomic step (they must share a slot on a cluster).
+pub(crate) async fn read_group(
+    client: &Client,
+    meta: &ModelMeta,
+    instances: &[&InstanceKeys],
+) -> Result<Vec<Option<Stored>>> {
+    if instances.is_empty() {
+        return Ok(Vec::new());
+    }
+    let cmd = read_command(meta, instances);
+    let reply = client
+        .execute(Call::script(&scripts::READ_INSTANCES, &cmd, Effect::Reads))
+        .await?;
+    decode_read(meta, instances, reply)
+}
+
+/// Reads `keys`: on one server in calls of up to 256 instances, on a cluster one call per slot
+/// (and per 256), all sent concurrently. `None` for a missing instance.
+pub(crate) async fn read_many(
+    client: &Client,
+    meta: &ModelMeta,
+    keys: &[InstanceKeys],
+) -> Result<Vec<Option<Stored>>> {
+    const GROUP: usize = 256;
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    let mut by_slot: HashMap<u16, usize> = HashMap::new();
+    for (i, k) in keys.iter().enumerate() {
+        let slot = if client.is_cluster() {
+            crate::slot::slot(k.hash.as_bytes())
+        } else {
+            0
+        };
+        let group = match by_slot.get(&slot) {
+            Some(&g) if groups[g].len() < GROUP => g,
+            _ => {
+                groups.push(Vec::new());
+                by_slot.insert(slot, groups.len() - 1);
+                groups.len() - 1
+            }
+        };
+        groups[group].push(i);
+    }
+    let reads = groups.iter().map(|group| {
+        let members: Vec<&InstanceKeys> = group.iter().map(|&i| &keys[i]).collect();
+        async move { read_group(client, meta, &members).await }
+    });
+    let results = futures_util::future::try_join_all(reads).await?;
+    let mut out: Vec<Option<Stored>> = std::iter::repeat_with(|| None).take(keys.len()).collect();
+    for (group, values) in groups.iter().zip(results) {
+        for (&i, value) in group.iter().zip(values) {
+            out[i] = value;
+        }
+    }
+    Ok(out)
+}
+
+/// Decodes the reply of the read script for `instances`.
+pub(crate) fn decode_read(
+    meta: &ModelMeta,
+    instances: &[&InstanceKeys],
+    reply: Value,
+) -> Result<Vec<Option<Stored>>> {
+    let items = array(reply, &instances[0].hash)?;
+    if items.len() != instances.len() {
+        return Err(unexpected(
+            &instances[0].hash,
+            "one reply per instance",
+            &Value::Int(items.len() as i64),
+        ));
+    }
+    instances
+        .iter()
+        .zip(items)
+        .map(|(keys, item)| decode_instance(meta, keys, array(item, &keys.hash)?))
+        .collect()
+}
+
+/// The parts read for one instance (hash fields, then each container), or `None` when it does
+/// not exist.
+fn decode_instance(
+    meta: &ModelMeta,
+    keys: &InstanceKeys,
+    parts: Vec<Value>,
+) -> Result<Option<Stored>> {
+    let mut parts = parts.into_iter();
+    let hash = pairs(parts.next().unwrap_or(Value::Nil), &keys.hash)?;
+    if hash.is_empty() {
+        return Ok(None);
+    }
+    let mut containers = HashMap::new();
+    for ((key, c), reply) in keys.containers.iter().zip(meta.containers).zip(parts) {
+        let data = match c.kind {
+            ContainerKind::List => ContainerData::List(bulk_items(reply, key)?),
+            ContainerKind::Set => ContainerData::Set(bulk_items(reply, key)?),
+            ContainerKind::Map => ContainerData::Map(pairs(reply, key)?),
+        };
+        containers.insert(c.path.to_string(), data);
+    }
+    Ok(Some(Stored {
+        hash: hash.into_iter().collect(),
+        containers,
+    }))
+}
+
+fn unexpected(key: &str, what: &str, found: &Value) -> Error {
+    Error::Decode {
+        key: key.to_string(),
+        field: String::new(),
+        reason: format!("expected {what} from Redis, found {found:?}"),
+    }
+}
+
+pub(crate) fn array(reply: Value, key: &str) -> Result<Vec<Value>> {
+    match reply {
+        Value::Array(items) | Value::Set(items) => Ok(items),
+        Value::Nil => Ok(Vec::new()),
+        other => Err(unexpected(key, "an array", &other)),
+    }
+}
+
+pub(crate) fn bulk(v: Value, key: &str) -> Result<Vec<u8>> {
+    match v {
+        Value::BulkString(b) => Ok(b),
+        Value::SimpleString(s) => Ok(s.into_bytes()),
+        other => Err(unexpected(key, "a string", &other)),
+    }
+}
+
+fn bulk_items(reply: Value, key: &str) -> Result<Vec<Vec<u8>>> {
+    array(reply, key)?
+        .into_iter()
+        .map(|v| bulk(v, key))
+        .collect()
+}
+
+/// Field/value pairs of an HGETALL reply (RESP2 flat array or RESP3 map).
+fn pairs(reply: Value, key: &str) -> Result<Vec<(String, Vec<u8>)>> {
+    let flat: Vec<(Value, Value)> = match reply {
+        Value::Map(entries) => entries,
+        other => {
+            let mut items = array(other, key)?.into_iter();
+            let mut out = Vec::new();
+            while let (Some(k), Some(v)) = (items.next(), items.next()) {
+                out.push((k, v));
+            }
+            out
+        }
+    };
+    flat.into_iter()
+        .map(|(k, v)| {
+            let name = bulk(k, key)?;
+            let name = String::from_utf8(name).map_err(|e| Error::Decode {
+                key: key.to_string(),
+                field: String::from_utf8_lossy(e.as_bytes()).into_owned(),
+                reason: "field name is not UTF-8".into(),
+            })?;
+            Ok((name, bulk(v, key)?))
+        })
+        .collect()
+}
