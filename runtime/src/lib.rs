@@ -25,6 +25,7 @@ pub mod error;
 pub mod index;
 pub mod keys;
 pub mod lock;
+pub mod migrate;
 pub mod model;
 pub mod ops;
 pub mod page;

@@ -3,8 +3,6 @@
 use std::borrow::Borrow;
 use std::marker::PhantomData;
 
-use redis::Value;
-
 use crate::client::Client;
 use crate::conn::{Call, Effect};
 use crate::error::{Error, Result};
@@ -240,63 +238,11 @@ impl<M: Model> Repo<M> {
     /// pk (by pk alone for a model without TTL). Keyset paging: every page costs what the first
     /// costs, and an instance that lives through the whole walk is seen exactly once.
     pub async fn page(&self, after: Option<&Cursor>, limit: usize) -> Result<Page<M::Pk>> {
-        let limit_arg = limit.min(i64::MAX as usize);
-        let cursor = after.map(|c| (c.score_arg(), c.pk.clone()));
-        let reads = (0..M::META.buckets.max(1)).map(|bucket| {
-            let registry = self.registry(bucket);
-            let cursor = &cursor;
-            async move {
-                let mut cmd = scripts::LIVE_PKS.call(&[&registry]);
-                cmd.arg("page").arg(limit_arg);
-                if let Some((score, pk)) = cursor {
-                    cmd.arg(score).arg(pk);
-                }
-                let reply = self
-                    .client
-                    .execute(Call::script(&scripts::LIVE_PKS, &cmd, Effect::Reads))
-                    .await?;
-                Ok::<_, Error>((registry, reply))
-            }
-        });
-        let mut entries: Vec<(f64, String, String)> = Vec::new();
-        for (registry, reply) in futures_util::future::try_join_all(reads).await? {
-            let items = array(reply, &registry)?;
-            for pair in items.chunks(2) {
-                let [member, score] = pair else { continue };
-                let pk = String::from_utf8_lossy(&bulk(member.clone(), &registry)?).into_owned();
-                let score = match score {
-                    Value::Double(d) => *d,
-                    other => {
-                        let raw = bulk(other.clone(), &registry)?;
-                        match String::from_utf8_lossy(&raw).as_ref() {
-                            "inf" | "+inf" => f64::INFINITY,
-                            text => text.parse().map_err(|_| Error::Decode {
-                                key: registry.clone(),
-                                field: format!("member {pk:?}"),
-                                reason: format!("expiry {text:?} is not a number"),
-                            })?,
-                        }
-                    }
-                };
-                entries.push((score, pk, registry.clone()));
-            }
-        }
-        entries.sort_by(|a, b| {
-            a.0.total_cmp(&b.0)
-                .then_with(|| a.1.as_bytes().cmp(b.1.as_bytes()))
-        });
-        entries.truncate(limit);
-        let next = (entries.len() == limit && limit > 0)
-            .then(|| {
-                entries.last().map(|(score, pk, _)| Cursor {
-                    score: *score,
-                    pk: pk.clone(),
-                })
-            })
-            .flatten();
-        let items = entries
+        let page = stored::live_page(&self.client, &M::META, after, limit).await?;
+        let items = page
+            .items
             .iter()
-            .map(|(_, text, registry)| {
+            .map(|(text, registry)| {
                 M::Pk::from_pk_text(text).map_err(|e| Error::Decode {
                     key: registry.clone(),
                     field: format!("member {text:?}"),
@@ -304,7 +250,10 @@ impl<M: Model> Repo<M> {
                 })
             })
             .collect::<Result<_>>()?;
-        Ok(Page { items, next })
+        Ok(Page {
+            items,
+            next: page.next,
+        })
     }
 
     /// Every live instance, read `batch` at a time (pages of [`page`](Self::page), then their

@@ -12,6 +12,7 @@ use crate::conn::{Call, Effect};
 use crate::error::{Error, Result};
 use crate::keys::Keyspace;
 use crate::model::{ContainerKind, IndexKind, IndexMeta, ModelMeta};
+use crate::page::{Cursor, Page};
 use crate::protocol::{self, ScriptError};
 use crate::record::{ContainerData, RecordWriter, VERSION_FIELD};
 use crate::scripts;
@@ -340,6 +341,72 @@ pub(crate) async fn delete(client: &Client, meta: &ModelMeta, keys: &InstanceKey
         }
     }
     Ok(existed)
+}
+
+/// One page of the live pks of `meta`'s model after `after`, in (expiry, pk) order, merged
+/// over its buckets (see [`Repo::page`](crate::Repo::page)): each pk with its registry key.
+pub(crate) async fn live_page(
+    client: &Client,
+    meta: &ModelMeta,
+    after: Option<&Cursor>,
+    limit: usize,
+) -> Result<Page<(String, String)>> {
+    let limit_arg = limit.min(i64::MAX as usize);
+    let cursor = after.map(|c| (c.score_arg(), c.pk.clone()));
+    let reads = (0..meta.buckets.max(1)).map(|bucket| {
+        let registry = client.keys().registry(meta, bucket);
+        let cursor = &cursor;
+        async move {
+            let mut cmd = scripts::LIVE_PKS.call(&[&registry]);
+            cmd.arg("page").arg(limit_arg);
+            if let Some((score, pk)) = cursor {
+                cmd.arg(score).arg(pk);
+            }
+            let reply = client
+                .execute(Call::script(&scripts::LIVE_PKS, &cmd, Effect::Reads))
+                .await?;
+            Ok::<_, Error>((registry, reply))
+        }
+    });
+    let mut entries: Vec<(f64, String, String)> = Vec::new();
+    for (registry, reply) in futures_util::future::try_join_all(reads).await? {
+        for pair in array(reply, &registry)?.chunks(2) {
+            let [member, score] = pair else { continue };
+            let pk = String::from_utf8_lossy(&bulk(member.clone(), &registry)?).into_owned();
+            let score = match score {
+                Value::Double(d) => *d,
+                other => {
+                    let raw = bulk(other.clone(), &registry)?;
+                    match String::from_utf8_lossy(&raw).as_ref() {
+                        "inf" | "+inf" => f64::INFINITY,
+                        text => text.parse().map_err(|_| Error::Decode {
+                            key: registry.clone(),
+                            field: format!("member {pk:?}"),
+                            reason: format!("expiry {text:?} is not a number"),
+                        })?,
+                    }
+                }
+            };
+            entries.push((score, pk, registry.clone()));
+        }
+    }
+    entries.sort_by(|a, b| {
+        a.0.total_cmp(&b.0)
+            .then_with(|| a.1.as_bytes().cmp(b.1.as_bytes()))
+    });
+    entries.truncate(limit);
+    let next = (entries.len() == limit && limit > 0)
+        .then(|| {
+            entries.last().map(|(score, pk, _)| Cursor {
+                score: *score,
+                pk: pk.clone(),
+            })
+        })
+        .flatten();
+    Ok(Page {
+        items: entries.into_iter().map(|(_, pk, reg)| (pk, reg)).collect(),
+        next,
+    })
 }
 
 /// The read script's command for `instances` (see `lua/read_instances.lua`).

@@ -6,6 +6,8 @@
 //! rapyer-gen check SCHEMA_DIR                 validate only
 //! rapyer-gen reindex SCHEMA_DIR --url URL     rebuild the indexes of stored data
 //!                    (or --cluster URL[,URL...] on a Redis Cluster)
+//! rapyer-gen migrate SCHEMA_DIR --from-url URL --to-cluster URL[,URL...]
+//!                    copy stored data to another deployment or layout
 //! rapyer-gen review OLD_DIR NEW_DIR           review a schema change (also: NEW_DIR --against REV)
 //! ```
 
@@ -83,6 +85,47 @@ enum Command {
         #[arg(long = "model")]
         models: Vec<String>,
     },
+    /// Copy the instances of the models of a schema from one deployment or layout to another:
+    /// a single server into a cluster, or to a new `buckets` or `slot_group` (with
+    /// --from-schema). Instances the target has are left alone, so a stopped copy resumes by
+    /// running it again.
+    #[cfg(feature = "reindex")]
+    Migrate {
+        /// Directory of schema files: the target's layout.
+        schema_dir: PathBuf,
+        /// The schema of the source's layout, when it differs (default: SCHEMA_DIR).
+        #[arg(long)]
+        from_schema: Option<PathBuf>,
+        /// The source server.
+        #[arg(
+            long,
+            required_unless_present = "from_cluster",
+            conflicts_with = "from_cluster"
+        )]
+        from_url: Option<String>,
+        /// The source cluster: some of its nodes, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        from_cluster: Vec<String>,
+        /// The target server.
+        #[arg(
+            long,
+            required_unless_present = "to_cluster",
+            conflicts_with = "to_cluster"
+        )]
+        to_url: Option<String>,
+        /// The target cluster: some of its nodes, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        to_cluster: Vec<String>,
+        /// The key namespace the application uses, if any (on both sides).
+        #[arg(long)]
+        namespace: Option<String>,
+        /// Only these models (default: every model).
+        #[arg(long = "model")]
+        models: Vec<String>,
+        /// Instances read and written per step.
+        #[arg(long, default_value_t = 500)]
+        batch: usize,
+    },
 }
 
 fn main() -> ExitCode {
@@ -125,6 +168,31 @@ fn main() -> ExitCode {
             _,
             _,
         ) => return reindex(&schema_dir, url, &cluster, namespace, &models),
+        #[cfg(feature = "reindex")]
+        (
+            Some(Command::Migrate {
+                schema_dir,
+                from_schema,
+                from_url,
+                from_cluster,
+                to_url,
+                to_cluster,
+                namespace,
+                models,
+                batch,
+            }),
+            _,
+            _,
+        ) => {
+            let ends = Ends {
+                from_url,
+                from_cluster,
+                to_url,
+                to_cluster,
+                namespace,
+            };
+            return migrate(&schema_dir, from_schema.as_deref(), ends, &models, batch);
+        }
         (None, Some(schema_dir), Some(out_dir)) if cli.check => check_output(&schema_dir, &out_dir),
         (None, Some(schema_dir), Some(out_dir)) => generate(&schema_dir, &out_dir),
         _ => unreachable!("clap requires SCHEMA_DIR and -o without a subcommand"),
@@ -188,7 +256,77 @@ fn generate(
     Ok(ExitCode::SUCCESS)
 }
 
-/// Reindexes the chosen models; exit 1 on any error or unique conflict.
+/// A checked schema, or the report of its errors.
+#[cfg(feature = "reindex")]
+fn load_schema(dir: &std::path::Path) -> Result<rapyer_codegen::ir::Schema, ExitCode> {
+    rapyer_codegen::check::check_dir(dir)
+        .map(|(schema, _)| schema)
+        .map_err(|e| {
+            eprintln!("{}", rapyer_codegen::Error::from(e));
+            ExitCode::FAILURE
+        })
+}
+
+/// Runs `work` on a current-thread tokio runtime.
+#[cfg(feature = "reindex")]
+fn block_on(work: impl std::future::Future<Output = ExitCode>) -> ExitCode {
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime.block_on(work),
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Connects to one server (`url`) or to a cluster (`cluster` seeds).
+#[cfg(feature = "reindex")]
+async fn connect(
+    url: &Option<String>,
+    cluster: &[String],
+    namespace: &Option<String>,
+) -> Result<rapyer::Client, ExitCode> {
+    let (mut builder, target) = match url {
+        Some(url) => (rapyer::Client::builder(url), url.clone()),
+        None => (
+            rapyer::Client::cluster_builder(cluster),
+            format!("the cluster at {}", cluster.join(",")),
+        ),
+    };
+    if let Some(ns) = namespace {
+        builder = builder.namespace(ns.clone());
+    }
+    builder.connect().await.map_err(|e| {
+        eprintln!("error: cannot connect to {target}: {e}");
+        ExitCode::FAILURE
+    })
+}
+
+/// The models named in `only` (every model when empty), refusing a name the schema lacks.
+#[cfg(feature = "reindex")]
+fn chosen<'s>(
+    schema: &'s rapyer_codegen::ir::Schema,
+    only: &[String],
+) -> Result<Vec<&'s rapyer_codegen::ir::Model>, ExitCode> {
+    if let Some(unknown) = only
+        .iter()
+        .find(|name| !schema.models.iter().any(|m| &m.name == *name))
+    {
+        eprintln!("error: the schema has no model `{unknown}`");
+        return Err(ExitCode::FAILURE);
+    }
+    Ok(schema
+        .models
+        .iter()
+        .filter(|m| only.is_empty() || only.contains(&m.name))
+        .collect())
+}
+
+/// Reindexes the chosen models (every model with an index by default); exit 1 on any error or
+/// unique conflict.
 #[cfg(feature = "reindex")]
 fn reindex(
     schema_dir: &std::path::Path,
@@ -197,53 +335,23 @@ fn reindex(
     namespace: Option<String>,
     only: &[String],
 ) -> ExitCode {
-    let schema = match rapyer_codegen::check::check_dir(schema_dir) {
-        Ok((schema, _)) => schema,
-        Err(e) => {
-            eprintln!("{}", rapyer_codegen::Error::from(e));
-            return ExitCode::FAILURE;
-        }
+    let schema = match load_schema(schema_dir) {
+        Ok(schema) => schema,
+        Err(code) => return code,
     };
-    if let Some(unknown) = only
-        .iter()
-        .find(|name| !schema.models.iter().any(|m| &m.name == *name))
-    {
-        eprintln!("error: the schema has no model `{unknown}`");
-        return ExitCode::FAILURE;
-    }
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let models = match chosen(&schema, only) {
+        Ok(models) => models,
+        Err(code) => return code,
     };
-    runtime.block_on(async {
-        let (mut builder, target) = match &url {
-            Some(url) => (rapyer::Client::builder(url), url.clone()),
-            None => (
-                rapyer::Client::cluster_builder(cluster),
-                format!("the cluster at {}", cluster.join(",")),
-            ),
-        };
-        if let Some(ns) = namespace {
-            builder = builder.namespace(ns);
-        }
-        let client = match builder.connect().await {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("error: cannot connect to {target}: {e}");
-                return ExitCode::FAILURE;
-            }
+    block_on(async {
+        let client = match connect(&url, cluster, &namespace).await {
+            Ok(client) => client,
+            Err(code) => return code,
         };
         let mut code = ExitCode::SUCCESS;
-        for model in &schema.models {
+        for model in models {
             let meta = rapyer_codegen::runtime_meta::model_meta(&schema, model);
-            let chosen = only.is_empty() && !meta.indexes.is_empty() || only.contains(&model.name);
-            if !chosen {
+            if only.is_empty() && meta.indexes.is_empty() {
                 continue;
             }
             match rapyer::reindex::reindex(&client, &meta).await {
@@ -262,6 +370,85 @@ fn reindex(
                 }
                 Err(e) => {
                     eprintln!("error: reindexing {}: {e}", model.name);
+                    code = ExitCode::FAILURE;
+                }
+            }
+        }
+        code
+    })
+}
+
+/// Where a copy reads and writes.
+#[cfg(feature = "reindex")]
+struct Ends {
+    from_url: Option<String>,
+    from_cluster: Vec<String>,
+    to_url: Option<String>,
+    to_cluster: Vec<String>,
+    namespace: Option<String>,
+}
+
+/// Copies the chosen models (every model by default) from one deployment or layout to another;
+/// exit 1 on any error or unique conflict.
+#[cfg(feature = "reindex")]
+fn migrate(
+    schema_dir: &std::path::Path,
+    from_schema: Option<&std::path::Path>,
+    ends: Ends,
+    only: &[String],
+    batch: usize,
+) -> ExitCode {
+    let schema = match load_schema(schema_dir) {
+        Ok(schema) => schema,
+        Err(code) => return code,
+    };
+    let source_schema = match from_schema.map(load_schema).transpose() {
+        Ok(source) => source,
+        Err(code) => return code,
+    };
+    let source_schema = source_schema.as_ref().unwrap_or(&schema);
+    let models = match chosen(&schema, only) {
+        Ok(models) => models,
+        Err(code) => return code,
+    };
+    block_on(async {
+        let from = match connect(&ends.from_url, &ends.from_cluster, &ends.namespace).await {
+            Ok(client) => client,
+            Err(code) => return code,
+        };
+        let to = match connect(&ends.to_url, &ends.to_cluster, &ends.namespace).await {
+            Ok(client) => client,
+            Err(code) => return code,
+        };
+        let mut code = ExitCode::SUCCESS;
+        for model in models {
+            let Some(source) = source_schema.models.iter().find(|m| m.name == model.name) else {
+                eprintln!("error: the source schema has no model `{}`", model.name);
+                code = ExitCode::FAILURE;
+                continue;
+            };
+            let from_meta = rapyer_codegen::runtime_meta::model_meta(source_schema, source);
+            let to_meta = rapyer_codegen::runtime_meta::model_meta(&schema, model);
+            match rapyer::migrate::copy(&from, &from_meta, &to, &to_meta, batch).await {
+                Ok(report) => {
+                    println!(
+                        "{}: {} instances, {} copied, {} already there, {} vanished",
+                        model.name,
+                        report.instances,
+                        report.copied,
+                        report.already_there,
+                        report.vanished
+                    );
+                    for (pk, field, value, holder) in &report.conflicts {
+                        code = ExitCode::FAILURE;
+                        eprintln!(
+                            "conflict: {} `{pk}` not copied: {field} = {value:?} is held by `{holder}`",
+                            model.name
+                        );
+                    }
+                }
+                Err(e) => {
+                    eprintln!("error: copying {}: {e}", model.name);
                     code = ExitCode::FAILURE;
                 }
             }
