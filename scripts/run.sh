@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job: regenerate the example from schemas/, then run the quickstart and the leaderboard
 # demo (seed, play, top, rank, transfer, race) against a private redis-server (or against
-# REDIS_URL when it is set).
+# REDIS_URL when it is set), then the same demo on a private 3-master cluster (scripts/cluster-demo.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh >/dev/null
@@ -18,10 +18,15 @@ fi
 cargo run -q -p rapyer-example --bin quickstart -- "$url"
 
 cargo build -q -p rapyer-example --bin leaderboard
-demo() { echo "\$ leaderboard $*"; ./target/debug/leaderboard --redis "$url" --namespace demo "$@"; }
+bin="${CARGO_TARGET_DIR:-target}/debug/leaderboard"
+demo() { echo "\$ leaderboard $*"; "$bin" --redis "$url" --namespace demo "$@"; }
 demo seed 200
 demo play --games 2000 --tasks 16
 demo top --n 5
 demo rank player7
 demo transfer player1 player2 3
 demo race --tasks 32 --increments 100
+
+echo
+echo "The same demo on a Redis Cluster:"
+bash scripts/cluster-demo.sh
