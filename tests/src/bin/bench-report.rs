@@ -141,6 +141,7 @@ fn main() {
         "locks": read_json("locks"),
         "codegen": read_json("codegen"),
         "cluster": read_json("cluster"),
+        "queries": read_json("queries"),
         "redis_benchmark": ceilings,
     });
     std::fs::write(
@@ -289,6 +290,7 @@ fn markdown(r: &Value) -> String {
     writeln!(md, "\nCeiling: `SET key token NX PX 5000` with `redis-benchmark`, 64 clients: {} req/s (one acquire; a rapyer lock is an acquire script plus a release script).\n", thousands(f(&c["set_nx_px_c64"]))).unwrap();
 
     cluster_markdown(&mut md, &r["cluster"]);
+    queries_markdown(&mut md, &r["queries"]);
 
     let g = &r["codegen"];
     writeln!(md, "## Code generation\n").unwrap();
@@ -356,6 +358,35 @@ fn cluster_markdown(md: &mut String, c: &Value) {
             f(&row["watch_rounds"]),
             thousands(f(&row["cas_per_sec"])),
             f(&row["cas_rounds"])
+        )
+        .unwrap();
+    }
+    writeln!(md).unwrap();
+}
+
+fn queries_markdown(md: &mut String, q: &Value) {
+    writeln!(
+        md,
+        "### Leaderboard queries on a cluster and on one server\n"
+    )
+    .unwrap();
+    writeln!(md, "A model with 16 buckets and a sorted index (`Board`), the same data loaded into one server and into a private 3-master cluster, same run (`cargo bench -p rapyer-tests --bench queries`): median milliseconds of sequential calls from one task over TCP. A query merges the answers of the 16 buckets (each read atomically, sent concurrently); `raw` is redis-rs `ZREVRANGE key 0 9 WITHSCORES` / `ZREVRANK` of one sorted set holding the same scores on the same deployment, the one-round-trip floor. `keyset page` is `range_page` of 100 from the middle of the index; `offset page` is `range` of 100 after an offset (each bucket returns its first offset + 100, so prefer keyset paging deep into an index).\n").unwrap();
+    writeln!(md, "| instances | deployment | top 10 | top 10 instances | rank | around(5) | keyset page | offset page (offset) | raw top 10 | raw rank |\n|---|---|---|---|---|---|---|---|---|---|").unwrap();
+    for row in q.as_array().into_iter().flatten() {
+        writeln!(
+            md,
+            "| {} | {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} ({}) | {:.3} | {:.3} |",
+            thousands(f(&row["instances"])),
+            row["deployment"].as_str().unwrap_or(""),
+            f(&row["top10_ms"]),
+            f(&row["top10_instances_ms"]),
+            f(&row["rank_ms"]),
+            f(&row["around5_ms"]),
+            f(&row["keyset_page100_ms"]),
+            f(&row["offset_page100_ms"]),
+            thousands(f(&row["offset"])),
+            f(&row["raw_zrevrange_top10_ms"]),
+            f(&row["raw_zrevrank_ms"])
         )
         .unwrap();
     }
