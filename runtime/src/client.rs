@@ -12,7 +12,9 @@ use crate::conn::{self, Call, Connection, NodeAddr, Policy};
 use crate::error::{Error, Result};
 use crate::keys::Keyspace;
 use crate::ops::Pipeline;
+use crate::preflight::{self, Expect, ServerInfo};
 use crate::slot;
+use crate::tls::TlsSettings;
 
 /// A handle on Redis, one server or a cluster: a shared multiplexed connection that reconnects by
 /// itself, and the keyspace every repository uses. Cheap to clone; clones share the connection.
@@ -34,6 +36,7 @@ struct Shared {
     policy: Policy,
     dedicated: DedicatedPool,
     cluster: bool,
+    server: ServerInfo,
 }
 
 impl std::fmt::Debug for Client {
@@ -46,7 +49,8 @@ impl std::fmt::Debug for Client {
 }
 
 impl Client {
-    /// Connects to one server: `redis://[user:password@]host:port/db`, `rediss://...` or
+    /// Connects to one server: `redis://[user:password@]host:port/db`, `rediss://...` (TLS with
+    /// the system's root certificates; the `tls` feature, on by default) or
     /// `redis+unix:///path/to/socket` (also `unix:///path`).
     pub async fn connect(url: &str) -> Result<Client> {
         ClientBuilder::new(url).connect().await
@@ -72,6 +76,11 @@ impl Client {
     /// The shared connection (for commands rapyer does not wrap).
     pub fn connection(&self) -> Connection {
         self.conn.clone()
+    }
+
+    /// What the client learned about its server (the seed node, on a cluster) at connect.
+    pub fn server(&self) -> &ServerInfo {
+        &self.shared.server
     }
 
     /// True when connected to a cluster.
@@ -340,6 +349,8 @@ pub struct ClientBuilder {
     wait_replicas: Option<(u32, Duration)>,
     unique_lease: Duration,
     claim_fault: Option<crate::claims::ClaimFault>,
+    tls: TlsSettings,
+    allow_key_eviction: bool,
 }
 
 /// How long a command may wait for its reply by default. A write that times out may or may not
@@ -376,6 +387,8 @@ impl ClientBuilder {
             wait_replicas: None,
             unique_lease: crate::claims::DEFAULT_UNIQUE_LEASE,
             claim_fault: None,
+            tls: TlsSettings::default(),
+            allow_key_eviction: false,
         }
     }
 
@@ -439,6 +452,33 @@ impl ClientBuilder {
         self
     }
 
+    /// Trusts the CA certificates in `pem` (PEM, one or more) for `rediss://` servers, instead of
+    /// the system's roots: for a private CA.
+    pub fn tls_root_cert(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.tls.root_cert = Some(pem.into());
+        self
+    }
+
+    /// Presents this certificate chain and private key (PEM) to `rediss://` servers that ask
+    /// for one (mutual TLS, `tls-auth-clients yes`).
+    pub fn tls_client_cert(
+        mut self,
+        cert_pem: impl Into<Vec<u8>>,
+        key_pem: impl Into<Vec<u8>>,
+    ) -> Self {
+        self.tls.client = Some((cert_pem.into(), key_pem.into()));
+        self
+    }
+
+    /// Accepts a server whose `maxmemory-policy` may evict keys without a TTL (`allkeys-*`),
+    /// which `connect` otherwise refuses with [`Error::EvictingServer`]: an evicted list or
+    /// index entry leaves its instance silently incomplete. For caches whose every instance can
+    /// be rebuilt.
+    pub fn allow_key_eviction(mut self) -> Self {
+        self.allow_key_eviction = true;
+        self
+    }
+
     /// Makes the claim protocol stop or pause at a step, as if the process died there (tests of
     /// its crash points).
     #[doc(hidden)]
@@ -447,9 +487,9 @@ impl ClientBuilder {
         self
     }
 
-    /// The connection settings of `url`, with the builder's credentials.
+    /// The connection settings of `url`, with the builder's credentials and TLS settings.
     fn info(&self, url: &str) -> Result<ConnectionInfo> {
-        let info = url.into_connection_info()?;
+        let info = self.tls.apply(url.into_connection_info()?)?;
         let mut redis = info.redis_settings().clone();
         if let Some(user) = &self.username {
             redis = redis.set_username(user);
@@ -466,16 +506,23 @@ impl ClientBuilder {
         let dedicated_config = redis::AsyncConnectionConfig::new()
             .set_response_timeout(self.response_timeout)
             .set_connection_timeout(self.connection_timeout);
-        let (conn, seed, cluster) = match &self.servers {
+        let (conn, seed, cluster, server, probe) = match &self.servers {
             Servers::Single(url) => {
                 let info = self.info(url)?;
+                let (probe, server) = self
+                    .probe(&info, Expect::Standalone, &dedicated_config)
+                    .await?;
                 let config = ConnectionManagerConfig::new()
                     .set_response_timeout(self.response_timeout)
                     .set_connection_timeout(self.connection_timeout);
                 let conn = redis::Client::open(info.clone())?
                     .get_connection_manager_with_config(config)
-                    .await?;
-                (Connection::Single(conn), info, false)
+                    .await
+                    .map_err(|source| Error::Connect {
+                        server: info.addr().to_string(),
+                        source,
+                    })?;
+                (Connection::Single(conn), info, false, server, probe)
             }
             Servers::Cluster(nodes) => {
                 let infos: Vec<ConnectionInfo> = nodes
@@ -497,19 +544,52 @@ impl ClientBuilder {
                             .into(),
                     ));
                 }
+                let (probe, server) = self
+                    .probe(&seed, Expect::Cluster, &dedicated_config)
+                    .await?;
                 // rapyer retries itself, only what provably did not run: the cluster client's
                 // own retries would resend writes whose outcome is unknown.
                 let mut builder = redis::cluster::ClusterClientBuilder::new(infos).retries(0);
+                #[cfg(feature = "tls")]
+                if let Some(tls) = self.tls.for_cluster() {
+                    builder = builder.certs(tls.certificates());
+                }
                 if let Some(t) = self.connection_timeout {
                     builder = builder.connection_timeout(t);
                 }
                 if let Some(t) = self.response_timeout {
                     builder = builder.response_timeout(t);
                 }
-                let conn = builder.build()?.get_async_connection().await?;
-                (Connection::Cluster(conn), seed, true)
+                let conn = builder
+                    .build()?
+                    .get_async_connection()
+                    .await
+                    .map_err(|source| Error::Connect {
+                        server: nodes.join(","),
+                        source,
+                    })?;
+                (Connection::Cluster(conn), seed, true, server, probe)
             }
         };
+        let dedicated = DedicatedPool {
+            info: seed,
+            config: dedicated_config,
+            idle: Mutex::new(HashMap::new()),
+            slots: Mutex::new(Vec::new()),
+        };
+        // The probe becomes the server's first dedicated connection (on a cluster, the seed
+        // node's, found by address).
+        match (cluster, dedicated.info.addr()) {
+            (false, _) => dedicated.give_back(probe, None),
+            (true, ConnectionAddr::Tcp(host, port) | ConnectionAddr::TcpTls { host, port, .. }) => {
+                let node = NodeAddr {
+                    host: host.clone(),
+                    port: *port,
+                };
+                dedicated.give_back(probe, Some(node));
+            }
+            (true, _) => {}
+        }
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         Ok(Client {
@@ -523,15 +603,33 @@ impl ClientBuilder {
                     unique_lease: self.unique_lease,
                     claim_fault: self.claim_fault,
                 },
-                dedicated: DedicatedPool {
-                    info: seed,
-                    config: dedicated_config,
-                    idle: Mutex::new(HashMap::new()),
-                    slots: Mutex::new(Vec::new()),
-                },
+                dedicated,
                 cluster,
+                server,
             }),
         })
+    }
+}
+
+impl ClientBuilder {
+    /// Opens one connection to `info` (failing at once on a wrong address, certificate or
+    /// password, where the reconnecting connection would retry) and checks the server.
+    async fn probe(
+        &self,
+        info: &ConnectionInfo,
+        expect: Expect,
+        config: &redis::AsyncConnectionConfig,
+    ) -> Result<(MultiplexedConnection, ServerInfo)> {
+        let server = info.addr().to_string();
+        let mut conn = redis::Client::open(info.clone())?
+            .get_multiplexed_async_connection_with_config(config)
+            .await
+            .map_err(|source| Error::Connect {
+                server: server.clone(),
+                source,
+            })?;
+        let checked = preflight::check(&mut conn, &server, expect, self.allow_key_eviction).await?;
+        Ok((conn, checked))
     }
 }
 

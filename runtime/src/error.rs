@@ -207,6 +207,51 @@ pub enum Error {
     /// A client option is not valid (namespace with braces, for instance).
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// Connecting failed: the address, the TLS handshake (a certificate from an unknown CA, a
+    /// host name the certificate does not name) or the login (user, password). Returned at
+    /// once by `connect`, never retried.
+    #[error("cannot connect to {server}: {source}")]
+    Connect {
+        /// The server (`host:port` or socket path; never the password).
+        server: String,
+        /// What failed.
+        source: redis::RedisError,
+    },
+    /// The server is not one rapyer supports (older than Redis 7.0, or not the kind of
+    /// deployment the client was built for).
+    #[error("{server} is {found}: {needed}")]
+    UnsupportedServer {
+        /// The server.
+        server: String,
+        /// What it is (product, version, mode).
+        found: String,
+        /// What rapyer needs instead.
+        needed: String,
+    },
+    /// The server may evict keys that have no TTL (`maxmemory-policy allkeys-*`): evicting one
+    /// key of an instance (its list, an index entry) would corrupt it silently. Set
+    /// `noeviction` (or a `volatile-*` policy), or accept it with
+    /// `ClientBuilder::allow_key_eviction`.
+    #[error(
+        "{server} has maxmemory-policy {policy}, which may evict any key, so part of an instance could vanish; use noeviction, or ClientBuilder::allow_key_eviction to accept it"
+    )]
+    EvictingServer {
+        /// The server.
+        server: String,
+        /// Its `maxmemory-policy`.
+        policy: String,
+    },
+    /// The ACL user may not run a command, or not on these keys (`NOPERM`); nothing was run.
+    /// `docs/security.md` gives an ACL rule with everything rapyer needs.
+    #[error("the ACL user may not run {command} on {keys:?}: {message}")]
+    NoPermission {
+        /// The command refused (`EVALSHA <script>` for rapyer's scripts).
+        command: String,
+        /// The keys it was sent with.
+        keys: Vec<String>,
+        /// The server's words.
+        message: String,
+    },
 }
 
 impl Error {

@@ -29,6 +29,7 @@ pub mod migrate;
 pub mod model;
 pub mod ops;
 pub mod page;
+mod preflight;
 mod protocol;
 pub mod record;
 pub mod reindex;
@@ -36,6 +37,7 @@ pub mod repo;
 mod scripts;
 mod slot;
 mod stored;
+mod tls;
 pub mod tx;
 
 pub use client::{Client, ClientBuilder};
@@ -52,6 +54,7 @@ pub use ops::{
     Pipeline, Results, SetField, Slot, SplitResults, ValueField,
 };
 pub use page::{Cursor, Page};
+pub use preflight::ServerInfo;
 pub use record::{RecordReader, RecordWriter};
 pub use reindex::{ReindexReport, UniqueConflict};
 pub use repo::Repo;

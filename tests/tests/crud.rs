@@ -9,7 +9,7 @@ use rapyer_tests::harness::{TestRedis, Transport};
 use rapyer_tests::samples::{at, empty_sample, full_sample, inner};
 use redis::AsyncCommands;
 
-rapyer_tests::on_both!(every_type_round_trips_with_edge_values);
+rapyer_tests::on_all!(every_type_round_trips_with_edge_values);
 async fn every_type_round_trips_with_edge_values(t: TestRedis) {
     let repo = Sample::repo(&t.client);
     let full = full_sample("full");
@@ -22,7 +22,7 @@ async fn every_type_round_trips_with_edge_values(t: TestRedis) {
     assert_eq!(repo.get("empty").await.unwrap(), Some(empty));
 }
 
-rapyer_tests::on_both!(defaults_fill_the_constructor_and_round_trip);
+rapyer_tests::on_all!(defaults_fill_the_constructor_and_round_trip);
 async fn defaults_fill_the_constructor_and_round_trip(t: TestRedis) {
     let d = Defaults::new("req");
     assert_eq!(d.d_int, -5);
@@ -46,7 +46,7 @@ async fn defaults_fill_the_constructor_and_round_trip(t: TestRedis) {
     assert_eq!(repo.get(&d.id).await.unwrap(), Some(d));
 }
 
-rapyer_tests::on_both!(non_finite_floats_are_rejected_and_nothing_is_written);
+rapyer_tests::on_all!(non_finite_floats_are_rejected_and_nothing_is_written);
 async fn non_finite_floats_are_rejected_and_nothing_is_written(t: TestRedis) {
     let repo = Sample::repo(&t.client);
     type Spoil = Box<dyn Fn(&mut Sample)>;
@@ -89,7 +89,7 @@ async fn non_finite_floats_are_rejected_and_nothing_is_written(t: TestRedis) {
     }
 }
 
-rapyer_tests::on_both!(insert_refuses_an_existing_pk_and_changes_nothing);
+rapyer_tests::on_all!(insert_refuses_an_existing_pk_and_changes_nothing);
 async fn insert_refuses_an_existing_pk_and_changes_nothing(t: TestRedis) {
     let repo = Account::repo(&t.client);
     let a = Account {
@@ -117,7 +117,7 @@ async fn insert_refuses_an_existing_pk_and_changes_nothing(t: TestRedis) {
     assert_eq!(repo.count().await.unwrap(), 1);
 }
 
-rapyer_tests::on_both!(get_many_exists_delete_all_and_count);
+rapyer_tests::on_all!(get_many_exists_delete_all_and_count);
 async fn get_many_exists_delete_all_and_count(t: TestRedis) {
     let repo = Sample::repo(&t.client);
     for name in ["a", "b", "c"] {
@@ -152,7 +152,7 @@ async fn get_many_exists_delete_all_and_count(t: TestRedis) {
     assert!(repo.get_many(Vec::<&str>::new()).await.unwrap().is_empty());
 }
 
-rapyer_tests::on_both!(save_replaces_containers_instead_of_merging);
+rapyer_tests::on_all!(save_replaces_containers_instead_of_merging);
 async fn save_replaces_containers_instead_of_merging(t: TestRedis) {
     let repo = Sample::repo(&t.client);
     let mut s = full_sample("x");
@@ -165,7 +165,7 @@ async fn save_replaces_containers_instead_of_merging(t: TestRedis) {
     assert_eq!(repo.get("x").await.unwrap(), Some(s));
 }
 
-rapyer_tests::on_both!(junk_in_a_field_is_a_typed_error_naming_key_and_field);
+rapyer_tests::on_all!(junk_in_a_field_is_a_typed_error_naming_key_and_field);
 async fn junk_in_a_field_is_a_typed_error_naming_key_and_field(t: TestRedis) {
     let repo = Sample::repo(&t.client);
     let mut raw = t.raw().await;
@@ -225,7 +225,7 @@ async fn junk_in_a_field_is_a_typed_error_naming_key_and_field(t: TestRedis) {
     }
 }
 
-rapyer_tests::on_both!(awkward_pks_never_share_keys);
+rapyer_tests::on_all!(awkward_pks_never_share_keys);
 async fn awkward_pks_never_share_keys(t: TestRedis) {
     let repo = Sample::repo(&t.client);
     let long = "k".repeat(10_000);
@@ -284,7 +284,7 @@ async fn awkward_pks_never_share_keys(t: TestRedis) {
     assert_eq!(repo.count().await.unwrap(), pks.len() as u64 - 1);
 }
 
-rapyer_tests::on_both!(the_empty_pk_is_rejected);
+rapyer_tests::on_all!(the_empty_pk_is_rejected);
 async fn the_empty_pk_is_rejected(t: TestRedis) {
     let repo = Sample::repo(&t.client);
     assert!(matches!(
@@ -295,7 +295,7 @@ async fn the_empty_pk_is_rejected(t: TestRedis) {
     assert_eq!(repo.count().await.unwrap(), 0);
 }
 
-rapyer_tests::on_both!(
+rapyer_tests::on_all!(
     ttl_is_set_on_every_key_in_the_same_write_and_expired_instances_leave_the_registry
 );
 async fn ttl_is_set_on_every_key_in_the_same_write_and_expired_instances_leave_the_registry(
@@ -335,7 +335,7 @@ async fn connects_over_tcp_and_records_the_schema_version() {
     assert_eq!(version, "3");
 }
 
-rapyer_tests::on_both!(an_instance_with_every_optional_field_empty_still_exists);
+rapyer_tests::on_all!(an_instance_with_every_optional_field_empty_still_exists);
 async fn an_instance_with_every_optional_field_empty_still_exists(t: TestRedis) {
     let repo = Counter::repo(&t.client);
     let c = Counter::new();
@@ -344,7 +344,7 @@ async fn an_instance_with_every_optional_field_empty_still_exists(t: TestRedis) 
     assert_eq!(repo.get(&c.counter_id).await.unwrap(), Some(c));
 }
 
-rapyer_tests::on_both!(concurrent_inserts_of_one_pk_let_exactly_one_win);
+rapyer_tests::on_all!(concurrent_inserts_of_one_pk_let_exactly_one_win);
 async fn concurrent_inserts_of_one_pk_let_exactly_one_win(t: TestRedis) {
     let repo = Account::repo(&t.client);
     let tasks: Vec<_> = (0..32)

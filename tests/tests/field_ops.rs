@@ -17,7 +17,7 @@ async fn saved(t: &TestRedis, name: &str) -> rapyer_tests::fixtures::all_types::
     repo
 }
 
-rapyer_tests::on_both!(int_operations_return_what_redis_computed);
+rapyer_tests::on_all!(int_operations_return_what_redis_computed);
 async fn int_operations_return_what_redis_computed(t: TestRedis) {
     let repo = saved(&t, "s").await;
     let count = repo.fields("s").count();
@@ -49,7 +49,7 @@ async fn int_operations_return_what_redis_computed(t: TestRedis) {
     assert_eq!((got.count, got.nested.inner.n), (i64::MIN, 12));
 }
 
-rapyer_tests::on_both!(a_field_named_like_a_repository_method_keeps_both);
+rapyer_tests::on_all!(a_field_named_like_a_repository_method_keeps_both);
 async fn a_field_named_like_a_repository_method_keeps_both(t: TestRedis) {
     let repo = saved(&t, "s").await;
     // `count` is a field of Sample and a method of every repository: the method wins the
@@ -61,7 +61,7 @@ async fn a_field_named_like_a_repository_method_keeps_both(t: TestRedis) {
     );
 }
 
-rapyer_tests::on_both!(float_operations_refuse_non_finite_values);
+rapyer_tests::on_all!(float_operations_refuse_non_finite_values);
 async fn float_operations_refuse_non_finite_values(t: TestRedis) {
     let repo = saved(&t, "s").await;
     let ratio = repo.ratio("s");
@@ -84,7 +84,7 @@ async fn float_operations_refuse_non_finite_values(t: TestRedis) {
     assert_eq!(ratio.get().await.unwrap(), 1e308);
 }
 
-rapyer_tests::on_both!(every_scalar_type_sets_and_gets);
+rapyer_tests::on_all!(every_scalar_type_sets_and_gets);
 async fn every_scalar_type_sets_and_gets(t: TestRedis) {
     let repo = saved(&t, "s").await;
     let f = repo.fields("s");
@@ -117,7 +117,7 @@ async fn every_scalar_type_sets_and_gets(t: TestRedis) {
     );
 }
 
-rapyer_tests::on_both!(optional_fields_set_clear_and_get);
+rapyer_tests::on_all!(optional_fields_set_clear_and_get);
 async fn optional_fields_set_clear_and_get(t: TestRedis) {
     let repo = saved(&t, "s").await;
     let f = repo.fields("s");
@@ -139,7 +139,7 @@ async fn optional_fields_set_clear_and_get(t: TestRedis) {
     );
 }
 
-rapyer_tests::on_both!(defaults_apply_to_fields_an_old_instance_lacks);
+rapyer_tests::on_all!(defaults_apply_to_fields_an_old_instance_lacks);
 async fn defaults_apply_to_fields_an_old_instance_lacks(t: TestRedis) {
     let repo = Defaults::repo(&t.client);
     let d = Defaults::new("d");
@@ -166,7 +166,7 @@ async fn defaults_apply_to_fields_an_old_instance_lacks(t: TestRedis) {
     );
 }
 
-rapyer_tests::on_both!(list_operations);
+rapyer_tests::on_all!(list_operations);
 async fn list_operations(t: TestRedis) {
     let repo = Sample::repo(&t.client);
     repo.save(&empty_sample("s")).await.unwrap();
@@ -219,7 +219,7 @@ async fn list_operations(t: TestRedis) {
     assert_eq!(repo.get("s").await.unwrap().unwrap().list_list, big);
 }
 
-rapyer_tests::on_both!(set_operations);
+rapyer_tests::on_all!(set_operations);
 async fn set_operations(t: TestRedis) {
     let repo = Sample::repo(&t.client);
     repo.save(&empty_sample("s")).await.unwrap();
@@ -245,7 +245,7 @@ async fn set_operations(t: TestRedis) {
     assert_eq!(ints.len().await.unwrap(), 0);
 }
 
-rapyer_tests::on_both!(map_operations);
+rapyer_tests::on_all!(map_operations);
 async fn map_operations(t: TestRedis) {
     let repo = Sample::repo(&t.client);
     repo.save(&empty_sample("s")).await.unwrap();
@@ -301,7 +301,7 @@ async fn map_operations(t: TestRedis) {
     assert_eq!(got.map_inner, BTreeMap::from([("i".into(), inner(4))]));
 }
 
-rapyer_tests::on_both!(operations_on_a_missing_instance_create_nothing);
+rapyer_tests::on_all!(operations_on_a_missing_instance_create_nothing);
 async fn operations_on_a_missing_instance_create_nothing(t: TestRedis) {
     let repo = Sample::repo(&t.client);
     let f = repo.fields("ghost");
@@ -339,7 +339,7 @@ async fn operations_on_a_missing_instance_create_nothing(t: TestRedis) {
     ));
 }
 
-rapyer_tests::on_both!(junk_in_redis_is_a_typed_error_naming_key_and_field);
+rapyer_tests::on_all!(junk_in_redis_is_a_typed_error_naming_key_and_field);
 async fn junk_in_redis_is_a_typed_error_naming_key_and_field(t: TestRedis) {
     let repo = saved(&t, "s").await;
     let key = repo.key_of("s").unwrap();
@@ -372,7 +372,7 @@ async fn junk_in_redis_is_a_typed_error_naming_key_and_field(t: TestRedis) {
     );
 }
 
-rapyer_tests::on_both!(containers_created_by_an_operation_take_the_instance_ttl);
+rapyer_tests::on_all!(containers_created_by_an_operation_take_the_instance_ttl);
 async fn containers_created_by_an_operation_take_the_instance_ttl(t: TestRedis) {
     let sessions = Session::repo(&t.client);
     let s = Session::new(rapyer::Uuid::new_v4(), "u");

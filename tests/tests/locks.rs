@@ -24,7 +24,7 @@ async fn accounts(t: &TestRedis, n: i64, balance: i64) -> AccountRepo {
     repo
 }
 
-rapyer_tests::on_both!(a_lock_is_exclusive_fenced_and_never_released_from_a_new_owner);
+rapyer_tests::on_all!(a_lock_is_exclusive_fenced_and_never_released_from_a_new_owner);
 async fn a_lock_is_exclusive_fenced_and_never_released_from_a_new_owner(t: TestRedis) {
     let repo = accounts(&t, 1, 0).await;
     let first = repo.lock_with(&0, "edit", quick(200, 0)).await.unwrap();
@@ -76,7 +76,7 @@ async fn a_lock_is_exclusive_fenced_and_never_released_from_a_new_owner(t: TestR
     assert_eq!(repo.all().await.unwrap(), vec![0, 404]);
 }
 
-rapyer_tests::on_both!(a_stopped_holder_blocks_nobody_past_the_ttl_and_cannot_write_late);
+rapyer_tests::on_all!(a_stopped_holder_blocks_nobody_past_the_ttl_and_cannot_write_late);
 async fn a_stopped_holder_blocks_nobody_past_the_ttl_and_cannot_write_late(t: TestRedis) {
     let repo = accounts(&t, 1, 100).await;
     // A holder that stalls mid-work (a GC pause, a slow call) past its TTL.
@@ -111,7 +111,7 @@ async fn a_stopped_holder_blocks_nobody_past_the_ttl_and_cannot_write_late(t: Te
     after.release().await.unwrap();
 }
 
-rapyer_tests::on_both!(the_watchdog_keeps_a_long_holder_s_lock);
+rapyer_tests::on_all!(the_watchdog_keeps_a_long_holder_s_lock);
 async fn the_watchdog_keeps_a_long_holder_s_lock(t: TestRedis) {
     let repo = accounts(&t, 1, 0).await;
     let guard = repo
@@ -129,7 +129,7 @@ async fn the_watchdog_keeps_a_long_holder_s_lock(t: TestRedis) {
     guard.release().await.unwrap();
 }
 
-rapyer_tests::on_both!(
+rapyer_tests::on_all!(
     opposite_transfers_under_locks_preserve_the_total_without_deadlock,
     flavor = "multi_thread",
     worker_threads = 2
@@ -202,7 +202,7 @@ async fn opposite_transfers_under_locks_preserve_the_total_without_deadlock(t: T
     );
 }
 
-rapyer_tests::on_both!(a_lock_set_over_two_models_is_all_or_nothing);
+rapyer_tests::on_all!(a_lock_set_over_two_models_is_all_or_nothing);
 async fn a_lock_set_over_two_models_is_all_or_nothing(t: TestRedis) {
     let accounts = accounts(&t, 2, 0).await;
     let samples = Sample::repo(&t.client);
@@ -234,7 +234,7 @@ async fn a_lock_set_over_two_models_is_all_or_nothing(t: TestRedis) {
     gs.release().await.unwrap();
 }
 
-rapyer_tests::on_both!(lock_errors_release_what_was_taken);
+rapyer_tests::on_all!(lock_errors_release_what_was_taken);
 async fn lock_errors_release_what_was_taken(t: TestRedis) {
     let accounts = accounts(&t, 1, 0).await;
     // One instance of the set does not exist: NotFound, and the other lock is free again.
@@ -247,7 +247,7 @@ async fn lock_errors_release_what_was_taken(t: TestRedis) {
     ));
     let guard = accounts.lock_with(&0, "x", quick(5000, 0)).await.unwrap();
     // A lock taken on another client cannot guard this client's pipeline.
-    let other = rapyer::Client::connect(&t.url).await.unwrap();
+    let other = t.builder().connect().await.unwrap();
     let mut p = other.pipeline();
     p.require_lock(guard.lock());
     p.add(Account::repo(&other).balance(&0).incr(1));

@@ -26,7 +26,7 @@ async fn state(samples: &SampleRepo, accounts: &AccountRepo) -> (i64, u64, i64, 
     )
 }
 
-rapyer_tests::on_both!(a_pipeline_spans_instances_and_models_with_typed_results);
+rapyer_tests::on_all!(a_pipeline_spans_instances_and_models_with_typed_results);
 async fn a_pipeline_spans_instances_and_models_with_typed_results(t: TestRedis) {
     let (samples, accounts) = setup(&t).await;
     let mut p = t.client.pipeline();
@@ -49,7 +49,7 @@ async fn a_pipeline_spans_instances_and_models_with_typed_results(t: TestRedis) 
     assert_eq!(state(&samples, &accounts).await, (6, 1, -5, 100));
 }
 
-rapyer_tests::on_both!(a_missing_instance_fails_the_whole_pipeline);
+rapyer_tests::on_all!(a_missing_instance_fails_the_whole_pipeline);
 async fn a_missing_instance_fails_the_whole_pipeline(t: TestRedis) {
     let (samples, accounts) = setup(&t).await;
     let before = state(&samples, &accounts).await;
@@ -73,7 +73,7 @@ async fn a_missing_instance_fails_the_whole_pipeline(t: TestRedis) {
     assert!(!exists);
 }
 
-rapyer_tests::on_both!(invalid_arguments_fail_the_pipeline_before_it_is_sent);
+rapyer_tests::on_all!(invalid_arguments_fail_the_pipeline_before_it_is_sent);
 async fn invalid_arguments_fail_the_pipeline_before_it_is_sent(t: TestRedis) {
     let (samples, accounts) = setup(&t).await;
     let before = state(&samples, &accounts).await;
@@ -92,7 +92,7 @@ async fn invalid_arguments_fail_the_pipeline_before_it_is_sent(t: TestRedis) {
     assert_eq!(state(&samples, &accounts).await, before);
 }
 
-rapyer_tests::on_both!(overflow_anywhere_in_the_pipeline_applies_nothing);
+rapyer_tests::on_all!(overflow_anywhere_in_the_pipeline_applies_nothing);
 async fn overflow_anywhere_in_the_pipeline_applies_nothing(t: TestRedis) {
     let (samples, accounts) = setup(&t).await;
     samples
@@ -139,7 +139,7 @@ async fn overflow_anywhere_in_the_pipeline_applies_nothing(t: TestRedis) {
     );
 }
 
-rapyer_tests::on_both!(junk_anywhere_in_the_pipeline_applies_nothing);
+rapyer_tests::on_all!(junk_anywhere_in_the_pipeline_applies_nothing);
 async fn junk_anywhere_in_the_pipeline_applies_nothing(t: TestRedis) {
     let (samples, accounts) = setup(&t).await;
     let key = samples.key_of("b").unwrap();
@@ -178,7 +178,7 @@ async fn junk_anywhere_in_the_pipeline_applies_nothing(t: TestRedis) {
     assert_eq!(before, after);
 }
 
-rapyer_tests::on_both!(an_operation_that_changes_nothing_reports_its_own_error);
+rapyer_tests::on_all!(an_operation_that_changes_nothing_reports_its_own_error);
 async fn an_operation_that_changes_nothing_reports_its_own_error(t: TestRedis) {
     let (samples, accounts) = setup(&t).await;
     let mut p = t.client.pipeline();
@@ -195,7 +195,7 @@ async fn an_operation_that_changes_nothing_reports_its_own_error(t: TestRedis) {
     assert_eq!(accounts.balance(&1).get().await.unwrap(), 3);
 }
 
-rapyer_tests::on_both!(misuse_is_an_error_not_a_panic);
+rapyer_tests::on_all!(misuse_is_an_error_not_a_panic);
 async fn misuse_is_an_error_not_a_panic(t: TestRedis) {
     let (samples, accounts) = setup(&t).await;
     let empty = t.client.pipeline().exec().await.unwrap();
@@ -212,11 +212,7 @@ async fn misuse_is_an_error_not_a_panic(t: TestRedis) {
     assert!(matches!(r1.take(s1), Err(Error::Pipeline(_))));
 
     // An operation built on another client (another connection) is refused.
-    let other = rapyer::Client::builder(&t.url)
-        .namespace(t.namespace.clone().unwrap_or_else(|| "other".into()))
-        .connect()
-        .await
-        .unwrap();
+    let other = t.builder().connect().await.unwrap();
     let mut p = t.client.pipeline();
     p.add(samples.fields("a").count().incr(1));
     p.add(Account::repo(&other).balance(&1).incr(1));

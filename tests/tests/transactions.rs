@@ -15,7 +15,7 @@ use rapyer_tests::fixtures::keys_and_ttl::Account;
 use rapyer_tests::harness::{RedisServer, TestRedis, Transport};
 use rapyer_tests::samples::empty_sample;
 
-rapyer_tests::on_both!(
+rapyer_tests::on_all!(
     first_win_is_awarded_exactly_once_among_32_racing_wins,
     flavor = "multi_thread",
     worker_threads = 2
@@ -60,7 +60,7 @@ async fn first_win_is_awarded_exactly_once_among_32_racing_wins(t: TestRedis) {
     assert_eq!(players.by_score().count(320, 320).await.unwrap(), 1);
 }
 
-rapyer_tests::on_both!(an_error_from_the_closure_writes_nothing);
+rapyer_tests::on_all!(an_error_from_the_closure_writes_nothing);
 async fn an_error_from_the_closure_writes_nothing(t: TestRedis) {
     let accounts = Account::repo(&t.client);
     accounts.insert(&Account::new(1)).await.unwrap();
@@ -100,7 +100,7 @@ async fn an_error_from_the_closure_writes_nothing(t: TestRedis) {
     assert!(!accounts.exists(&9).await.unwrap());
 }
 
-rapyer_tests::on_both!(a_transaction_that_always_conflicts_gives_up_after_its_attempts);
+rapyer_tests::on_all!(a_transaction_that_always_conflicts_gives_up_after_its_attempts);
 async fn a_transaction_that_always_conflicts_gives_up_after_its_attempts(t: TestRedis) {
     let accounts = Account::repo(&t.client);
     accounts.insert(&Account::new(1)).await.unwrap();
@@ -142,7 +142,7 @@ async fn a_transaction_that_always_conflicts_gives_up_after_its_attempts(t: Test
     assert_eq!(accounts.balance(&1).get().await.unwrap(), 3);
 }
 
-rapyer_tests::on_both!(
+rapyer_tests::on_all!(
     multi_instance_transactions_preserve_a_total,
     flavor = "multi_thread",
     worker_threads = 2
@@ -196,7 +196,7 @@ async fn multi_instance_transactions_preserve_a_total(t: TestRedis) {
     assert!(balances.iter().all(|b| *b >= 0), "{balances:?}");
 }
 
-rapyer_tests::on_both!(updates_keep_indexes_and_unique_values_in_step);
+rapyer_tests::on_all!(updates_keep_indexes_and_unique_values_in_step);
 async fn updates_keep_indexes_and_unique_values_in_step(t: TestRedis) {
     let gamers = Gamer::repo(&t.client);
     gamers.insert(&Gamer::new("a", "a@x")).await.unwrap();
@@ -236,7 +236,7 @@ async fn updates_keep_indexes_and_unique_values_in_step(t: TestRedis) {
     assert_eq!(gamers.score("b").get().await.unwrap(), 0, "nothing written");
 }
 
-rapyer_tests::on_both!(updates_write_containers_and_cleared_fields);
+rapyer_tests::on_all!(updates_write_containers_and_cleared_fields);
 async fn updates_write_containers_and_cleared_fields(t: TestRedis) {
     let samples = Sample::repo(&t.client);
     let mut s = empty_sample("s");

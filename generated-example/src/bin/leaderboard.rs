@@ -1,7 +1,8 @@
 //! The game leaderboard demo.
 //!
 //! ```text
-//! leaderboard [--redis URL | --cluster URL[,URL...]] [--namespace NS] seed N
+//! leaderboard [--redis URL | --cluster URL[,URL...]] [--namespace NS]
+//!             [--tls-ca FILE] [--tls-cert FILE --tls-key FILE] seed N
 //! leaderboard ... play --games N --tasks T
 //! leaderboard ... top [--n 10]
 //! leaderboard ... rank NAME
@@ -34,6 +35,15 @@ struct Cli {
     /// Key namespace.
     #[arg(long, global = true, default_value = "leaderboard")]
     namespace: String,
+    /// For rediss:// URLs: trust this CA (PEM) instead of the system's roots.
+    #[arg(long, global = true)]
+    tls_ca: Option<std::path::PathBuf>,
+    /// For mutual TLS: the client certificate (PEM); needs --tls-key.
+    #[arg(long, global = true, requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// For mutual TLS: the client certificate's private key (PEM); needs --tls-cert.
+    #[arg(long, global = true, requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -97,6 +107,23 @@ async fn main() -> ExitCode {
     }
 }
 
+/// The builder with the TLS files of the command line.
+fn with_tls(
+    mut builder: rapyer::ClientBuilder,
+    cli: &Cli,
+) -> Result<rapyer::ClientBuilder, Box<dyn std::error::Error>> {
+    let read = |path: &std::path::Path| {
+        std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+    };
+    if let Some(ca) = &cli.tls_ca {
+        builder = builder.tls_root_cert(read(ca)?);
+    }
+    if let (Some(cert), Some(key)) = (&cli.tls_cert, &cli.tls_key) {
+        builder = builder.tls_client_cert(read(cert)?, read(key)?);
+    }
+    Ok(builder)
+}
+
 async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     let private = match (&cli.redis, cli.cluster.is_empty()) {
         (None, true) => Some(PrivateServer::start()?),
@@ -111,7 +138,10 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     } else {
         rapyer::Client::cluster_builder(&cli.cluster)
     };
-    let db = builder.namespace(cli.namespace.clone()).connect().await?;
+    let db = with_tls(builder, &cli)?
+        .namespace(cli.namespace.clone())
+        .connect()
+        .await?;
     let players = Player::repo(&db);
     match cli.command {
         Command::Seed { n } => seed(&players, n).await?,

@@ -19,22 +19,33 @@ pub struct ClusterNode {
     pub port: u16,
     /// Its cluster node id.
     pub id: String,
+    /// True when it speaks TLS only (clients, cluster bus and replication).
+    pub tls: bool,
 }
 
 impl ClusterNode {
-    /// `redis://127.0.0.1:<port>/`.
+    /// `redis://127.0.0.1:<port>/` (`rediss://` on a TLS cluster).
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
+        let scheme = if self.tls { "rediss" } else { "redis" };
+        format!("{scheme}://127.0.0.1:{}/", self.port)
     }
 
-    /// A plain connection to this node alone.
+    /// A connection to this node alone.
     pub fn conn(&self) -> Connection {
-        connect(self.port)
+        connect(self.port, self.tls)
     }
 }
 
-fn connect(port: u16) -> Connection {
-    redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+fn connect(port: u16, tls: bool) -> Connection {
+    let client = if tls {
+        redis::Client::build_with_tls(
+            format!("rediss://127.0.0.1:{port}/"),
+            super::tls_files().certificates(),
+        )
+    } else {
+        redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+    };
+    client
         .and_then(|c| c.get_connection_with_timeout(Duration::from_secs(2)))
         .unwrap_or_else(|e| panic!("cannot connect to cluster node :{port}: {e}"))
 }
@@ -69,21 +80,37 @@ impl RedisCluster {
     /// Starts the cluster and waits until every node serves every slot and every replica is in
     /// sync.
     pub fn start(masters: usize, replicas: usize) -> RedisCluster {
+        Self::start_over(Transport::Tcp, masters, replicas)
+    }
+
+    /// Like [`start`](Self::start), every node speaking TLS only (to clients, on the cluster
+    /// bus and for replication), with the test CA's certificates.
+    pub fn start_tls(masters: usize, replicas: usize) -> RedisCluster {
+        Self::start_over(Transport::Tls, masters, replicas)
+    }
+
+    fn start_over(transport: Transport, masters: usize, replicas: usize) -> RedisCluster {
         assert!(masters >= 1);
         let total = masters * (1 + replicas);
+        let tls = transport == Transport::Tls;
+        let mut args = NODE_ARGS.to_vec();
+        if tls {
+            args.extend(["--tls-cluster", "yes", "--tls-replication", "yes"]);
+        }
         let nodes: Vec<ClusterNode> = (0..total)
             .map(|_| {
-                let server = RedisServer::start_with(Transport::Tcp, NODE_ARGS);
+                let server = RedisServer::start_with(transport, &args);
                 let port = server.port().expect("a TCP node");
                 let id: String = redis::cmd("CLUSTER")
                     .arg("MYID")
-                    .query(&mut connect(port))
+                    .query(&mut connect(port, tls))
                     .expect("CLUSTER MYID");
                 ClusterNode {
                     server,
                     alive: true,
                     port,
                     id,
+                    tls,
                 }
             })
             .collect();

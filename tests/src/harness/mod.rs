@@ -9,11 +9,13 @@
 
 mod cluster;
 mod server;
+mod tls;
 
 use std::sync::OnceLock;
 
 pub use cluster::{ClusterNode, RedisCluster, SlotMove};
 pub use server::{RedisServer, Transport};
+pub use tls::{TlsFiles, tls_files};
 
 /// A client for one test, with the server it talks to (if private).
 pub struct TestRedis {
@@ -55,7 +57,7 @@ impl TestRedis {
                 (Some(server), url, None)
             }
         };
-        let mut builder = rapyer::Client::builder(&url);
+        let mut builder = builder_for(&url);
         if let Some(ns) = &namespace {
             builder = builder.namespace(ns.clone());
         }
@@ -69,6 +71,38 @@ impl TestRedis {
             url,
             cluster_urls: Vec::new(),
             namespace,
+        }
+    }
+
+    /// A private TLS server (`rediss://`, certificates of the test CA; client certificates
+    /// optional). Always private: a `REDIS_URL` server is not assumed to speak TLS.
+    pub async fn tls() -> TestRedis {
+        let server = RedisServer::start(Transport::Tls);
+        let url = server.url.clone();
+        let client = builder_for(&url)
+            .connect()
+            .await
+            .expect("cannot connect to the TLS test server");
+        TestRedis {
+            server: Some(server),
+            client,
+            url,
+            cluster_urls: Vec::new(),
+            namespace: None,
+        }
+    }
+
+    /// A builder for another client of the same deployment: same servers, TLS trust and
+    /// namespace.
+    pub fn builder(&self) -> rapyer::ClientBuilder {
+        let builder = if self.is_cluster() {
+            rapyer::Client::cluster_builder(&self.cluster_urls)
+        } else {
+            builder_for(&self.url)
+        };
+        match &self.namespace {
+            Some(ns) => builder.namespace(ns.clone()),
+            None => builder,
         }
     }
 
@@ -117,8 +151,8 @@ impl TestRedis {
                 .expect("raw cluster connection");
             return Box::new(conn);
         }
-        let conn = redis::Client::open(self.url.as_str())
-            .and_then(|c| c.get_connection())
+        let conn = raw_client(&self.url)
+            .get_connection()
             .expect("raw connection");
         Box::new(conn)
     }
@@ -134,8 +168,7 @@ impl TestRedis {
                 .expect("raw cluster connection");
             return rapyer::Connection::Cluster(conn);
         }
-        let conn = redis::Client::open(self.url.as_str())
-            .expect("url")
+        let conn = raw_client(&self.url)
             .get_connection_manager()
             .await
             .expect("raw connection");
@@ -143,8 +176,51 @@ impl TestRedis {
     }
 }
 
+/// A rapyer builder for `url`, trusting the test CA for `rediss://`.
+fn builder_for(url: &str) -> rapyer::ClientBuilder {
+    let builder = rapyer::Client::builder(url);
+    if url.starts_with("rediss://") {
+        return builder.tls_root_cert(tls_files().ca_pem.clone());
+    }
+    builder
+}
+
+/// A redis-rs client for `url` (with the test certificates for `rediss://`).
+fn raw_client(url: &str) -> redis::Client {
+    let client = if url.starts_with("rediss://") {
+        redis::Client::build_with_tls(url, tls_files().certificates())
+    } else {
+        redis::Client::open(url)
+    };
+    client.expect("test server url")
+}
+
 fn fresh_namespace() -> String {
     format!("t{}", rapyer::Uuid::new_v4().simple())
+}
+
+/// Like [`on_both!`], and a third test `name::tls` on a private TLS server (`rediss://`).
+#[macro_export]
+macro_rules! on_all {
+    ($name:ident) => {
+        $crate::on_all!($name, flavor = "current_thread");
+    };
+    ($name:ident, $($flavor:tt)+) => {
+        mod $name {
+            #[tokio::test($($flavor)+)]
+            async fn single() {
+                super::$name($crate::harness::TestRedis::new().await).await
+            }
+            #[tokio::test($($flavor)+)]
+            async fn cluster() {
+                super::$name($crate::harness::TestRedis::cluster().await).await
+            }
+            #[tokio::test($($flavor)+)]
+            async fn tls() {
+                super::$name($crate::harness::TestRedis::tls().await).await
+            }
+        }
+    };
 }
 
 /// Runs one test body on both deployments: `on_both!(name);` next to

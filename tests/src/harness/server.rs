@@ -21,6 +21,9 @@ pub enum Transport {
     Unix,
     /// TCP on 127.0.0.1 and a free port.
     Tcp,
+    /// TLS only, on 127.0.0.1 and a free port, with the test CA's certificate
+    /// ([`tls_files`](super::tls_files)); client certificates optional.
+    Tls,
 }
 
 /// The `redis-server` binary (a missing one is a loud failure, never a skip).
@@ -90,6 +93,12 @@ impl RedisServer {
                     format!("redis://127.0.0.1:{port}/"),
                 )
             }
+            Transport::Tls => {
+                let port = free_port();
+                let mut args = super::tls_files().server_args(port, "optional");
+                args.extend(["--bind".into(), "127.0.0.1".into()]);
+                (args, format!("rediss://127.0.0.1:{port}/"))
+            }
         };
         args.extend([
             "--dir".to_string(),
@@ -112,9 +121,13 @@ impl RedisServer {
     fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let ready = redis::Client::open(self.url.as_str())
-                .and_then(|c| c.get_connection_with_timeout(Duration::from_millis(200)))
-                .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c));
+            // A TLS server is ready once it listens (whatever certificate it presents).
+            let ready = match self.url.strip_prefix("rediss://") {
+                Some(addr) => std::net::TcpStream::connect(addr.trim_end_matches('/'))
+                    .map(drop)
+                    .map_err(redis::RedisError::from),
+                None => self.ping(),
+            };
             if ready.is_ok() {
                 return;
             }
@@ -127,6 +140,13 @@ impl RedisServer {
         }
     }
 
+    fn ping(&self) -> redis::RedisResult<()> {
+        redis::Client::open(self.url.as_str())
+            .and_then(|c| c.get_connection_with_timeout(Duration::from_millis(200)))
+            .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
+            .map(drop)
+    }
+
     /// The server's log, for failure messages.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("redis.log")).unwrap_or_default()
@@ -134,7 +154,7 @@ impl RedisServer {
 
     /// The server's TCP port (`None` on a unix socket).
     pub fn port(&self) -> Option<u16> {
-        let rest = self.url.strip_prefix("redis://127.0.0.1:")?;
+        let rest = self.url.split_once("://127.0.0.1:")?.1;
         rest.trim_end_matches('/').parse().ok()
     }
 
