@@ -320,11 +320,11 @@ pub(crate) async fn execute(conn: &Connection, policy: &Policy, call: Call<'_>) 
         match failure {
             (Failure::NoScript, e) => {
                 let Some(script) = call.script else {
-                    return Err(e.into());
+                    return Err(refusal(e, call.cmd));
                 };
                 loads += 1;
                 if loads > MAX_LOADS {
-                    return Err(e.into());
+                    return Err(refusal(e, call.cmd));
                 }
                 // The node lacks the script: send the body itself once (same target).
                 eval = Some(script.eval_command(call.cmd));
@@ -341,8 +341,47 @@ pub(crate) async fn execute(conn: &Connection, policy: &Policy, call: Call<'_>) 
                     pause = backoff(pause, deadline, e).await?;
                 }
             },
-            (Failure::Final, e) => return Err(e.into()),
+            (Failure::Final, e) => return Err(refusal(e, call.cmd)),
         }
+    }
+}
+
+/// `e` (from sending `cmd`) as an error; a permission refusal names the command and its keys.
+fn refusal(e: RedisError, cmd: &Cmd) -> Error {
+    match Error::from(e) {
+        Error::NoPermission {
+            command, message, ..
+        } => {
+            let args: Vec<String> = cmd
+                .args_iter()
+                .filter_map(|a| match a {
+                    redis::Arg::Simple(bytes) => Some(String::from_utf8_lossy(bytes).into_owned()),
+                    _ => None,
+                })
+                .collect();
+            let name = args.first().map(|n| n.to_uppercase()).unwrap_or_default();
+            let keys = match name.as_str() {
+                // EVALSHA sha numkeys key...
+                "EVALSHA" | "EVAL" => {
+                    let n: usize = args.get(2).and_then(|n| n.parse().ok()).unwrap_or(0);
+                    args.iter().skip(3).take(n).cloned().collect()
+                }
+                _ => args.get(1).cloned().into_iter().collect(),
+            };
+            // The server names the command when the command itself is refused; otherwise
+            // (a key refused) it is the one sent.
+            let command = if command == "a command" || command == name {
+                name
+            } else {
+                format!("{command} (called by {name})")
+            };
+            Error::NoPermission {
+                command,
+                keys,
+                message,
+            }
+        }
+        other => other,
     }
 }
 

@@ -10,7 +10,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub enum Error {
     /// The connection or the server failed (I/O, timeout, server error reply).
     #[error("redis error: {0}")]
-    Redis(#[from] redis::RedisError),
+    Redis(#[source] redis::RedisError),
     /// `insert` found an instance with the same primary key; nothing was written.
     #[error("{model} `{pk}` already exists (key `{key}`)")]
     AlreadyExists {
@@ -252,6 +252,39 @@ pub enum Error {
         /// The server's words.
         message: String,
     },
+}
+
+impl From<redis::RedisError> for Error {
+    /// A permission refusal becomes [`Error::NoPermission`] (naming the command when the
+    /// server's words do; [`conn`](crate::conn) adds the command and keys it sent); every other
+    /// error stays a Redis error.
+    fn from(e: redis::RedisError) -> Error {
+        match permission_refusal(&e) {
+            Some(command) => Error::NoPermission {
+                command,
+                keys: Vec::new(),
+                message: e.to_string(),
+            },
+            None => Error::Redis(e),
+        }
+    }
+}
+
+/// When `e` says the ACL user may not do something: the command it names, or `"a command"`.
+/// Redis says `NOPERM` for commands sent by the client; a command a script calls is refused
+/// with a plain `ERR The user executing the script can't ...`, which only its words tell.
+fn permission_refusal(e: &redis::RedisError) -> Option<String> {
+    let text = e.to_string();
+    let refused =
+        e.code() == Some("NOPERM") || text.contains("The user executing the script can't");
+    if !refused {
+        return None;
+    }
+    let named = text
+        .split_once("run the '")
+        .and_then(|(_, rest)| rest.split_once('\''))
+        .map(|(command, _)| command.to_uppercase());
+    Some(named.unwrap_or_else(|| "a command".to_string()))
 }
 
 impl Error {

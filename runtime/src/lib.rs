@@ -17,6 +17,7 @@
 //!
 //! See `docs/` in the repository for the schema language, the storage layout and Redis Cluster.
 
+pub mod acl;
 pub mod claims;
 pub mod client;
 pub mod codec;
@@ -40,6 +41,7 @@ mod stored;
 mod tls;
 pub mod tx;
 
+pub use acl::acl_rule;
 pub use client::{Client, ClientBuilder};
 pub use codec::{AsJson, Codec, CodecError, Element, Finite, Plain};
 pub use conn::Connection;

@@ -495,7 +495,7 @@ async fn check_all(t: &TestRedis, repo: &GamerRepo, model: &Model) {
     .await;
 }
 
-rapyer_tests::on_both!(every_write_path_keeps_every_index_equal_to_a_brute_force);
+rapyer_tests::on_all!(every_write_path_keeps_every_index_equal_to_a_brute_force);
 async fn every_write_path_keeps_every_index_equal_to_a_brute_force(t: TestRedis) {
     let repo = Gamer::repo(&t.client);
     let mut model = Model::new();
@@ -699,7 +699,7 @@ async fn racing_inserts_of_one_unique_value_have_exactly_one_winner(t: TestRedis
     }
 }
 
-rapyer_tests::on_both!(unique_values_are_freed_by_changes_and_deletes);
+rapyer_tests::on_all!(unique_values_are_freed_by_changes_and_deletes);
 async fn unique_values_are_freed_by_changes_and_deletes(t: TestRedis) {
     let guilds = Guild::repo(&t.client);
     let a = Guild::new("A", Region::Eu);
@@ -730,7 +730,7 @@ async fn unique_values_are_freed_by_changes_and_deletes(t: TestRedis) {
     guilds.insert(&Guild::new("A", Region::Us)).await.unwrap();
 }
 
-rapyer_tests::on_both!(junk_and_overflow_on_an_indexed_field_are_typed_and_leave_the_index_alone);
+rapyer_tests::on_all!(junk_and_overflow_on_an_indexed_field_are_typed_and_leave_the_index_alone);
 async fn junk_and_overflow_on_an_indexed_field_are_typed_and_leave_the_index_alone(t: TestRedis) {
     let repo = Gamer::repo(&t.client);
     let g = Gamer::new("j", "j@x");
@@ -757,7 +757,7 @@ async fn junk_and_overflow_on_an_indexed_field_are_typed_and_leave_the_index_alo
     assert_eq!(repo.by_score().count(0, 0).await.unwrap(), 1);
 }
 
-rapyer_tests::on_both!(reindex_repairs_every_kind_of_damage);
+rapyer_tests::on_all!(reindex_repairs_every_kind_of_damage);
 async fn reindex_repairs_every_kind_of_damage(t: TestRedis) {
     let repo = Gamer::repo(&t.client);
     let mut model = Model::new();

@@ -137,7 +137,7 @@ rapyer_tests::on_all!(
 async fn opposite_transfers_under_locks_preserve_the_total_without_deadlock(t: TestRedis) {
     const ACCOUNTS: i64 = 10;
     const TASKS: u64 = 16;
-    const TRANSFERS: u64 = 2_000;
+    const TRANSFERS: u64 = 600;
     let repo = accounts(&t, ACCOUNTS, 1_000).await;
     let start = Instant::now();
     let tasks: Vec<_> = (0..TASKS)

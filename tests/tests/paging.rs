@@ -101,7 +101,7 @@ async fn a_cursor_walk_sees_each_lasting_instance_once_while_others_come_and_go(
     );
 }
 
-rapyer_tests::on_both!(pages_of_an_index_agree_with_its_offset_queries);
+rapyer_tests::on_all!(pages_of_an_index_agree_with_its_offset_queries);
 async fn pages_of_an_index_agree_with_its_offset_queries(t: TestRedis) {
     let gamers = Gamer::repo(&t.client);
     let regions = [Region::Eu, Region::Us, Region::Asia];

@@ -23,8 +23,10 @@ pub struct TestRedis {
     pub server: Option<RedisServer>,
     /// A rapyer client (namespaced under `REDIS_URL` and on a cluster).
     pub client: rapyer::Client,
-    /// The URL in use (on a cluster, the first seed).
+    /// The URL in use (on a cluster, the first seed), with the client's credentials.
     pub url: String,
+    /// The URL of raw test connections: the server's default user, who may do anything.
+    pub admin_url: String,
     /// On a cluster: every seed URL.
     pub cluster_urls: Vec<String>,
     /// The key namespace in use, if any.
@@ -68,27 +70,45 @@ impl TestRedis {
         TestRedis {
             server,
             client,
+            admin_url: url.clone(),
             url,
             cluster_urls: Vec::new(),
             namespace,
         }
     }
 
-    /// A private TLS server (`rediss://`, certificates of the test CA; client certificates
-    /// optional). Always private: a `REDIS_URL` server is not assumed to speak TLS.
-    pub async fn tls() -> TestRedis {
+    /// A private server as production runs one: TLS only (`rediss://`, certificates of the
+    /// test CA), the client logged in as an ACL user limited to its namespace (`app`) by
+    /// [`rapyer::acl_rule`]. Always private: a `REDIS_URL` server is not assumed to speak TLS.
+    pub async fn secured() -> TestRedis {
         let server = RedisServer::start(Transport::Tls);
-        let url = server.url.clone();
+        let admin_url = server.url.clone();
+        let rule = rapyer::acl_rule(SECURED_NAMESPACE);
+        let mut setuser = redis::cmd("ACL");
+        setuser
+            .arg("SETUSER")
+            .arg("app")
+            .arg("on")
+            .arg(">app-secret");
+        setuser.arg(rule.split_whitespace().collect::<Vec<_>>());
+        let mut admin = raw_client(&admin_url)
+            .get_multiplexed_async_connection()
+            .await
+            .expect("admin connection");
+        let _: () = setuser.query_async(&mut admin).await.expect("ACL SETUSER");
+        let url = admin_url.replace("rediss://", "rediss://app:app-secret@");
         let client = builder_for(&url)
+            .namespace(SECURED_NAMESPACE)
             .connect()
             .await
-            .expect("cannot connect to the TLS test server");
+            .expect("cannot connect to the secured test server");
         TestRedis {
             server: Some(server),
             client,
             url,
+            admin_url,
             cluster_urls: Vec::new(),
-            namespace: None,
+            namespace: Some(SECURED_NAMESPACE.to_string()),
         }
     }
 
@@ -132,6 +152,7 @@ impl TestRedis {
             server: None,
             client,
             url: urls[0].clone(),
+            admin_url: urls[0].clone(),
             cluster_urls: urls,
             namespace: Some(namespace),
         }
@@ -151,7 +172,7 @@ impl TestRedis {
                 .expect("raw cluster connection");
             return Box::new(conn);
         }
-        let conn = raw_client(&self.url)
+        let conn = raw_client(&self.admin_url)
             .get_connection()
             .expect("raw connection");
         Box::new(conn)
@@ -168,13 +189,16 @@ impl TestRedis {
                 .expect("raw cluster connection");
             return rapyer::Connection::Cluster(conn);
         }
-        let conn = raw_client(&self.url)
+        let conn = raw_client(&self.admin_url)
             .get_connection_manager()
             .await
             .expect("raw connection");
         rapyer::Connection::Single(conn)
     }
 }
+
+/// The namespace of [`TestRedis::secured`], the only one its ACL user may touch.
+pub const SECURED_NAMESPACE: &str = "app";
 
 /// A rapyer builder for `url`, trusting the test CA for `rediss://`.
 fn builder_for(url: &str) -> rapyer::ClientBuilder {
@@ -199,7 +223,8 @@ fn fresh_namespace() -> String {
     format!("t{}", rapyer::Uuid::new_v4().simple())
 }
 
-/// Like [`on_both!`], and a third test `name::tls` on a private TLS server (`rediss://`).
+/// Like [`on_both!`], and a third test `name::secured` on a private TLS server (`rediss://`)
+/// as an ACL user limited to its namespace ([`TestRedis::secured`]).
 #[macro_export]
 macro_rules! on_all {
     ($name:ident) => {
@@ -216,8 +241,8 @@ macro_rules! on_all {
                 super::$name($crate::harness::TestRedis::cluster().await).await
             }
             #[tokio::test($($flavor)+)]
-            async fn tls() {
-                super::$name($crate::harness::TestRedis::tls().await).await
+            async fn secured() {
+                super::$name($crate::harness::TestRedis::secured().await).await
             }
         }
     };
