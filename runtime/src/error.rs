@@ -241,6 +241,13 @@ pub enum Error {
         /// Its `maxmemory-policy`.
         policy: String,
     },
+    /// The server is out of memory (`maxmemory` reached under `noeviction`) and refused the
+    /// write before any of it ran: nothing was applied. Reads keep working.
+    #[error("Redis is out of memory and refused the write; nothing was applied: {message}")]
+    OutOfMemory {
+        /// The server's words.
+        message: String,
+    },
     /// The ACL user may not run a command, or not on these keys (`NOPERM`); nothing was run.
     /// `docs/security.md` gives an ACL rule with everything rapyer needs.
     #[error("the ACL user may not run {command} on {keys:?}: {message}")]
@@ -255,10 +262,15 @@ pub enum Error {
 }
 
 impl From<redis::RedisError> for Error {
-    /// A permission refusal becomes [`Error::NoPermission`] (naming the command when the
-    /// server's words do; [`conn`](crate::conn) adds the command and keys it sent); every other
-    /// error stays a Redis error.
+    /// `OOM` becomes [`Error::OutOfMemory`], a permission refusal [`Error::NoPermission`]
+    /// (naming the command when the server's words do; [`conn`](crate::conn) adds the command
+    /// and keys it sent); every other error stays a Redis error.
     fn from(e: redis::RedisError) -> Error {
+        if e.code() == Some("OOM") {
+            return Error::OutOfMemory {
+                message: e.to_string(),
+            };
+        }
         match permission_refusal(&e) {
             Some(command) => Error::NoPermission {
                 command,

@@ -327,9 +327,14 @@ impl<M: Model + Clone + PartialEq> Repo<M> {
         let mut replies = replies.into_iter();
         let (_multi, queued, exec) = (replies.next(), replies.next(), replies.next());
         let exec = exec.unwrap_or(Value::Nil);
-        // Refused while queueing (MOVED, TRYAGAIN...): EXEC aborted, nothing ran.
+        // Refused while queueing (MOVED, TRYAGAIN, OOM...): EXEC aborted, nothing ran. Out of
+        // memory is not worth retrying.
         if let Some(Value::ServerError(e)) = queued {
-            return Ok(Commit::NotRun(e.into()));
+            let e = redis::RedisError::from(e);
+            if e.code() == Some("OOM") {
+                return Err(e.into());
+            }
+            return Ok(Commit::NotRun(e));
         }
         match exec {
             // Someone wrote a watched key: nothing applied.
