@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::keys::Keyspace;
 use crate::ops::Pipeline;
 use crate::preflight::{self, Expect, ServerInfo};
+use crate::sentinel::{SentinelConnection, SentinelMaster};
 use crate::slot;
 use crate::tls::TlsSettings;
 
@@ -59,6 +60,23 @@ impl Client {
     /// Configures a connection to one server before opening it.
     pub fn builder(url: &str) -> ClientBuilder {
         ClientBuilder::new(url)
+    }
+
+    /// Connects to the master that Redis Sentinel names `master_name`, through any of
+    /// `sentinels` (`redis://host:26379`, `rediss://...`), and follows it through failovers
+    /// (see `docs/security.md`).
+    pub async fn connect_sentinel<S: AsRef<str>>(
+        sentinels: &[S],
+        master_name: &str,
+    ) -> Result<Client> {
+        ClientBuilder::sentinel(sentinels, master_name)
+            .connect()
+            .await
+    }
+
+    /// Configures a connection through Sentinel before opening it.
+    pub fn sentinel_builder<S: AsRef<str>>(sentinels: &[S], master_name: &str) -> ClientBuilder {
+        ClientBuilder::sentinel(sentinels, master_name)
     }
 
     /// Connects to a Redis Cluster (or a Valkey cluster) through any of its nodes
@@ -141,7 +159,8 @@ impl Client {
         let node = if self.shared.cluster {
             Some(self.master_of(slot::slot(key.as_bytes())).await?)
         } else {
-            None
+            // Under Sentinel, the master of the moment; on one server, the only one.
+            self.shared.dedicated.sentinel.as_ref().map(|m| m.node())
         };
         self.shared.dedicated.take(node, self.id).await
     }
@@ -163,10 +182,13 @@ impl Client {
             .ok_or_else(|| Error::Config(format!("the cluster reports no master for slot {slot}")))
     }
 
-    /// Drops the cached map of the cluster (a node could not be reached): the next dedicated
-    /// connection reads it again.
-    pub(crate) fn forget_slot_map(&self) {
+    /// After a dedicated connection failed (a node unreachable, a master demoted): on a
+    /// cluster, the map of slots is read again; under Sentinel, the master is asked for again.
+    pub(crate) async fn after_trouble(&self) {
         self.shared.dedicated.set_slot_map(Vec::new());
+        if let Some(master) = &self.shared.dedicated.sentinel {
+            master.trouble().await;
+        }
     }
 
     /// Records that `slot` is served by `node` now (a MOVED redirect said so).
@@ -219,6 +241,8 @@ struct DedicatedPool {
     idle: Mutex<HashMap<Option<NodeAddr>, Vec<MultiplexedConnection>>>,
     /// Cluster only: slot ranges and their masters, as last read.
     slots: Mutex<Vec<(u16, u16, NodeAddr)>>,
+    /// Sentinel only: the master of the moment (connections are kept per master address).
+    sentinel: Option<Arc<SentinelMaster>>,
 }
 
 /// At most this many idle dedicated connections are kept per node.
@@ -295,7 +319,7 @@ impl DedicatedPool {
 }
 
 /// The address of `node`, connected like `seed` (plain or TLS).
-fn node_addr(seed: &ConnectionAddr, node: &NodeAddr) -> ConnectionAddr {
+pub(crate) fn node_addr(seed: &ConnectionAddr, node: &NodeAddr) -> ConnectionAddr {
     match seed {
         ConnectionAddr::TcpTls {
             insecure,
@@ -333,6 +357,10 @@ impl Dedicated {
 enum Servers {
     Single(String),
     Cluster(Vec<String>),
+    Sentinel {
+        sentinels: Vec<String>,
+        master: String,
+    },
 }
 
 /// Options for [`Client`], for one server ([`Client::builder`]) or a cluster
@@ -373,6 +401,16 @@ impl ClientBuilder {
         Self::with_servers(Servers::Cluster(
             nodes.iter().map(|n| n.as_ref().to_string()).collect(),
         ))
+    }
+
+    /// Starts from the URLs of sentinels and the name of the master they watch. The masters
+    /// are reached like the sentinels (`rediss://` sentinels: TLS masters), with the builder's
+    /// credentials (by default, those of the first sentinel URL) and TLS settings.
+    pub fn sentinel<S: AsRef<str>>(sentinels: &[S], master_name: &str) -> Self {
+        Self::with_servers(Servers::Sentinel {
+            sentinels: sentinels.iter().map(|n| n.as_ref().to_string()).collect(),
+            master: master_name.to_string(),
+        })
     }
 
     fn with_servers(servers: Servers) -> Self {
@@ -506,6 +544,7 @@ impl ClientBuilder {
         let dedicated_config = redis::AsyncConnectionConfig::new()
             .set_response_timeout(self.response_timeout)
             .set_connection_timeout(self.connection_timeout);
+        let mut sentinel = None;
         let (conn, seed, cluster, server, probe) = match &self.servers {
             Servers::Single(url) => {
                 let info = self.info(url)?;
@@ -522,7 +561,7 @@ impl ClientBuilder {
                         server: info.addr().to_string(),
                         source,
                     })?;
-                (Connection::Single(conn), info, false, server, probe)
+                (Connection::Single(conn), info, false, server, Some(probe))
             }
             Servers::Cluster(nodes) => {
                 let infos: Vec<ConnectionInfo> = nodes
@@ -568,7 +607,43 @@ impl ClientBuilder {
                         server: nodes.join(","),
                         source,
                     })?;
-                (Connection::Cluster(conn), seed, true, server, probe)
+                (Connection::Cluster(conn), seed, true, server, Some(probe))
+            }
+            Servers::Sentinel { sentinels, master } => {
+                let Some(first) = sentinels.first() else {
+                    return Err(Error::Config(
+                        "Sentinel needs at least one sentinel URL".into(),
+                    ));
+                };
+                let infos: Vec<ConnectionInfo> = sentinels
+                    .iter()
+                    .map(|url| self.tls.apply(url.as_str().into_connection_info()?))
+                    .collect::<Result<_>>()?;
+                let template = self.info(first)?;
+                let found = SentinelMaster::connect(
+                    infos,
+                    master.clone(),
+                    template.clone(),
+                    dedicated_config.clone(),
+                )
+                .await?;
+                let mut conn = found.connection();
+                let server = preflight::check(
+                    &mut conn,
+                    &found.node().to_string(),
+                    Expect::Standalone,
+                    self.allow_key_eviction,
+                )
+                .await?;
+                let master = Arc::new(found);
+                sentinel = Some(Arc::clone(&master));
+                (
+                    Connection::Sentinel(SentinelConnection { master }),
+                    template,
+                    false,
+                    server,
+                    None,
+                )
             }
         };
         let dedicated = DedicatedPool {
@@ -576,19 +651,24 @@ impl ClientBuilder {
             config: dedicated_config,
             idle: Mutex::new(HashMap::new()),
             slots: Mutex::new(Vec::new()),
+            sentinel,
         };
         // The probe becomes the server's first dedicated connection (on a cluster, the seed
         // node's, found by address).
-        match (cluster, dedicated.info.addr()) {
-            (false, _) => dedicated.give_back(probe, None),
-            (true, ConnectionAddr::Tcp(host, port) | ConnectionAddr::TcpTls { host, port, .. }) => {
+        match (probe, cluster, dedicated.info.addr()) {
+            (Some(probe), false, _) => dedicated.give_back(probe, None),
+            (
+                Some(probe),
+                true,
+                ConnectionAddr::Tcp(host, port) | ConnectionAddr::TcpTls { host, port, .. },
+            ) => {
                 let node = NodeAddr {
                     host: host.clone(),
                     port: *port,
                 };
                 dedicated.give_back(probe, Some(node));
             }
-            (true, _) => {}
+            _ => {}
         }
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
@@ -659,6 +739,7 @@ mod tests {
             config: redis::AsyncConnectionConfig::new(),
             idle: Mutex::new(HashMap::new()),
             slots: Mutex::new(vec![(0, 16383, a.clone())]),
+            sentinel: None,
         };
         pool.note_moved(749, b.clone());
         assert_eq!(pool.cached_master(748), Some(a.clone()));

@@ -1,7 +1,8 @@
 //! How a command reaches Redis, at most once.
 //!
-//! rapyer talks to one server through redis-rs's `ConnectionManager` and to a cluster through
-//! its `ClusterConnection` (with the client's own retries off), both behind [`Connection`]. Every
+//! rapyer talks to one server through redis-rs's `ConnectionManager`, to a cluster through its
+//! `ClusterConnection` (with the client's own retries off), and to a master under Sentinel
+//! through [`SentinelConnection`](crate::SentinelConnection), all behind [`Connection`]. Every
 //! command rapyer sends goes through [`Client::execute`](crate::Client), which owns the one rule
 //! that keeps writes exactly-once or honestly unknown:
 //!
@@ -9,7 +10,8 @@
 //!   the client's retry budget: NOSCRIPT (the same call is sent again as an EVAL with the
 //!   script's body, to the same node: that runs it and caches it there), MOVED (resent to the
 //!   named node), ASK (resent there after `ASKING`), TRYAGAIN, CLUSTERDOWN, MASTERDOWN, LOADING,
-//!   READONLY, BUSY, a refused connection and a node the cluster client has no connection to;
+//!   READONLY, BUSY, NOREPLICAS, a refused connection and a node the cluster client has no
+//!   connection to;
 //! - a timeout or a dropped connection after the command was sent leaves its outcome unknown: a
 //!   read is retried, and so is a write that has the same effect applied twice (index repair,
 //!   the steps of unique claims); any other write never is, and fails with
@@ -39,6 +41,8 @@ pub enum Connection {
     Single(ConnectionManager),
     /// A cluster (redis-rs `ClusterConnection`: one multiplexed connection per node).
     Cluster(ClusterConnection),
+    /// The master of a name under Redis Sentinel, followed through failovers.
+    Sentinel(crate::sentinel::SentinelConnection),
 }
 
 impl std::fmt::Debug for Connection {
@@ -46,6 +50,7 @@ impl std::fmt::Debug for Connection {
         match self {
             Connection::Single(_) => f.write_str("Connection::Single"),
             Connection::Cluster(_) => f.write_str("Connection::Cluster"),
+            Connection::Sentinel(_) => f.write_str("Connection::Sentinel"),
         }
     }
 }
@@ -55,6 +60,7 @@ impl ConnectionLike for Connection {
         match self {
             Connection::Single(c) => c.req_packed_command(cmd),
             Connection::Cluster(c) => c.req_packed_command(cmd),
+            Connection::Sentinel(c) => c.req_packed_command(cmd),
         }
     }
 
@@ -67,6 +73,7 @@ impl ConnectionLike for Connection {
         match self {
             Connection::Single(c) => c.req_packed_commands(pipeline, offset, count),
             Connection::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+            Connection::Sentinel(c) => c.req_packed_commands(pipeline, offset, count),
         }
     }
 
@@ -74,6 +81,7 @@ impl ConnectionLike for Connection {
         match self {
             Connection::Single(c) => c.get_db(),
             Connection::Cluster(c) => c.get_db(),
+            Connection::Sentinel(c) => c.get_db(),
         }
     }
 }
@@ -138,6 +146,12 @@ pub(crate) struct NodeAddr {
     pub(crate) port: u16,
 }
 
+impl std::fmt::Display for NodeAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.host, self.port)
+    }
+}
+
 impl NodeAddr {
     /// Parses `host:port` (the last colon splits, for IPv6 hosts).
     pub(crate) fn parse(addr: &str) -> Option<NodeAddr> {
@@ -192,8 +206,9 @@ impl Failure {
 
 /// What `e` proves about the command that got it.
 pub(crate) fn classify(e: &RedisError) -> Failure {
-    // A script of someone else's is running: ours was refused, not queued.
-    if e.code() == Some("BUSY") {
+    // A script of someone else's is running: ours was refused, not queued. A master that lost
+    // its replicas (`min-replicas-to-write`) refuses writes until a failover ends.
+    if matches!(e.code(), Some("BUSY" | "NOREPLICAS")) {
         return Failure::NotRun;
     }
     match e.kind() {
@@ -263,12 +278,12 @@ impl Connection {
                     .await
             }
             // A single server never redirects.
-            (Connection::Single(c), Target::Node { .. }) => {
+            (conn, Target::Node { .. }) => {
                 let mut pipe = redis::pipe();
                 for cmd in cmds {
                     pipe.add_command((*cmd).clone());
                 }
-                c.req_packed_commands(&pipe, 0, cmds.len()).await
+                conn.req_packed_commands(&pipe, 0, cmds.len()).await
             }
         }
     }
@@ -454,6 +469,7 @@ mod tests {
             "LOADING Redis is loading the dataset in memory",
             "READONLY You can't write against a read only replica.",
             "BUSY Redis is busy running a script.",
+            "NOREPLICAS Not enough good replicas to write.",
         ] {
             assert!(
                 matches!(classify(&server_error(text)), Failure::NotRun),

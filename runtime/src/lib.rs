@@ -36,6 +36,7 @@ pub mod record;
 pub mod reindex;
 pub mod repo;
 mod scripts;
+mod sentinel;
 mod slot;
 mod stored;
 mod tls;
@@ -60,6 +61,7 @@ pub use preflight::ServerInfo;
 pub use record::{RecordReader, RecordWriter};
 pub use reindex::{ReindexReport, UniqueConflict};
 pub use repo::Repo;
+pub use sentinel::SentinelConnection;
 pub use tx::TxOptions;
 
 pub use chrono;

@@ -124,6 +124,14 @@ pub(crate) async fn check(
     Ok(info)
 }
 
+/// The text of field `name` of a map reply (HELLO's, say), if there.
+pub(crate) fn field(reply: Value, name: &str) -> Option<String> {
+    pairs(reply)
+        .into_iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v)
+}
+
 /// What a server that may not be asked is known as.
 fn unknown_server() -> ServerInfo {
     ServerInfo {

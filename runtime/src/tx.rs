@@ -154,7 +154,7 @@ impl<M: Model + Clone + PartialEq> Repo<M> {
                     // The node may be gone (a failover): nothing was sent; read the cluster's
                     // map again and wait for it to settle.
                     Err(Error::Redis(e)) if e.is_io_error() || conn::classify(&e).not_run() => {
-                        client.forget_slot_map();
+                        client.after_trouble().await;
                         outage = conn::backoff(outage, deadline, e).await?;
                         continue;
                     }
@@ -294,6 +294,9 @@ impl<M: Model + Clone + PartialEq> Repo<M> {
             // A migrating slot (ASK, TRYAGAIN), a failover, a lost connection during the reads:
             // wait for the cluster to settle.
             Failure::Redirect { .. } | Failure::NotRun | Failure::Unknown => {
+                if !matches!(conn::classify(&e), Failure::Redirect { .. }) {
+                    self.client().after_trouble().await;
+                }
                 conn::backoff(outage, deadline, e).await
             }
             Failure::Final => Err(e.into()),

@@ -1,7 +1,8 @@
 //! The game leaderboard demo.
 //!
 //! ```text
-//! leaderboard [--redis URL | --cluster URL[,URL...]] [--namespace NS]
+//! leaderboard [--redis URL | --cluster URL[,URL...] | --sentinel URL[,URL...] --master NAME]
+//!             [--namespace NS]
 //!             [--tls-ca FILE] [--tls-cert FILE --tls-key FILE] seed N
 //! leaderboard ... play --games N --tasks T
 //! leaderboard ... top [--n 10]
@@ -10,7 +11,7 @@
 //! leaderboard ... race [--tasks 32] [--increments 200]
 //! ```
 //!
-//! Without `--redis` or `--cluster` it starts a private `redis-server` for the run and stops it
+//! Without `--redis`, `--cluster` or `--sentinel` it starts a private `redis-server` for the run and stops it
 //! after.
 
 use std::process::ExitCode;
@@ -32,6 +33,12 @@ struct Cli {
     /// A Redis Cluster instead: some of its nodes, as redis://host:port URLs, comma-separated.
     #[arg(long, global = true, value_delimiter = ',')]
     cluster: Vec<String>,
+    /// Redis Sentinel instead: some sentinels, as redis://host:port URLs, comma-separated.
+    #[arg(long, global = true, value_delimiter = ',', requires = "master", conflicts_with_all = ["redis", "cluster"])]
+    sentinel: Vec<String>,
+    /// With --sentinel: the name of the master the sentinels watch.
+    #[arg(long, global = true, requires = "sentinel")]
+    master: Option<String>,
     /// Key namespace.
     #[arg(long, global = true, default_value = "leaderboard")]
     namespace: String,
@@ -125,11 +132,16 @@ fn with_tls(
 }
 
 async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
-    let private = match (&cli.redis, cli.cluster.is_empty()) {
+    let private = match (
+        &cli.redis,
+        cli.cluster.is_empty() && cli.sentinel.is_empty(),
+    ) {
         (None, true) => Some(PrivateServer::start()?),
         _ => None,
     };
-    let builder = if cli.cluster.is_empty() {
+    let builder = if let Some(master) = &cli.master {
+        rapyer::Client::sentinel_builder(&cli.sentinel, master)
+    } else if cli.cluster.is_empty() {
         let url = cli.redis.as_deref();
         rapyer::Client::builder(
             url.or(private.as_ref().map(|s| s.url.as_str()))

@@ -8,12 +8,14 @@
 //! A missing `redis-server` is a loud failure, never a skip: run `scripts/setup.sh`.
 
 mod cluster;
+mod sentinel;
 mod server;
 mod tls;
 
 use std::sync::OnceLock;
 
 pub use cluster::{ClusterNode, RedisCluster, SlotMove};
+pub use sentinel::{MASTER_NAME, SentinelSetup};
 pub use server::{RedisServer, Transport};
 pub use tls::{TlsFiles, tls_files};
 

@@ -1,0 +1,256 @@
+//! Redis Sentinel against real processes (a master, a replica, three sentinels): the client
+//! follows `SENTINEL FAILOVER` and a `kill -9` of the master while tasks transfer money with
+//! pipelines, `update` and lock pairs and count increments; totals stay exact, and with
+//! `wait_replicas(1, ..)` no acknowledged increment is lost.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use rapyer::{Client, Error, LockOptions};
+use rapyer_tests::fixtures::keys_and_ttl::{Account, AccountRepo};
+use rapyer_tests::harness::{MASTER_NAME, SentinelSetup};
+
+const ACCOUNTS: i64 = 10;
+const START: i64 = 1_000;
+/// The account whose balance counts increments (never part of a transfer).
+const COUNTER: i64 = 99;
+
+/// What the tasks saw.
+#[derive(Default)]
+struct Tally {
+    /// Increments acknowledged (and, with wait_replicas, replicated).
+    acked: AtomicU64,
+    /// Increments whose outcome is unknown (the reply was lost in a failover).
+    unknown: AtomicU64,
+    /// Increments applied on a master that no replica confirmed.
+    not_durable: AtomicU64,
+    /// Operations that succeeded, per phase (before, after the failover, after the kill).
+    ok: [AtomicU64; 3],
+    /// Calls that gave up (Unavailable): the client did not follow.
+    unavailable: AtomicU64,
+}
+
+/// Sorts an operation's result into the tally; other errors fail the test.
+fn record<T>(tally: &Tally, phase: usize, result: rapyer::Result<T>) {
+    match result {
+        Ok(_) => {
+            tally.ok[phase].fetch_add(1, Ordering::Relaxed);
+        }
+        Err(Error::OutcomeUnknown { .. } | Error::NotDurable { .. }) => {}
+        Err(Error::Unavailable { .. }) => {
+            tally.unavailable.fetch_add(1, Ordering::Relaxed);
+        }
+        Err(other) => panic!("unexpected error during failover: {other:?}"),
+    }
+}
+
+async fn work(
+    client: Client,
+    accounts: AccountRepo,
+    task: u64,
+    tally: Arc<Tally>,
+    phase: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+) {
+    let mut rng = fastrand::Rng::with_seed(task);
+    while !stop.load(Ordering::Relaxed) {
+        let now = phase.load(Ordering::Relaxed) as usize;
+        let from = rng.i64(0..ACCOUNTS);
+        let to = (from + rng.i64(1..ACCOUNTS)) % ACCOUNTS;
+        let amount = rng.i64(1..=50);
+        match rng.u8(0..4) {
+            // A pipeline moving money: one atomic script.
+            0 => {
+                let mut p = client.pipeline();
+                p.add(accounts.balance(&from).decr(amount));
+                p.add(accounts.balance(&to).incr(amount));
+                record(&tally, now, p.exec().await);
+            }
+            // update: WATCH on a dedicated connection to the master of the moment.
+            1 => {
+                let result = accounts
+                    .update_many(&[&from, &to], |both| {
+                        both[0].balance -= amount;
+                        both[1].balance += amount;
+                        Ok::<_, Infallible>(())
+                    })
+                    .await;
+                record(&tally, now, result);
+            }
+            // Lock pair, then a lock-checked pipeline.
+            2 => {
+                let opts = LockOptions::default().wait(Duration::from_secs(20));
+                match accounts.lock_pair(&from, &to, "money", opts).await {
+                    Ok((a, b)) => {
+                        let mut p = client.pipeline();
+                        p.require_lock(a.lock()).require_lock(b.lock());
+                        p.add(accounts.balance(&from).decr(amount));
+                        p.add(accounts.balance(&to).incr(amount));
+                        record(&tally, now, p.exec().await);
+                        // A release lost in the failover only leaves the lock to expire.
+                        let _ = a.release().await;
+                        let _ = b.release().await;
+                    }
+                    Err(e) => record(&tally, now, Err::<(), _>(e)),
+                }
+            }
+            // An increment to count.
+            _ => match accounts.balance(&COUNTER).incr(1).await {
+                Ok(_) => {
+                    tally.acked.fetch_add(1, Ordering::Relaxed);
+                    tally.ok[now].fetch_add(1, Ordering::Relaxed);
+                }
+                Err(Error::OutcomeUnknown { .. }) => {
+                    tally.unknown.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(Error::NotDurable { .. }) => {
+                    tally.not_durable.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) => record(&tally, now, Err::<(), _>(e)),
+            },
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_follows_a_failover_and_a_killed_master_with_exact_totals() {
+    let mut setup = SentinelSetup::start();
+    let db = Client::sentinel_builder(&setup.sentinel_urls(), MASTER_NAME)
+        .wait_replicas(1, Duration::from_millis(500))
+        .retry_for(Duration::from_secs(30))
+        .connect()
+        .await
+        .unwrap();
+    let accounts = Account::repo(&db);
+    for n in 0..ACCOUNTS {
+        let mut a = Account::new(n);
+        a.balance = START;
+        accounts.insert(&a).await.unwrap();
+    }
+    accounts.insert(&Account::new(COUNTER)).await.unwrap();
+
+    let tally = Arc::new(Tally::default());
+    let phase = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let tasks: Vec<_> = (0..8)
+        .map(|task| {
+            tokio::spawn(work(
+                db.clone(),
+                accounts.clone(),
+                task,
+                Arc::clone(&tally),
+                Arc::clone(&phase),
+                Arc::clone(&stop),
+            ))
+        })
+        .collect();
+    let pause = || tokio::time::sleep(Duration::from_millis(1500));
+
+    pause().await;
+    let before = setup.master_port();
+    let promoted = tokio::task::block_in_place(|| setup.failover());
+    assert_ne!(promoted, before);
+    phase.store(1, Ordering::Relaxed);
+    pause().await;
+    tokio::task::block_in_place(|| setup.wait_replica_in_sync());
+    let killed = tokio::task::block_in_place(|| setup.kill_master());
+    let last = tokio::task::block_in_place(|| setup.wait_new_master(promoted));
+    assert_eq!(last, before, "the first master is the only one left");
+    phase.store(2, Ordering::Relaxed);
+    // The killed server comes back as a replica, so writes are durable again.
+    tokio::task::block_in_place(|| {
+        setup.restart(killed);
+        setup.wait_replica_in_sync();
+    });
+    pause().await;
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        t.await.unwrap();
+    }
+
+    let pks: Vec<i64> = (0..ACCOUNTS).collect();
+    let total: i64 = accounts
+        .get_many(&pks)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.expect("an account vanished").balance)
+        .sum();
+    let counted = accounts.get(&COUNTER).await.unwrap().unwrap().balance as u64;
+    let (acked, unknown, not_durable) = (
+        tally.acked.load(Ordering::Relaxed),
+        tally.unknown.load(Ordering::Relaxed),
+        tally.not_durable.load(Ordering::Relaxed),
+    );
+    let ok: Vec<u64> = tally.ok.iter().map(|n| n.load(Ordering::Relaxed)).collect();
+    println!(
+        "ok per phase {ok:?}; increments: {acked} acknowledged, {unknown} unknown, {not_durable} not durable, {counted} counted"
+    );
+    assert_eq!(total, ACCOUNTS * START, "money was created or lost");
+    assert!(
+        counted >= acked,
+        "{} acknowledged increments were lost",
+        acked - counted
+    );
+    assert!(
+        counted <= acked + unknown + not_durable,
+        "increments from nowhere"
+    );
+    assert_eq!(
+        tally.unavailable.load(Ordering::Relaxed),
+        0,
+        "the client did not follow"
+    );
+    assert!(
+        ok.iter().all(|n| *n > 0),
+        "no progress in some phase: {ok:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_master_name_or_no_sentinel_is_a_clear_error() {
+    let setup = SentinelSetup::start();
+    let err = Client::connect_sentinel(&setup.sentinel_urls(), "nosuchmaster")
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("knows no master named `nosuchmaster`"),
+        "{err}"
+    );
+    let err = Client::connect_sentinel(&["redis://127.0.0.1:1/"], MASTER_NAME)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Connect { .. }), "{err:?}");
+    // A sentinel is not a data server.
+    let err = Client::connect(&setup.sentinel_urls()[0])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::UnsupportedServer { .. }), "{err:?}");
+}
+
+#[test]
+fn the_demo_runs_through_sentinel() {
+    let setup = SentinelSetup::start();
+    let demo = |args: &[&str]| {
+        let out = rapyer_tests::workspace_bin("rapyer-example", "leaderboard")
+            .args([
+                "--sentinel",
+                &setup.sentinel_urls().join(","),
+                "--master",
+                MASTER_NAME,
+            ])
+            .args(args)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "leaderboard {args:?}: {text}");
+        text
+    };
+    assert!(demo(&["seed", "30"]).contains("seeded 30 players"));
+    let out = demo(&["race", "--tasks", "8", "--increments", "50"]);
+    assert!(out.contains("got 400, lost 0"), "{out}");
+}
