@@ -69,40 +69,7 @@ pub(crate) async fn check(
         mode: field("mode"),
         maxmemory_policy: None,
     };
-    let found = format!("{} {} ({})", info.product, info.version, info.mode);
-    let unsupported = |needed: &str| Error::UnsupportedServer {
-        server: server.to_string(),
-        found: found.clone(),
-        needed: needed.to_string(),
-    };
-    let major: u32 = info
-        .version
-        .split('.')
-        .next()
-        .and_then(|m| m.parse().ok())
-        .unwrap_or(0);
-    // Valkey started at 7.2, so every Valkey passes.
-    if major < 7 {
-        return Err(unsupported("rapyer needs Redis 7.0 or newer, or Valkey"));
-    }
-    match (expect, info.mode.as_str()) {
-        (Expect::Standalone, "cluster") => {
-            return Err(unsupported(
-                "a cluster node; connect with Client::connect_cluster or Client::cluster_builder",
-            ));
-        }
-        (Expect::Cluster, "standalone") => {
-            return Err(unsupported(
-                "not a cluster node; connect with Client::connect or Client::builder",
-            ));
-        }
-        (_, "sentinel") => {
-            return Err(unsupported(
-                "a Sentinel; connect with Client::connect_sentinel or Client::sentinel_builder",
-            ));
-        }
-        _ => {}
-    }
+    judge(server, &info, expect)?;
     let policy: redis::RedisResult<Value> = redis::cmd("CONFIG")
         .arg("GET")
         .arg("maxmemory-policy")
@@ -130,6 +97,39 @@ pub(crate) fn field(reply: Value, name: &str) -> Option<String> {
         .into_iter()
         .find(|(k, _)| k == name)
         .map(|(_, v)| v)
+}
+
+/// Refuses a server older than 7.0, or not of the kind `expect`s.
+fn judge(server: &str, info: &ServerInfo, expect: Expect) -> Result<()> {
+    let unsupported = |needed: &str| {
+        Err(Error::UnsupportedServer {
+            server: server.to_string(),
+            found: format!("{} {} ({})", info.product, info.version, info.mode),
+            needed: needed.to_string(),
+        })
+    };
+    let major: u32 = info
+        .version
+        .split('.')
+        .next()
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(0);
+    // Valkey started at 7.2, so every Valkey passes.
+    if major < 7 {
+        return unsupported("rapyer needs Redis 7.0 or newer, or Valkey");
+    }
+    match (expect, info.mode.as_str()) {
+        (Expect::Standalone, "cluster") => unsupported(
+            "a cluster node; connect with Client::connect_cluster or Client::cluster_builder",
+        ),
+        (Expect::Cluster, "standalone") => {
+            unsupported("not a cluster node; connect with Client::connect or Client::builder")
+        }
+        (_, "sentinel") => unsupported(
+            "a Sentinel; connect with Client::connect_sentinel or Client::sentinel_builder",
+        ),
+        _ => Ok(()),
+    }
 }
 
 /// What a server that may not be asked is known as.
@@ -175,6 +175,58 @@ mod tests {
 
     fn bulk(s: &str) -> Value {
         Value::BulkString(s.as_bytes().to_vec())
+    }
+
+    fn info(product: &str, version: &str, mode: &str) -> ServerInfo {
+        ServerInfo {
+            product: product.into(),
+            version: version.into(),
+            mode: mode.into(),
+            maxmemory_policy: None,
+        }
+    }
+
+    #[test]
+    fn old_servers_and_the_wrong_deployment_are_refused() {
+        let refused = |i: ServerInfo, e: Expect| {
+            matches!(judge("s:1", &i, e), Err(Error::UnsupportedServer { .. }))
+        };
+        assert!(refused(
+            info("redis", "6.2.14", "standalone"),
+            Expect::Standalone
+        ));
+        assert!(refused(info("redis", "5.0.7", "cluster"), Expect::Cluster));
+        assert!(!refused(
+            info("redis", "7.0.15", "standalone"),
+            Expect::Standalone
+        ));
+        assert!(!refused(
+            info("valkey", "8.0.1", "cluster"),
+            Expect::Cluster
+        ));
+        assert!(refused(
+            info("redis", "7.0.15", "cluster"),
+            Expect::Standalone
+        ));
+        assert!(refused(
+            info("redis", "7.2.4", "standalone"),
+            Expect::Cluster
+        ));
+        assert!(refused(
+            info("redis", "7.0.15", "sentinel"),
+            Expect::Standalone
+        ));
+        let err = judge(
+            "s:1",
+            &info("redis", "6.2.14", "standalone"),
+            Expect::Standalone,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("s:1 is redis 6.2.14 (standalone): rapyer needs Redis 7.0"),
+            "{err}"
+        );
     }
 
     #[test]

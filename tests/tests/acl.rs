@@ -5,7 +5,7 @@
 
 use rapyer::{Client, Error};
 use rapyer_example::generated::{Player, PlayerStats};
-use rapyer_tests::harness::{RedisServer, Transport};
+use rapyer_tests::harness::{RedisServer, Transport, server_program};
 
 /// A private server with the user `app` (password `secret`) under `rule`; its admin connection.
 async fn server_with_user(rule: &str) -> (RedisServer, redis::aio::MultiplexedConnection) {
@@ -42,7 +42,10 @@ async fn outside_its_namespace_the_user_is_refused_with_a_typed_error() {
         .await
         .unwrap();
     assert_eq!(db.server().maxmemory_policy, None);
-    assert_eq!(db.server().product, "redis");
+    assert_eq!(
+        db.server().product,
+        server_program().trim_end_matches("-server")
+    );
     let players = Player::repo(&db);
     let ada = Player::new("ada", PlayerStats::new(0, 0, 0, 0.0));
     players.insert(&ada).await.unwrap();

@@ -271,7 +271,14 @@ async fn a_timed_out_write_is_reported_unknown_and_never_resent() {
     assert!(matches!(err, Error::OutcomeUnknown { .. }), "{err}");
     busy.await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(accounts.balance(&1).get().await.unwrap(), 1, "applied once");
+    // Never resent: applied at most once. Redis 7.0 runs the waiting write when it gets to it;
+    // Valkey 8 was seen to drop it (the client timed out and reconnected meanwhile): both are
+    // outcomes an unknown write may have.
+    let applied = accounts.balance(&1).get().await.unwrap();
+    assert!(applied <= 1, "resent: applied {applied} times");
+    if client.server().product == "redis" {
+        assert_eq!(applied, 1, "Redis runs the write it had queued");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -47,7 +47,10 @@ async fn mutual_tls_serves_shared_dedicated_and_lock_connections() {
         .connect()
         .await
         .unwrap();
-    assert_eq!(db.server().product, "redis");
+    assert_eq!(
+        db.server().product,
+        rapyer_tests::harness::server_program().trim_end_matches("-server")
+    );
     let accounts = Account::repo(&db);
     accounts.insert(&Account::new(1)).await.unwrap();
     assert_eq!(accounts.balance(&1).incr(5).await.unwrap(), 5);

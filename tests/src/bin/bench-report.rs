@@ -44,8 +44,8 @@ fn first_line_with(path: &str, key: &str) -> String {
 
 /// Requests per second `redis-benchmark` measures for one command line.
 fn redis_benchmark(server: &RedisServer, clients: u32, pipeline: u32, command: &[&str]) -> f64 {
-    let mut args: Vec<String> = match server.url.strip_prefix("redis://127.0.0.1:") {
-        Some(port) => vec!["-p".into(), port.trim_end_matches('/').into()],
+    let mut args: Vec<String> = match server.port() {
+        Some(port) => vec!["-p".into(), port.to_string()],
         None => vec![
             "-s".into(),
             server.url.trim_start_matches("redis+unix://").into(),

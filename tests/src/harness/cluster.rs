@@ -24,10 +24,11 @@ pub struct ClusterNode {
 }
 
 impl ClusterNode {
-    /// `redis://127.0.0.1:<port>/` (`rediss://` on a TLS cluster).
+    /// `redis://127.0.0.1:<port>/` (`rediss://` on a TLS cluster; `?protocol=resp3` under
+    /// `RAPYER_TEST_PROTOCOL=resp3`).
     pub fn url(&self) -> String {
         let scheme = if self.tls { "rediss" } else { "redis" };
-        format!("{scheme}://127.0.0.1:{}/", self.port)
+        super::test_url(format!("{scheme}://127.0.0.1:{}/", self.port))
     }
 
     /// A connection to this node alone.

@@ -16,7 +16,7 @@ use std::sync::OnceLock;
 
 pub use cluster::{ClusterNode, RedisCluster, SlotMove};
 pub use sentinel::{MASTER_NAME, SentinelSetup};
-pub use server::{RedisServer, Transport};
+pub use server::{RedisServer, Transport, server_program, test_url};
 pub use tls::{TlsFiles, tls_files};
 
 /// A client for one test, with the server it talks to (if private).

@@ -109,7 +109,7 @@ impl SentinelSetup {
     pub fn sentinel_urls(&self) -> Vec<String> {
         self.sentinels
             .iter()
-            .map(|s| format!("redis://127.0.0.1:{}/", s.port))
+            .map(|s| super::test_url(format!("redis://127.0.0.1:{}/", s.port)))
             .collect()
     }
 

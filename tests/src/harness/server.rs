@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 pub struct RedisServer {
     child: Child,
     dir: tempfile::TempDir,
-    /// How to reach it.
+    /// How to reach it (with `?protocol=resp3` under `RAPYER_TEST_PROTOCOL=resp3`).
     pub url: String,
+    port: Option<u16>,
     args: Vec<String>,
 }
 
@@ -26,17 +27,37 @@ pub enum Transport {
     Tls,
 }
 
-/// The `redis-server` binary (a missing one is a loud failure, never a skip).
+/// The server program the tests run: `redis-server`, or `valkey-server` when
+/// `RAPYER_TEST_SERVER=valkey`.
+pub fn server_program() -> &'static str {
+    match std::env::var("RAPYER_TEST_SERVER").as_deref() {
+        Ok("valkey") => "valkey-server",
+        Ok("redis") | Ok("") | Err(_) => "redis-server",
+        Ok(other) => panic!("RAPYER_TEST_SERVER must be redis or valkey, not {other:?}"),
+    }
+}
+
+/// `url` for the clients of the tests: with `protocol=resp3` when `RAPYER_TEST_PROTOCOL=resp3`.
+pub fn test_url(url: String) -> String {
+    match std::env::var("RAPYER_TEST_PROTOCOL").as_deref() {
+        Ok("resp3") => format!("{url}?protocol=resp3"),
+        Ok("resp2") | Ok("") | Err(_) => url,
+        Ok(other) => panic!("RAPYER_TEST_PROTOCOL must be resp2 or resp3, not {other:?}"),
+    }
+}
+
+/// The server binary (a missing one is a loud failure, never a skip).
 pub(crate) fn redis_server_binary() -> PathBuf {
+    let program = server_program();
     let found = std::env::var_os("PATH")
         .map(|paths| {
             std::env::split_paths(&paths)
-                .map(|p| p.join("redis-server"))
+                .map(|p| p.join(program))
                 .find(|p| p.is_file())
         })
         .unwrap_or(None);
     found.unwrap_or_else(|| {
-        panic!("redis-server is not installed: run `bash scripts/setup.sh` (or set REDIS_URL to a running server)")
+        panic!("{program} is not installed: run `bash scripts/setup.sh` (or set REDIS_URL to a running server)")
     })
 }
 
@@ -65,7 +86,7 @@ impl RedisServer {
             .prefix("rapyer-redis-")
             .tempdir()
             .expect("temp dir");
-        let (mut args, url) = match transport {
+        let (mut args, url, port) = match transport {
             Transport::Unix => {
                 let sock = dir.path().join("redis.sock");
                 let url = format!("redis+unix://{}", sock.display());
@@ -79,6 +100,7 @@ impl RedisServer {
                         "700".into(),
                     ],
                     url,
+                    None,
                 )
             }
             Transport::Tcp => {
@@ -91,13 +113,14 @@ impl RedisServer {
                         "127.0.0.1".into(),
                     ],
                     format!("redis://127.0.0.1:{port}/"),
+                    Some(port),
                 )
             }
             Transport::Tls => {
                 let port = free_port();
                 let mut args = super::tls_files().server_args(port, "optional");
                 args.extend(["--bind".into(), "127.0.0.1".into()]);
-                (args, format!("rediss://127.0.0.1:{port}/"))
+                (args, format!("rediss://127.0.0.1:{port}/"), Some(port))
             }
         };
         args.extend([
@@ -111,7 +134,8 @@ impl RedisServer {
         let server = RedisServer {
             child,
             dir,
-            url,
+            url: test_url(url),
+            port,
             args,
         };
         server.wait_ready();
@@ -122,11 +146,11 @@ impl RedisServer {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             // A TLS server is ready once it listens (whatever certificate it presents).
-            let ready = match self.url.strip_prefix("rediss://") {
-                Some(addr) => std::net::TcpStream::connect(addr.trim_end_matches('/'))
+            let ready = match (self.url.starts_with("rediss://"), self.port) {
+                (true, Some(port)) => std::net::TcpStream::connect(("127.0.0.1", port))
                     .map(drop)
                     .map_err(redis::RedisError::from),
-                None => self.ping(),
+                _ => self.ping(),
             };
             if ready.is_ok() {
                 return;
@@ -154,8 +178,7 @@ impl RedisServer {
 
     /// The server's TCP port (`None` on a unix socket).
     pub fn port(&self) -> Option<u16> {
-        let rest = self.url.split_once("://127.0.0.1:")?.1;
-        rest.trim_end_matches('/').parse().ok()
+        self.port
     }
 
     /// The server's process id.
