@@ -8,7 +8,14 @@ use rapyer_tests::harness::{RedisServer, Transport, shared_cluster};
 async fn a_server_that_may_evict_any_key_is_refused_unless_accepted() {
     let server = RedisServer::start_with(
         Transport::Unix,
-        &["--save", "", "--maxmemory", "64mb", "--maxmemory-policy", "allkeys-lru"],
+        &[
+            "--save",
+            "",
+            "--maxmemory",
+            "64mb",
+            "--maxmemory-policy",
+            "allkeys-lru",
+        ],
     );
     let err = Client::connect(&server.url).await.unwrap_err();
     match &err {
