@@ -265,12 +265,36 @@ impl DedicatedPool {
                         .set_addr(node_addr(self.info.addr(), node)),
                     None => self.info.clone(),
                 };
-                redis::Client::open(info)?
+                let mut conn = redis::Client::open(info)?
                     .get_multiplexed_async_connection_with_config(&self.config)
-                    .await?
+                    .await?;
+                if let Some(master) = &self.sentinel {
+                    self.check_master(&mut conn, master).await?;
+                }
+                conn
             }
         };
         Ok(Dedicated { conn, node, client })
+    }
+
+    /// Under Sentinel, a new dedicated connection must reach a master: the server at the
+    /// address the client last knew may have come back as an empty replica. Otherwise the
+    /// master is asked for again and the caller told nothing ran (`READONLY`).
+    async fn check_master(
+        &self,
+        conn: &mut MultiplexedConnection,
+        master: &SentinelMaster,
+    ) -> Result<()> {
+        let hello: Value = redis::cmd("HELLO").query_async(conn).await?;
+        if preflight::field(hello, "role").as_deref() == Some("master") {
+            return Ok(());
+        }
+        master.trouble().await;
+        Err(Error::Redis(redis::RedisError::from((
+            redis::ErrorKind::Server(redis::ServerErrorKind::ReadOnly),
+            "READONLY",
+            "the server where the master was is not a master now".to_string(),
+        ))))
     }
 
     fn give_back(&self, conn: MultiplexedConnection, node: Option<NodeAddr>) {
@@ -636,6 +660,7 @@ impl ClientBuilder {
                 )
                 .await?;
                 let master = Arc::new(found);
+                crate::sentinel::watch_switches(&master);
                 sentinel = Some(Arc::clone(&master));
                 (
                     Connection::Sentinel(SentinelConnection { master }),

@@ -2,15 +2,24 @@
 //!
 //! The client asks the sentinels which server is the master of its name, checks that the server
 //! says so itself (`HELLO` answers its role: a sentinel's view can lag a failover), and talks to
-//! it over one multiplexed connection. When that connection fails, or the server answers
-//! `READONLY` (it was demoted), the next call asks the sentinels again and connects to the master
-//! they name. Dedicated connections (`update`'s WATCH) go to the master of the moment too.
+//! it over one multiplexed connection. It moves to a new master:
+//!
+//! - at once when a sentinel announces it (`+switch-master`, watched by a background task for
+//!   as long as the client lives): the old master keeps accepting writes for seconds after a
+//!   failover, until the sentinels reconfigure it, and those writes would be lost;
+//! - when the connection fails, or the server answers `READONLY` (it was demoted): the next call
+//!   asks the sentinels again.
+//!
+//! Dedicated connections (`update`'s WATCH) go to the master of the moment, checked to be one.
 //!
 //! This only changes where commands go: the at-most-once rules of [`conn`](crate::conn) are the
 //! same as on one server (a write whose reply was lost in the failover is
 //! [`Error::OutcomeUnknown`], never resent).
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use futures_util::StreamExt;
 
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::{Cmd, ConnectionInfo, RedisError, RedisFuture, Value};
@@ -102,12 +111,89 @@ impl SentinelMaster {
         Ok(())
     }
 
+    /// Moves to `node`, announced as the new master, if it says it is one; otherwise asks the
+    /// sentinels.
+    async fn switch_to(&self, node: Option<NodeAddr>) {
+        let _one_at_a_time = self.refreshing.lock().await;
+        let seen = self.current().generation;
+        if let Some(node) = node
+            && let Ok(conn) = connect_master(&node, &self.template, &self.config).await
+        {
+            let mut current = self
+                .current
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            *current = Current {
+                node,
+                conn,
+                generation: seen + 1,
+            };
+            return;
+        }
+        drop(_one_at_a_time);
+        let _ = self.refresh(seen).await;
+    }
+
     /// Refreshes after trouble seen now (a dedicated connection failed, say).
     pub(crate) async fn trouble(&self) {
         let seen = self.current().generation;
         // A failed refresh is retried by the next call that meets trouble.
         let _ = self.refresh(seen).await;
     }
+}
+
+/// Follows the sentinels' `+switch-master` announcements for `master`'s name until the client
+/// is dropped, moving the client to the new master as soon as one is announced. Subscribes to
+/// one sentinel at a time, the next one when it fails.
+pub(crate) fn watch_switches(master: &Arc<SentinelMaster>) {
+    let weak: Weak<SentinelMaster> = Arc::downgrade(master);
+    let sentinels = master.sentinels.clone();
+    let name = master.name.clone();
+    tokio::spawn(async move {
+        for sentinel in sentinels.iter().cycle() {
+            if weak.strong_count() == 0 {
+                return;
+            }
+            let subscribed = async {
+                let mut pubsub = redis::Client::open(sentinel.clone())?
+                    .get_async_pubsub()
+                    .await?;
+                pubsub.subscribe("+switch-master").await?;
+                Ok::<_, RedisError>(pubsub)
+            };
+            let Ok(Ok(mut pubsub)) = tokio::time::timeout(Duration::from_secs(2), subscribed).await
+            else {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            };
+            let mut messages = pubsub.on_message();
+            loop {
+                // Wake up now and then to notice a dropped client.
+                let next = tokio::time::timeout(Duration::from_secs(1), messages.next()).await;
+                let Some(master) = weak.upgrade() else {
+                    return;
+                };
+                match next {
+                    // `<name> <old ip> <old port> <new ip> <new port>`
+                    Ok(Some(msg)) => {
+                        let payload: String = msg.get_payload().unwrap_or_default();
+                        let parts: Vec<&str> = payload.split(' ').collect();
+                        if let [switched, _, _, host, port] = parts[..]
+                            && switched == name
+                        {
+                            let node = port.parse().ok().map(|port| NodeAddr {
+                                host: host.to_string(),
+                                port,
+                            });
+                            master.switch_to(node).await;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(_idle) => {}
+                }
+            }
+        }
+    });
 }
 
 /// Asks each sentinel in turn for the master of `name`, and connects to the first server that
@@ -128,30 +214,40 @@ async fn find_master(
                 continue;
             }
         };
-        let info = template
-            .clone()
-            .set_addr(crate::client::node_addr(template.addr(), &node));
-        let server = info.addr().to_string();
-        let connected = async {
-            let mut conn = redis::Client::open(info)?
-                .get_multiplexed_async_connection_with_config(config)
-                .await?;
-            let hello: Value = redis::cmd("HELLO").query_async(&mut conn).await?;
-            Ok::<_, RedisError>((conn, crate::preflight::field(hello, "role")))
-        };
-        match connected.await {
-            Ok((conn, role)) if role.as_deref() == Some("master") => return Ok((node, conn)),
-            Ok((_, role)) => {
-                last = Some(Error::UnsupportedServer {
-                    server,
-                    found: format!("a {}", role.unwrap_or_else(|| "server".into())),
-                    needed: format!("the master of `{name}`, as a sentinel named it"),
-                });
-            }
-            Err(source) => last = Some(Error::Connect { server, source }),
+        match connect_master(&node, template, config).await {
+            Ok(conn) => return Ok((node, conn)),
+            Err(e) => last = Some(e),
         }
     }
     Err(last.unwrap_or_else(|| Error::Config("no sentinel was given".into())))
+}
+
+/// A connection to `node`, if it says it is a master.
+async fn connect_master(
+    node: &NodeAddr,
+    template: &ConnectionInfo,
+    config: &redis::AsyncConnectionConfig,
+) -> Result<MultiplexedConnection> {
+    let info = template
+        .clone()
+        .set_addr(crate::client::node_addr(template.addr(), node));
+    let server = info.addr().to_string();
+    let connected = async {
+        let mut conn = redis::Client::open(info)?
+            .get_multiplexed_async_connection_with_config(config)
+            .await?;
+        let hello: Value = redis::cmd("HELLO").query_async(&mut conn).await?;
+        Ok::<_, RedisError>((conn, crate::preflight::field(hello, "role")))
+    };
+    match connected.await {
+        Ok((conn, role)) if role.as_deref() == Some("master") => Ok(conn),
+        Ok((_, role)) => Err(Error::UnsupportedServer {
+            server,
+            found: format!("a {}", role.unwrap_or_else(|| "server".into())),
+            needed: "the master, as a sentinel named it".into(),
+        }),
+        Err(source) => Err(Error::Connect { server, source }),
+    }
 }
 
 /// The master of `name` according to one sentinel.

@@ -53,7 +53,14 @@ impl SentinelSetup {
     /// Starts the master, its replica (in sync) and three sentinels that know each other and
     /// the replica.
     pub fn start() -> SentinelSetup {
-        let none = ["--save", "", "--appendonly", "no"];
+        let none = [
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--repl-diskless-sync-delay",
+            "0",
+        ];
         let master = RedisServer::start_with(Transport::Tcp, &none);
         let master_port = master.port().expect("a TCP master");
         let replicaof = master_port.to_string();
