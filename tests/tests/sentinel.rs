@@ -298,3 +298,42 @@ fn the_demo_runs_through_sentinel() {
     let out = demo(&["race", "--tasks", "8", "--increments", "50"]);
     assert!(out.contains("got 400, lost 0"), "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_reaches_the_sentinels_and_every_master() {
+    let files = rapyer_tests::harness::tls_files();
+    let setup = SentinelSetup::start_tls();
+    let urls = setup.sentinel_urls();
+    assert!(urls.iter().all(|u| u.starts_with("rediss://")));
+    let db = Client::sentinel_builder(&urls, MASTER_NAME)
+        .tls_root_cert(files.ca_pem.clone())
+        .tls_client_cert(files.client_cert_pem.clone(), files.client_key_pem.clone())
+        .wait_replicas(1, Duration::from_secs(2))
+        .connect()
+        .await
+        .unwrap();
+    let accounts = Account::repo(&db);
+    accounts.insert(&Account::new(1)).await.unwrap();
+    accounts.balance(&1).incr(5).await.unwrap();
+    let before = setup.master_port();
+    let promoted = tokio::task::block_in_place(|| setup.failover());
+    assert_ne!(promoted, before);
+    // Until the old master learns it was demoted it still takes writes (docs/security.md);
+    // once it is a replica, the client meets READONLY and moves to the new master.
+    tokio::task::block_in_place(|| setup.wait_replica_in_sync());
+    // Writes and transactions reach the new master, over TLS.
+    accounts.balance(&1).incr(5).await.unwrap();
+    accounts
+        .update(&1, |a| {
+            a.balance *= 2;
+            Ok::<_, Infallible>(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(accounts.get(&1).await.unwrap().unwrap().balance, 20);
+    // The sentinels need the CA too.
+    let err = Client::connect_sentinel(&urls, MASTER_NAME)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("certificate"), "{err}");
+}

@@ -30,11 +30,20 @@ pub struct SentinelSetup {
     /// The two data servers; which one is master changes with failovers.
     pub servers: Vec<RedisServer>,
     sentinels: Vec<Sentinel>,
+    /// True when every process speaks TLS only (clients, replication, sentinels).
+    tls: bool,
 }
 
-fn conn(port: u16) -> redis::RedisResult<redis::Connection> {
-    redis::Client::open(format!("redis://127.0.0.1:{port}/"))?
-        .get_connection_with_timeout(Duration::from_millis(500))
+fn conn(port: u16, tls: bool) -> redis::RedisResult<redis::Connection> {
+    let client = if tls {
+        redis::Client::build_with_tls(
+            format!("rediss://127.0.0.1:{port}/"),
+            super::tls_files().certificates(),
+        )?
+    } else {
+        redis::Client::open(format!("redis://127.0.0.1:{port}/"))?
+    };
+    client.get_connection_with_timeout(Duration::from_millis(500))
 }
 
 fn wait(limit: Duration, what: &str, mut ready: impl FnMut() -> bool, logs: impl Fn() -> String) {
@@ -53,7 +62,17 @@ impl SentinelSetup {
     /// Starts the master, its replica (in sync) and three sentinels that know each other and
     /// the replica.
     pub fn start() -> SentinelSetup {
-        let none = [
+        Self::start_over(false)
+    }
+
+    /// Like [`start`](Self::start), every process speaking TLS only (to clients, for
+    /// replication, between sentinels), with the test CA's certificates.
+    pub fn start_tls() -> SentinelSetup {
+        Self::start_over(true)
+    }
+
+    fn start_over(tls: bool) -> SentinelSetup {
+        let mut none = vec![
             "--save",
             "",
             "--appendonly",
@@ -61,16 +80,23 @@ impl SentinelSetup {
             "--repl-diskless-sync-delay",
             "0",
         ];
-        let master = RedisServer::start_with(Transport::Tcp, &none);
+        let transport = if tls {
+            none.extend(["--tls-replication", "yes"]);
+            Transport::Tls
+        } else {
+            Transport::Tcp
+        };
+        let master = RedisServer::start_with(transport, &none);
         let master_port = master.port().expect("a TCP master");
         let replicaof = master_port.to_string();
-        let mut args = none.to_vec();
+        let mut args = none.clone();
         args.extend(["--replicaof", "127.0.0.1", &replicaof]);
-        let replica = RedisServer::start_with(Transport::Tcp, &args);
-        let sentinels = (0..3).map(|_| start_sentinel(master_port)).collect();
+        let replica = RedisServer::start_with(transport, &args);
+        let sentinels = (0..3).map(|_| start_sentinel(master_port, tls)).collect();
         let setup = SentinelSetup {
             servers: vec![master, replica],
             sentinels,
+            tls,
         };
         setup.wait_ready();
         setup
@@ -83,7 +109,7 @@ impl SentinelSetup {
             "the sentinels to know each other and the replica",
             || {
                 self.sentinels.iter().all(|s| {
-                    let Ok(mut c) = conn(s.port) else {
+                    let Ok(mut c) = conn(s.port, self.tls) else {
                         return false;
                     };
                     let replicas: Vec<redis::Value> = redis::cmd("SENTINEL")
@@ -105,7 +131,7 @@ impl SentinelSetup {
 
     fn replica_in_sync(&self) -> bool {
         self.servers.iter().any(|s| {
-            let info: String = conn(s.port().unwrap_or(0))
+            let info: String = conn(s.port().unwrap_or(0), self.tls)
                 .and_then(|mut c| redis::cmd("INFO").arg("replication").query(&mut c))
                 .unwrap_or_default();
             info.contains("role:slave") && info.contains("master_link_status:up")
@@ -116,19 +142,23 @@ impl SentinelSetup {
     pub fn sentinel_urls(&self) -> Vec<String> {
         self.sentinels
             .iter()
-            .map(|s| super::test_url(format!("redis://127.0.0.1:{}/", s.port)))
+            .map(|s| {
+                let scheme = if self.tls { "rediss" } else { "redis" };
+                super::test_url(format!("{scheme}://127.0.0.1:{}/", s.port))
+            })
             .collect()
     }
 
     /// The port of the master, as the first sentinel that answers names it.
     pub fn master_port(&self) -> u16 {
         for s in &self.sentinels {
-            let answer: redis::RedisResult<(String, u16)> = conn(s.port).and_then(|mut c| {
-                redis::cmd("SENTINEL")
-                    .arg("GET-MASTER-ADDR-BY-NAME")
-                    .arg(MASTER_NAME)
-                    .query(&mut c)
-            });
+            let answer: redis::RedisResult<(String, u16)> =
+                conn(s.port, self.tls).and_then(|mut c| {
+                    redis::cmd("SENTINEL")
+                        .arg("GET-MASTER-ADDR-BY-NAME")
+                        .arg(MASTER_NAME)
+                        .query(&mut c)
+                });
             if let Ok((_, port)) = answer {
                 return port;
             }
@@ -153,7 +183,7 @@ impl SentinelSetup {
             || {
                 new = self.master_port();
                 new != old
-                    && conn(new)
+                    && conn(new, self.tls)
                         .and_then(|mut c| redis::cmd("ROLE").query::<Vec<redis::Value>>(&mut c))
                         .map(|role| {
                             matches!(role.first(), Some(redis::Value::BulkString(b)) if b == b"master")
@@ -172,7 +202,7 @@ impl SentinelSetup {
         let _: () = redis::cmd("SENTINEL")
             .arg("FAILOVER")
             .arg(MASTER_NAME)
-            .query(&mut conn(self.sentinels[0].port).expect("sentinel"))
+            .query(&mut conn(self.sentinels[0].port, self.tls).expect("sentinel"))
             .expect("SENTINEL FAILOVER");
         self.wait_new_master(old)
     }
@@ -214,15 +244,20 @@ impl SentinelSetup {
     }
 }
 
-fn start_sentinel(master_port: u16) -> Sentinel {
+fn start_sentinel(master_port: u16, tls: bool) -> Sentinel {
     let dir = tempfile::Builder::new()
         .prefix("rapyer-sentinel-")
         .tempdir()
         .expect("temp dir");
     let port = free_port();
     let conf = dir.path().join("sentinel.conf");
+    let listen = if tls {
+        super::tls_files().sentinel_conf(port)
+    } else {
+        format!("port {port}\n")
+    };
     let text = format!(
-        "port {port}\nbind 127.0.0.1\ndaemonize no\ndir {dir}\nlogfile {dir}/sentinel.log\n\
+        "{listen}bind 127.0.0.1\ndaemonize no\ndir {dir}\nlogfile {dir}/sentinel.log\n\
          sentinel resolve-hostnames no\n\
          sentinel monitor {MASTER_NAME} 127.0.0.1 {master_port} 2\n\
          sentinel down-after-milliseconds {MASTER_NAME} 1000\n\
@@ -244,7 +279,7 @@ fn start_sentinel(master_port: u16) -> Sentinel {
         Duration::from_secs(10),
         "a sentinel to start",
         || {
-            conn(port)
+            conn(port, tls)
                 .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
                 .is_ok()
         },

@@ -118,6 +118,18 @@ impl TlsFiles {
         ]
     }
 
+    /// The lines of a sentinel's configuration that make it listen with TLS only on `port`
+    /// and reach the servers it watches over TLS.
+    pub fn sentinel_conf(&self, port: u16) -> String {
+        format!(
+            "port 0\ntls-port {port}\ntls-cert-file {}\ntls-key-file {}\ntls-ca-cert-file {}\n\
+             tls-auth-clients optional\ntls-replication yes\n",
+            self.file("server.pem"),
+            self.file("server.key"),
+            self.file("ca.pem"),
+        )
+    }
+
     /// redis-server arguments that make it present a certificate for another host name.
     pub fn wrong_host_args(&self) -> Vec<String> {
         vec![
