@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh >/dev/null
-cargo run -q -p rapyer-codegen --bin rapyer-gen -- schemas -o generated-example/src/generated
+cargo run -q -p rapyer-gen -- schemas -o generated-example/src/generated
 
 url="${REDIS_URL:-}"
 if [ -z "$url" ]; then

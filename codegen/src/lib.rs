@@ -5,10 +5,13 @@
 //!
 //! 1. [`load`]: read `*.yaml` files into a tree that keeps the span of every key and value;
 //! 2. [`check`]: resolve and validate, producing the [`ir`] or every [`Diagnostic`] at once;
+//!    [`plan`] then decides, once, how each model is stored (read by emit, review and the CLI);
 //! 3. [`emit`]: IR -> tera templates -> `syn` -> `prettyplease`;
 //! 4. [`write`]: write only what changed, atomically; or compare (`--check`).
 //!
-//! The same entry points serve the `rapyer-gen` CLI, `build.rs` ([`Builder`]) and the tests.
+//! The same entry points serve the `rapyer-gen` CLI (the `rapyer-gen` crate in `codegen/cli`),
+//! `build.rs` ([`Builder`]) and the tests. The library compiles no async runtime, Redis client or
+//! argument parser: a `build.rs` pays only for generation.
 
 pub mod builder;
 pub mod check;
@@ -16,8 +19,9 @@ pub mod diagnostic;
 pub mod emit;
 pub mod ir;
 pub mod load;
+pub mod plan;
 pub mod review;
-#[cfg(feature = "reindex")]
+#[cfg(feature = "runtime-meta")]
 pub mod runtime_meta;
 pub mod write;
 

@@ -1,49 +1,47 @@
 //! The runtime's description of a model ([`rapyer::ModelMeta`]) built from a checked schema at run
 //! time, for commands that work on stored data without generated code (`rapyer-gen reindex`,
-//! `rapyer-gen migrate`). It equals the generated `META` but for the renames.
+//! `rapyer-gen migrate`). It is read from the same [storage plan](crate::plan) as the generated
+//! `META`, so the two are equal (a test compares them).
 
-use crate::check::{flattened_containers, flattened_indexes};
-use crate::ir::{IndexKind, Model, Schema, Type};
+use crate::ir::{Model, Schema};
+use crate::plan::{ContainerKind, IndexStorage, ModelPlan};
 
 /// The runtime metadata of `model`. Its strings are leaked: a command builds it once per run.
 pub fn model_meta(schema: &Schema, model: &Model) -> rapyer::ModelMeta {
     fn leak(s: &str) -> &'static str {
         Box::leak(s.to_string().into_boxed_str())
     }
-    let mut indexed = Vec::new();
-    flattened_indexes(schema, &model.fields, "", 0, &mut indexed);
-    let indexes: Vec<rapyer::IndexMeta> = indexed
-        .into_iter()
-        .filter_map(|(path, f)| {
-            let base = match &f.ty {
-                Type::Optional(inner) => inner.as_ref(),
-                t => t,
+    fn slice<T>(items: Vec<T>) -> &'static [T] {
+        Box::leak(items.into_boxed_slice())
+    }
+    let plan = ModelPlan::new(schema, model);
+    let indexes = plan
+        .indexes()
+        .map(|(p, ix)| {
+            let kind = match ix.storage {
+                IndexStorage::SortedInt => rapyer::IndexKind::SortedInt,
+                IndexStorage::SortedFloat => rapyer::IndexKind::SortedFloat,
+                IndexStorage::SortedDateTime => rapyer::IndexKind::SortedDateTime,
+                IndexStorage::Unique => rapyer::IndexKind::Unique,
+                IndexStorage::Lookup => rapyer::IndexKind::Lookup,
             };
-            let kind = match (f.index?, base) {
-                (IndexKind::Sorted, Type::Int) => rapyer::IndexKind::SortedInt,
-                (IndexKind::Sorted, Type::Float) => rapyer::IndexKind::SortedFloat,
-                (IndexKind::Sorted, _) => rapyer::IndexKind::SortedDateTime,
-                (IndexKind::Unique, _) => rapyer::IndexKind::Unique,
-                (IndexKind::Lookup, _) => rapyer::IndexKind::Lookup,
-            };
-            Some(rapyer::IndexMeta {
-                path: leak(&path),
-                kind,
-            })
+            rapyer::IndexMeta::new(leak(&p.path), kind)
         })
         .collect();
-    let mut found = Vec::new();
-    flattened_containers(schema, &model.fields, "", &mut found);
-    let containers: Vec<rapyer::ContainerMeta> = found
-        .into_iter()
-        .map(|(path, ty)| rapyer::ContainerMeta {
-            path: leak(&path),
-            kind: match ty {
-                Type::List(_) => rapyer::ContainerKind::List,
-                Type::Set(_) => rapyer::ContainerKind::Set,
-                _ => rapyer::ContainerKind::Map,
-            },
+    let containers = plan
+        .containers()
+        .map(|(p, kind)| {
+            let kind = match kind {
+                ContainerKind::List => rapyer::ContainerKind::List,
+                ContainerKind::Set => rapyer::ContainerKind::Set,
+                ContainerKind::Map => rapyer::ContainerKind::Map,
+            };
+            rapyer::ContainerMeta::new(leak(&p.path), kind)
         })
+        .collect();
+    let renames = plan
+        .renames()
+        .map(|(new, old)| (leak(new), leak(old)))
         .collect();
     rapyer::ModelMeta {
         name: leak(&model.name),
@@ -52,8 +50,8 @@ pub fn model_meta(schema: &Schema, model: &Model) -> rapyer::ModelMeta {
         ttl_seconds: model.ttl_seconds,
         buckets: model.buckets,
         slot_group: leak(&model.slot_group),
-        containers: Box::leak(containers.into_boxed_slice()),
-        indexes: Box::leak(indexes.into_boxed_slice()),
-        renames: &[],
+        containers: slice(containers),
+        indexes: slice(indexes),
+        renames: slice(renames),
     }
 }

@@ -134,8 +134,8 @@ pub async fn transfer_items(
     } else {
         let mut p = db.pipeline();
         p.require_lock(giver.lock()).require_lock(taker.lock());
-        p.add(players.inventory_count(from).decr(count));
-        p.add(players.inventory_count(to).incr(count));
+        p.add(players.fields(from).inventory_count().decr(count));
+        p.add(players.fields(to).inventory_count().incr(count));
         p.exec().await.map(drop).map_err(GameError::from)
     };
     giver.release().await?;

@@ -269,11 +269,23 @@ pub(crate) async fn holds(
     pk: &str,
     value: &[u8],
 ) -> Result<bool> {
+    Ok(indexed_value(client, meta, ix, pk).await?.as_deref() == Some(value))
+}
+
+/// The value instance `pk` holds in the field of index `ix`: the field, or its old name in an
+/// instance written before a rename.
+pub(crate) async fn indexed_value(
+    client: &Client,
+    meta: &ModelMeta,
+    ix: &IndexMeta,
+    pk: &str,
+) -> Result<Option<Vec<u8>>> {
     let hash = client.keys().instance(meta, pk);
-    let mut cmd = redis::cmd("HGET");
+    let mut cmd = redis::cmd("HMGET");
     cmd.arg(&hash).arg(ix.path);
-    let stored: Option<Vec<u8>> = client.query(Call::read(&cmd)).await?;
-    Ok(stored.as_deref() == Some(value))
+    cmd.arg(meta.renamed_from(ix.path).unwrap_or(ix.path));
+    let (now, before): (Option<Vec<u8>>, Option<Vec<u8>>) = client.query(Call::read(&cmd)).await?;
+    Ok(now.or(before))
 }
 
 /// Releases `pk`'s committed claim on `value` (step 4). A failure leaves an orphan claim, which

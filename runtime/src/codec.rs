@@ -162,14 +162,16 @@ impl Codec for serde_json::Value {
 
 /// Types whose floats are all finite can be written as JSON without loss (serde_json would
 /// silently turn NaN into `null`). Implemented by every schema type; generated structs check
-/// each field.
+/// the fields that may hold a float, and types without one keep the default.
 pub trait Finite {
     /// True if every float inside is finite.
-    fn all_finite(&self) -> bool;
+    fn all_finite(&self) -> bool {
+        true
+    }
 }
 
 macro_rules! always_finite {
-    ($($t:ty),*) => { $(impl Finite for $t { fn all_finite(&self) -> bool { true } })* };
+    ($($t:ty),*) => { $(impl Finite for $t {})* };
 }
 always_finite!(
     i64,

@@ -50,7 +50,7 @@ pub use error::{Error, Result};
 pub use index::{LookupIndex, Score, SortedIndex, UniqueIndex};
 pub use lock::{HeldLocks, InstanceGuard, Lock, LockOptions, LockSet, Ticket};
 pub use model::{
-    ContainerKind, ContainerMeta, Flat, IndexKind, IndexMeta, Model, ModelMeta, PkRef, PrimaryKey,
+    ContainerKind, ContainerMeta, IndexKind, IndexMeta, Model, ModelMeta, PkRef, PrimaryKey,
 };
 pub use ops::{
     FloatField, Group, GroupOutcome, Instance, IntField, ListField, MapField, Op, OptionalField,
@@ -58,7 +58,7 @@ pub use ops::{
 };
 pub use page::{Cursor, Page};
 pub use preflight::ServerInfo;
-pub use record::{RecordReader, RecordWriter};
+pub use record::{Flat, RecordReader, RecordWriter};
 pub use reindex::{ReindexReport, UniqueConflict};
 pub use repo::Repo;
 pub use sentinel::SentinelConnection;

@@ -28,6 +28,13 @@ pub struct ContainerMeta {
     pub kind: ContainerKind,
 }
 
+impl ContainerMeta {
+    /// The container at `path`.
+    pub const fn new(path: &'static str, kind: ContainerKind) -> ContainerMeta {
+        ContainerMeta { path, kind }
+    }
+}
+
 /// The kind of an index, with what a sorted index orders by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IndexKind {
@@ -50,6 +57,13 @@ pub struct IndexMeta {
     pub path: &'static str,
     /// Its kind.
     pub kind: IndexKind,
+}
+
+impl IndexMeta {
+    /// The index on `path`.
+    pub const fn new(path: &'static str, kind: IndexKind) -> IndexMeta {
+        IndexMeta { path, kind }
+    }
 }
 
 /// Static facts about a model, written by the generator.
@@ -147,6 +161,8 @@ impl PrimaryKey for uuid::Uuid {
 pub trait Model: Sized + Send + Sync + 'static {
     /// The primary key type.
     type Pk: PrimaryKey + PkRef;
+    /// The typed handles on the fields of one instance (`<Model>Fields`).
+    type Fields: crate::ops::FieldHandle;
     /// Static facts about the model.
     const META: ModelMeta;
     /// This instance's primary key.
@@ -155,13 +171,4 @@ pub trait Model: Sized + Send + Sync + 'static {
     fn write_record(&self, w: &mut RecordWriter) -> Result<()>;
     /// Reads an instance back from a record.
     fn read_record(r: &mut RecordReader) -> Result<Self>;
-}
-
-/// A schema struct nested in a model: its fields are flattened into the instance's hash under
-/// `<field>.` (and its containers get keys of their own). Implemented by generated code.
-pub trait Flat: Sized {
-    /// Writes the fields, each name prefixed with `prefix`.
-    fn write_flat(&self, w: &mut RecordWriter, prefix: &str) -> Result<()>;
-    /// Reads the fields back.
-    fn read_flat(r: &mut RecordReader, prefix: &str) -> Result<Self>;
 }

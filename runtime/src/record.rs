@@ -64,7 +64,7 @@ impl RecordWriter {
     }
 
     /// An optional scalar field: absent from the hash when `None`.
-    pub fn optional<T: Codec>(&mut self, name: &str, value: Option<&T>) -> Result<()> {
+    pub fn optional<T: Codec>(&mut self, name: &str, value: &Option<T>) -> Result<()> {
         match value {
             Some(v) => self.field(name, v),
             None => Ok(()),
@@ -75,7 +75,7 @@ impl RecordWriter {
     pub fn optional_json<T: Serialize + Finite>(
         &mut self,
         name: &str,
-        value: Option<&T>,
+        value: &Option<T>,
     ) -> Result<()> {
         if let Some(v) = value {
             let raw = encode_json(v).map_err(encode_err(name))?;
@@ -93,6 +93,11 @@ impl RecordWriter {
             .enumerate()
             .map(|(i, v)| encode(v).map_err(|e| encode_err(&format!("{path}[{i}]"))(e)))
             .collect()
+    }
+
+    /// A struct, its fields flattened into the hash under `prefix` (`stats.`).
+    pub fn flat<T: Flat>(&mut self, prefix: &str, value: &T) -> Result<()> {
+        value.write_flat(self, prefix)
     }
 
     /// A `list<T>` of scalars.
@@ -272,6 +277,11 @@ impl RecordReader {
             .collect()
     }
 
+    /// A struct whose fields are flattened into the hash under `prefix` (`stats.`).
+    pub fn flat<T: Flat>(&mut self, prefix: &str) -> Result<T> {
+        T::read_flat(self, prefix)
+    }
+
     /// A `list<T>` of scalars.
     pub fn list<T: Codec>(&mut self, path: &str) -> Result<Vec<T>> {
         self.decode_list(path, T::decode)
@@ -314,4 +324,13 @@ impl RecordReader {
     pub fn map_json<T: DeserializeOwned>(&mut self, path: &str) -> Result<BTreeMap<String, T>> {
         self.decode_map(path, decode_json)
     }
+}
+
+/// A schema struct nested in a model: its fields are flattened into the instance's hash under
+/// `<field>.` (and its containers get keys of their own). Implemented by generated code.
+pub trait Flat: Sized {
+    /// Writes the fields, each name prefixed with `prefix`.
+    fn write_flat(&self, w: &mut RecordWriter, prefix: &str) -> Result<()>;
+    /// Reads the fields back.
+    fn read_flat(r: &mut RecordReader, prefix: &str) -> Result<Self>;
 }

@@ -76,7 +76,8 @@ pub async fn reindex(client: &Client, meta: &ModelMeta) -> Result<ReindexReport>
     let header = |cmd: &mut redis::Cmd, mode: &str, indexes: &[IndexMeta]| {
         cmd.arg(mode).arg(indexes.len());
         for ix in indexes {
-            cmd.arg(protocol::index_code(ix.kind)).arg(ix.path);
+            let old = meta.renamed_from(ix.path).unwrap_or("");
+            cmd.arg(protocol::index_code(ix.kind)).arg(ix.path).arg(old);
         }
     };
     let hash = |pk: &str| space.instance(meta, pk);
@@ -267,10 +268,7 @@ async fn claim_all(
     report: &mut ReindexReport,
 ) -> Result<()> {
     for pk in pks {
-        let hash = client.keys().instance(meta, pk);
-        let mut cmd = redis::cmd("HGET");
-        cmd.arg(&hash).arg(ix.path);
-        let Some(value): Option<Vec<u8>> = client.query(Call::read(&cmd)).await? else {
+        let Some(value) = claims::indexed_value(client, meta, ix, pk).await? else {
             continue;
         };
         let mut claims = Claims::default();

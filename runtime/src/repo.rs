@@ -1,13 +1,13 @@
 //! The generic repository: whole-instance operations for any [`Model`].
 
-use std::borrow::Borrow;
+use std::borrow::{Borrow, Cow};
 use std::marker::PhantomData;
 
 use crate::client::Client;
 use crate::conn::{Call, Effect};
 use crate::error::{Error, Result};
 use crate::model::{Model, PkRef, PrimaryKey};
-use crate::ops::Instance;
+use crate::ops::{FieldHandle, Instance};
 use crate::page::{Cursor, Page};
 use crate::record::{RecordReader, RecordWriter, VERSION_FIELD};
 use crate::scripts;
@@ -62,6 +62,16 @@ impl<M: Model> Repo<M> {
         M::Pk: Borrow<Q>,
     {
         Instance::new(&self.client, M::META, pk.pk_text())
+    }
+
+    /// Typed handles on the fields of the instance with this pk (`<Model>Fields`), for atomic
+    /// operations: `players.fields(&id).score().incr(10)`. No I/O happens until an operation is
+    /// awaited or a pipeline runs.
+    pub fn fields<Q: PkRef + ?Sized>(&self, pk: &Q) -> M::Fields
+    where
+        M::Pk: Borrow<Q>,
+    {
+        <M::Fields as FieldHandle>::at(self.instance(pk), Cow::Borrowed(""))
     }
 
     /// The Redis key of the instance's hash, e.g. `Player:{9f0c...}`.

@@ -110,7 +110,7 @@ async fn incr_rows(
                     } else {
                         "w0".into()
                     };
-                    let op = wallets.coins(owner.as_str()).incr(1);
+                    let op = wallets.fields(owner.as_str()).coins().incr(1);
                     async move {
                         op.await.expect("incr");
                     }

@@ -70,7 +70,7 @@ async fn main() {
     let generated = {
         let accounts = accounts.clone();
         move || {
-            let op = accounts.balance(&1).incr(1);
+            let op = accounts.fields(&1).balance().incr(1);
             async move {
                 op.await.expect("incr");
             }
@@ -81,7 +81,7 @@ async fn main() {
         move || {
             let mut p = db.pipeline();
             for _ in 0..10 {
-                p.add(accounts.balance(&1).incr(1));
+                p.add(accounts.fields(&1).balance().incr(1));
             }
             async move {
                 p.exec().await.expect("pipeline");
@@ -119,7 +119,7 @@ async fn main() {
             "pipelined_incr_per_sec": p.round(),
         }));
     }
-    let balance = accounts.balance(&1).get().await.expect("get");
+    let balance = accounts.fields(&1).balance().get().await.expect("get");
     assert!(balance > 0, "the benchmark did not write");
     if full {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench");

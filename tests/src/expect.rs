@@ -24,16 +24,12 @@ pub fn assert_file(path: &Path, actual: &str) {
     }
 }
 
+/// A unified diff (3 lines of context), so an inserted or removed line shows as itself rather
+/// than as every following line changed.
 fn similar_diff(expected: &str, actual: &str) -> String {
-    let mut out = String::new();
-    for (i, (e, a)) in expected.lines().zip(actual.lines()).enumerate() {
-        if e != a {
-            out.push_str(&format!("line {}:\n- {e}\n+ {a}\n", i + 1));
-        }
-    }
-    let (ne, na) = (expected.lines().count(), actual.lines().count());
-    if ne != na {
-        out.push_str(&format!("expected {ne} lines, got {na}\n"));
-    }
-    out
+    similar::TextDiff::from_lines(expected, actual)
+        .unified_diff()
+        .context_radius(3)
+        .header("expected", "actual")
+        .to_string()
 }

@@ -99,3 +99,43 @@ fn build_rs_generates_and_reruns_when_a_schema_changes() {
         "{stderr}"
     );
 }
+
+/// What a `build.rs` that depends on `rapyer-codegen` compiles: no async runtime, Redis client
+/// or argument parser (those belong to the runtime and to the `rapyer-gen` command).
+#[test]
+fn the_generator_library_compiles_neither_tokio_nor_redis_nor_clap() {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let out = Command::new(env!("CARGO"))
+        .args([
+            "tree",
+            "--offline",
+            "-p",
+            "rapyer-codegen",
+            "-e",
+            "normal",
+            "--prefix",
+            "none",
+            "--format",
+            "{p}",
+        ])
+        .current_dir(workspace)
+        .output()
+        .expect("cannot run cargo tree");
+    let tree = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let crates: Vec<&str> = tree.lines().filter_map(|l| l.split(' ').next()).collect();
+    assert!(
+        crates.contains(&"tera") && crates.contains(&"syn"),
+        "{tree}"
+    );
+    for heavy in ["tokio", "redis", "clap", "rapyer"] {
+        assert!(
+            !crates.contains(&heavy),
+            "rapyer-codegen pulls {heavy}:\n{tree}"
+        );
+    }
+}

@@ -30,7 +30,7 @@ async fn a_cluster_client_reads_and_writes_like_a_single_server_one() {
     assert_eq!(many[2].as_ref().map(|s| s.name.as_str()), Some("d"));
     let accounts = Account::repo(&t.client);
     accounts.insert(&Account::new(1)).await.unwrap();
-    assert_eq!(accounts.balance(&1).incr(5).await.unwrap(), 5);
+    assert_eq!(accounts.fields(&1).balance().incr(5).await.unwrap(), 5);
     assert!(repo.delete("a").await.unwrap());
     assert_eq!(repo.count().await.unwrap(), 3);
 }
@@ -44,23 +44,26 @@ async fn a_pipeline_across_slots_is_refused_before_anything_is_sent() {
         accounts.insert(&Account::new(n)).await.unwrap();
     }
     let mut p = t.client.pipeline();
-    p.add(accounts.balance(&1).incr(1));
-    p.add(accounts.balance(&2).incr(1));
+    p.add(accounts.fields(&1).balance().incr(1));
+    p.add(accounts.fields(&2).balance().incr(1));
     p.exec().await.unwrap();
     // A counter and an account live in different slots (they are in no common slot group).
     let counters = Counter::repo(&t.client);
     let c = Counter::new();
     counters.insert(&c).await.unwrap();
     let mut p = t.client.pipeline();
-    p.add(accounts.balance(&3).incr(1));
-    p.add(counters.value(&c.counter_id).incr(1));
+    p.add(accounts.fields(&3).balance().incr(1));
+    p.add(counters.fields(&c.counter_id).value().incr(1));
     let err = p.exec().await.unwrap_err();
     assert!(
         matches!(err, Error::CrossSlot { ref slots } if slots.len() == 2),
         "{err}"
     );
-    assert_eq!(accounts.balance(&3).get().await.unwrap(), 0);
-    assert_eq!(counters.value(&c.counter_id).get().await.unwrap(), 0);
+    assert_eq!(accounts.fields(&3).balance().get().await.unwrap(), 0);
+    assert_eq!(
+        counters.fields(&c.counter_id).value().get().await.unwrap(),
+        0
+    );
 }
 
 /// Two clients on one namespace of the shared cluster: `crashing` stops (or pauses) at `fault`
@@ -113,7 +116,7 @@ async fn uniqueness_holds_when_a_writer_dies_after_writing() {
     let err = dead.insert(&Gamer::new("c", "y@x")).await.unwrap_err();
     assert!(matches!(err, Error::OutcomeUnknown { .. }), "{err}");
     assert_eq!(
-        alive.email("c").get().await.unwrap(),
+        alive.fields("c").email().get().await.unwrap(),
         "y@x",
         "the write landed"
     );
@@ -126,7 +129,7 @@ async fn uniqueness_holds_when_a_writer_dies_after_writing() {
     // ...and after it: the holder has the value, so its claim is committed for it.
     tokio::time::sleep(lease + Duration::from_millis(100)).await;
     assert!(is_violation(&alive.insert(&Gamer::new("d", "y@x")).await));
-    assert!(is_violation(&alive.email("c").set("y@x").await.map(|_| ())).not());
+    assert!(is_violation(&alive.fields("c").email().set("y@x").await.map(|_| ())).not());
     assert_eq!(
         alive.get_by_email("y@x").await.unwrap().unwrap().handle,
         "c"
@@ -141,9 +144,9 @@ async fn uniqueness_holds_when_a_writer_dies_before_releasing_the_old_value() {
     let (dead, alive) = (Gamer::repo(&crashing), Gamer::repo(&t.client));
     alive.insert(&Gamer::new("e", "old@x")).await.unwrap();
     // The change lands and is confirmed; the old value's claim is left behind.
-    let err = dead.email("e").set("new@x").await.unwrap_err();
+    let err = dead.fields("e").email().set("new@x").await.unwrap_err();
     assert!(matches!(err, Error::OutcomeUnknown { .. }), "{err}");
-    assert_eq!(alive.email("e").get().await.unwrap(), "new@x");
+    assert_eq!(alive.fields("e").email().get().await.unwrap(), "new@x");
     assert_eq!(
         alive.get_by_email("new@x").await.unwrap().unwrap().handle,
         "e"
@@ -188,8 +191,8 @@ async fn exec_split_applies_each_slot_group_on_its_own(t: TestRedis) {
     let c = Counter::new();
     counters.insert(&c).await.unwrap();
     let mut p = t.client.pipeline();
-    let a = p.add(accounts.balance(&1).incr(7));
-    let b = p.add(counters.value(&c.counter_id).incr(3));
+    let a = p.add(accounts.fields(&1).balance().incr(7));
+    let b = p.add(counters.fields(&c.counter_id).value().incr(3));
     let mut r = p.exec_split().await.unwrap();
     assert!(r.all_applied());
     let expected_groups = if t.is_cluster() { 2 } else { 1 };
@@ -198,9 +201,9 @@ async fn exec_split_applies_each_slot_group_on_its_own(t: TestRedis) {
 
     // A group that fails applies nothing of itself and does not stop the others.
     let mut p = t.client.pipeline();
-    let a = p.add(accounts.balance(&1).incr(1));
-    p.add(accounts.balance(&404).incr(1));
-    let b = p.add(counters.value(&c.counter_id).incr(1));
+    let a = p.add(accounts.fields(&1).balance().incr(1));
+    p.add(accounts.fields(&404).balance().incr(1));
+    let b = p.add(counters.fields(&c.counter_id).value().incr(1));
     let mut r = p.exec_split().await.unwrap();
     assert!(!r.all_applied());
     let failed: Vec<&rapyer::Group> = r
@@ -216,11 +219,14 @@ async fn exec_split_applies_each_slot_group_on_its_own(t: TestRedis) {
     assert_eq!(failed.len(), 1);
     assert!(failed[0].ops.contains(&1) && failed[0].ops.contains(&0));
     assert!(r.take(a).is_err(), "its group was not applied");
-    assert_eq!(accounts.balance(&1).get().await.unwrap(), 7);
+    assert_eq!(accounts.fields(&1).balance().get().await.unwrap(), 7);
     if t.is_cluster() {
         assert_eq!(r.take(b).unwrap(), 4);
     } else {
         assert!(r.take(b).is_err());
-        assert_eq!(counters.value(&c.counter_id).get().await.unwrap(), 3);
+        assert_eq!(
+            counters.fields(&c.counter_id).value().get().await.unwrap(),
+            3
+        );
     }
 }

@@ -93,7 +93,7 @@ fn start_workers(
                     let to = (from + rng.i64(1..ACCOUNTS)) % ACCOUNTS;
                     let amount = rng.i64(1..=50);
                     match task % 4 {
-                        0 => match accounts.balance(&COUNTER).incr(1).await {
+                        0 => match accounts.fields(&COUNTER).balance().incr(1).await {
                             Ok(_) => {
                                 tally.increments.fetch_add(1, Ordering::Relaxed);
                             }
@@ -105,7 +105,7 @@ fn start_workers(
                         },
                         1 => {
                             let id = task as i64 * 1_000_000 + i;
-                            match samples.list_count("ledger").push_back(id).await {
+                            match samples.fields("ledger").list_count().push_back(id).await {
                                 Ok(_) => tally.pushed.lock().unwrap().push(id),
                                 Err(e) => {
                                     if tally.failed(&e) {
@@ -143,8 +143,8 @@ fn start_workers(
                                 let moved = if a.value().balance >= amount {
                                     let mut p = client.pipeline();
                                     p.require_lock(a.lock()).require_lock(b.lock());
-                                    p.add(accounts.balance(&from).decr(amount));
-                                    p.add(accounts.balance(&to).incr(amount));
+                                    p.add(accounts.fields(&from).balance().decr(amount));
+                                    p.add(accounts.fields(&to).balance().incr(amount));
                                     p.exec().await.map(drop)
                                 } else {
                                     Ok(())
@@ -190,7 +190,7 @@ async fn assert_money_kept(accounts: &AccountRepo) {
 async fn check(accounts: &AccountRepo, samples: &SampleRepo, tally: &Tally) {
     assert_money_kept(accounts).await;
 
-    let counted = accounts.balance(&COUNTER).get().await.unwrap();
+    let counted = accounts.fields(&COUNTER).balance().get().await.unwrap();
     let acked = tally.increments.load(Ordering::Relaxed) as i64;
     let maybe = tally.increments_unknown.load(Ordering::Relaxed) as i64;
     assert!(
@@ -198,7 +198,12 @@ async fn check(accounts: &AccountRepo, samples: &SampleRepo, tally: &Tally) {
         "counter {counted}: {acked} acknowledged, {maybe} unknown"
     );
 
-    let ledger = samples.list_count("ledger").range(0, -1).await.unwrap();
+    let ledger = samples
+        .fields("ledger")
+        .list_count()
+        .range(0, -1)
+        .await
+        .unwrap();
     let distinct: BTreeSet<i64> = ledger.iter().copied().collect();
     assert_eq!(distinct.len(), ledger.len(), "an id was pushed twice");
     let pushed = tally.pushed.lock().unwrap().clone();
@@ -245,7 +250,7 @@ async fn a_timed_out_write_is_reported_unknown_and_never_resent() {
     let accounts = Account::repo(&client);
     accounts.insert(&Account::new(1)).await.unwrap();
     // The server knows the script (else the delayed call would meet NOSCRIPT and do nothing).
-    assert_eq!(accounts.balance(&1).incr(0).await.unwrap(), 0);
+    assert_eq!(accounts.fields(&1).balance().incr(0).await.unwrap(), 0);
     // Another client keeps the server busy for most of a second: our write waits in its
     // socket, our reply times out, then the server runs the write.
     let mut raw = redis::Client::open(server.url.as_str())
@@ -267,14 +272,14 @@ async fn a_timed_out_write_is_reported_unknown_and_never_resent() {
             .unwrap();
     });
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let err = accounts.balance(&1).incr(1).await.unwrap_err();
+    let err = accounts.fields(&1).balance().incr(1).await.unwrap_err();
     assert!(matches!(err, Error::OutcomeUnknown { .. }), "{err}");
     busy.await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
     // Never resent: applied at most once. Redis 7.0 runs the waiting write when it gets to it;
     // Valkey 8 was seen to drop it (the client timed out and reconnected meanwhile): both are
     // outcomes an unknown write may have.
-    let applied = accounts.balance(&1).get().await.unwrap();
+    let applied = accounts.fields(&1).balance().get().await.unwrap();
     assert!(applied <= 1, "resent: applied {applied} times");
     if client.server().product == "redis" {
         assert_eq!(applied, 1, "Redis runs the write it had queued");
@@ -412,7 +417,12 @@ async fn kill_the_master_mid_run(wait_replicas: bool) -> (u64, String) {
         summary(&tally)
     );
     assert_money_kept(&accounts).await;
-    let all = samples.list_count("ledger").range(0, -1).await.unwrap();
+    let all = samples
+        .fields("ledger")
+        .list_count()
+        .range(0, -1)
+        .await
+        .unwrap();
     let ledger: BTreeSet<i64> = all.iter().copied().collect();
     assert_eq!(ledger.len(), all.len(), "an id was pushed twice");
     let lost_pushes = tally
@@ -422,7 +432,7 @@ async fn kill_the_master_mid_run(wait_replicas: bool) -> (u64, String) {
         .iter()
         .filter(|id| !ledger.contains(id))
         .count() as u64;
-    let counted = accounts.balance(&COUNTER).get().await.unwrap();
+    let counted = accounts.fields(&COUNTER).balance().get().await.unwrap();
     let lost_increments = (tally.increments.load(Ordering::Relaxed) as i64 - counted).max(0) as u64;
     let report = format!(
         "master :{dead} killed; {}; lost {lost_pushes} acknowledged pushes and {lost_increments} acknowledged increments",

@@ -64,7 +64,7 @@ async fn a_field_named_like_a_repository_method_keeps_both(t: TestRedis) {
 rapyer_tests::on_all!(float_operations_refuse_non_finite_values);
 async fn float_operations_refuse_non_finite_values(t: TestRedis) {
     let repo = saved(&t, "s").await;
-    let ratio = repo.ratio("s");
+    let ratio = repo.fields("s").ratio();
     ratio.set(0.1).await.unwrap();
     let sum = ratio.incr(0.2).await.unwrap();
     assert!((sum - 0.3).abs() < 1e-15, "{sum}");
@@ -170,7 +170,7 @@ rapyer_tests::on_all!(list_operations);
 async fn list_operations(t: TestRedis) {
     let repo = Sample::repo(&t.client);
     repo.save(&empty_sample("s")).await.unwrap();
-    let list = repo.list_text("s");
+    let list = repo.fields("s").list_text();
     assert_eq!(list.len().await.unwrap(), 0);
     assert_eq!(list.push_back("b").await.unwrap(), 1);
     assert_eq!(list.push_front("a").await.unwrap(), 2);
@@ -206,14 +206,18 @@ async fn list_operations(t: TestRedis) {
     assert_eq!(list.len().await.unwrap(), 0);
 
     // Elements stored as JSON (structs, nested lists), and more than Lua can unpack at once.
-    let structs = repo.list_inner("s");
+    let structs = repo.fields("s").list_inner();
     structs.push_back(inner(1)).await.unwrap();
     structs.push_back(inner(2)).await.unwrap();
     assert_eq!(structs.remove(inner(1), 1).await.unwrap(), 1);
     assert_eq!(structs.range(0, -1).await.unwrap(), [inner(2)]);
     let big: Vec<Vec<i64>> = (0..5_000).map(|i| vec![i, -i]).collect();
     assert_eq!(
-        repo.list_list("s").extend(big.clone()).await.unwrap(),
+        repo.fields("s")
+            .list_list()
+            .extend(big.clone())
+            .await
+            .unwrap(),
         5_000
     );
     assert_eq!(repo.get("s").await.unwrap().unwrap().list_list, big);
@@ -223,7 +227,7 @@ rapyer_tests::on_all!(set_operations);
 async fn set_operations(t: TestRedis) {
     let repo = Sample::repo(&t.client);
     repo.save(&empty_sample("s")).await.unwrap();
-    let set = repo.set_color("s");
+    let set = repo.fields("s").set_color();
     assert!(set.add(Color::Red).await.unwrap());
     assert!(!set.add(Color::Red).await.unwrap());
     assert_eq!(set.add_many([Color::Red, Color::Green]).await.unwrap(), 1);
@@ -239,7 +243,7 @@ async fn set_operations(t: TestRedis) {
     assert!(!set.remove(Color::Red).await.unwrap());
     assert_eq!(set.pop().await.unwrap(), Some(Color::Green));
     assert_eq!(set.pop().await.unwrap(), None);
-    let ints = repo.set_count("s");
+    let ints = repo.fields("s").set_count();
     assert_eq!(ints.add_many(0..3_000).await.unwrap(), 3_000);
     ints.clear().await.unwrap();
     assert_eq!(ints.len().await.unwrap(), 0);
@@ -249,7 +253,7 @@ rapyer_tests::on_all!(map_operations);
 async fn map_operations(t: TestRedis) {
     let repo = Sample::repo(&t.client);
     repo.save(&empty_sample("s")).await.unwrap();
-    let map = repo.map_text("s");
+    let map = repo.fields("s").map_text();
     assert!(map.insert("a", "1").await.unwrap());
     assert!(!map.insert("a", "2").await.unwrap());
     assert_eq!(
@@ -280,7 +284,7 @@ async fn map_operations(t: TestRedis) {
     map.clear().await.unwrap();
     assert_eq!(map.len().await.unwrap(), 0);
 
-    let ints = repo.map_count("s");
+    let ints = repo.fields("s").map_count();
     assert_eq!(ints.incr("hits", 5).await.unwrap(), 5);
     assert_eq!(ints.incr("hits", -7).await.unwrap(), -2);
     ints.insert("max", i64::MAX).await.unwrap();
@@ -288,9 +292,9 @@ async fn map_operations(t: TestRedis) {
         ints.incr("max", 1).await,
         Err(Error::Overflow { .. })
     ));
-    let floats = repo.map_ratio("s");
+    let floats = repo.fields("s").map_ratio();
     assert_eq!(floats.incr("x", 1.5).await.unwrap(), 1.5);
-    let structs = repo.map_inner("s");
+    let structs = repo.fields("s").map_inner();
     structs.insert("i", inner(4)).await.unwrap();
     assert_eq!(structs.get("i").await.unwrap(), Some(inner(4)));
     let got = repo.get("s").await.unwrap().unwrap();
@@ -349,7 +353,7 @@ async fn junk_in_redis_is_a_typed_error_naming_key_and_field(t: TestRedis) {
     for err in [
         repo.fields("s").count().incr(1).await.unwrap_err(),
         repo.fields("s").count().get().await.unwrap_err(),
-        repo.ratio("s").incr(1.0).await.unwrap_err(),
+        repo.fields("s").ratio().incr(1.0).await.unwrap_err(),
     ] {
         assert!(
             matches!(err, Error::Decode { key: ref k, ref field, .. } if *k == key && (field == "count" || field == "ratio")),
@@ -359,13 +363,18 @@ async fn junk_in_redis_is_a_typed_error_naming_key_and_field(t: TestRedis) {
     // A container key holding another Redis type.
     let list_key = format!("{key}:list_text");
     let _: () = raw.set(&list_key, "not a list").await.unwrap();
-    let err = repo.list_text("s").push_back("x").await.unwrap_err();
+    let err = repo
+        .fields("s")
+        .list_text()
+        .push_back("x")
+        .await
+        .unwrap_err();
     assert!(
         matches!(err, Error::Decode { key: ref k, .. } if *k == list_key),
         "{err}"
     );
     let _: () = raw.hset(&key, "color", "purple").await.unwrap();
-    let err = repo.color("s").get().await.unwrap_err();
+    let err = repo.fields("s").color().get().await.unwrap_err();
     assert!(
         matches!(err, Error::Decode { ref field, .. } if field == "color"),
         "{err}"
@@ -377,16 +386,25 @@ async fn containers_created_by_an_operation_take_the_instance_ttl(t: TestRedis) 
     let sessions = Session::repo(&t.client);
     let s = Session::new(rapyer::Uuid::new_v4(), "u");
     sessions.save(&s).await.unwrap();
-    sessions.tags(&s.token).add("admin").await.unwrap();
+    sessions.fields(&s.token).tags().add("admin").await.unwrap();
     let counters = Counter::repo(&t.client);
     let c = Counter::new();
     counters.save(&c).await.unwrap();
     counters
-        .labels(&c.counter_id)
+        .fields(&c.counter_id)
+        .labels()
         .insert("k", "v")
         .await
         .unwrap();
-    assert_eq!(counters.value(&c.counter_id).incr(3).await.unwrap(), 3);
+    assert_eq!(
+        counters
+            .fields(&c.counter_id)
+            .value()
+            .incr(3)
+            .await
+            .unwrap(),
+        3
+    );
 
     let mut raw = t.raw().await;
     for key in sessions
@@ -401,7 +419,7 @@ async fn containers_created_by_an_operation_take_the_instance_ttl(t: TestRedis) 
     // Without a TTL on the model, none is set.
     let accounts = Account::repo(&t.client);
     accounts.save(&Account::new(7)).await.unwrap();
-    accounts.balance(&7).incr(1).await.unwrap();
+    accounts.fields(&7).balance().incr(1).await.unwrap();
     let ttl: i64 = raw.pttl(accounts.key_of(&7).unwrap()).await.unwrap();
     assert_eq!(ttl, -1);
 }

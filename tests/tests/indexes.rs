@@ -221,7 +221,7 @@ async fn step(rng: &mut Rng, t: &TestRedis, repo: &GamerRepo, model: &mut Model,
         4..=7 => {
             let h = handle(rng);
             let Some(current) = model.get(&h) else {
-                let result = repo.score(&h).incr(1).await;
+                let result = repo.fields(&h).score().incr(1).await;
                 assert!(matches!(result, Err(Error::NotFound { .. })), "{result:?}");
                 seen.not_found += 1;
                 return;
@@ -665,7 +665,7 @@ async fn racing_inserts_of_one_unique_value_have_exactly_one_winner(t: TestRedis
     let tasks: Vec<_> = (0..32)
         .map(|i| {
             let repo = repo.clone();
-            tokio::spawn(async move { repo.email(&format!("q{i}")).set("wanted@x").await })
+            tokio::spawn(async move { repo.fields(&format!("q{i}")).email().set("wanted@x").await })
         })
         .collect();
     let mut won = 0;
@@ -680,7 +680,7 @@ async fn racing_inserts_of_one_unique_value_have_exactly_one_winner(t: TestRedis
     let holder = repo.get_by_email("wanted@x").await.unwrap().unwrap();
     for i in 0..32 {
         let h = format!("q{i}");
-        let email = repo.email(&h).get().await.unwrap();
+        let email = repo.fields(&h).email().get().await.unwrap();
         if h == holder.handle {
             assert_eq!(email, "wanted@x");
             // Its old value was freed.
@@ -714,7 +714,7 @@ async fn unique_values_are_freed_by_changes_and_deletes(t: TestRedis) {
         !guilds.exists(&b.id).await.unwrap(),
         "a refused insert writes nothing"
     );
-    guilds.home(&a.id).set(Region::Us).await.unwrap();
+    guilds.fields(&a.id).home().set(Region::Us).await.unwrap();
     guilds.insert(&b).await.unwrap();
     assert_eq!(
         guilds.get_by_home(Region::Eu).await.unwrap().unwrap().id,
@@ -739,13 +739,13 @@ async fn junk_and_overflow_on_an_indexed_field_are_typed_and_leave_the_index_alo
     let mut raw = t.raw().await;
     // An indexed field takes the general layout even alone; the script says what is wrong.
     let _: () = raw.hset(&key, "score", "12abc").await.unwrap();
-    let err = repo.score("j").incr(1).await.unwrap_err();
+    let err = repo.fields("j").score().incr(1).await.unwrap_err();
     assert!(
         matches!(err, Error::Decode { key: ref k, ref field, ref reason } if *k == key && field == "score" && reason.contains("64-bit integer")),
         "{err}"
     );
     let _: () = raw.hset(&key, "score", i64::MAX).await.unwrap();
-    let err = repo.score("j").incr(1).await.unwrap_err();
+    let err = repo.fields("j").score().incr(1).await.unwrap_err();
     assert!(
         matches!(err, Error::Overflow { ref field, .. } if field == "score"),
         "{err}"
@@ -830,24 +830,32 @@ async fn reindex_repairs_every_kind_of_damage(t: TestRedis) {
 #[test]
 fn the_cli_describes_models_as_the_generated_code_does() {
     use rapyer::Model;
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/indexes/schema");
-    let (schema, _) = rapyer_codegen::check::check_dir(&dir).unwrap();
-    let generated = [Gamer::META, Guild::META, Board::META];
-    assert_eq!(schema.models.len(), generated.len());
-    for generated in generated {
-        let model = schema
-            .models
-            .iter()
-            .find(|m| m.name == generated.name)
-            .unwrap();
-        let meta = rapyer_codegen::runtime_meta::model_meta(&schema, model);
-        // Everything but the renames, which reading stored data does not need.
-        let meta = rapyer::ModelMeta {
-            renames: generated.renames,
-            ..meta
-        };
-        assert_eq!(meta, generated);
+    use rapyer_tests::review_cases::renames;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let cases = [
+        (
+            "fixtures/indexes/schema",
+            vec![Gamer::META, Guild::META, Board::META],
+        ),
+        ("review/renames/new", vec![renames::new::Player::META]),
+    ];
+    for (dir, generated) in cases {
+        let (schema, _) = rapyer_codegen::check::check_dir(&root.join(dir)).unwrap();
+        assert_eq!(schema.models.len(), generated.len());
+        for generated in generated {
+            let model = schema
+                .models
+                .iter()
+                .find(|m| m.name == generated.name)
+                .unwrap();
+            // Every fact, renames included (reindex reads instances written before a rename).
+            assert_eq!(
+                rapyer_codegen::runtime_meta::model_meta(&schema, model),
+                generated
+            );
+        }
     }
+    assert!(!renames::new::Player::META.renames.is_empty());
 }
 
 rapyer_tests::on_both!(rapyer_gen_reindex_repairs_a_lost_index);
@@ -869,7 +877,7 @@ async fn rapyer_gen_reindex_repairs_a_lost_index(t: TestRedis) {
     assert!(repo.by_score().top(3).await.unwrap().is_empty());
 
     let schema = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/indexes/schema");
-    let mut cmd = rapyer_tests::workspace_bin("rapyer-codegen", "rapyer-gen");
+    let mut cmd = rapyer_tests::workspace_bin("rapyer-gen", "rapyer-gen");
     cmd.arg("reindex").arg(&schema).args(["--model", "Gamer"]);
     if t.is_cluster() {
         cmd.args(["--cluster", &t.cluster_urls.join(",")]);
@@ -890,7 +898,7 @@ async fn rapyer_gen_reindex_repairs_a_lost_index(t: TestRedis) {
     assert_eq!(repo.by_score().top(3).await.unwrap(), ["c29", "c28", "c27"]);
 
     // A model the schema does not have is an error.
-    let out = rapyer_tests::workspace_bin("rapyer-codegen", "rapyer-gen")
+    let out = rapyer_tests::workspace_bin("rapyer-gen", "rapyer-gen")
         .arg("reindex")
         .arg(&schema)
         .args(["--url", &t.url, "--model", "Nope"])

@@ -205,7 +205,7 @@ async fn record_game_result_awards_each_badge_exactly_once(t: TestRedis) {
     record_game_result(&players, &p.id, game(false))
         .await
         .unwrap();
-    assert_eq!(players.streak(&p.id).get().await.unwrap(), 0);
+    assert_eq!(players.fields(&p.id).streak().get().await.unwrap(), 0);
     let tasks: Vec<_> = (0..32)
         .map(|_| {
             let players = players.clone();

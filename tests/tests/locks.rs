@@ -58,7 +58,7 @@ async fn a_lock_is_exclusive_fenced_and_never_released_from_a_new_owner(t: TestR
     second.value_mut().balance = 5;
     second.save().await.unwrap();
     second.release().await.unwrap();
-    assert_eq!(repo.balance(&0).get().await.unwrap(), 5);
+    assert_eq!(repo.fields(&0).balance().get().await.unwrap(), 5);
     // A missing instance: NotFound, and the lock is not left behind.
     assert!(matches!(
         repo.lock_with(&404, "edit", quick(5000, 0)).await,
@@ -89,7 +89,7 @@ async fn a_stopped_holder_blocks_nobody_past_the_ttl_and_cannot_write_late(t: Te
     stalled.value_mut().balance = -1;
     assert!(matches!(stalled.save().await, Err(Error::LockLost { .. })));
     next.release().await.unwrap();
-    assert_eq!(repo.balance(&0).get().await.unwrap(), 100);
+    assert_eq!(repo.fields(&0).balance().get().await.unwrap(), 100);
 
     // A holder whose task is aborted: its lock is released (or expires) without it.
     let holder = {
@@ -155,8 +155,8 @@ async fn opposite_transfers_under_locks_preserve_the_total_without_deadlock(t: T
                     if a.value().balance >= amount {
                         let mut p = client.pipeline();
                         p.require_lock(a.lock()).require_lock(b.lock());
-                        p.add(repo.balance(&from).decr(amount));
-                        p.add(repo.balance(&to).incr(amount));
+                        p.add(repo.fields(&from).balance().decr(amount));
+                        p.add(repo.fields(&to).balance().incr(amount));
                         p.exec().await.unwrap();
                         done += 1;
                     }
@@ -250,7 +250,7 @@ async fn lock_errors_release_what_was_taken(t: TestRedis) {
     let other = t.builder().connect().await.unwrap();
     let mut p = other.pipeline();
     p.require_lock(guard.lock());
-    p.add(Account::repo(&other).balance(&0).incr(1));
+    p.add(Account::repo(&other).fields(&0).balance().incr(1));
     assert!(matches!(p.exec().await, Err(Error::Pipeline(_))));
     // Bad lock names are refused.
     assert!(matches!(
@@ -258,5 +258,5 @@ async fn lock_errors_release_what_was_taken(t: TestRedis) {
         Err(Error::Config(_))
     ));
     guard.release().await.unwrap();
-    assert_eq!(accounts.balance(&0).get().await.unwrap(), 0);
+    assert_eq!(accounts.fields(&0).balance().get().await.unwrap(), 0);
 }

@@ -120,7 +120,7 @@ async fn rapyer_gen_migrate_moves_a_model_to_a_new_bucket_count_and_resumes() {
     }
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let run = || {
-        let mut cmd = rapyer_tests::workspace_bin("rapyer-codegen", "rapyer-gen");
+        let mut cmd = rapyer_tests::workspace_bin("rapyer-gen", "rapyer-gen");
         cmd.arg("migrate")
             .arg(root.join("review/keys/new"))
             .arg("--from-schema")

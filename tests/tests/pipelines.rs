@@ -20,9 +20,9 @@ async fn setup(t: &TestRedis) -> (SampleRepo, AccountRepo) {
 async fn state(samples: &SampleRepo, accounts: &AccountRepo) -> (i64, u64, i64, i64) {
     (
         samples.fields("a").count().get().await.unwrap(),
-        samples.list_text("a").len().await.unwrap(),
+        samples.fields("a").list_text().len().await.unwrap(),
         samples.fields("b").count().get().await.unwrap(),
-        accounts.balance(&1).get().await.unwrap(),
+        accounts.fields(&1).balance().get().await.unwrap(),
     )
 }
 
@@ -31,12 +31,12 @@ async fn a_pipeline_spans_instances_and_models_with_typed_results(t: TestRedis) 
     let (samples, accounts) = setup(&t).await;
     let mut p = t.client.pipeline();
     let a = p.add(samples.fields("a").count().incr(5));
-    let pushed = p.add(samples.list_text("a").push_back("x"));
+    let pushed = p.add(samples.fields("a").list_text().push_back("x"));
     let b = p.add(samples.fields("b").count().decr(5));
-    let balance = p.add(accounts.balance(&1).incr(100));
-    let color = p.add(samples.color("b").get());
+    let balance = p.add(accounts.fields(&1).balance().incr(100));
+    let color = p.add(samples.fields("b").color().get());
     let again = p.add(samples.fields("a").count().incr(1));
-    let read = p.add(samples.list_text("a").range(0, -1));
+    let read = p.add(samples.fields("a").list_text().range(0, -1));
     assert_eq!(p.len(), 7);
     let mut r = p.exec().await.unwrap();
     assert_eq!(r.take(a).unwrap(), 5);
@@ -55,8 +55,8 @@ async fn a_missing_instance_fails_the_whole_pipeline(t: TestRedis) {
     let before = state(&samples, &accounts).await;
     let mut p = t.client.pipeline();
     p.add(samples.fields("a").count().incr(1));
-    p.add(samples.list_text("a").push_back("x"));
-    p.add(accounts.balance(&404).incr(1));
+    p.add(samples.fields("a").list_text().push_back("x"));
+    p.add(accounts.fields(&404).balance().incr(1));
     p.add(samples.fields("b").count().incr(1));
     let err = p.exec().await.unwrap_err();
     assert!(
@@ -79,7 +79,7 @@ async fn invalid_arguments_fail_the_pipeline_before_it_is_sent(t: TestRedis) {
     let before = state(&samples, &accounts).await;
     let mut p = t.client.pipeline();
     p.add(samples.fields("a").count().incr(1));
-    p.add(samples.ratio("a").set(f64::NAN));
+    p.add(samples.fields("a").ratio().set(f64::NAN));
     let err = p.exec().await.unwrap_err();
     assert!(
         matches!(err, Error::Encode { ref field, .. } if field == "ratio"),
@@ -106,7 +106,7 @@ async fn overflow_anywhere_in_the_pipeline_applies_nothing(t: TestRedis) {
     let mut p = t.client.pipeline();
     p.add(samples.fields("a").count().incr(1));
     p.add(samples.fields("b").count().incr(6));
-    p.add(samples.list_text("a").push_back("x"));
+    p.add(samples.fields("a").list_text().push_back("x"));
     p.add(samples.fields("b").count().incr(6));
     let err = p.exec().await.unwrap_err();
     assert!(
@@ -117,21 +117,21 @@ async fn overflow_anywhere_in_the_pipeline_applies_nothing(t: TestRedis) {
 
     // A value set earlier in the same pipeline counts too.
     let mut p = t.client.pipeline();
-    p.add(accounts.balance(&1).set(i64::MIN));
-    p.add(accounts.balance(&1).decr(1));
+    p.add(accounts.fields(&1).balance().set(i64::MIN));
+    p.add(accounts.fields(&1).balance().decr(1));
     assert!(matches!(p.exec().await, Err(Error::Overflow { .. })));
     // Float increments that would leave the finite range, after a set in the same pipeline.
     let mut p = t.client.pipeline();
-    p.add(samples.ratio("a").set(1e308));
-    p.add(samples.ratio("a").incr(1e308));
+    p.add(samples.fields("a").ratio().set(1e308));
+    p.add(samples.fields("a").ratio().incr(1e308));
     assert!(matches!(p.exec().await, Err(Error::Overflow { .. })));
     assert_eq!(state(&samples, &accounts).await, before);
-    assert_eq!(samples.ratio("a").get().await.unwrap(), 0.0);
+    assert_eq!(samples.fields("a").ratio().get().await.unwrap(), 0.0);
 
     // The exact boundary is fine: a map entry taken to i64::MIN in two steps.
     let mut p = t.client.pipeline();
-    let first = p.add(samples.map_count("a").incr("k", i64::MIN + 1));
-    let last = p.add(samples.map_count("a").incr("k", -1));
+    let first = p.add(samples.fields("a").map_count().incr("k", i64::MIN + 1));
+    let last = p.add(samples.fields("a").map_count().incr("k", -1));
     let mut r = p.exec().await.unwrap();
     assert_eq!(
         (r.take(first).unwrap(), r.take(last).unwrap()),
@@ -148,11 +148,11 @@ async fn junk_anywhere_in_the_pipeline_applies_nothing(t: TestRedis) {
     let _: () = raw.set(format!("{key}:set_text"), "x").await.unwrap();
     let before = (
         samples.fields("a").count().get().await.unwrap(),
-        accounts.balance(&1).get().await.unwrap(),
+        accounts.fields(&1).balance().get().await.unwrap(),
     );
     let prefix = |p: &mut rapyer::Pipeline| {
         p.add(samples.fields("a").count().incr(1));
-        p.add(accounts.balance(&1).incr(1));
+        p.add(accounts.fields(&1).balance().incr(1));
     };
     // A stored value that is not an integer, then a container key of the wrong Redis type.
     let mut p = t.client.pipeline();
@@ -165,7 +165,7 @@ async fn junk_anywhere_in_the_pipeline_applies_nothing(t: TestRedis) {
     );
     let mut p = t.client.pipeline();
     prefix(&mut p);
-    p.add(samples.set_text("b").add("y"));
+    p.add(samples.fields("b").set_text().add("y"));
     let err = p.exec().await.unwrap_err();
     assert!(
         matches!(err, Error::Decode { key: ref k, .. } if *k == format!("{key}:set_text")),
@@ -173,7 +173,7 @@ async fn junk_anywhere_in_the_pipeline_applies_nothing(t: TestRedis) {
     );
     let after = (
         samples.fields("a").count().get().await.unwrap(),
-        accounts.balance(&1).get().await.unwrap(),
+        accounts.fields(&1).balance().get().await.unwrap(),
     );
     assert_eq!(before, after);
 }
@@ -182,9 +182,9 @@ rapyer_tests::on_all!(an_operation_that_changes_nothing_reports_its_own_error);
 async fn an_operation_that_changes_nothing_reports_its_own_error(t: TestRedis) {
     let (samples, accounts) = setup(&t).await;
     let mut p = t.client.pipeline();
-    let inc = p.add(accounts.balance(&1).incr(3));
-    let set = p.add(samples.list_text("a").set(10, "x"));
-    let popped = p.add(samples.list_text("a").pop_back());
+    let inc = p.add(accounts.fields(&1).balance().incr(3));
+    let set = p.add(samples.fields("a").list_text().set(10, "x"));
+    let popped = p.add(samples.fields("a").list_text().pop_back());
     let mut r = p.exec().await.unwrap();
     assert!(matches!(
         r.take(set),
@@ -192,7 +192,7 @@ async fn an_operation_that_changes_nothing_reports_its_own_error(t: TestRedis) {
     ));
     assert_eq!(r.take(popped).unwrap(), None);
     assert_eq!(r.take(inc).unwrap(), 3);
-    assert_eq!(accounts.balance(&1).get().await.unwrap(), 3);
+    assert_eq!(accounts.fields(&1).balance().get().await.unwrap(), 3);
 }
 
 rapyer_tests::on_all!(misuse_is_an_error_not_a_panic);
@@ -202,9 +202,9 @@ async fn misuse_is_an_error_not_a_panic(t: TestRedis) {
     drop(empty);
 
     let mut p1 = t.client.pipeline();
-    let s1 = p1.add(accounts.balance(&1).get());
+    let s1 = p1.add(accounts.fields(&1).balance().get());
     let mut p2 = t.client.pipeline();
-    p2.add(accounts.balance(&1).get());
+    p2.add(accounts.fields(&1).balance().get());
     let mut r1 = p1.exec().await.unwrap();
     let mut r2 = p2.exec().await.unwrap();
     assert!(matches!(r2.take(s1), Err(Error::Pipeline(_))));
@@ -215,7 +215,7 @@ async fn misuse_is_an_error_not_a_panic(t: TestRedis) {
     let other = t.builder().connect().await.unwrap();
     let mut p = t.client.pipeline();
     p.add(samples.fields("a").count().incr(1));
-    p.add(Account::repo(&other).balance(&1).incr(1));
+    p.add(Account::repo(&other).fields(&1).balance().incr(1));
     assert!(matches!(p.exec().await, Err(Error::Pipeline(_))));
     assert_eq!(samples.fields("a").count().get().await.unwrap(), 0);
 }

@@ -236,16 +236,16 @@ async fn renamed_fields() {
     // RS060 backward: read from the old name.
     let read = players.get(&before.id).await.unwrap().unwrap();
     assert_eq!((read.score, read.nickname.as_str()), (5, "a"));
-    assert_eq!(players.score(&before.id).get().await.unwrap(), 5);
+    assert_eq!(players.fields(&before.id).score().get().await.unwrap(), 5);
     // A field operation moves the value to the new name first, atomically.
-    assert_eq!(players.score(&before.id).incr(1).await.unwrap(), 6);
+    assert_eq!(players.fields(&before.id).score().incr(1).await.unwrap(), 6);
     let key = players.key_of(&before.id).unwrap();
     let old_name: bool = t.raw().await.hexists(&key, "points").await.unwrap();
     assert!(!old_name, "the old name was left behind");
     // ...also inside a pipeline.
     let mut p = t.client.pipeline();
-    let nick = p.add(players.nickname(&before.id).get());
-    p.add(players.nickname(&before.id).set("z"));
+    let nick = p.add(players.fields(&before.id).nickname().get());
+    p.add(players.fields(&before.id).nickname().set("z"));
     let mut r = p.exec().await.unwrap();
     assert_eq!(r.take(nick).unwrap(), "a");
     assert_eq!(
@@ -263,6 +263,37 @@ async fn renamed_fields() {
         "old code reads its default, not 9"
     );
     assert!(matches!(f.nick().get().await, Err(Error::Decode { .. })));
+}
+
+#[tokio::test]
+async fn a_renamed_indexed_field_is_reindexed_from_its_old_name() {
+    use cases::renames::{new, old};
+    let t = TestRedis::new().await;
+    let mut written_before = Vec::new();
+    for (i, points) in [(0, 30), (1, 10), (2, 20)] {
+        let mut p = old::Player::new(format!("p{i}"), format!("n{i}"));
+        p.points = points;
+        old::Player::repo(&t.client).insert(&p).await.unwrap();
+        written_before.push(p.id);
+    }
+    let players = new::Player::repo(&t.client);
+    // RS062: the index follows the new name and starts empty.
+    assert!(players.by_score().top(10).await.unwrap().is_empty());
+    let report = players.reindex().await.unwrap();
+    assert_eq!(report.written, 3, "{report:?}");
+    assert_eq!(report.removed, 0, "{report:?}");
+    let ids = players.by_score().top(10).await.unwrap();
+    assert_eq!(
+        ids,
+        vec![written_before[0], written_before[2], written_before[1]]
+    );
+    // The instances still hold the old name; sweeping again keeps their entries.
+    let again = players.reindex().await.unwrap();
+    assert_eq!(again.removed, 0, "{again:?}");
+    assert_eq!(
+        players.by_score().count(i64::MIN, i64::MAX).await.unwrap(),
+        3
+    );
 }
 
 #[tokio::test]
@@ -330,7 +361,8 @@ async fn the_leaderboard_v2_to_v3_example() {
     assert_eq!(players.writer_version(&v2.id).await.unwrap(), Some(3));
     // The breaking change of the review: old code cannot read the new variant.
     players
-        .achievements(&v2.id)
+        .fields(&v2.id)
+        .achievements()
         .push_back(new::Achievement::Champion)
         .await
         .unwrap();

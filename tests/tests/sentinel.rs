@@ -81,8 +81,8 @@ async fn work(
             // A pipeline moving money: one atomic script.
             0 => {
                 let mut p = client.pipeline();
-                p.add(accounts.balance(&from).decr(amount));
-                p.add(accounts.balance(&to).incr(amount));
+                p.add(accounts.fields(&from).balance().decr(amount));
+                p.add(accounts.fields(&to).balance().incr(amount));
                 record(&tally, now, p.exec().await);
             }
             // update: WATCH on a dedicated connection to the master of the moment.
@@ -105,8 +105,8 @@ async fn work(
                     Ok((a, b)) => {
                         let mut p = client.pipeline();
                         p.require_lock(a.lock()).require_lock(b.lock());
-                        p.add(accounts.balance(&from).decr(amount));
-                        p.add(accounts.balance(&to).incr(amount));
+                        p.add(accounts.fields(&from).balance().decr(amount));
+                        p.add(accounts.fields(&to).balance().incr(amount));
                         record(&tally, now, p.exec().await);
                         // A release lost in the failover only leaves the lock to expire.
                         let _ = a.release().await;
@@ -116,7 +116,7 @@ async fn work(
                 }
             }
             // An increment to count.
-            _ => match accounts.balance(&counter).incr(1).await {
+            _ => match accounts.fields(&counter).balance().incr(1).await {
                 Ok(_) => {
                     tally.acked.fetch_add(1, Ordering::Relaxed);
                     tally.ok[now].fetch_add(1, Ordering::Relaxed);
@@ -314,7 +314,7 @@ async fn tls_reaches_the_sentinels_and_every_master() {
         .unwrap();
     let accounts = Account::repo(&db);
     accounts.insert(&Account::new(1)).await.unwrap();
-    accounts.balance(&1).incr(5).await.unwrap();
+    accounts.fields(&1).balance().incr(5).await.unwrap();
     let before = setup.master_port();
     let promoted = tokio::task::block_in_place(|| setup.failover());
     assert_ne!(promoted, before);
@@ -322,7 +322,7 @@ async fn tls_reaches_the_sentinels_and_every_master() {
     // once it is a replica, the client meets READONLY and moves to the new master.
     tokio::task::block_in_place(|| setup.wait_replica_in_sync());
     // Writes and transactions reach the new master, over TLS.
-    accounts.balance(&1).incr(5).await.unwrap();
+    accounts.fields(&1).balance().incr(5).await.unwrap();
     accounts
         .update(&1, |a| {
             a.balance *= 2;

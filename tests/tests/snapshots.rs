@@ -154,3 +154,101 @@ fn schema_docs_cannot_inject_code() {
         "the injection attempts should appear, inside doc comments"
     );
 }
+
+/// The methods of the `impl` blocks of `file` whose type's name passes `is_target`, with whether
+/// each can be called from outside (a `pub` inherent method, or any method of a trait impl).
+fn methods(file: &Path, is_target: impl Fn(&str) -> bool) -> Vec<(String, bool, bool)> {
+    let text = std::fs::read_to_string(file).unwrap();
+    let parsed = syn::parse_file(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    let mut out = Vec::new();
+    for item in parsed.items {
+        let syn::Item::Impl(block) = item else {
+            continue;
+        };
+        let syn::Type::Path(path) = block.self_ty.as_ref() else {
+            continue;
+        };
+        let Some(last) = path.path.segments.last() else {
+            continue;
+        };
+        if !is_target(&last.ident.to_string()) {
+            continue;
+        }
+        let of_trait = block.trait_.is_some();
+        for member in block.items {
+            if let syn::ImplItem::Fn(f) = member {
+                let public = of_trait || matches!(f.vis, syn::Visibility::Public(_));
+                out.push((f.sig.ident.to_string(), public, of_trait));
+            }
+        }
+    }
+    out
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// A generated repository derefs to `rapyer::Repo`: a generated method with the name of one of
+/// `Repo`'s would shadow it. Generated repositories only add `by_<path>` and `get_by_<path>`
+/// index queries, and `Repo` has no method of either shape, so no schema can cause a clash.
+#[test]
+fn no_generated_method_shadows_a_runtime_method() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut runtime = Vec::new();
+    rust_files(&root.join("runtime/src"), &mut runtime);
+    let repo_methods: Vec<String> = runtime
+        .iter()
+        .flat_map(|f| methods(f, |ty| ty == "Repo"))
+        .filter(|(_, public, _)| *public)
+        .map(|(name, _, _)| name)
+        .collect();
+    assert!(
+        repo_methods.iter().any(|m| m == "fields"),
+        "{repo_methods:?}"
+    );
+    for name in &repo_methods {
+        assert!(
+            !name.starts_with("by_") && !name.starts_with("get_by_"),
+            "`Repo::{name}` has the shape of a generated index query"
+        );
+    }
+    let mut generated = Vec::new();
+    rust_files(
+        &root.join("generated-example/src/generated"),
+        &mut generated,
+    );
+    for name in FIXTURES {
+        rust_files(
+            &root.join("tests/fixtures").join(name).join("generated"),
+            &mut generated,
+        );
+    }
+    let mut seen = 0;
+    for file in &generated {
+        let inherent = methods(file, |ty| ty.ends_with("Repo"))
+            .into_iter()
+            .filter(|(_, _, of_trait)| !of_trait);
+        for (method, _, _) in inherent {
+            seen += 1;
+            assert!(
+                method.starts_with("by_") || method.starts_with("get_by_"),
+                "{}: generated repository method `{method}` is not an index query",
+                file.display()
+            );
+            assert!(
+                !repo_methods.contains(&method),
+                "{}: `{method}` shadows `rapyer::Repo::{method}`",
+                file.display()
+            );
+        }
+    }
+    assert!(seen > 0, "no generated repository method found");
+}

@@ -53,7 +53,7 @@ async fn mutual_tls_serves_shared_dedicated_and_lock_connections() {
     );
     let accounts = Account::repo(&db);
     accounts.insert(&Account::new(1)).await.unwrap();
-    assert_eq!(accounts.balance(&1).incr(5).await.unwrap(), 5);
+    assert_eq!(accounts.fields(&1).balance().incr(5).await.unwrap(), 5);
     // `update` runs on a dedicated connection (WATCH): TLS with the client certificate too.
     accounts
         .update(&1, |a| {
@@ -139,7 +139,12 @@ async fn a_tls_cluster_serves_every_node_and_dedicated_connections() {
     for i in 0..64 {
         let owner = format!("w{i}");
         wallets.insert(&Wallet::new(owner.clone())).await.unwrap();
-        wallets.coins(owner.as_str()).incr(i).await.unwrap();
+        wallets
+            .fields(owner.as_str())
+            .coins()
+            .incr(i)
+            .await
+            .unwrap();
     }
     let mut masters_used = std::collections::BTreeSet::new();
     for i in 0..64 {

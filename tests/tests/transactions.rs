@@ -78,7 +78,7 @@ async fn an_error_from_the_closure_writes_nothing(t: TestRedis) {
         matches!(err, Error::Aborted(ref e) if e.to_string() == "insufficient funds"),
         "{err}"
     );
-    assert_eq!(accounts.balance(&1).get().await.unwrap(), 0);
+    assert_eq!(accounts.fields(&1).balance().get().await.unwrap(), 0);
     // Missing instance; unchanged value (nothing sent).
     assert!(matches!(
         accounts.update(&2, |_| Ok::<_, Infallible>(())).await,
@@ -139,7 +139,7 @@ async fn a_transaction_that_always_conflicts_gives_up_after_its_attempts(t: Test
     assert_eq!(runs.load(Ordering::Relaxed), 3);
     // Only the other client's three increments landed.
     let accounts = Account::repo(&t.client);
-    assert_eq!(accounts.balance(&1).get().await.unwrap(), 3);
+    assert_eq!(accounts.fields(&1).balance().get().await.unwrap(), 3);
 }
 
 rapyer_tests::on_all!(
@@ -233,7 +233,11 @@ async fn updates_keep_indexes_and_unique_values_in_step(t: TestRedis) {
         matches!(err, Error::UniqueViolation { ref holder, .. } if holder == "a"),
         "{err}"
     );
-    assert_eq!(gamers.score("b").get().await.unwrap(), 0, "nothing written");
+    assert_eq!(
+        gamers.fields("b").score().get().await.unwrap(),
+        0,
+        "nothing written"
+    );
 }
 
 rapyer_tests::on_all!(updates_write_containers_and_cleared_fields);
@@ -308,8 +312,8 @@ async fn transfers_survive_a_server_crash_and_restart() {
                         if a.value().balance >= amount {
                             let mut p = db.pipeline();
                             p.require_lock(a.lock()).require_lock(b.lock());
-                            p.add(accounts.balance(&from).decr(amount));
-                            p.add(accounts.balance(&to).incr(amount));
+                            p.add(accounts.fields(&from).balance().decr(amount));
+                            p.add(accounts.fields(&to).balance().incr(amount));
                             p.exec().await?;
                         }
                         a.release().await?;

@@ -8,7 +8,6 @@ mod types;
 
 use std::collections::HashMap;
 
-pub use model::{flattened_containers, flattened_indexes};
 pub use names::{is_keyword, module_name, variant_ident, version_order};
 
 use crate::diagnostic::{Diagnostic, SourceMap, Span};

@@ -266,22 +266,18 @@ impl<'a> Checker<'a> {
     }
 
     /// Indexes of each model, nested struct leaves included: none on a model with a TTL (expired
-    /// instances would stay in the index), and no clash between the generated index accessors
-    /// (`by_<path>`, `get_by_<path>`) and field shortcuts.
+    /// instances would stay in the index), and no two indexes needing the same repository
+    /// method (`by_<path>`, `get_by_<path>`: `stats.wins` and `stats_wins` would).
     pub(super) fn check_indexes(&mut self, schema: &Schema) {
         for m in &schema.models {
-            let mut indexed = Vec::new();
-            flattened_indexes(schema, &m.fields, "", 0, &mut indexed);
-            if indexed.is_empty() {
-                continue;
-            }
+            let plan = crate::plan::ModelPlan::new(schema, m);
             if m.ttl_seconds.is_some() {
-                for (path, field) in &indexed {
+                for (p, _) in plan.indexes() {
                     self.error(
-                        field.span,
+                        p.field.span,
                         format!(
-                            "model `{}` has a `ttl`, so it cannot have an index (on `{path}`)",
-                            m.name
+                            "model `{}` has a `ttl`, so it cannot have an index (on `{}`)",
+                            m.name, p.path
                         ),
                     )
                     .help = Some(
@@ -291,27 +287,19 @@ impl<'a> Checker<'a> {
                 }
                 continue;
             }
-            let mut accessors: BTreeMap<String, &str> = BTreeMap::new();
-            for (path, field) in &indexed {
-                let base = path.replace('.', "_");
-                let mut names = vec![format!("by_{base}")];
-                if field.index == Some(crate::ir::IndexKind::Unique) {
-                    names.push(format!("get_by_{base}"));
-                }
-                for name in names {
-                    let taken =
-                        m.fields.iter().any(|f| f.name == name) || accessors.contains_key(&name);
-                    if taken {
+            let mut accessors: BTreeMap<&str, &str> = BTreeMap::new();
+            for (p, ix) in plan.indexes() {
+                for name in std::iter::once(&ix.accessor).chain(&ix.get_by) {
+                    if let Some(other) = accessors.insert(name, &p.path) {
                         self.error(
-                            field.span,
+                            p.field.span,
                             format!(
-                                "the index on `{path}` of model `{}` needs the method `{name}`, which another field or index of the model already uses",
-                                m.name
+                                "the index on `{}` of model `{}` needs the method `{name}`, which the index on `{other}` already uses",
+                                p.path, m.name
                             ),
                         )
                         .help = Some("rename one of the fields".into());
                     }
-                    accessors.insert(name, path);
                 }
             }
         }
@@ -399,52 +387,4 @@ fn find_cycle(
         }
     }
     None
-}
-
-/// Every indexed field reachable as a hash field of a model (nested struct leaves flattened to
-/// `stats.wins`), with its path.
-pub fn flattened_indexes<'s>(
-    schema: &'s Schema,
-    fields: &'s [crate::ir::Field],
-    prefix: &str,
-    depth: usize,
-    out: &mut Vec<(String, &'s crate::ir::Field)>,
-) {
-    if depth > schema.structs.len() {
-        return;
-    }
-    for f in fields {
-        let path = format!("{prefix}{}", f.name);
-        match &f.ty {
-            Type::Struct(n) => {
-                if let Some(s) = schema.structs.iter().find(|s| s.name == *n) {
-                    flattened_indexes(schema, &s.fields, &format!("{path}."), depth + 1, out);
-                }
-            }
-            _ if f.index.is_some() => out.push((path, f)),
-            _ => {}
-        }
-    }
-}
-
-/// Every container field (`list`, `set`, `map`) of `fields`, nested struct fields flattened to
-/// `field.sub` paths (each container has a key of its own), with its type.
-pub fn flattened_containers<'s>(
-    schema: &'s Schema,
-    fields: &'s [crate::ir::Field],
-    prefix: &str,
-    out: &mut Vec<(String, &'s Type)>,
-) {
-    for f in fields {
-        let path = format!("{prefix}{}", f.name);
-        match &f.ty {
-            Type::List(_) | Type::Set(_) | Type::Map(_) => out.push((path, &f.ty)),
-            Type::Struct(n) => {
-                if let Some(s) = schema.structs.iter().find(|s| s.name == *n) {
-                    flattened_containers(schema, &s.fields, &format!("{path}."), out);
-                }
-            }
-            _ => {}
-        }
-    }
 }

@@ -5,11 +5,14 @@ use std::collections::HashMap;
 
 use tera::{Result, Value, to_value};
 
+use super::view::{Handle, Init, InitValue, Literal};
 use crate::check::is_keyword;
 use crate::ir::Type;
 
 /// Filter names; a test checks every `{{ }}` in every template ends with one of them.
-pub const SAFE_FILTERS: &[&str] = &["ident", "lit", "ty", "int", "uint", "float", "bool"];
+pub const SAFE_FILTERS: &[&str] = &[
+    "ident", "lit", "ty", "int", "uint", "float", "bool", "value", "init", "handle",
+];
 
 /// Registers every filter.
 pub fn register(tera: &mut tera::Tera) {
@@ -20,6 +23,9 @@ pub fn register(tera: &mut tera::Tera) {
     tera.register_filter("uint", uint);
     tera.register_filter("float", float);
     tera.register_filter("bool", boolean);
+    tera.register_filter("value", value_filter);
+    tera.register_filter("init", init_filter);
+    tera.register_filter("handle", handle_filter);
 }
 
 fn err(filter: &str, value: &Value) -> tera::Error {
@@ -29,13 +35,7 @@ fn err(filter: &str, value: &Value) -> tera::Error {
 /// An identifier: ASCII letters, digits and `_`, not starting with a digit, not a keyword.
 fn ident(value: &Value, _: &HashMap<String, Value>) -> Result<Value> {
     let s = value.as_str().ok_or_else(|| err("ident", value))?;
-    let valid = s
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && !is_keyword(s);
-    if !valid {
+    if !is_ident(s) {
         return Err(err("ident", value));
     }
     Ok(to_value(s)?)
@@ -110,6 +110,104 @@ pub fn rust_type(t: &Type) -> Option<String> {
     })
 }
 
+/// Deserializes a filter's typed input, refusing anything else.
+fn typed<T: serde::de::DeserializeOwned>(filter: &str, value: &Value) -> Result<T> {
+    serde_json::from_value(value.clone()).map_err(|_| err(filter, value))
+}
+
+/// `ident`'s check, for names inside typed values.
+fn is_ident(s: &str) -> bool {
+    s.chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !is_keyword(s)
+}
+
+/// A value known at generation time (a serialized [`Literal`]) as a Rust expression.
+fn value_filter(value: &Value, _: &HashMap<String, Value>) -> Result<Value> {
+    let literal: Literal = typed("value", value)?;
+    Ok(to_value(
+        render_literal(&literal).ok_or_else(|| err("value", value))?,
+    )?)
+}
+
+/// Renders a literal; `None` for what no checked schema produces (a non-finite float, a bad
+/// uuid or variant name).
+pub fn render_literal(literal: &Literal) -> Option<String> {
+    use proc_macro2::Literal as Token;
+    Some(match literal {
+        Literal::None => "::core::option::Option::None".into(),
+        Literal::Some(inner) => format!("::core::option::Option::Some({})", render_literal(inner)?),
+        Literal::Bool(b) => b.to_string(),
+        Literal::Int(i) => Token::i64_suffixed(*i).to_string(),
+        Literal::Float(f) if f.is_finite() => Token::f64_suffixed(*f).to_string(),
+        Literal::Float(_) => return None,
+        Literal::String(s) => format!("::std::string::String::from({})", Token::string(s)),
+        Literal::Bytes(s) => format!("{}.as_bytes().to_vec()", Token::string(s)),
+        Literal::DateTime { secs, nanos } => format!(
+            "::rapyer::codec::datetime_default({}, {})",
+            Token::i64_suffixed(*secs),
+            Token::u32_suffixed(*nanos)
+        ),
+        Literal::Uuid(text) => format!(
+            "::rapyer::Uuid::from_u128({})",
+            Token::u128_suffixed(uuid::Uuid::parse_str(text).ok()?.as_u128())
+        ),
+        Literal::Variant { ty, rust_name } if is_ident(rust_name) => {
+            format!("<{}>::{rust_name}", rust_type(ty)?)
+        }
+        Literal::Variant { .. } => return None,
+        Literal::Json(text) => format!("::rapyer::codec::json_default({})", Token::string(text)),
+    })
+}
+
+/// A constructor's entry for one field (a serialized [`Init`]): `name: value`, or `name` alone
+/// when the parameter of that name is the value.
+fn init_filter(value: &Value, _: &HashMap<String, Value>) -> Result<Value> {
+    let init: Init = typed("init", value)?;
+    if !is_ident(&init.name) {
+        return Err(err("init", value));
+    }
+    let name = &init.name;
+    let expr = match &init.value {
+        InitValue::Param { into: false } => return Ok(to_value(name)?),
+        InitValue::Param { into: true } => format!("{name}.into()"),
+        InitValue::NewUuid => "::rapyer::Uuid::new_v4()".into(),
+        InitValue::Literal(l) => render_literal(l).ok_or_else(|| err("init", value))?,
+        InitValue::EmptyList => "::std::vec::Vec::new()".into(),
+        InitValue::EmptySet => "::std::collections::BTreeSet::new()".into(),
+        InitValue::EmptyMap => "::std::collections::BTreeMap::new()".into(),
+        InitValue::StructNew(ty) => format!(
+            "<{}>::new()",
+            rust_type(ty).ok_or_else(|| err("init", value))?
+        ),
+    };
+    Ok(to_value(format!("{name}: {expr}"))?)
+}
+
+/// The runtime handle type of a field (a serialized [`Handle`]).
+fn handle_filter(value: &Value, _: &HashMap<String, Value>) -> Result<Value> {
+    let handle: Handle = typed("handle", value)?;
+    let codec = |json: bool| if json { ", ::rapyer::AsJson" } else { "" };
+    let ty = |t: &Type| rust_type(t).ok_or_else(|| err("handle", value));
+    Ok(to_value(match &handle {
+        Handle::Int => "::rapyer::IntField".to_string(),
+        Handle::Float => "::rapyer::FloatField".to_string(),
+        Handle::Value(t) => format!("::rapyer::ValueField<{}>", ty(t)?),
+        Handle::Optional { elem, json } => {
+            format!("::rapyer::OptionalField<{}{}>", ty(elem)?, codec(*json))
+        }
+        Handle::List { elem, json } => {
+            format!("::rapyer::ListField<{}{}>", ty(elem)?, codec(*json))
+        }
+        Handle::Set(t) => format!("::rapyer::SetField<{}>", ty(t)?),
+        Handle::Map { elem, json } => format!("::rapyer::MapField<{}{}>", ty(elem)?, codec(*json)),
+        Handle::Struct(name) if is_ident(name) => format!("super::{name}"),
+        Handle::Struct(_) => return Err(err("handle", value)),
+    })?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,5 +230,45 @@ mod tests {
             "::std::vec::Vec<super::PlayerStats>"
         );
         assert!(apply(ty, serde_json::json!({"Struct": "X>; fn evil"})).is_err());
+        assert_eq!(
+            apply(
+                value_filter,
+                serde_json::json!({"Some": {"String": "a\"b"}})
+            )
+            .unwrap(),
+            "::core::option::Option::Some(::std::string::String::from(\"a\\\"b\"))"
+        );
+        assert!(apply(value_filter, serde_json::json!({"Uuid": "not a uuid"})).is_err());
+        assert!(
+            apply(
+                value_filter,
+                serde_json::json!({"Variant": {"ty": {"Enum": "E"}, "rust_name": "A; evil()"}})
+            )
+            .is_err()
+        );
+        assert_eq!(
+            apply(
+                init_filter,
+                serde_json::json!({"name": "stats", "value": {"Param": {"into": false}}})
+            )
+            .unwrap(),
+            "stats"
+        );
+        assert!(
+            apply(
+                init_filter,
+                serde_json::json!({"name": "a: evil()", "value": "NewUuid"})
+            )
+            .is_err()
+        );
+        assert_eq!(
+            apply(
+                handle_filter,
+                serde_json::json!({"List": {"elem": {"Struct": "S"}, "json": true}})
+            )
+            .unwrap(),
+            "::rapyer::ListField<super::S, ::rapyer::AsJson>"
+        );
+        assert!(apply(handle_filter, serde_json::json!({"Struct": "S>; evil"})).is_err());
     }
 }

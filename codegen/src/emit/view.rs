@@ -1,10 +1,11 @@
 //! The view model handed to templates: the IR with every decision about generated code already
 //! made (how each field is stored, what the constructor takes), so templates only lay out code.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::check::{module_name, version_order};
 use crate::ir::{self, Key, Schema, Type, Value};
+use crate::plan::{self, ModelPlan, Storage};
 
 /// Everything one render needs.
 #[derive(Serialize)]
@@ -54,6 +55,10 @@ pub struct StructView {
     /// The field handles type (`PlayerStatsFields`).
     pub fields_ty: String,
     pub fields_doc: String,
+    /// Fields that may hold a float (checked by `Finite`).
+    pub float_fields: Vec<String>,
+    /// `new` takes more parameters than clippy likes.
+    pub many_params: bool,
 }
 
 #[derive(Serialize)]
@@ -76,12 +81,12 @@ pub struct ModelView {
     /// The field handles type (`PlayerFields`).
     pub fields_ty: String,
     pub fields_doc: String,
-    /// Fields without a repository shortcut, because a repository method has their name.
-    pub shadowed: Vec<String>,
     /// Indexes, nested struct leaves included.
     pub indexes: Vec<IndexView>,
     /// Renamed fields (flattened paths), read from their old name.
     pub renames: Vec<RenameView>,
+    /// `new` takes more parameters than clippy likes.
+    pub many_params: bool,
 }
 
 /// A field renamed with `renamed_from`.
@@ -100,8 +105,10 @@ pub struct IndexView {
     pub path: String,
     /// `rapyer::IndexKind` variant.
     pub kind: &'static str,
-    /// `sorted`, `unique` or `lookup`.
+    /// The query handle's runtime type (`SortedIndex`).
     pub handle: &'static str,
+    /// The schema's name of the index kind, for docs.
+    pub kind_doc: &'static str,
     /// The field's value type (`optional` removed).
     pub value_ty: Type,
     /// `by_<path>`.
@@ -121,68 +128,134 @@ pub struct FieldView {
     pub name: String,
     pub doc: Vec<String>,
     pub ty: Type,
-    /// How the field is written and read: `scalar`, `optional`, `optional_json`, `flat`, `list`,
-    /// `list_json`, `set`, `map`, `map_json`.
-    pub storage: &'static str,
-    /// For `flat`: the struct's name.
-    pub struct_name: Option<String>,
-    /// For `flat`: the prefix of the struct's fields (`stats.`).
-    pub flat_prefix: String,
+    /// The name it is stored under: the field name, or `field.` for a struct (its fields'
+    /// prefix). In a struct, it follows the prefix of the field that holds the struct.
+    pub stored: String,
+    /// The `RecordWriter` method that writes it.
+    pub write: &'static str,
+    /// The `RecordReader` method that reads it.
+    pub read: &'static str,
+    /// For `field_or`: the value of an instance stored without the field.
+    pub read_default: Option<Literal>,
+    /// A parameter of `new`, taking `impl Into<String>` when `into`.
+    pub param: Option<Param>,
     /// How `new` fills it.
     pub init: Init,
-    /// The schema default, used by `new` and when reading an instance that lacks the field.
-    pub default: Option<DefaultView>,
     /// The handle its atomic operations are on; `None` for a model's key (immutable).
-    pub handle: Option<HandleView>,
-    /// A model field reachable as `repo.<field>(pk)` (not shadowed by a repository method).
-    pub shortcut: bool,
+    pub handle: Option<Handle>,
+    /// The handle's `with_default` value.
+    pub handle_default: Option<Literal>,
 }
 
-/// The runtime handle type of a field's operations.
+/// A parameter of a constructor.
 #[derive(Serialize)]
-pub struct HandleView {
-    /// `int`, `float`, `value`, `optional`, `list`, `set`, `map`, `struct`.
-    pub kind: &'static str,
-    /// The value or element type.
-    pub elem: Option<Type>,
-    /// Elements stored as JSON (`AsJson` codec).
-    pub json: bool,
-    /// For `struct`: the struct's handle type.
-    pub fields_ty: Option<String>,
-    /// `with_default` is called (int, float and other scalars with a schema default).
-    pub with_default: bool,
+pub struct Param {
+    /// Takes `impl Into<String>` (strings) rather than the field's type.
+    pub into: bool,
 }
 
-/// How a constructor fills a field.
-#[derive(Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Init {
-    /// A parameter of `new`; `into` for strings (`impl Into<String>`).
-    Param { into: bool },
+/// How a constructor fills a field, rendered by the `init` filter as a struct literal entry.
+#[derive(Serialize, Deserialize)]
+pub struct Init {
+    /// The field.
+    pub name: String,
+    /// Its value.
+    pub value: InitValue,
+}
+
+/// The value a constructor gives a field.
+#[derive(Serialize, Deserialize)]
+pub enum InitValue {
+    /// The parameter of the same name (`.into()` when `into`).
+    Param {
+        /// Converted with `Into`.
+        into: bool,
+    },
     /// A new random UUID (generated key).
     NewUuid,
-    /// The schema default.
-    Default,
-    /// `None`.
-    None,
-    /// An empty container of this kind.
-    Empty { container: &'static str },
-    /// `Struct::new()`.
-    StructNew { name: String },
+    /// A literal value (the schema default).
+    Literal(Literal),
+    /// An empty `Vec`.
+    EmptyList,
+    /// An empty `BTreeSet`.
+    EmptySet,
+    /// An empty `BTreeMap`.
+    EmptyMap,
+    /// The struct's own `new()`.
+    StructNew(Type),
 }
 
-/// A default value, structured so that templates render it through filters only.
-#[derive(Serialize)]
-pub struct DefaultView {
-    /// Wrap in `Some(..)` (default of an `optional<T>`).
-    pub some: bool,
-    /// `none`, `bool`, `int`, `float`, `string`, `bytes`, `datetime`, `uuid_hi_lo`, `variant`, `json`.
-    pub kind: &'static str,
-    pub value: serde_json::Value,
-    /// For `datetime`: nanoseconds; for `uuid`: low 64 bits (`value` holds the high ones).
-    pub extra: Option<serde_json::Value>,
-    /// For `variant`: the enum type.
-    pub enum_ty: Option<Type>,
+/// A value known at generation time, rendered by the `value` filter.
+#[derive(Clone, Serialize, Deserialize)]
+pub enum Literal {
+    /// `None`.
+    None,
+    /// `Some(..)` of an optional field's default.
+    Some(Box<Literal>),
+    /// A bool.
+    Bool(bool),
+    /// An i64.
+    Int(i64),
+    /// A finite f64.
+    Float(f64),
+    /// A `String`.
+    String(String),
+    /// A `Vec<u8>` of these UTF-8 bytes.
+    Bytes(String),
+    /// A UTC datetime.
+    DateTime {
+        /// Seconds since the epoch.
+        secs: i64,
+        /// Nanoseconds in the second.
+        nanos: u32,
+    },
+    /// A UUID, hyphenated.
+    Uuid(String),
+    /// An enum variant.
+    Variant {
+        /// The enum type.
+        ty: Type,
+        /// The variant's Rust name.
+        rust_name: String,
+    },
+    /// A JSON value, as compact JSON text.
+    Json(String),
+}
+
+/// The runtime handle type of a field's operations, rendered by the `handle` filter.
+#[derive(Serialize, Deserialize)]
+pub enum Handle {
+    /// `IntField`.
+    Int,
+    /// `FloatField`.
+    Float,
+    /// `ValueField<T>`.
+    Value(Type),
+    /// `OptionalField<T>` (`AsJson` when `json`).
+    Optional {
+        /// The value type.
+        elem: Type,
+        /// Stored as JSON.
+        json: bool,
+    },
+    /// `ListField<T>`.
+    List {
+        /// The element type.
+        elem: Type,
+        /// Stored as JSON.
+        json: bool,
+    },
+    /// `SetField<T>`.
+    Set(Type),
+    /// `MapField<T>`.
+    Map {
+        /// The value type.
+        elem: Type,
+        /// Stored as JSON.
+        json: bool,
+    },
+    /// The struct's `<Struct>Fields`.
+    Struct(String),
 }
 
 fn doc_lines(doc: &Option<String>) -> Vec<String> {
@@ -203,7 +276,6 @@ fn type_doc(doc: &Option<String>, kind: &str, name: &str) -> Vec<String> {
 
 /// Builds the view of a checked schema.
 pub fn build(schema: &Schema) -> SchemaView {
-    let defaultable = |name: &str| struct_defaultable(schema, name, 0);
     let mut exports: Vec<ExportView> = schema
         .enums
         .iter()
@@ -260,256 +332,196 @@ pub fn build(schema: &Schema) -> SchemaView {
         structs: schema
             .structs
             .iter()
-            .map(|s| {
-                let fields: Vec<FieldView> = s.fields.iter().map(|f| field_view(schema, f, None)).collect();
-                StructView {
-                    fields_ty: format!("{}Fields", s.name),
-                    fields_doc: format!(
-                        " Atomic operations on the fields of a [`{}`] stored in an instance, from \
-                         the handle of the field that holds it.",
-                        s.name
-                    ),
-                    name: s.name.clone(),
-                    module: module_name(&s.name),
-                    file: format!("{}.rs", module_name(&s.name)),
-                    doc: type_doc(&s.doc, "struct", &s.name),
-                    defaultable: defaultable(&s.name),
-                    fields,
-                }
-            })
+            .map(|s| struct_view(schema, s))
             .collect(),
         models: schema
             .models
             .iter()
-            .map(|m| {
-                let mut fields: Vec<FieldView> = m.fields.iter().map(|f| field_view(schema, f, Some(&m.key))).collect();
-                let mut shadowed = Vec::new();
-                for f in &mut fields {
-                    if f.handle.is_none() {
-                        continue;
-                    }
-                    if REPO_METHODS.contains(&f.name.as_str()) {
-                        shadowed.push(f.name.clone());
-                    } else {
-                        f.shortcut = true;
-                    }
-                }
-                let pk = m.fields.iter().find(|f| f.name == m.key.field()).expect("key field exists");
-                let mut containers = Vec::new();
-                collect_containers(schema, &m.fields, "", &mut containers);
-                ModelView {
-                    fields_ty: format!("{}Fields", m.name),
-                    fields_doc: format!(
-                        " Atomic operations on the fields of one [`{}`], from `{}Repo::fields(pk)`.",
-                        m.name, m.name
-                    ),
-                    shadowed,
-                    indexes: index_views(schema, m),
-                    renames: rename_views(schema, &m.fields, "", 0),
-                    name: m.name.clone(),
-                    module: module_name(&m.name),
-                    file: format!("{}.rs", module_name(&m.name)),
-                    repo: format!("{}Repo", m.name),
-                    repo_doc: format!(
-                        " Repository of [`{}`]: every operation of [`rapyer::Repo`] (through `Deref`).",
-                        m.name
-                    ),
-                    doc: type_doc(&m.doc, "model", &m.name),
-                    prefix: m.prefix.clone(),
-                    ttl_seconds: m.ttl_seconds,
-                    buckets: m.buckets,
-                    slot_group: m.slot_group.clone(),
-                    pk_field: pk.name.clone(),
-                    pk_ty: pk.ty.clone(),
-                    defaultable: fields.iter().all(|f| !matches!(f.init, Init::Param { .. })),
-                    fields,
-                    containers,
-                }
-            })
+            .map(|m| model_view(schema, m))
             .collect(),
     }
 }
 
-/// Element types stored with their scalar codec; everything else is stored as JSON.
-fn is_scalar(t: &Type) -> bool {
-    matches!(
-        t,
-        Type::Bool
-            | Type::Int
-            | Type::Float
-            | Type::String
-            | Type::Bytes
-            | Type::DateTime
-            | Type::Uuid
-            | Type::Json
-            | Type::Enum(_)
-    )
-}
-
-fn field_view(schema: &Schema, f: &ir::Field, key: Option<&Key>) -> FieldView {
-    let (storage, struct_name) = match &f.ty {
-        Type::Struct(n) => ("flat", Some(n.clone())),
-        Type::Optional(inner) if matches!(**inner, Type::Struct(_)) => ("optional_json", None),
-        Type::Optional(_) => ("optional", None),
-        Type::List(e) if is_scalar(e) => ("list", None),
-        Type::List(_) => ("list_json", None),
-        Type::Set(_) => ("set", None),
-        Type::Map(e) if is_scalar(e) => ("map", None),
-        Type::Map(_) => ("map_json", None),
-        _ => ("scalar", None),
-    };
-    let init = match (&f.ty, &f.default, key) {
-        (_, _, Some(Key::GeneratedUuid { field })) if *field == f.name => Init::NewUuid,
-        (_, Some(_), _) => Init::Default,
-        (Type::Optional(_), None, _) => Init::None,
-        (Type::List(_), None, _) => Init::Empty { container: "vec" },
-        (Type::Set(_), None, _) => Init::Empty { container: "set" },
-        (Type::Map(_), None, _) => Init::Empty { container: "map" },
-        (Type::Struct(n), None, _) if struct_defaultable(schema, n, 0) => {
-            Init::StructNew { name: n.clone() }
-        }
-        (t, None, _) => Init::Param {
-            into: *t == Type::String,
-        },
-    };
-    let is_key = key.is_some_and(|k| k.field() == f.name);
-    FieldView {
-        handle: (!is_key).then(|| handle_view(&f.ty, f.default.is_some())),
-        shortcut: false,
-        name: f.name.clone(),
-        doc: field_doc(f),
-        ty: f.ty.clone(),
-        flat_prefix: format!("{}.", f.name),
-        storage,
-        struct_name,
-        init,
-        default: f.default.as_ref().map(|d| default_view(&f.ty, d)),
+fn struct_view(schema: &Schema, s: &ir::Struct) -> StructView {
+    let fields: Vec<FieldView> = s
+        .fields
+        .iter()
+        .map(|f| field_view(schema, f, None))
+        .collect();
+    StructView {
+        fields_ty: format!("{}Fields", s.name),
+        fields_doc: format!(
+            " Atomic operations on the fields of a [`{}`] stored in an instance, from the \
+             handle of the field that holds it.",
+            s.name
+        ),
+        name: s.name.clone(),
+        module: module_name(&s.name),
+        file: format!("{}.rs", module_name(&s.name)),
+        doc: type_doc(&s.doc, "struct", &s.name),
+        defaultable: plan::struct_defaultable(schema, &s.name),
+        float_fields: float_fields(schema, &s.fields),
+        many_params: many_params(&fields),
+        fields,
     }
 }
 
-/// Methods of `Repo` (and of the traits a repository implements) plus names kept for later
-/// repository methods: a field with one of these names gets no `repo.<field>(pk)` shortcut
-/// (it would shadow the method); `repo.fields(pk).<field>()` always works.
-pub const REPO_METHODS: &[&str] = &[
-    "all",
-    "client",
-    "clone",
-    "count",
-    "delete",
-    "deref",
-    "exists",
-    "fields",
-    "fmt",
-    "get",
-    "get_many",
-    "insert",
-    "instance",
-    "key_of",
-    "keys_of",
-    "lock",
-    "lock_key",
-    "lock_many",
-    "lock_pair",
-    "lock_with",
-    "new",
-    "pipeline",
-    "reindex",
-    "save",
-    "update",
-    "update_many",
-    "update_with",
-];
-
-fn rename_views(
-    schema: &Schema,
-    fields: &[ir::Field],
-    prefix: &str,
-    depth: usize,
-) -> Vec<RenameView> {
-    let mut out = Vec::new();
-    if depth > schema.structs.len() {
-        return out;
-    }
-    for f in fields {
-        if let Some(old) = &f.renamed_from {
-            out.push(RenameView {
-                new: format!("{prefix}{}", f.name),
-                old: format!("{prefix}{old}"),
-            });
-        }
-        if let Type::Struct(n) = &f.ty
-            && let Some(s) = schema.structs.iter().find(|s| s.name == *n)
-        {
-            out.extend(rename_views(
-                schema,
-                &s.fields,
-                &format!("{prefix}{}.", f.name),
-                depth + 1,
-            ));
-        }
-    }
-    out
+/// More constructor parameters than clippy's `too_many_arguments` allows (7).
+fn many_params(fields: &[FieldView]) -> bool {
+    fields.iter().filter(|f| f.param.is_some()).count() > 7
 }
 
-fn index_views(schema: &Schema, m: &ir::Model) -> Vec<IndexView> {
-    let mut indexed = Vec::new();
-    crate::check::flattened_indexes(schema, &m.fields, "", 0, &mut indexed);
-    indexed
-        .into_iter()
-        .filter_map(|(path, f)| {
-            let value_ty = match &f.ty {
-                Type::Optional(inner) => inner.as_ref().clone(),
-                t => t.clone(),
-            };
-            let (kind, handle) = match (f.index?, &value_ty) {
-                (ir::IndexKind::Sorted, Type::Int) => ("SortedInt", "sorted"),
-                (ir::IndexKind::Sorted, Type::Float) => ("SortedFloat", "sorted"),
-                (ir::IndexKind::Sorted, _) => ("SortedDateTime", "sorted"),
-                (ir::IndexKind::Unique, _) => ("Unique", "unique"),
-                (ir::IndexKind::Lookup, _) => ("Lookup", "lookup"),
-            };
-            let base = path.replace('.', "_");
-            Some(IndexView {
-                kind,
-                handle,
-                value_ty,
-                accessor: format!("by_{base}"),
-                get_by: (handle == "unique").then(|| format!("get_by_{base}")),
-                path,
+fn model_view(schema: &Schema, m: &ir::Model) -> ModelView {
+    let plan = ModelPlan::new(schema, m);
+    let fields: Vec<FieldView> = m
+        .fields
+        .iter()
+        .map(|f| field_view(schema, f, Some(&m.key)))
+        .collect();
+    ModelView {
+        fields_ty: format!("{}Fields", m.name),
+        fields_doc: format!(
+            " Atomic operations on the fields of one [`{}`], from `{}Repo::fields(pk)`.",
+            m.name, m.name
+        ),
+        indexes: plan
+            .indexes()
+            .map(|(p, ix)| IndexView {
+                path: p.path.clone(),
+                kind: ix.storage.runtime_name(),
+                handle: match ix.kind {
+                    ir::IndexKind::Sorted => "SortedIndex",
+                    ir::IndexKind::Unique => "UniqueIndex",
+                    ir::IndexKind::Lookup => "LookupIndex",
+                },
+                kind_doc: ix.kind.name(),
+                value_ty: ix.value_ty.clone(),
+                accessor: ix.accessor.clone(),
+                get_by: ix.get_by.clone(),
             })
-        })
+            .collect(),
+        containers: plan
+            .containers()
+            .map(|(p, kind)| ContainerView {
+                path: p.path.clone(),
+                kind: kind.runtime_name(),
+            })
+            .collect(),
+        renames: plan
+            .renames()
+            .map(|(new, old)| RenameView {
+                new: new.to_string(),
+                old: old.to_string(),
+            })
+            .collect(),
+        name: m.name.clone(),
+        module: module_name(&m.name),
+        file: format!("{}.rs", module_name(&m.name)),
+        repo: format!("{}Repo", m.name),
+        repo_doc: format!(
+            " Repository of [`{}`]: every operation of [`rapyer::Repo`] (through `Deref`) and the \
+             queries of its indexes.",
+            m.name
+        ),
+        doc: type_doc(&m.doc, "model", &m.name),
+        prefix: m.prefix.clone(),
+        ttl_seconds: m.ttl_seconds,
+        buckets: m.buckets,
+        slot_group: m.slot_group.clone(),
+        pk_field: plan.pk.name.clone(),
+        pk_ty: plan.pk.ty.clone(),
+        defaultable: fields.iter().all(|f| f.param.is_none()),
+        many_params: many_params(&fields),
+        fields,
+    }
+}
+
+/// The fields whose value may hold a float, the only values `Finite` must check.
+fn float_fields(schema: &Schema, fields: &[ir::Field]) -> Vec<String> {
+    fields
+        .iter()
+        .filter(|f| plan::may_hold_float(schema, &f.ty))
+        .map(|f| f.name.clone())
         .collect()
 }
 
-fn handle_view(ty: &Type, has_default: bool) -> HandleView {
-    let view = |kind, elem: Option<&Type>| HandleView {
-        kind,
-        json: elem.is_some_and(|e| !is_scalar(e)),
-        elem: elem.cloned(),
-        fields_ty: None,
-        with_default: false,
+fn field_view(schema: &Schema, f: &ir::Field, key: Option<&Key>) -> FieldView {
+    let storage = Storage::of(&f.ty);
+    let (write, read) = match &storage {
+        Storage::Scalar if f.default.is_some() => ("field", "field_or"),
+        Storage::Scalar => ("field", "field"),
+        Storage::Optional { json: false } => ("optional", "optional"),
+        Storage::Optional { json: true } => ("optional_json", "optional_json"),
+        Storage::Struct { .. } => ("flat", "flat"),
+        Storage::List { json: false } => ("list", "list"),
+        Storage::List { json: true } => ("list_json", "list_json"),
+        Storage::Set => ("set", "set"),
+        Storage::Map { json: false } => ("map", "map"),
+        Storage::Map { json: true } => ("map_json", "map_json"),
     };
+    let default = f.default.as_ref().map(|d| literal(&f.ty, d));
+    let is_key = key.is_some_and(|k| k.field() == f.name);
+    let value = match (&f.ty, &default, key) {
+        (_, _, Some(Key::GeneratedUuid { field })) if *field == f.name => InitValue::NewUuid,
+        (_, Some(d), _) => InitValue::Literal(d.clone()),
+        (Type::Optional(_), None, _) => InitValue::Literal(Literal::None),
+        (Type::List(_), None, _) => InitValue::EmptyList,
+        (Type::Set(_), None, _) => InitValue::EmptySet,
+        (Type::Map(_), None, _) => InitValue::EmptyMap,
+        (Type::Struct(n), None, _) if plan::struct_defaultable(schema, n) => {
+            InitValue::StructNew(f.ty.clone())
+        }
+        (t, None, _) => InitValue::Param {
+            into: *t == Type::String,
+        },
+    };
+    let handle = (!is_key).then(|| handle(&f.ty));
+    FieldView {
+        handle_default: default
+            .clone()
+            .filter(|_| matches!(handle, Some(Handle::Int | Handle::Float | Handle::Value(_)))),
+        handle,
+        read_default: default.filter(|_| storage == Storage::Scalar),
+        param: match value {
+            InitValue::Param { into } => Some(Param { into }),
+            _ => None,
+        },
+        init: Init {
+            name: f.name.clone(),
+            value,
+        },
+        name: f.name.clone(),
+        doc: field_doc(f),
+        ty: f.ty.clone(),
+        stored: match storage {
+            Storage::Struct { .. } => format!("{}.", f.name),
+            _ => f.name.clone(),
+        },
+        write,
+        read,
+    }
+}
+
+fn handle(ty: &Type) -> Handle {
+    let json = |e: &Type| !plan::is_scalar(e);
     match ty {
-        Type::Int => HandleView {
-            with_default: has_default,
-            ..view("int", None)
+        Type::Int => Handle::Int,
+        Type::Float => Handle::Float,
+        Type::Optional(e) => Handle::Optional {
+            elem: e.as_ref().clone(),
+            json: json(e),
         },
-        Type::Float => HandleView {
-            with_default: has_default,
-            ..view("float", None)
+        Type::List(e) => Handle::List {
+            elem: e.as_ref().clone(),
+            json: json(e),
         },
-        Type::Optional(inner) => view("optional", Some(inner)),
-        Type::List(e) => view("list", Some(e)),
-        Type::Set(e) => view("set", Some(e)),
-        Type::Map(e) => view("map", Some(e)),
-        Type::Struct(n) => HandleView {
-            fields_ty: Some(format!("{n}Fields")),
-            ..view("struct", None)
+        Type::Set(e) => Handle::Set(e.as_ref().clone()),
+        Type::Map(e) => Handle::Map {
+            elem: e.as_ref().clone(),
+            json: json(e),
         },
-        t => HandleView {
-            with_default: has_default,
-            ..view("value", Some(t))
-        },
+        Type::Struct(n) => Handle::Struct(format!("{n}Fields")),
+        t => Handle::Value(t.clone()),
     }
 }
 
@@ -521,7 +533,7 @@ fn field_doc(f: &ir::Field) -> Vec<String> {
     }
     let mut facts = format!(" Schema type `{}`", f.ty.schema_name());
     if let Some(d) = &f.default {
-        facts.push_str(&format!(", default `{}`", default_text(d)));
+        facts.push_str(&format!(", default `{}`", plan::default_text(d)));
     }
     if let Some(i) = f.index {
         facts.push_str(&format!(", `{}` index", i.name()));
@@ -531,90 +543,30 @@ fn field_doc(f: &ir::Field) -> Vec<String> {
     lines
 }
 
-fn default_text(d: &Value) -> String {
-    match d {
-        Value::None => "null".into(),
-        Value::Bool(b) => b.to_string(),
-        Value::Int(i) => i.to_string(),
-        Value::Float(f) => format!("{f:?}"),
-        Value::String(s) => format!("{s:?}"),
-        Value::DateTime { secs, nanos } => chrono::DateTime::from_timestamp(*secs, *nanos)
-            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
-            .unwrap_or_default(),
-        Value::Uuid(u) => uuid::Uuid::from_u128(*u).to_string(),
-        Value::Variant { name, .. } => name.clone(),
-        Value::Json(j) => j.clone(),
-    }
-}
-
-fn default_view(ty: &Type, value: &Value) -> DefaultView {
-    let (some, ty) = match ty {
-        Type::Optional(inner) if *value != Value::None => (true, inner.as_ref()),
-        t => (false, t),
-    };
-    let view = |kind, value: serde_json::Value| DefaultView {
-        some,
-        kind,
-        value,
-        extra: None,
-        enum_ty: None,
+/// The default `value` of a field of type `ty`, as a literal of the field's Rust type.
+fn literal(ty: &Type, value: &Value) -> Literal {
+    let plain = match ty {
+        Type::Optional(inner) if *value != Value::None => {
+            return Literal::Some(Box::new(literal(inner, value)));
+        }
+        t => t,
     };
     match value {
-        Value::None => view("none", serde_json::Value::Null),
-        Value::Bool(b) => view("bool", (*b).into()),
-        Value::Int(i) => view("int", (*i).into()),
-        Value::Float(f) => view("float", (*f).into()),
-        Value::String(s) if *ty == Type::Bytes => view("bytes", s.clone().into()),
-        Value::String(s) => view("string", s.clone().into()),
-        Value::DateTime { secs, nanos } => DefaultView {
-            extra: Some((*nanos as i64).into()),
-            ..view("datetime", (*secs).into())
+        Value::None => Literal::None,
+        Value::Bool(b) => Literal::Bool(*b),
+        Value::Int(i) => Literal::Int(*i),
+        Value::Float(f) => Literal::Float(*f),
+        Value::String(s) if *plain == Type::Bytes => Literal::Bytes(s.clone()),
+        Value::String(s) => Literal::String(s.clone()),
+        Value::DateTime { secs, nanos } => Literal::DateTime {
+            secs: *secs,
+            nanos: *nanos,
         },
-        Value::Uuid(u) => DefaultView {
-            extra: Some(((*u as u64) as i64).into()),
-            ..view("uuid_hi_lo", (((*u >> 64) as u64) as i64).into())
+        Value::Uuid(u) => Literal::Uuid(uuid::Uuid::from_u128(*u).to_string()),
+        Value::Variant { rust_name, .. } => Literal::Variant {
+            ty: plain.clone(),
+            rust_name: rust_name.clone(),
         },
-        Value::Variant { rust_name, .. } => DefaultView {
-            enum_ty: Some(ty.clone()),
-            ..view("variant", rust_name.clone().into())
-        },
-        Value::Json(j) => view("json", j.clone().into()),
+        Value::Json(j) => Literal::Json(j.clone()),
     }
-}
-
-/// A struct is defaultable when every field can be filled without a constructor argument.
-fn struct_defaultable(schema: &Schema, name: &str, depth: usize) -> bool {
-    let Some(s) = schema.structs.iter().find(|s| s.name == name) else {
-        return false;
-    };
-    if depth > schema.structs.len() {
-        return false;
-    }
-    s.fields.iter().all(|f| {
-        f.default.is_some()
-            || match &f.ty {
-                Type::Optional(_) | Type::List(_) | Type::Set(_) | Type::Map(_) => true,
-                Type::Struct(n) => struct_defaultable(schema, n, depth + 1),
-                _ => false,
-            }
-    })
-}
-
-/// Container fields of a model, with nested struct containers flattened to `field.sub` paths.
-fn collect_containers(
-    schema: &Schema,
-    fields: &[ir::Field],
-    prefix: &str,
-    out: &mut Vec<ContainerView>,
-) {
-    let mut found = Vec::new();
-    crate::check::flattened_containers(schema, fields, prefix, &mut found);
-    out.extend(found.into_iter().map(|(path, ty)| ContainerView {
-        path,
-        kind: match ty {
-            Type::List(_) => "List",
-            Type::Set(_) => "Set",
-            _ => "Map",
-        },
-    }));
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use super::rules::{self, Rule};
 use super::{Finding, Mode, Report, Severity, Side, locate};
 use crate::diagnostic::Span;
-use crate::ir::{Field, Key, Model, Schema, Type, Value};
+use crate::ir::{Field, Key, Model, Schema, Type};
 
 /// Which side a finding's position is on.
 #[derive(Clone, Copy)]
@@ -310,27 +310,6 @@ fn ttl_text(t: Option<u64>) -> String {
     t.map_or("none".into(), |s| format!("{s}s"))
 }
 
-/// Whether an instance lacking this field can still be read: a default, an optional, a
-/// container or a struct whose fields all can.
-fn readable_when_missing(schema: &Schema, f: &Field, depth: usize) -> bool {
-    if f.default.is_some() {
-        return true;
-    }
-    match &f.ty {
-        Type::Optional(_) | Type::List(_) | Type::Set(_) | Type::Map(_) => true,
-        Type::Struct(n) if depth <= schema.structs.len() => schema
-            .structs
-            .iter()
-            .find(|s| s.name == *n)
-            .is_some_and(|s| {
-                s.fields
-                    .iter()
-                    .all(|f| readable_when_missing(schema, f, depth + 1))
-            }),
-        _ => false,
-    }
-}
-
 /// Whether data stored as `from` reads as `to` through the codecs.
 fn widens(from: &Type, to: &Type) -> bool {
     use Type::*;
@@ -376,6 +355,22 @@ fn compare_fields(
                         before.name, f.name
                     ),
                 );
+                if let (Some(_), Some(k)) = (before.index, f.index) {
+                    c.add(
+                        rules::RENAMED_INDEX,
+                        At::New(f.span),
+                        true,
+                        true,
+                        Severity::Warning,
+                        format!(
+                            "{owner}: the `{}` index follows `{}` now: it is empty until `reindex` fills it (reading `{}` from instances written before the rename); then delete the index key of `{}`",
+                            k.name(),
+                            f.name,
+                            before.name,
+                            before.name
+                        ),
+                    );
+                }
                 compare_field(c, owner, before, f);
             }
             (None, None) => {
@@ -394,7 +389,7 @@ fn compare_fields(
                         ),
                     );
                 }
-                let backward = readable_when_missing(ns, f, 0);
+                let backward = crate::plan::fills_itself(ns, f);
                 c.add(
                     rules::FIELD_ADDED,
                     At::New(f.span),
@@ -423,7 +418,7 @@ fn compare_fields(
         if matched_old.contains(&before.name.as_str()) {
             continue;
         }
-        let forward = readable_when_missing(os, before, 0);
+        let forward = crate::plan::fills_itself(os, before);
         c.add(
             rules::FIELD_REMOVED,
             At::Old(before.span),
@@ -525,7 +520,7 @@ fn compare_field(c: &mut Collector, owner: &str, before: &Field, f: &Field) {
         }
     }
     match (&before.default, &f.default) {
-        (None, Some(d)) => c.add(rules::DEFAULT_ADDED, at, true, true, Severity::Info, format!("{owner}: field `{name}` gets the default {}", value_text(d))),
+        (None, Some(d)) => c.add(rules::DEFAULT_ADDED, at, true, true, Severity::Info, format!("{owner}: field `{name}` gets the default {}", crate::plan::default_text(d))),
         // Optional fields read `None` when missing: their default only mattered to constructors.
         (Some(_), None) if matches!(f.ty, Type::Optional(_)) => {}
         (Some(d), None) => {
@@ -536,7 +531,7 @@ fn compare_field(c: &mut Collector, owner: &str, before: &Field, f: &Field) {
                 true,
                 true,
                 Severity::Warning,
-                format!("{owner}: field `{name}` lost its default {}: instances that lack the field can no longer be read", value_text(d)),
+                format!("{owner}: field `{name}` lost its default {}: instances that lack the field can no longer be read", crate::plan::default_text(d)),
             )
         }
         (Some(a), Some(b)) if a != b => c.add(
@@ -545,7 +540,7 @@ fn compare_field(c: &mut Collector, owner: &str, before: &Field, f: &Field) {
             true,
             true,
             Severity::Warning,
-            format!("{owner}: default of `{name}` changed from {} to {}: instances that lack the field read the new one", value_text(a), value_text(b)),
+            format!("{owner}: default of `{name}` changed from {} to {}: instances that lack the field read the new one", crate::plan::default_text(a), crate::plan::default_text(b)),
         ),
         _ => {}
     }
@@ -575,20 +570,6 @@ fn compare_field(c: &mut Collector, owner: &str, before: &Field, f: &Field) {
             format!("{owner}: index on `{name}` changed from `{}` to `{}`: run `reindex`, then delete the old index key", a.name(), b.name()),
         ),
         _ => {}
-    }
-}
-
-fn value_text(v: &Value) -> String {
-    match v {
-        Value::None => "null".into(),
-        Value::Bool(b) => b.to_string(),
-        Value::Int(i) => i.to_string(),
-        Value::Float(f) => format!("{f:?}"),
-        Value::String(s) => format!("{s:?}"),
-        Value::DateTime { secs, nanos } => format!("{secs}.{nanos:09}s"),
-        Value::Uuid(u) => uuid::Uuid::from_u128(*u).to_string(),
-        Value::Variant { name, .. } => name.clone(),
-        Value::Json(j) => j.clone(),
     }
 }
 

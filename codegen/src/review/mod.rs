@@ -28,8 +28,22 @@ pub struct Side {
     pub sources: SourceMap,
 }
 
+/// A closed set of named values chosen on a command line (review mode, severity, output
+/// format): the names are listed and parsed here, so every front end agrees on them.
+pub trait Choice: Sized + Copy + Send + Sync + 'static {
+    /// Every value.
+    const ALL: &'static [Self];
+    /// Every name, in the order of [`ALL`](Self::ALL).
+    const NAMES: &'static [&'static str];
+    /// The value named `name`.
+    fn from_name(name: &str) -> Option<Self> {
+        let i = Self::NAMES.iter().position(|n| *n == name)?;
+        Self::ALL.get(i).copied()
+    }
+}
+
 /// Which readers must keep working.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     /// New code reads old data.
     Backward,
@@ -42,16 +56,17 @@ pub enum Mode {
 impl Mode {
     /// Lower-case name, as on the command line.
     pub fn name(self) -> &'static str {
-        match self {
-            Mode::Backward => "backward",
-            Mode::Forward => "forward",
-            Mode::Full => "full",
-        }
+        Self::NAMES[self as usize]
     }
 }
 
+impl Choice for Mode {
+    const ALL: &'static [Self] = &[Mode::Backward, Mode::Forward, Mode::Full];
+    const NAMES: &'static [&'static str] = &["backward", "forward", "full"];
+}
+
 /// How much a finding matters, in increasing order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {
     /// Compatible; worth knowing.
     Info,
@@ -63,15 +78,20 @@ pub enum Severity {
     Error,
 }
 
+impl Choice for Severity {
+    const ALL: &'static [Self] = &[
+        Severity::Info,
+        Severity::Warning,
+        Severity::Breaking,
+        Severity::Error,
+    ];
+    const NAMES: &'static [&'static str] = &["info", "warning", "breaking", "error"];
+}
+
 impl Severity {
     /// Lower-case name.
     pub fn name(self) -> &'static str {
-        match self {
-            Severity::Info => "info",
-            Severity::Warning => "warning",
-            Severity::Breaking => "breaking",
-            Severity::Error => "error",
-        }
+        Self::NAMES[self as usize]
     }
 }
 
@@ -144,5 +164,29 @@ fn locate(sources: &SourceMap, span: Span) -> Location {
         path: sources.path(span.file).to_path_buf(),
         line: span.line,
         column: span.column,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::render::Format;
+    use super::*;
+
+    fn agree<T: Choice + PartialEq + std::fmt::Debug>(index: impl Fn(T) -> usize) {
+        assert_eq!(T::ALL.len(), T::NAMES.len());
+        for (i, (value, name)) in T::ALL.iter().zip(T::NAMES).enumerate() {
+            assert_eq!(index(*value), i, "{name}");
+            assert_eq!(T::from_name(name), Some(*value));
+        }
+        assert_eq!(T::from_name("nonsense"), None);
+    }
+
+    #[test]
+    fn every_choice_has_its_name_at_its_place() {
+        agree::<Mode>(|m| m as usize);
+        agree::<Severity>(|s| s as usize);
+        agree::<Format>(|f| f as usize);
+        assert_eq!(Mode::Forward.name(), "forward");
+        assert_eq!(Severity::Breaking.name(), "breaking");
     }
 }

@@ -3,10 +3,10 @@
 
 use std::fmt::Write as _;
 
-use super::{Finding, Report, Severity};
+use super::{Choice, Finding, Report, Severity};
 
 /// Output formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     /// `file:line:col: RULE severity: message`, then a summary line.
     Text,
@@ -16,6 +16,11 @@ pub enum Format {
     Json,
     /// GitHub Actions annotations (`::error file=...`).
     Github,
+}
+
+impl Choice for Format {
+    const ALL: &'static [Self] = &[Format::Text, Format::Markdown, Format::Json, Format::Github];
+    const NAMES: &'static [&'static str] = &["text", "markdown", "json", "github"];
 }
 
 /// Renders reports of one schema against several versions (`--history`): each under a heading

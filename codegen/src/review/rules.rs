@@ -49,6 +49,7 @@ rules! {
     TTL_CHANGED = "RS050", "ttl-changed", "The TTL changed: existing instances keep their expiry until they are saved again.";
     FIELD_RENAMED = "RS060", "field-renamed", "A field renamed with `renamed_from`: new code reads the old name; old code does not see the new one.";
     POSSIBLE_RENAME = "RS061", "undeclared-rename", "A field removed and one of the same type added: if it is a rename, declare `renamed_from` or the stored values are lost.";
+    RENAMED_INDEX = "RS062", "renamed-index", "An indexed field renamed: its index is kept under the new name, empty until `reindex` (which reads the old name) fills it.";
     VERSION_NOT_BUMPED = "RS070", "version-not-bumped", "An incompatible change without a `version` bump.";
     VERSION_BUMP_WITHOUT_CHANGE = "RS071", "version-bump-without-change", "The `version` changed but the schema did not.";
     VERSION_DECREASED = "RS072", "version-decreased", "The `version` went down.";

@@ -316,7 +316,7 @@ async fn race(players: &PlayerRepo, tasks: u64, increments: u64) -> rapyer::Resu
                     tokio::spawn(async move {
                         for _ in 0..increments {
                             if atomic_path {
-                                players.score(&id).incr(1).await?;
+                                players.fields(&id).score().incr(1).await?;
                             } else {
                                 // Read, modify on the client, write back: the naive code.
                                 if let Some(mut p) = players.get(&id).await? {
@@ -333,7 +333,7 @@ async fn race(players: &PlayerRepo, tasks: u64, increments: u64) -> rapyer::Resu
                 h.await
                     .map_err(|e| rapyer::Error::Config(e.to_string()))??;
             }
-            let got = players.score(&id).get().await?;
+            let got = players.fields(&id).score().get().await?;
             Ok::<_, rapyer::Error>((got, start.elapsed().as_secs_f64()))
         }
     };

@@ -42,19 +42,20 @@ async fn main() -> rapyer::Result<()> {
     );
 
     // Atomic field operations: each one step on the server, returning what Redis computed.
-    let score = players.score(&alice.id).incr(100).await?;
-    let wins = players.stats(&alice.id).wins().incr(1).await?;
-    players
-        .achievements(&alice.id)
+    let alice_fields = players.fields(&alice.id);
+    let score = alice_fields.score().incr(100).await?;
+    let wins = alice_fields.stats().wins().incr(1).await?;
+    alice_fields
+        .achievements()
         .push_back(Achievement::Streak10)
         .await?;
     println!("after one win: score {score}, wins {wins}");
 
     // A pipeline: several operations applied atomically, in one round trip, with typed results.
     let mut p = db.pipeline();
-    let score = p.add(players.score(&alice.id).incr(10));
-    let wins = p.add(players.wins(&alice.id).incr(1));
-    p.add(players.metadata(&alice.id).insert("last_win", "2026-11-26"));
+    let score = p.add(alice_fields.score().incr(10));
+    let wins = p.add(alice_fields.wins().incr(1));
+    p.add(alice_fields.metadata().insert("last_win", "2026-11-26"));
     let mut results = p.exec().await?;
     println!(
         "pipeline: score {}, wins {}",
@@ -64,7 +65,7 @@ async fn main() -> rapyer::Result<()> {
 
     // An operation on a pk that does not exist creates nothing.
     let ghost = rapyer::Uuid::new_v4();
-    match players.score(&ghost).incr(1).await {
+    match players.fields(&ghost).score().incr(1).await {
         Err(rapyer::Error::NotFound { key, .. }) => println!("no ghost: {key} not found"),
         other => println!("unexpected: {other:?}"),
     }
@@ -113,8 +114,8 @@ async fn main() -> rapyer::Result<()> {
         .await?;
     let mut p = db.pipeline();
     p.require_lock(from.lock()).require_lock(to.lock());
-    p.add(players.inventory_count(&alice.id).decr(1));
-    p.add(players.inventory_count(&bob.id).incr(1));
+    p.add(players.fields(&alice.id).inventory_count().decr(1));
+    p.add(players.fields(&bob.id).inventory_count().incr(1));
     p.exec().await?;
     println!(
         "traded an item under locks (fences {} and {})",

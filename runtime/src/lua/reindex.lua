@@ -2,7 +2,8 @@
 -- come first.) Each call handles one batch and is atomic, so writers running at the same time
 -- stay consistent with it. Every key is declared: on a cluster a call stays in one slot.
 -- KEYS: the index keys (n of them), then one instance hash per batch item.
--- ARGV[1] mode, ARGV[2] n, then per index: kind, path; then the batch.
+-- ARGV[1] mode, ARGV[2] n, then per index: kind, path, old path ('' unless the field was renamed:
+--   instances written before the rename hold the value there); then the batch.
 -- mode 'set': the batch is pks (KEYS[n + i] is the hash of the i-th). Every index entry of each
 --   live instance is written, except a unique value the index gives to another pk: that is
 --   returned for the client to check. Returns { written, held... } where held is
@@ -18,9 +19,19 @@
 local mode, n = ARGV[1], tonumber(ARGV[2])
 local indexes = {}
 for i = 1, n do
-  indexes[i] = { kind = ARGV[1 + 2 * i], path = ARGV[2 + 2 * i], key = KEYS[i] }
+  indexes[i] = { kind = ARGV[3 * i], path = ARGV[3 * i + 1], old = ARGV[3 * i + 2], key = KEYS[i] }
 end
-local first = 3 + 2 * n
+local first = 3 + 3 * n
+
+-- The indexed value of an instance: its field, or the field's old name for an instance written
+-- before a rename.
+local function stored(hash, ix)
+  local value = redis.call('HGET', hash, ix.path)
+  if not value and ix.old ~= '' then
+    value = redis.call('HGET', hash, ix.old)
+  end
+  return value
+end
 
 if mode == 'set' then
   local written, out = 0, {}
@@ -28,7 +39,7 @@ if mode == 'set' then
     local pk, hash = ARGV[a], KEYS[n + 1 + a - first]
     if redis.call('EXISTS', hash) == 1 then
       for i, ix in ipairs(indexes) do
-        local text = redis.call('HGET', hash, ix.path) or nil
+        local text = stored(hash, ix) or nil
         if ix.kind == IX_UNIQUE and text then
           local holder = unique_holder(ix.key, text)
           if holder and holder ~= pk then
@@ -52,7 +63,7 @@ if mode == 'claim' then
   if unique_holder(KEYS[1], value) ~= holder then
     return 0
   end
-  if redis.call('HGET', KEYS[2], indexes[1].path) == value then
+  if stored(KEYS[2], indexes[1]) == value then
     return -1
   end
   redis.call('HSET', KEYS[1], value, '=:' .. pk)
@@ -69,7 +80,7 @@ if ix.kind == IX_UNIQUE then
     local hash = KEYS[n + 1 + (a - first - 1) / 2]
     local holder = claim_parts(record)
     if redis.call('HGET', ix.key, value) == record
-      and (not holder or redis.call('HGET', hash, ix.path) ~= value) then
+      and (not holder or stored(hash, ix) ~= value) then
       redis.call('HDEL', ix.key, value)
       removed = removed + 1
     end
@@ -80,7 +91,7 @@ elseif ix.kind == IX_LOOKUP then
     local len, rest = string.match(member, '^(%d+):(.*)$')
     local ok = false
     if len then
-      ok = redis.call('HGET', hash, ix.path) == string.sub(rest, 1, tonumber(len))
+      ok = stored(hash, ix) == string.sub(rest, 1, tonumber(len))
     end
     if not ok then
       removed = removed + redis.call('ZREM', ix.key, member)
@@ -89,7 +100,7 @@ elseif ix.kind == IX_LOOKUP then
 else
   for a = first + 1, #ARGV do
     local pk, hash = ARGV[a], KEYS[n + a - first]
-    if not redis.call('HGET', hash, ix.path) then
+    if not stored(hash, ix) then
       removed = removed + redis.call('ZREM', ix.key, pk)
     end
   end

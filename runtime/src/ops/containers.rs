@@ -433,3 +433,9 @@ impl MapField<f64> {
         )
     }
 }
+
+super::instance::field_handle! {
+    impl[T: Send + 'static, E: Element<T> + 'static] ListField<T, E>;
+    impl[T: Codec + Ord + Send + 'static] SetField<T>;
+    impl[T: Send + 'static, E: Element<T> + 'static] MapField<T, E>;
+}

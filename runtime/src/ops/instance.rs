@@ -131,10 +131,48 @@ impl Instance {
     }
 }
 
-/// Built by generated code: the typed field handles of a struct nested in a model
-/// (`<Struct>Fields`), whose fields are stored under `prefix` (`stats.`). A trait rather than
-/// an inherent constructor, so that no schema field name can collide with it.
-pub trait StructFields {
-    /// The handles of the struct stored under `prefix` in `instance`.
-    fn at(instance: Instance, prefix: String) -> Self;
+/// Built by generated code: the handle of the field stored at `path` in `instance` (for a struct
+/// nested in a model, its `<Struct>Fields`, whose fields are stored under the prefix `path`,
+/// `stats.`). A trait rather than an inherent constructor, so that no schema field name can
+/// collide with it, and one for every handle, so that generated code builds them all alike.
+pub trait FieldHandle {
+    /// The handle of the field at `path` of `instance`.
+    fn at(instance: Instance, path: Cow<'static, str>) -> Self;
 }
+
+/// Where the fields of a generated `<Model>Fields` or `<Struct>Fields` are stored: an instance,
+/// and the prefix of a nested struct's fields (empty for a model's own fields).
+#[derive(Clone, Debug)]
+pub struct Place {
+    instance: Instance,
+    prefix: Cow<'static, str>,
+}
+
+impl Place {
+    /// The fields stored under `prefix` in `instance`.
+    pub fn new(instance: Instance, prefix: Cow<'static, str>) -> Place {
+        Place { instance, prefix }
+    }
+
+    /// The handle of the field `name` stored here (for a struct, `name` is its prefix, `stats.`).
+    pub fn field<H: FieldHandle>(&self, name: &'static str) -> H {
+        let path = if self.prefix.is_empty() {
+            Cow::Borrowed(name)
+        } else {
+            Cow::Owned([self.prefix.as_ref(), name].concat())
+        };
+        H::at(self.instance.clone(), path)
+    }
+}
+
+/// [`FieldHandle`] for handle types with an inherent `new(instance, path)`.
+macro_rules! field_handle {
+    ($(impl[$($g:tt)*] $ty:ty;)*) => {$(
+        impl<$($g)*> $crate::ops::FieldHandle for $ty {
+            fn at(instance: $crate::ops::Instance, path: std::borrow::Cow<'static, str>) -> Self {
+                Self::new(instance, path)
+            }
+        }
+    )*};
+}
+pub(crate) use field_handle;

@@ -1,6 +1,6 @@
 //! Field operations: one atomic server-side step per call, on one field of one instance.
 //!
-//! A generated repository hands out a handle per field (`players.score(&pk)` is an
+//! A repository hands out a handle per field (`players.fields(&pk).score()` is an
 //! [`IntField`]); each method of a handle builds an [`Op`], which is either awaited on its own or
 //! added to a [`Pipeline`] together with others. Either way it runs inside one Lua script
 //! (`lua/ops.lua`) that first checks that every instance it touches exists, so an operation on a
@@ -26,7 +26,7 @@ mod pipeline;
 mod scalars;
 
 pub use containers::{ListField, MapField, SetField};
-pub use instance::{Instance, StructFields};
+pub use instance::{FieldHandle, Instance, Place};
 pub use op::Op;
 pub use pipeline::{Group, GroupOutcome, Pipeline, Results, Slot, SplitResults};
 pub use scalars::{FloatField, IntField, OptionalField, ValueField};

@@ -287,3 +287,10 @@ impl<T: Send + 'static, E: Element<T> + 'static> OptionalField<T, E> {
         )
     }
 }
+
+super::instance::field_handle! {
+    impl[] IntField;
+    impl[] FloatField;
+    impl[T: Codec + Clone + Send + 'static] ValueField<T>;
+    impl[T: Send + 'static, E: Element<T> + 'static] OptionalField<T, E>;
+}

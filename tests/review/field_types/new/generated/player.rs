@@ -35,7 +35,6 @@ pub struct Player {
 impl Player {
     /// Creates an instance from its required fields; the others take their schema defaults
     /// (containers empty, optional fields `None`, a generated key a new random UUID).
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         name: impl ::core::convert::Into<::std::string::String>,
         score: f64,
@@ -62,6 +61,7 @@ impl Player {
 }
 impl ::rapyer::Model for Player {
     type Pk = ::rapyer::Uuid;
+    type Fields = PlayerFields;
     const META: ::rapyer::ModelMeta = ::rapyer::ModelMeta {
         name: "Player",
         prefix: "Player",
@@ -83,9 +83,9 @@ impl ::rapyer::Model for Player {
         w.field("tier", &self.tier)?;
         w.field("code", &self.code)?;
         w.field("title", &self.title)?;
-        w.optional("level", self.level.as_ref())?;
+        w.optional("level", &self.level)?;
         w.field("motto", &self.motto)?;
-        w.optional("rank", self.rank.as_ref())?;
+        w.optional("rank", &self.rank)?;
         ::core::result::Result::Ok(())
     }
     fn read_record(r: &mut ::rapyer::RecordReader) -> ::rapyer::Result<Self> {
@@ -102,20 +102,7 @@ impl ::rapyer::Model for Player {
         })
     }
 }
-impl ::rapyer::Finite for Player {
-    fn all_finite(&self) -> bool {
-        ::rapyer::Finite::all_finite(&self.id)
-            && ::rapyer::Finite::all_finite(&self.name)
-            && ::rapyer::Finite::all_finite(&self.score)
-            && ::rapyer::Finite::all_finite(&self.tier)
-            && ::rapyer::Finite::all_finite(&self.code)
-            && ::rapyer::Finite::all_finite(&self.title)
-            && ::rapyer::Finite::all_finite(&self.level)
-            && ::rapyer::Finite::all_finite(&self.motto)
-            && ::rapyer::Finite::all_finite(&self.rank)
-    }
-}
-/// Repository of [`Player`]: every operation of [`rapyer::Repo`] (through `Deref`).
+/// Repository of [`Player`]: every operation of [`rapyer::Repo`] (through `Deref`) and the queries of its indexes.
 #[derive(::core::fmt::Debug, ::core::clone::Clone)]
 pub struct PlayerRepo(::rapyer::Repo<Player>);
 impl ::core::ops::Deref for PlayerRepo {
@@ -126,114 +113,48 @@ impl ::core::ops::Deref for PlayerRepo {
 }
 /// Atomic operations on the fields of one [`Player`], from `PlayerRepo::fields(pk)`.
 #[derive(::core::fmt::Debug, ::core::clone::Clone)]
-pub struct PlayerFields(::rapyer::Instance);
+pub struct PlayerFields(::rapyer::ops::Place);
+impl ::rapyer::ops::FieldHandle for PlayerFields {
+    fn at(
+        instance: ::rapyer::Instance,
+        prefix: ::std::borrow::Cow<'static, str>,
+    ) -> Self {
+        Self(::rapyer::ops::Place::new(instance, prefix))
+    }
+}
 impl PlayerFields {
     /// Schema type `string`.
     pub fn name(&self) -> ::rapyer::ValueField<::std::string::String> {
-        <::rapyer::ValueField<::std::string::String>>::new(self.0.clone(), "name")
+        self.0.field("name")
     }
     /// Schema type `float`.
     pub fn score(&self) -> ::rapyer::FloatField {
-        <::rapyer::FloatField>::new(self.0.clone(), "score")
+        self.0.field("score")
     }
     /// Schema type `string`.
     pub fn tier(&self) -> ::rapyer::ValueField<::std::string::String> {
-        <::rapyer::ValueField<::std::string::String>>::new(self.0.clone(), "tier")
+        self.0.field("tier")
     }
     /// Schema type `int`.
     pub fn code(&self) -> ::rapyer::IntField {
-        <::rapyer::IntField>::new(self.0.clone(), "code")
+        self.0.field("code")
     }
     /// Schema type `string`, default `""`.
     pub fn title(&self) -> ::rapyer::ValueField<::std::string::String> {
-        <::rapyer::ValueField<::std::string::String>>::new(self.0.clone(), "title")
+        self.0
+            .field::<::rapyer::ValueField<::std::string::String>>("title")
             .with_default(::std::string::String::from(""))
     }
     /// Schema type `optional<int>`.
     pub fn level(&self) -> ::rapyer::OptionalField<i64> {
-        <::rapyer::OptionalField<i64>>::new(self.0.clone(), "level")
+        self.0.field("level")
     }
     /// Schema type `string`.
     pub fn motto(&self) -> ::rapyer::ValueField<::std::string::String> {
-        <::rapyer::ValueField<::std::string::String>>::new(self.0.clone(), "motto")
+        self.0.field("motto")
     }
     /// Schema type `optional<int>`.
     pub fn rank(&self) -> ::rapyer::OptionalField<i64> {
-        <::rapyer::OptionalField<i64>>::new(self.0.clone(), "rank")
-    }
-}
-impl PlayerRepo {
-    /// Typed handles on the fields of the instance with this pk, for atomic operations. No I/O
-    /// happens until an operation is awaited or a pipeline runs.
-    pub fn fields<Q>(&self, pk: &Q) -> PlayerFields
-    where
-        Q: ::rapyer::PkRef + ?::core::marker::Sized,
-        ::rapyer::Uuid: ::core::borrow::Borrow<Q>,
-    {
-        PlayerFields(self.0.instance(pk))
-    }
-    /// Handle on `name` of the instance with this pk: `fields(pk).name()`.
-    pub fn name<Q>(&self, pk: &Q) -> ::rapyer::ValueField<::std::string::String>
-    where
-        Q: ::rapyer::PkRef + ?::core::marker::Sized,
-        ::rapyer::Uuid: ::core::borrow::Borrow<Q>,
-    {
-        self.fields(pk).name()
-    }
-    /// Handle on `score` of the instance with this pk: `fields(pk).score()`.
-    pub fn score<Q>(&self, pk: &Q) -> ::rapyer::FloatField
-    where
-        Q: ::rapyer::PkRef + ?::core::marker::Sized,
-        ::rapyer::Uuid: ::core::borrow::Borrow<Q>,
-    {
-        self.fields(pk).score()
-    }
-    /// Handle on `tier` of the instance with this pk: `fields(pk).tier()`.
-    pub fn tier<Q>(&self, pk: &Q) -> ::rapyer::ValueField<::std::string::String>
-    where
-        Q: ::rapyer::PkRef + ?::core::marker::Sized,
-        ::rapyer::Uuid: ::core::borrow::Borrow<Q>,
-    {
-        self.fields(pk).tier()
-    }
-    /// Handle on `code` of the instance with this pk: `fields(pk).code()`.
-    pub fn code<Q>(&self, pk: &Q) -> ::rapyer::IntField
-    where
-        Q: ::rapyer::PkRef + ?::core::marker::Sized,
-        ::rapyer::Uuid: ::core::borrow::Borrow<Q>,
-    {
-        self.fields(pk).code()
-    }
-    /// Handle on `title` of the instance with this pk: `fields(pk).title()`.
-    pub fn title<Q>(&self, pk: &Q) -> ::rapyer::ValueField<::std::string::String>
-    where
-        Q: ::rapyer::PkRef + ?::core::marker::Sized,
-        ::rapyer::Uuid: ::core::borrow::Borrow<Q>,
-    {
-        self.fields(pk).title()
-    }
-    /// Handle on `level` of the instance with this pk: `fields(pk).level()`.
-    pub fn level<Q>(&self, pk: &Q) -> ::rapyer::OptionalField<i64>
-    where
-        Q: ::rapyer::PkRef + ?::core::marker::Sized,
-        ::rapyer::Uuid: ::core::borrow::Borrow<Q>,
-    {
-        self.fields(pk).level()
-    }
-    /// Handle on `motto` of the instance with this pk: `fields(pk).motto()`.
-    pub fn motto<Q>(&self, pk: &Q) -> ::rapyer::ValueField<::std::string::String>
-    where
-        Q: ::rapyer::PkRef + ?::core::marker::Sized,
-        ::rapyer::Uuid: ::core::borrow::Borrow<Q>,
-    {
-        self.fields(pk).motto()
-    }
-    /// Handle on `rank` of the instance with this pk: `fields(pk).rank()`.
-    pub fn rank<Q>(&self, pk: &Q) -> ::rapyer::OptionalField<i64>
-    where
-        Q: ::rapyer::PkRef + ?::core::marker::Sized,
-        ::rapyer::Uuid: ::core::borrow::Borrow<Q>,
-    {
-        self.fields(pk).rank()
+        self.0.field("rank")
     }
 }

@@ -53,8 +53,4 @@ impl ::rapyer::Codec for Tier {
             .ok_or_else(|| ::rapyer::CodecError::invalid("a variant of Tier", raw))
     }
 }
-impl ::rapyer::Finite for Tier {
-    fn all_finite(&self) -> bool {
-        true
-    }
-}
+impl ::rapyer::Finite for Tier {}

@@ -17,7 +17,6 @@ pub struct Extra {
 impl Extra {
     /// Creates a value from its required fields; the others take their schema defaults
     /// (containers empty, optional fields `None`).
-    #[allow(clippy::too_many_arguments)]
     pub fn new() -> Self {
         Self {
             note: ::core::option::Option::None,
@@ -35,7 +34,7 @@ impl ::rapyer::Flat for Extra {
         w: &mut ::rapyer::RecordWriter,
         prefix: &str,
     ) -> ::rapyer::Result<()> {
-        w.optional(&[prefix, "note"].concat(), self.note.as_ref())?;
+        w.optional(&[prefix, "note"].concat(), &self.note)?;
         ::core::result::Result::Ok(())
     }
     fn read_flat(
@@ -47,27 +46,21 @@ impl ::rapyer::Flat for Extra {
         })
     }
 }
-impl ::rapyer::Finite for Extra {
-    fn all_finite(&self) -> bool {
-        ::rapyer::Finite::all_finite(&self.note)
-    }
-}
+impl ::rapyer::Finite for Extra {}
 /// Atomic operations on the fields of a [`Extra`] stored in an instance, from the handle of the field that holds it.
 #[derive(::core::fmt::Debug, ::core::clone::Clone)]
-pub struct ExtraFields {
-    instance: ::rapyer::Instance,
-    prefix: ::std::string::String,
-}
-impl ::rapyer::ops::StructFields for ExtraFields {
-    fn at(instance: ::rapyer::Instance, prefix: ::std::string::String) -> Self {
-        Self { instance, prefix }
+pub struct ExtraFields(::rapyer::ops::Place);
+impl ::rapyer::ops::FieldHandle for ExtraFields {
+    fn at(
+        instance: ::rapyer::Instance,
+        prefix: ::std::borrow::Cow<'static, str>,
+    ) -> Self {
+        Self(::rapyer::ops::Place::new(instance, prefix))
     }
 }
 impl ExtraFields {
     /// Schema type `optional<string>`.
     pub fn note(&self) -> ::rapyer::OptionalField<::std::string::String> {
-        <::rapyer::OptionalField<
-            ::std::string::String,
-        >>::new(self.instance.clone(), [self.prefix.as_str(), "note"].concat())
+        self.0.field("note")
     }
 }

@@ -33,7 +33,6 @@ pub struct Player {
 impl Player {
     /// Creates an instance from its required fields; the others take their schema defaults
     /// (containers empty, optional fields `None`, a generated key a new random UUID).
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         name: impl ::core::convert::Into<::std::string::String>,
         stats: super::Stats,
@@ -57,6 +56,7 @@ impl Player {
 }
 impl ::rapyer::Model for Player {
     type Pk = ::rapyer::Uuid;
+    type Fields = PlayerFields;
     const META: ::rapyer::ModelMeta = ::rapyer::ModelMeta {
         name: "Player",
         prefix: "Player",
@@ -65,10 +65,7 @@ impl ::rapyer::Model for Player {
         buckets: 1,
         slot_group: "Player",
         containers: &[
-            ::rapyer::ContainerMeta {
-                path: "tags",
-                kind: ::rapyer::ContainerKind::List,
-            },
+            ::rapyer::ContainerMeta::new("tags", ::rapyer::ContainerKind::List),
         ],
         indexes: &[],
         renames: &[],
@@ -79,11 +76,11 @@ impl ::rapyer::Model for Player {
     fn write_record(&self, w: &mut ::rapyer::RecordWriter) -> ::rapyer::Result<()> {
         w.field("id", &self.id)?;
         w.field("name", &self.name)?;
-        ::rapyer::Flat::write_flat(&self.stats, w, "stats.")?;
+        w.flat("stats.", &self.stats)?;
         w.field("level", &self.level)?;
-        w.optional("title", self.title.as_ref())?;
+        w.optional("title", &self.title)?;
         w.list("tags", &self.tags)?;
-        ::rapyer::Flat::write_flat(&self.extra, w, "extra.")?;
+        w.flat("extra.", &self.extra)?;
         w.field("rating", &self.rating)?;
         ::core::result::Result::Ok(())
     }
@@ -91,28 +88,16 @@ impl ::rapyer::Model for Player {
         ::core::result::Result::Ok(Self {
             id: r.field("id")?,
             name: r.field("name")?,
-            stats: <super::Stats as ::rapyer::Flat>::read_flat(r, "stats.")?,
+            stats: r.flat("stats.")?,
             level: r.field_or("level", || 1i64)?,
             title: r.optional("title")?,
             tags: r.list("tags")?,
-            extra: <super::Extra as ::rapyer::Flat>::read_flat(r, "extra.")?,
+            extra: r.flat("extra.")?,
             rating: r.field("rating")?,
         })
     }
 }
-impl ::rapyer::Finite for Player {
-    fn all_finite(&self) -> bool {
-        ::rapyer::Finite::all_finite(&self.id)
-            && ::rapyer::Finite::all_finite(&self.name)
-            && ::rapyer::Finite::all_finite(&self.stats)
-            && ::rapyer::Finite::all_finite(&self.level)
-            && ::rapyer::Finite::all_finite(&self.title)
-            && ::rapyer::Finite::all_finite(&self.tags)
-            && ::rapyer::Finite::all_finite(&self.extra)
-            && ::rapyer::Finite::all_finite(&self.rating)
-    }
-}
-/// Repository of [`Player`]: every operation of [`rapyer::Repo`] (through `Deref`).
+/// Repository of [`Player`]: every operation of [`rapyer::Repo`] (through `Deref`) and the queries of its indexes.
 #[derive(::core::fmt::Debug, ::core::clone::Clone)]
 pub struct PlayerRepo(::rapyer::Repo<Player>);
 impl ::core::ops::Deref for PlayerRepo {
@@ -123,107 +108,42 @@ impl ::core::ops::Deref for PlayerRepo {
 }
 /// Atomic operations on the fields of one [`Player`], from `PlayerRepo::fields(pk)`.
 #[derive(::core::fmt::Debug, ::core::clone::Clone)]
-pub struct PlayerFields(::rapyer::Instance);
+pub struct PlayerFields(::rapyer::ops::Place);
+impl ::rapyer::ops::FieldHandle for PlayerFields {
+    fn at(
+        instance: ::rapyer::Instance,
+        prefix: ::std::borrow::Cow<'static, str>,
+    ) -> Self {
+        Self(::rapyer::ops::Place::new(instance, prefix))
+    }
+}
 impl PlayerFields {
     /// Schema type `string`.
     pub fn name(&self) -> ::rapyer::ValueField<::std::string::String> {
-        <::rapyer::ValueField<::std::string::String>>::new(self.0.clone(), "name")
+        self.0.field("name")
     }
     /// Schema type `Stats`.
     pub fn stats(&self) -> super::StatsFields {
-        <super::StatsFields as ::rapyer::ops::StructFields>::at(
-            self.0.clone(),
-            ::std::string::String::from("stats."),
-        )
+        self.0.field("stats.")
     }
     /// Schema type `int`, default `1`.
     pub fn level(&self) -> ::rapyer::IntField {
-        <::rapyer::IntField>::new(self.0.clone(), "level").with_default(1i64)
+        self.0.field::<::rapyer::IntField>("level").with_default(1i64)
     }
     /// Schema type `optional<string>`.
     pub fn title(&self) -> ::rapyer::OptionalField<::std::string::String> {
-        <::rapyer::OptionalField<::std::string::String>>::new(self.0.clone(), "title")
+        self.0.field("title")
     }
     /// Schema type `list<string>`.
     pub fn tags(&self) -> ::rapyer::ListField<::std::string::String> {
-        <::rapyer::ListField<::std::string::String>>::new(self.0.clone(), "tags")
+        self.0.field("tags")
     }
     /// Schema type `Extra`.
     pub fn extra(&self) -> super::ExtraFields {
-        <super::ExtraFields as ::rapyer::ops::StructFields>::at(
-            self.0.clone(),
-            ::std::string::String::from("extra."),
-        )
+        self.0.field("extra.")
     }
     /// Schema type `float`.
     pub fn rating(&self) -> ::rapyer::FloatField {
-        <::rapyer::FloatField>::new(self.0.clone(), "rating")
-    }
-}
-impl PlayerRepo {
-    /// Typed handles on the fields of the instance with this pk, for atomic operations. No I/O
-    /// happens until an operation is awaited or a pipeline runs.
-    pub fn fields<Q>(&self, pk: &Q) -> PlayerFields
-    where
-        Q: ::rapyer::PkRef + ?::core::marker::Sized,
-        ::rapyer::Uuid: ::core::borrow::Borrow<Q>,
-    {
-        PlayerFields(self.0.instance(pk))
-    }
-    /// Handle on `name` of the instance with this pk: `fields(pk).name()`.
-    pub fn name<Q>(&self, pk: &Q) -> ::rapyer::ValueField<::std::string::String>
-    where
-        Q: ::rapyer::PkRef + ?::core::marker::Sized,
-        ::rapyer::Uuid: ::core::borrow::Borrow<Q>,
-    {
-        self.fields(pk).name()
-    }
-    /// Handle on `stats` of the instance with this pk: `fields(pk).stats()`.
-    pub fn stats<Q>(&self, pk: &Q) -> super::StatsFields
-    where
-        Q: ::rapyer::PkRef + ?::core::marker::Sized,
-        ::rapyer::Uuid: ::core::borrow::Borrow<Q>,
-    {
-        self.fields(pk).stats()
-    }
-    /// Handle on `level` of the instance with this pk: `fields(pk).level()`.
-    pub fn level<Q>(&self, pk: &Q) -> ::rapyer::IntField
-    where
-        Q: ::rapyer::PkRef + ?::core::marker::Sized,
-        ::rapyer::Uuid: ::core::borrow::Borrow<Q>,
-    {
-        self.fields(pk).level()
-    }
-    /// Handle on `title` of the instance with this pk: `fields(pk).title()`.
-    pub fn title<Q>(&self, pk: &Q) -> ::rapyer::OptionalField<::std::string::String>
-    where
-        Q: ::rapyer::PkRef + ?::core::marker::Sized,
-        ::rapyer::Uuid: ::core::borrow::Borrow<Q>,
-    {
-        self.fields(pk).title()
-    }
-    /// Handle on `tags` of the instance with this pk: `fields(pk).tags()`.
-    pub fn tags<Q>(&self, pk: &Q) -> ::rapyer::ListField<::std::string::String>
-    where
-        Q: ::rapyer::PkRef + ?::core::marker::Sized,
-        ::rapyer::Uuid: ::core::borrow::Borrow<Q>,
-    {
-        self.fields(pk).tags()
-    }
-    /// Handle on `extra` of the instance with this pk: `fields(pk).extra()`.
-    pub fn extra<Q>(&self, pk: &Q) -> super::ExtraFields
-    where
-        Q: ::rapyer::PkRef + ?::core::marker::Sized,
-        ::rapyer::Uuid: ::core::borrow::Borrow<Q>,
-    {
-        self.fields(pk).extra()
-    }
-    /// Handle on `rating` of the instance with this pk: `fields(pk).rating()`.
-    pub fn rating<Q>(&self, pk: &Q) -> ::rapyer::FloatField
-    where
-        Q: ::rapyer::PkRef + ?::core::marker::Sized,
-        ::rapyer::Uuid: ::core::borrow::Borrow<Q>,
-    {
-        self.fields(pk).rating()
+        self.0.field("rating")
     }
 }

@@ -19,7 +19,6 @@ pub struct Stats {
 impl Stats {
     /// Creates a value from its required fields; the others take their schema defaults
     /// (containers empty, optional fields `None`).
-    #[allow(clippy::too_many_arguments)]
     pub fn new(wins: i64) -> Self {
         Self { wins, losses: 0i64 }
     }
@@ -44,37 +43,25 @@ impl ::rapyer::Flat for Stats {
         })
     }
 }
-impl ::rapyer::Finite for Stats {
-    fn all_finite(&self) -> bool {
-        ::rapyer::Finite::all_finite(&self.wins)
-            && ::rapyer::Finite::all_finite(&self.losses)
-    }
-}
+impl ::rapyer::Finite for Stats {}
 /// Atomic operations on the fields of a [`Stats`] stored in an instance, from the handle of the field that holds it.
 #[derive(::core::fmt::Debug, ::core::clone::Clone)]
-pub struct StatsFields {
-    instance: ::rapyer::Instance,
-    prefix: ::std::string::String,
-}
-impl ::rapyer::ops::StructFields for StatsFields {
-    fn at(instance: ::rapyer::Instance, prefix: ::std::string::String) -> Self {
-        Self { instance, prefix }
+pub struct StatsFields(::rapyer::ops::Place);
+impl ::rapyer::ops::FieldHandle for StatsFields {
+    fn at(
+        instance: ::rapyer::Instance,
+        prefix: ::std::borrow::Cow<'static, str>,
+    ) -> Self {
+        Self(::rapyer::ops::Place::new(instance, prefix))
     }
 }
 impl StatsFields {
     /// Schema type `int`.
     pub fn wins(&self) -> ::rapyer::IntField {
-        <::rapyer::IntField>::new(
-            self.instance.clone(),
-            [self.prefix.as_str(), "wins"].concat(),
-        )
+        self.0.field("wins")
     }
     /// Schema type `int`, default `0`.
     pub fn losses(&self) -> ::rapyer::IntField {
-        <::rapyer::IntField>::new(
-                self.instance.clone(),
-                [self.prefix.as_str(), "losses"].concat(),
-            )
-            .with_default(0i64)
+        self.0.field::<::rapyer::IntField>("losses").with_default(0i64)
     }
 }

@@ -27,7 +27,6 @@ pub struct Player {
 impl Player {
     /// Creates an instance from its required fields; the others take their schema defaults
     /// (containers empty, optional fields `None`, a generated key a new random UUID).
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         name: impl ::core::convert::Into<::std::string::String>,
         rating: f64,
@@ -48,6 +47,7 @@ impl Player {
 }
 impl ::rapyer::Model for Player {
     type Pk = ::rapyer::Uuid;
+    type Fields = PlayerFields;
     const META: ::rapyer::ModelMeta = ::rapyer::ModelMeta {
         name: "Player",
         prefix: "Player",
@@ -80,16 +80,7 @@ impl ::rapyer::Model for Player {
         })
     }
 }
-impl ::rapyer::Finite for Player {
-    fn all_finite(&self) -> bool {
-        ::rapyer::Finite::all_finite(&self.id)
-            && ::rapyer::Finite::all_finite(&self.name)
-            && ::rapyer::Finite::all_finite(&self.level)
-            && ::rapyer::Finite::all_finite(&self.rating)
-            && ::rapyer::Finite::all_finite(&self.nick)
-    }
-}
-/// Repository of [`Player`]: every operation of [`rapyer::Repo`] (through `Deref`).
+/// Repository of [`Player`]: every operation of [`rapyer::Repo`] (through `Deref`) and the queries of its indexes.
 #[derive(::core::fmt::Debug, ::core::clone::Clone)]
 pub struct PlayerRepo(::rapyer::Repo<Player>);
 impl ::core::ops::Deref for PlayerRepo {
@@ -100,65 +91,30 @@ impl ::core::ops::Deref for PlayerRepo {
 }
 /// Atomic operations on the fields of one [`Player`], from `PlayerRepo::fields(pk)`.
 #[derive(::core::fmt::Debug, ::core::clone::Clone)]
-pub struct PlayerFields(::rapyer::Instance);
+pub struct PlayerFields(::rapyer::ops::Place);
+impl ::rapyer::ops::FieldHandle for PlayerFields {
+    fn at(
+        instance: ::rapyer::Instance,
+        prefix: ::std::borrow::Cow<'static, str>,
+    ) -> Self {
+        Self(::rapyer::ops::Place::new(instance, prefix))
+    }
+}
 impl PlayerFields {
     /// Schema type `string`.
     pub fn name(&self) -> ::rapyer::ValueField<::std::string::String> {
-        <::rapyer::ValueField<::std::string::String>>::new(self.0.clone(), "name")
+        self.0.field("name")
     }
     /// Schema type `int`, default `1`.
     pub fn level(&self) -> ::rapyer::IntField {
-        <::rapyer::IntField>::new(self.0.clone(), "level").with_default(1i64)
+        self.0.field::<::rapyer::IntField>("level").with_default(1i64)
     }
     /// Schema type `float`.
     pub fn rating(&self) -> ::rapyer::FloatField {
-        <::rapyer::FloatField>::new(self.0.clone(), "rating")
+        self.0.field("rating")
     }
     /// Schema type `string`.
     pub fn nick(&self) -> ::rapyer::ValueField<::std::string::String> {
-        <::rapyer::ValueField<::std::string::String>>::new(self.0.clone(), "nick")
-    }
-}
-impl PlayerRepo {
-    /// Typed handles on the fields of the instance with this pk, for atomic operations. No I/O
-    /// happens until an operation is awaited or a pipeline runs.
-    pub fn fields<Q>(&self, pk: &Q) -> PlayerFields
-    where
-        Q: ::rapyer::PkRef + ?::core::marker::Sized,
-        ::rapyer::Uuid: ::core::borrow::Borrow<Q>,
-    {
-        PlayerFields(self.0.instance(pk))
-    }
-    /// Handle on `name` of the instance with this pk: `fields(pk).name()`.
-    pub fn name<Q>(&self, pk: &Q) -> ::rapyer::ValueField<::std::string::String>
-    where
-        Q: ::rapyer::PkRef + ?::core::marker::Sized,
-        ::rapyer::Uuid: ::core::borrow::Borrow<Q>,
-    {
-        self.fields(pk).name()
-    }
-    /// Handle on `level` of the instance with this pk: `fields(pk).level()`.
-    pub fn level<Q>(&self, pk: &Q) -> ::rapyer::IntField
-    where
-        Q: ::rapyer::PkRef + ?::core::marker::Sized,
-        ::rapyer::Uuid: ::core::borrow::Borrow<Q>,
-    {
-        self.fields(pk).level()
-    }
-    /// Handle on `rating` of the instance with this pk: `fields(pk).rating()`.
-    pub fn rating<Q>(&self, pk: &Q) -> ::rapyer::FloatField
-    where
-        Q: ::rapyer::PkRef + ?::core::marker::Sized,
-        ::rapyer::Uuid: ::core::borrow::Borrow<Q>,
-    {
-        self.fields(pk).rating()
-    }
-    /// Handle on `nick` of the instance with this pk: `fields(pk).nick()`.
-    pub fn nick<Q>(&self, pk: &Q) -> ::rapyer::ValueField<::std::string::String>
-    where
-        Q: ::rapyer::PkRef + ?::core::marker::Sized,
-        ::rapyer::Uuid: ::core::borrow::Borrow<Q>,
-    {
-        self.fields(pk).nick()
+        self.0.field("nick")
     }
 }

@@ -25,7 +25,6 @@ pub struct Ranked {
 impl Ranked {
     /// Creates an instance from its required fields; the others take their schema defaults
     /// (containers empty, optional fields `None`, a generated key a new random UUID).
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         name: impl ::core::convert::Into<::std::string::String>,
         score: i64,
@@ -45,6 +44,7 @@ impl Ranked {
 }
 impl ::rapyer::Model for Ranked {
     type Pk = ::rapyer::Uuid;
+    type Fields = RankedFields;
     const META: ::rapyer::ModelMeta = ::rapyer::ModelMeta {
         name: "Ranked",
         prefix: "Ranked",
@@ -54,14 +54,8 @@ impl ::rapyer::Model for Ranked {
         slot_group: "Ranked",
         containers: &[],
         indexes: &[
-            ::rapyer::IndexMeta {
-                path: "name",
-                kind: ::rapyer::IndexKind::Lookup,
-            },
-            ::rapyer::IndexMeta {
-                path: "level",
-                kind: ::rapyer::IndexKind::SortedInt,
-            },
+            ::rapyer::IndexMeta::new("name", ::rapyer::IndexKind::Lookup),
+            ::rapyer::IndexMeta::new("level", ::rapyer::IndexKind::SortedInt),
         ],
         renames: &[],
     };
@@ -84,15 +78,7 @@ impl ::rapyer::Model for Ranked {
         })
     }
 }
-impl ::rapyer::Finite for Ranked {
-    fn all_finite(&self) -> bool {
-        ::rapyer::Finite::all_finite(&self.id)
-            && ::rapyer::Finite::all_finite(&self.name)
-            && ::rapyer::Finite::all_finite(&self.score)
-            && ::rapyer::Finite::all_finite(&self.level)
-    }
-}
-/// Repository of [`Ranked`]: every operation of [`rapyer::Repo`] (through `Deref`).
+/// Repository of [`Ranked`]: every operation of [`rapyer::Repo`] (through `Deref`) and the queries of its indexes.
 #[derive(::core::fmt::Debug, ::core::clone::Clone)]
 pub struct RankedRepo(::rapyer::Repo<Ranked>);
 impl ::core::ops::Deref for RankedRepo {
@@ -101,33 +87,7 @@ impl ::core::ops::Deref for RankedRepo {
         &self.0
     }
 }
-/// Atomic operations on the fields of one [`Ranked`], from `RankedRepo::fields(pk)`.
-#[derive(::core::fmt::Debug, ::core::clone::Clone)]
-pub struct RankedFields(::rapyer::Instance);
-impl RankedFields {
-    /// Schema type `string`, `lookup` index.
-    pub fn name(&self) -> ::rapyer::ValueField<::std::string::String> {
-        <::rapyer::ValueField<::std::string::String>>::new(self.0.clone(), "name")
-    }
-    /// Schema type `int`.
-    pub fn score(&self) -> ::rapyer::IntField {
-        <::rapyer::IntField>::new(self.0.clone(), "score")
-    }
-    /// Schema type `int`, `sorted` index.
-    pub fn level(&self) -> ::rapyer::IntField {
-        <::rapyer::IntField>::new(self.0.clone(), "level")
-    }
-}
 impl RankedRepo {
-    /// Typed handles on the fields of the instance with this pk, for atomic operations. No I/O
-    /// happens until an operation is awaited or a pipeline runs.
-    pub fn fields<Q>(&self, pk: &Q) -> RankedFields
-    where
-        Q: ::rapyer::PkRef + ?::core::marker::Sized,
-        ::rapyer::Uuid: ::core::borrow::Borrow<Q>,
-    {
-        RankedFields(self.0.instance(pk))
-    }
     /// Queries of the `lookup` index on `"name"`.
     pub fn by_name(&self) -> ::rapyer::LookupIndex<Ranked, ::std::string::String> {
         ::rapyer::LookupIndex::new(&self.0, "name")
@@ -136,28 +96,29 @@ impl RankedRepo {
     pub fn by_level(&self) -> ::rapyer::SortedIndex<Ranked, i64> {
         ::rapyer::SortedIndex::new(&self.0, "level")
     }
-    /// Handle on `name` of the instance with this pk: `fields(pk).name()`.
-    pub fn name<Q>(&self, pk: &Q) -> ::rapyer::ValueField<::std::string::String>
-    where
-        Q: ::rapyer::PkRef + ?::core::marker::Sized,
-        ::rapyer::Uuid: ::core::borrow::Borrow<Q>,
-    {
-        self.fields(pk).name()
+}
+/// Atomic operations on the fields of one [`Ranked`], from `RankedRepo::fields(pk)`.
+#[derive(::core::fmt::Debug, ::core::clone::Clone)]
+pub struct RankedFields(::rapyer::ops::Place);
+impl ::rapyer::ops::FieldHandle for RankedFields {
+    fn at(
+        instance: ::rapyer::Instance,
+        prefix: ::std::borrow::Cow<'static, str>,
+    ) -> Self {
+        Self(::rapyer::ops::Place::new(instance, prefix))
     }
-    /// Handle on `score` of the instance with this pk: `fields(pk).score()`.
-    pub fn score<Q>(&self, pk: &Q) -> ::rapyer::IntField
-    where
-        Q: ::rapyer::PkRef + ?::core::marker::Sized,
-        ::rapyer::Uuid: ::core::borrow::Borrow<Q>,
-    {
-        self.fields(pk).score()
+}
+impl RankedFields {
+    /// Schema type `string`, `lookup` index.
+    pub fn name(&self) -> ::rapyer::ValueField<::std::string::String> {
+        self.0.field("name")
     }
-    /// Handle on `level` of the instance with this pk: `fields(pk).level()`.
-    pub fn level<Q>(&self, pk: &Q) -> ::rapyer::IntField
-    where
-        Q: ::rapyer::PkRef + ?::core::marker::Sized,
-        ::rapyer::Uuid: ::core::borrow::Borrow<Q>,
-    {
-        self.fields(pk).level()
+    /// Schema type `int`.
+    pub fn score(&self) -> ::rapyer::IntField {
+        self.0.field("score")
+    }
+    /// Schema type `int`, `sorted` index.
+    pub fn level(&self) -> ::rapyer::IntField {
+        self.0.field("level")
     }
 }

@@ -19,7 +19,6 @@ pub struct Account {
 impl Account {
     /// Creates an instance from its required fields; the others take their schema defaults
     /// (containers empty, optional fields `None`, a generated key a new random UUID).
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         owner: impl ::core::convert::Into<::std::string::String>,
         number: i64,
@@ -36,6 +35,7 @@ impl Account {
 }
 impl ::rapyer::Model for Account {
     type Pk = ::std::string::String;
+    type Fields = AccountFields;
     const META: ::rapyer::ModelMeta = ::rapyer::ModelMeta {
         name: "Account",
         prefix: "Account",
@@ -62,13 +62,7 @@ impl ::rapyer::Model for Account {
         })
     }
 }
-impl ::rapyer::Finite for Account {
-    fn all_finite(&self) -> bool {
-        ::rapyer::Finite::all_finite(&self.owner)
-            && ::rapyer::Finite::all_finite(&self.number)
-    }
-}
-/// Repository of [`Account`]: every operation of [`rapyer::Repo`] (through `Deref`).
+/// Repository of [`Account`]: every operation of [`rapyer::Repo`] (through `Deref`) and the queries of its indexes.
 #[derive(::core::fmt::Debug, ::core::clone::Clone)]
 pub struct AccountRepo(::rapyer::Repo<Account>);
 impl ::core::ops::Deref for AccountRepo {
@@ -79,29 +73,18 @@ impl ::core::ops::Deref for AccountRepo {
 }
 /// Atomic operations on the fields of one [`Account`], from `AccountRepo::fields(pk)`.
 #[derive(::core::fmt::Debug, ::core::clone::Clone)]
-pub struct AccountFields(::rapyer::Instance);
+pub struct AccountFields(::rapyer::ops::Place);
+impl ::rapyer::ops::FieldHandle for AccountFields {
+    fn at(
+        instance: ::rapyer::Instance,
+        prefix: ::std::borrow::Cow<'static, str>,
+    ) -> Self {
+        Self(::rapyer::ops::Place::new(instance, prefix))
+    }
+}
 impl AccountFields {
     /// Schema type `int`.
     pub fn number(&self) -> ::rapyer::IntField {
-        <::rapyer::IntField>::new(self.0.clone(), "number")
-    }
-}
-impl AccountRepo {
-    /// Typed handles on the fields of the instance with this pk, for atomic operations. No I/O
-    /// happens until an operation is awaited or a pipeline runs.
-    pub fn fields<Q>(&self, pk: &Q) -> AccountFields
-    where
-        Q: ::rapyer::PkRef + ?::core::marker::Sized,
-        ::std::string::String: ::core::borrow::Borrow<Q>,
-    {
-        AccountFields(self.0.instance(pk))
-    }
-    /// Handle on `number` of the instance with this pk: `fields(pk).number()`.
-    pub fn number<Q>(&self, pk: &Q) -> ::rapyer::IntField
-    where
-        Q: ::rapyer::PkRef + ?::core::marker::Sized,
-        ::std::string::String: ::core::borrow::Borrow<Q>,
-    {
-        self.fields(pk).number()
+        self.0.field("number")
     }
 }

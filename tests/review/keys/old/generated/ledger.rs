@@ -19,7 +19,6 @@ pub struct Ledger {
 impl Ledger {
     /// Creates an instance from its required fields; the others take their schema defaults
     /// (containers empty, optional fields `None`, a generated key a new random UUID).
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         code: impl ::core::convert::Into<::std::string::String>,
         balance: i64,
@@ -33,6 +32,7 @@ impl Ledger {
 }
 impl ::rapyer::Model for Ledger {
     type Pk = ::std::string::String;
+    type Fields = LedgerFields;
     const META: ::rapyer::ModelMeta = ::rapyer::ModelMeta {
         name: "Ledger",
         prefix: "Ledger",
@@ -59,13 +59,7 @@ impl ::rapyer::Model for Ledger {
         })
     }
 }
-impl ::rapyer::Finite for Ledger {
-    fn all_finite(&self) -> bool {
-        ::rapyer::Finite::all_finite(&self.code)
-            && ::rapyer::Finite::all_finite(&self.balance)
-    }
-}
-/// Repository of [`Ledger`]: every operation of [`rapyer::Repo`] (through `Deref`).
+/// Repository of [`Ledger`]: every operation of [`rapyer::Repo`] (through `Deref`) and the queries of its indexes.
 #[derive(::core::fmt::Debug, ::core::clone::Clone)]
 pub struct LedgerRepo(::rapyer::Repo<Ledger>);
 impl ::core::ops::Deref for LedgerRepo {
@@ -76,29 +70,18 @@ impl ::core::ops::Deref for LedgerRepo {
 }
 /// Atomic operations on the fields of one [`Ledger`], from `LedgerRepo::fields(pk)`.
 #[derive(::core::fmt::Debug, ::core::clone::Clone)]
-pub struct LedgerFields(::rapyer::Instance);
+pub struct LedgerFields(::rapyer::ops::Place);
+impl ::rapyer::ops::FieldHandle for LedgerFields {
+    fn at(
+        instance: ::rapyer::Instance,
+        prefix: ::std::borrow::Cow<'static, str>,
+    ) -> Self {
+        Self(::rapyer::ops::Place::new(instance, prefix))
+    }
+}
 impl LedgerFields {
     /// Schema type `int`.
     pub fn balance(&self) -> ::rapyer::IntField {
-        <::rapyer::IntField>::new(self.0.clone(), "balance")
-    }
-}
-impl LedgerRepo {
-    /// Typed handles on the fields of the instance with this pk, for atomic operations. No I/O
-    /// happens until an operation is awaited or a pipeline runs.
-    pub fn fields<Q>(&self, pk: &Q) -> LedgerFields
-    where
-        Q: ::rapyer::PkRef + ?::core::marker::Sized,
-        ::std::string::String: ::core::borrow::Borrow<Q>,
-    {
-        LedgerFields(self.0.instance(pk))
-    }
-    /// Handle on `balance` of the instance with this pk: `fields(pk).balance()`.
-    pub fn balance<Q>(&self, pk: &Q) -> ::rapyer::IntField
-    where
-        Q: ::rapyer::PkRef + ?::core::marker::Sized,
-        ::std::string::String: ::core::borrow::Borrow<Q>,
-    {
-        self.fields(pk).balance()
+        self.0.field("balance")
     }
 }

@@ -44,7 +44,6 @@ pub struct Player {
 impl Player {
     /// Creates an instance from its required fields; the others take their schema defaults
     /// (containers empty, optional fields `None`, a generated key a new random UUID).
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         username: impl ::core::convert::Into<::std::string::String>,
         stats: super::PlayerStats,
@@ -70,6 +69,7 @@ impl Player {
 }
 impl ::rapyer::Model for Player {
     type Pk = ::rapyer::Uuid;
+    type Fields = PlayerFields;
     const META: ::rapyer::ModelMeta = ::rapyer::ModelMeta {
         name: "Player",
         prefix: "Player",
@@ -78,28 +78,13 @@ impl ::rapyer::Model for Player {
         buckets: 1,
         slot_group: "Player",
         containers: &[
-            ::rapyer::ContainerMeta {
-                path: "achievements",
-                kind: ::rapyer::ContainerKind::List,
-            },
-            ::rapyer::ContainerMeta {
-                path: "metadata",
-                kind: ::rapyer::ContainerKind::Map,
-            },
+            ::rapyer::ContainerMeta::new("achievements", ::rapyer::ContainerKind::List),
+            ::rapyer::ContainerMeta::new("metadata", ::rapyer::ContainerKind::Map),
         ],
         indexes: &[
-            ::rapyer::IndexMeta {
-                path: "username",
-                kind: ::rapyer::IndexKind::Unique,
-            },
-            ::rapyer::IndexMeta {
-                path: "score",
-                kind: ::rapyer::IndexKind::SortedInt,
-            },
-            ::rapyer::IndexMeta {
-                path: "region",
-                kind: ::rapyer::IndexKind::Lookup,
-            },
+            ::rapyer::IndexMeta::new("username", ::rapyer::IndexKind::Unique),
+            ::rapyer::IndexMeta::new("score", ::rapyer::IndexKind::SortedInt),
+            ::rapyer::IndexMeta::new("region", ::rapyer::IndexKind::Lookup),
         ],
         renames: &[("items", "inventory_count")],
     };
@@ -116,7 +101,7 @@ impl ::rapyer::Model for Player {
         w.field("streak", &self.streak)?;
         w.field("region", &self.region)?;
         w.list("achievements", &self.achievements)?;
-        ::rapyer::Flat::write_flat(&self.stats, w, "stats.")?;
+        w.flat("stats.", &self.stats)?;
         w.map("metadata", &self.metadata)?;
         ::core::result::Result::Ok(())
     }
@@ -131,27 +116,12 @@ impl ::rapyer::Model for Player {
             streak: r.field_or("streak", || 0i64)?,
             region: r.field_or("region", || <super::Region>::Eu)?,
             achievements: r.list("achievements")?,
-            stats: <super::PlayerStats as ::rapyer::Flat>::read_flat(r, "stats.")?,
+            stats: r.flat("stats.")?,
             metadata: r.map("metadata")?,
         })
     }
 }
-impl ::rapyer::Finite for Player {
-    fn all_finite(&self) -> bool {
-        ::rapyer::Finite::all_finite(&self.id)
-            && ::rapyer::Finite::all_finite(&self.username)
-            && ::rapyer::Finite::all_finite(&self.score)
-            && ::rapyer::Finite::all_finite(&self.wins)
-            && ::rapyer::Finite::all_finite(&self.losses)
-            && ::rapyer::Finite::all_finite(&self.items)
-            && ::rapyer::Finite::all_finite(&self.streak)
-            && ::rapyer::Finite::all_finite(&self.region)
-            && ::rapyer::Finite::all_finite(&self.achievements)
-            && ::rapyer::Finite::all_finite(&self.stats)
-            && ::rapyer::Finite::all_finite(&self.metadata)
-    }
-}
-/// Repository of [`Player`]: every operation of [`rapyer::Repo`] (through `Deref`).
+/// Repository of [`Player`]: every operation of [`rapyer::Repo`] (through `Deref`) and the queries of its indexes.
 #[derive(::core::fmt::Debug, ::core::clone::Clone)]
 pub struct PlayerRepo(::rapyer::Repo<Player>);
 impl ::core::ops::Deref for PlayerRepo {
@@ -160,67 +130,7 @@ impl ::core::ops::Deref for PlayerRepo {
         &self.0
     }
 }
-/// Atomic operations on the fields of one [`Player`], from `PlayerRepo::fields(pk)`.
-#[derive(::core::fmt::Debug, ::core::clone::Clone)]
-pub struct PlayerFields(::rapyer::Instance);
-impl PlayerFields {
-    /// Schema type `string`, `unique` index.
-    pub fn username(&self) -> ::rapyer::ValueField<::std::string::String> {
-        <::rapyer::ValueField<::std::string::String>>::new(self.0.clone(), "username")
-    }
-    /// Schema type `int`, default `0`, `sorted` index.
-    pub fn score(&self) -> ::rapyer::IntField {
-        <::rapyer::IntField>::new(self.0.clone(), "score").with_default(0i64)
-    }
-    /// Schema type `int`, default `0`.
-    pub fn wins(&self) -> ::rapyer::IntField {
-        <::rapyer::IntField>::new(self.0.clone(), "wins").with_default(0i64)
-    }
-    /// Schema type `int`, default `0`.
-    pub fn losses(&self) -> ::rapyer::IntField {
-        <::rapyer::IntField>::new(self.0.clone(), "losses").with_default(0i64)
-    }
-    /// Schema type `int`, default `0`.
-    pub fn items(&self) -> ::rapyer::IntField {
-        <::rapyer::IntField>::new(self.0.clone(), "items").with_default(0i64)
-    }
-    /// Consecutive wins up to the last game.
-    ///
-    /// Schema type `int`, default `0`.
-    pub fn streak(&self) -> ::rapyer::IntField {
-        <::rapyer::IntField>::new(self.0.clone(), "streak").with_default(0i64)
-    }
-    /// Schema type `Region`, default `eu`, `lookup` index.
-    pub fn region(&self) -> ::rapyer::ValueField<super::Region> {
-        <::rapyer::ValueField<super::Region>>::new(self.0.clone(), "region")
-            .with_default(<super::Region>::Eu)
-    }
-    /// Schema type `list<Achievement>`.
-    pub fn achievements(&self) -> ::rapyer::ListField<super::Achievement> {
-        <::rapyer::ListField<super::Achievement>>::new(self.0.clone(), "achievements")
-    }
-    /// Schema type `PlayerStats`.
-    pub fn stats(&self) -> super::PlayerStatsFields {
-        <super::PlayerStatsFields as ::rapyer::ops::StructFields>::at(
-            self.0.clone(),
-            ::std::string::String::from("stats."),
-        )
-    }
-    /// Schema type `map<string, string>`.
-    pub fn metadata(&self) -> ::rapyer::MapField<::std::string::String> {
-        <::rapyer::MapField<::std::string::String>>::new(self.0.clone(), "metadata")
-    }
-}
 impl PlayerRepo {
-    /// Typed handles on the fields of the instance with this pk, for atomic operations. No I/O
-    /// happens until an operation is awaited or a pipeline runs.
-    pub fn fields<Q>(&self, pk: &Q) -> PlayerFields
-    where
-        Q: ::rapyer::PkRef + ?::core::marker::Sized,
-        ::rapyer::Uuid: ::core::borrow::Borrow<Q>,
-    {
-        PlayerFields(self.0.instance(pk))
-    }
     /// Queries of the `unique` index on `"username"`.
     pub fn by_username(&self) -> ::rapyer::UniqueIndex<Player, ::std::string::String> {
         ::rapyer::UniqueIndex::new(&self.0, "username")
@@ -240,84 +150,61 @@ impl PlayerRepo {
     pub fn by_region(&self) -> ::rapyer::LookupIndex<Player, super::Region> {
         ::rapyer::LookupIndex::new(&self.0, "region")
     }
-    /// Handle on `username` of the instance with this pk: `fields(pk).username()`.
-    pub fn username<Q>(&self, pk: &Q) -> ::rapyer::ValueField<::std::string::String>
-    where
-        Q: ::rapyer::PkRef + ?::core::marker::Sized,
-        ::rapyer::Uuid: ::core::borrow::Borrow<Q>,
-    {
-        self.fields(pk).username()
+}
+/// Atomic operations on the fields of one [`Player`], from `PlayerRepo::fields(pk)`.
+#[derive(::core::fmt::Debug, ::core::clone::Clone)]
+pub struct PlayerFields(::rapyer::ops::Place);
+impl ::rapyer::ops::FieldHandle for PlayerFields {
+    fn at(
+        instance: ::rapyer::Instance,
+        prefix: ::std::borrow::Cow<'static, str>,
+    ) -> Self {
+        Self(::rapyer::ops::Place::new(instance, prefix))
     }
-    /// Handle on `score` of the instance with this pk: `fields(pk).score()`.
-    pub fn score<Q>(&self, pk: &Q) -> ::rapyer::IntField
-    where
-        Q: ::rapyer::PkRef + ?::core::marker::Sized,
-        ::rapyer::Uuid: ::core::borrow::Borrow<Q>,
-    {
-        self.fields(pk).score()
+}
+impl PlayerFields {
+    /// Schema type `string`, `unique` index.
+    pub fn username(&self) -> ::rapyer::ValueField<::std::string::String> {
+        self.0.field("username")
     }
-    /// Handle on `wins` of the instance with this pk: `fields(pk).wins()`.
-    pub fn wins<Q>(&self, pk: &Q) -> ::rapyer::IntField
-    where
-        Q: ::rapyer::PkRef + ?::core::marker::Sized,
-        ::rapyer::Uuid: ::core::borrow::Borrow<Q>,
-    {
-        self.fields(pk).wins()
+    /// Schema type `int`, default `0`, `sorted` index.
+    pub fn score(&self) -> ::rapyer::IntField {
+        self.0.field::<::rapyer::IntField>("score").with_default(0i64)
     }
-    /// Handle on `losses` of the instance with this pk: `fields(pk).losses()`.
-    pub fn losses<Q>(&self, pk: &Q) -> ::rapyer::IntField
-    where
-        Q: ::rapyer::PkRef + ?::core::marker::Sized,
-        ::rapyer::Uuid: ::core::borrow::Borrow<Q>,
-    {
-        self.fields(pk).losses()
+    /// Schema type `int`, default `0`.
+    pub fn wins(&self) -> ::rapyer::IntField {
+        self.0.field::<::rapyer::IntField>("wins").with_default(0i64)
     }
-    /// Handle on `items` of the instance with this pk: `fields(pk).items()`.
-    pub fn items<Q>(&self, pk: &Q) -> ::rapyer::IntField
-    where
-        Q: ::rapyer::PkRef + ?::core::marker::Sized,
-        ::rapyer::Uuid: ::core::borrow::Borrow<Q>,
-    {
-        self.fields(pk).items()
+    /// Schema type `int`, default `0`.
+    pub fn losses(&self) -> ::rapyer::IntField {
+        self.0.field::<::rapyer::IntField>("losses").with_default(0i64)
     }
-    /// Handle on `streak` of the instance with this pk: `fields(pk).streak()`.
-    pub fn streak<Q>(&self, pk: &Q) -> ::rapyer::IntField
-    where
-        Q: ::rapyer::PkRef + ?::core::marker::Sized,
-        ::rapyer::Uuid: ::core::borrow::Borrow<Q>,
-    {
-        self.fields(pk).streak()
+    /// Schema type `int`, default `0`.
+    pub fn items(&self) -> ::rapyer::IntField {
+        self.0.field::<::rapyer::IntField>("items").with_default(0i64)
     }
-    /// Handle on `region` of the instance with this pk: `fields(pk).region()`.
-    pub fn region<Q>(&self, pk: &Q) -> ::rapyer::ValueField<super::Region>
-    where
-        Q: ::rapyer::PkRef + ?::core::marker::Sized,
-        ::rapyer::Uuid: ::core::borrow::Borrow<Q>,
-    {
-        self.fields(pk).region()
+    /// Consecutive wins up to the last game.
+    ///
+    /// Schema type `int`, default `0`.
+    pub fn streak(&self) -> ::rapyer::IntField {
+        self.0.field::<::rapyer::IntField>("streak").with_default(0i64)
     }
-    /// Handle on `achievements` of the instance with this pk: `fields(pk).achievements()`.
-    pub fn achievements<Q>(&self, pk: &Q) -> ::rapyer::ListField<super::Achievement>
-    where
-        Q: ::rapyer::PkRef + ?::core::marker::Sized,
-        ::rapyer::Uuid: ::core::borrow::Borrow<Q>,
-    {
-        self.fields(pk).achievements()
+    /// Schema type `Region`, default `eu`, `lookup` index.
+    pub fn region(&self) -> ::rapyer::ValueField<super::Region> {
+        self.0
+            .field::<::rapyer::ValueField<super::Region>>("region")
+            .with_default(<super::Region>::Eu)
     }
-    /// Handle on `stats` of the instance with this pk: `fields(pk).stats()`.
-    pub fn stats<Q>(&self, pk: &Q) -> super::PlayerStatsFields
-    where
-        Q: ::rapyer::PkRef + ?::core::marker::Sized,
-        ::rapyer::Uuid: ::core::borrow::Borrow<Q>,
-    {
-        self.fields(pk).stats()
+    /// Schema type `list<Achievement>`.
+    pub fn achievements(&self) -> ::rapyer::ListField<super::Achievement> {
+        self.0.field("achievements")
     }
-    /// Handle on `metadata` of the instance with this pk: `fields(pk).metadata()`.
-    pub fn metadata<Q>(&self, pk: &Q) -> ::rapyer::MapField<::std::string::String>
-    where
-        Q: ::rapyer::PkRef + ?::core::marker::Sized,
-        ::rapyer::Uuid: ::core::borrow::Borrow<Q>,
-    {
-        self.fields(pk).metadata()
+    /// Schema type `PlayerStats`.
+    pub fn stats(&self) -> super::PlayerStatsFields {
+        self.0.field("stats.")
+    }
+    /// Schema type `map<string, string>`.
+    pub fn metadata(&self) -> ::rapyer::MapField<::std::string::String> {
+        self.0.field("metadata")
     }
 }

@@ -25,7 +25,6 @@ pub struct PlayerStats {
 impl PlayerStats {
     /// Creates a value from its required fields; the others take their schema defaults
     /// (containers empty, optional fields `None`).
-    #[allow(clippy::too_many_arguments)]
     pub fn new(total_games: i64, wins: i64, losses: i64, avg_score: f64) -> Self {
         Self {
             total_games,
@@ -64,59 +63,39 @@ impl ::rapyer::Flat for PlayerStats {
 }
 impl ::rapyer::Finite for PlayerStats {
     fn all_finite(&self) -> bool {
-        ::rapyer::Finite::all_finite(&self.total_games)
-            && ::rapyer::Finite::all_finite(&self.wins)
-            && ::rapyer::Finite::all_finite(&self.losses)
-            && ::rapyer::Finite::all_finite(&self.avg_score)
-            && ::rapyer::Finite::all_finite(&self.best_score)
+        ::rapyer::Finite::all_finite(&self.avg_score)
     }
 }
 /// Atomic operations on the fields of a [`PlayerStats`] stored in an instance, from the handle of the field that holds it.
 #[derive(::core::fmt::Debug, ::core::clone::Clone)]
-pub struct PlayerStatsFields {
-    instance: ::rapyer::Instance,
-    prefix: ::std::string::String,
-}
-impl ::rapyer::ops::StructFields for PlayerStatsFields {
-    fn at(instance: ::rapyer::Instance, prefix: ::std::string::String) -> Self {
-        Self { instance, prefix }
+pub struct PlayerStatsFields(::rapyer::ops::Place);
+impl ::rapyer::ops::FieldHandle for PlayerStatsFields {
+    fn at(
+        instance: ::rapyer::Instance,
+        prefix: ::std::borrow::Cow<'static, str>,
+    ) -> Self {
+        Self(::rapyer::ops::Place::new(instance, prefix))
     }
 }
 impl PlayerStatsFields {
     /// Schema type `int`.
     pub fn total_games(&self) -> ::rapyer::IntField {
-        <::rapyer::IntField>::new(
-            self.instance.clone(),
-            [self.prefix.as_str(), "total_games"].concat(),
-        )
+        self.0.field("total_games")
     }
     /// Schema type `int`.
     pub fn wins(&self) -> ::rapyer::IntField {
-        <::rapyer::IntField>::new(
-            self.instance.clone(),
-            [self.prefix.as_str(), "wins"].concat(),
-        )
+        self.0.field("wins")
     }
     /// Schema type `int`.
     pub fn losses(&self) -> ::rapyer::IntField {
-        <::rapyer::IntField>::new(
-            self.instance.clone(),
-            [self.prefix.as_str(), "losses"].concat(),
-        )
+        self.0.field("losses")
     }
     /// Schema type `float`.
     pub fn avg_score(&self) -> ::rapyer::FloatField {
-        <::rapyer::FloatField>::new(
-            self.instance.clone(),
-            [self.prefix.as_str(), "avg_score"].concat(),
-        )
+        self.0.field("avg_score")
     }
     /// Schema type `int`, default `0`.
     pub fn best_score(&self) -> ::rapyer::IntField {
-        <::rapyer::IntField>::new(
-                self.instance.clone(),
-                [self.prefix.as_str(), "best_score"].concat(),
-            )
-            .with_default(0i64)
+        self.0.field::<::rapyer::IntField>("best_score").with_default(0i64)
     }
 }

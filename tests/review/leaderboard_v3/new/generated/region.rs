@@ -57,8 +57,4 @@ impl ::rapyer::Codec for Region {
             .ok_or_else(|| ::rapyer::CodecError::invalid("a variant of Region", raw))
     }
 }
-impl ::rapyer::Finite for Region {
-    fn all_finite(&self) -> bool {
-        true
-    }
-}
+impl ::rapyer::Finite for Region {}

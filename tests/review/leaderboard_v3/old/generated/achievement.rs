@@ -60,8 +60,4 @@ impl ::rapyer::Codec for Achievement {
             ))
     }
 }
-impl ::rapyer::Finite for Achievement {
-    fn all_finite(&self) -> bool {
-        true
-    }
-}
+impl ::rapyer::Finite for Achievement {}

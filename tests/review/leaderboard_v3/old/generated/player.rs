@@ -42,7 +42,6 @@ pub struct Player {
 impl Player {
     /// Creates an instance from its required fields; the others take their schema defaults
     /// (containers empty, optional fields `None`, a generated key a new random UUID).
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         username: impl ::core::convert::Into<::std::string::String>,
         stats: super::PlayerStats,
@@ -67,6 +66,7 @@ impl Player {
 }
 impl ::rapyer::Model for Player {
     type Pk = ::rapyer::Uuid;
+    type Fields = PlayerFields;
     const META: ::rapyer::ModelMeta = ::rapyer::ModelMeta {
         name: "Player",
         prefix: "Player",
@@ -75,24 +75,12 @@ impl ::rapyer::Model for Player {
         buckets: 1,
         slot_group: "Player",
         containers: &[
-            ::rapyer::ContainerMeta {
-                path: "achievements",
-                kind: ::rapyer::ContainerKind::List,
-            },
-            ::rapyer::ContainerMeta {
-                path: "metadata",
-                kind: ::rapyer::ContainerKind::Map,
-            },
+            ::rapyer::ContainerMeta::new("achievements", ::rapyer::ContainerKind::List),
+            ::rapyer::ContainerMeta::new("metadata", ::rapyer::ContainerKind::Map),
         ],
         indexes: &[
-            ::rapyer::IndexMeta {
-                path: "username",
-                kind: ::rapyer::IndexKind::Unique,
-            },
-            ::rapyer::IndexMeta {
-                path: "score",
-                kind: ::rapyer::IndexKind::SortedInt,
-            },
+            ::rapyer::IndexMeta::new("username", ::rapyer::IndexKind::Unique),
+            ::rapyer::IndexMeta::new("score", ::rapyer::IndexKind::SortedInt),
         ],
         renames: &[],
     };
@@ -108,7 +96,7 @@ impl ::rapyer::Model for Player {
         w.field("inventory_count", &self.inventory_count)?;
         w.field("streak", &self.streak)?;
         w.list("achievements", &self.achievements)?;
-        ::rapyer::Flat::write_flat(&self.stats, w, "stats.")?;
+        w.flat("stats.", &self.stats)?;
         w.map("metadata", &self.metadata)?;
         ::core::result::Result::Ok(())
     }
@@ -122,26 +110,12 @@ impl ::rapyer::Model for Player {
             inventory_count: r.field_or("inventory_count", || 0i64)?,
             streak: r.field_or("streak", || 0i64)?,
             achievements: r.list("achievements")?,
-            stats: <super::PlayerStats as ::rapyer::Flat>::read_flat(r, "stats.")?,
+            stats: r.flat("stats.")?,
             metadata: r.map("metadata")?,
         })
     }
 }
-impl ::rapyer::Finite for Player {
-    fn all_finite(&self) -> bool {
-        ::rapyer::Finite::all_finite(&self.id)
-            && ::rapyer::Finite::all_finite(&self.username)
-            && ::rapyer::Finite::all_finite(&self.score)
-            && ::rapyer::Finite::all_finite(&self.wins)
-            && ::rapyer::Finite::all_finite(&self.losses)
-            && ::rapyer::Finite::all_finite(&self.inventory_count)
-            && ::rapyer::Finite::all_finite(&self.streak)
-            && ::rapyer::Finite::all_finite(&self.achievements)
-            && ::rapyer::Finite::all_finite(&self.stats)
-            && ::rapyer::Finite::all_finite(&self.metadata)
-    }
-}
-/// Repository of [`Player`]: every operation of [`rapyer::Repo`] (through `Deref`).
+/// Repository of [`Player`]: every operation of [`rapyer::Repo`] (through `Deref`) and the queries of its indexes.
 #[derive(::core::fmt::Debug, ::core::clone::Clone)]
 pub struct PlayerRepo(::rapyer::Repo<Player>);
 impl ::core::ops::Deref for PlayerRepo {
@@ -150,62 +124,7 @@ impl ::core::ops::Deref for PlayerRepo {
         &self.0
     }
 }
-/// Atomic operations on the fields of one [`Player`], from `PlayerRepo::fields(pk)`.
-#[derive(::core::fmt::Debug, ::core::clone::Clone)]
-pub struct PlayerFields(::rapyer::Instance);
-impl PlayerFields {
-    /// Schema type `string`, `unique` index.
-    pub fn username(&self) -> ::rapyer::ValueField<::std::string::String> {
-        <::rapyer::ValueField<::std::string::String>>::new(self.0.clone(), "username")
-    }
-    /// Schema type `int`, default `0`, `sorted` index.
-    pub fn score(&self) -> ::rapyer::IntField {
-        <::rapyer::IntField>::new(self.0.clone(), "score").with_default(0i64)
-    }
-    /// Schema type `int`, default `0`.
-    pub fn wins(&self) -> ::rapyer::IntField {
-        <::rapyer::IntField>::new(self.0.clone(), "wins").with_default(0i64)
-    }
-    /// Schema type `int`, default `0`.
-    pub fn losses(&self) -> ::rapyer::IntField {
-        <::rapyer::IntField>::new(self.0.clone(), "losses").with_default(0i64)
-    }
-    /// Schema type `int`, default `0`.
-    pub fn inventory_count(&self) -> ::rapyer::IntField {
-        <::rapyer::IntField>::new(self.0.clone(), "inventory_count").with_default(0i64)
-    }
-    /// Consecutive wins up to the last game.
-    ///
-    /// Schema type `int`, default `0`.
-    pub fn streak(&self) -> ::rapyer::IntField {
-        <::rapyer::IntField>::new(self.0.clone(), "streak").with_default(0i64)
-    }
-    /// Schema type `list<Achievement>`.
-    pub fn achievements(&self) -> ::rapyer::ListField<super::Achievement> {
-        <::rapyer::ListField<super::Achievement>>::new(self.0.clone(), "achievements")
-    }
-    /// Schema type `PlayerStats`.
-    pub fn stats(&self) -> super::PlayerStatsFields {
-        <super::PlayerStatsFields as ::rapyer::ops::StructFields>::at(
-            self.0.clone(),
-            ::std::string::String::from("stats."),
-        )
-    }
-    /// Schema type `map<string, string>`.
-    pub fn metadata(&self) -> ::rapyer::MapField<::std::string::String> {
-        <::rapyer::MapField<::std::string::String>>::new(self.0.clone(), "metadata")
-    }
-}
 impl PlayerRepo {
-    /// Typed handles on the fields of the instance with this pk, for atomic operations. No I/O
-    /// happens until an operation is awaited or a pipeline runs.
-    pub fn fields<Q>(&self, pk: &Q) -> PlayerFields
-    where
-        Q: ::rapyer::PkRef + ?::core::marker::Sized,
-        ::rapyer::Uuid: ::core::borrow::Borrow<Q>,
-    {
-        PlayerFields(self.0.instance(pk))
-    }
     /// Queries of the `unique` index on `"username"`.
     pub fn by_username(&self) -> ::rapyer::UniqueIndex<Player, ::std::string::String> {
         ::rapyer::UniqueIndex::new(&self.0, "username")
@@ -221,76 +140,55 @@ impl PlayerRepo {
     pub fn by_score(&self) -> ::rapyer::SortedIndex<Player, i64> {
         ::rapyer::SortedIndex::new(&self.0, "score")
     }
-    /// Handle on `username` of the instance with this pk: `fields(pk).username()`.
-    pub fn username<Q>(&self, pk: &Q) -> ::rapyer::ValueField<::std::string::String>
-    where
-        Q: ::rapyer::PkRef + ?::core::marker::Sized,
-        ::rapyer::Uuid: ::core::borrow::Borrow<Q>,
-    {
-        self.fields(pk).username()
+}
+/// Atomic operations on the fields of one [`Player`], from `PlayerRepo::fields(pk)`.
+#[derive(::core::fmt::Debug, ::core::clone::Clone)]
+pub struct PlayerFields(::rapyer::ops::Place);
+impl ::rapyer::ops::FieldHandle for PlayerFields {
+    fn at(
+        instance: ::rapyer::Instance,
+        prefix: ::std::borrow::Cow<'static, str>,
+    ) -> Self {
+        Self(::rapyer::ops::Place::new(instance, prefix))
     }
-    /// Handle on `score` of the instance with this pk: `fields(pk).score()`.
-    pub fn score<Q>(&self, pk: &Q) -> ::rapyer::IntField
-    where
-        Q: ::rapyer::PkRef + ?::core::marker::Sized,
-        ::rapyer::Uuid: ::core::borrow::Borrow<Q>,
-    {
-        self.fields(pk).score()
+}
+impl PlayerFields {
+    /// Schema type `string`, `unique` index.
+    pub fn username(&self) -> ::rapyer::ValueField<::std::string::String> {
+        self.0.field("username")
     }
-    /// Handle on `wins` of the instance with this pk: `fields(pk).wins()`.
-    pub fn wins<Q>(&self, pk: &Q) -> ::rapyer::IntField
-    where
-        Q: ::rapyer::PkRef + ?::core::marker::Sized,
-        ::rapyer::Uuid: ::core::borrow::Borrow<Q>,
-    {
-        self.fields(pk).wins()
+    /// Schema type `int`, default `0`, `sorted` index.
+    pub fn score(&self) -> ::rapyer::IntField {
+        self.0.field::<::rapyer::IntField>("score").with_default(0i64)
     }
-    /// Handle on `losses` of the instance with this pk: `fields(pk).losses()`.
-    pub fn losses<Q>(&self, pk: &Q) -> ::rapyer::IntField
-    where
-        Q: ::rapyer::PkRef + ?::core::marker::Sized,
-        ::rapyer::Uuid: ::core::borrow::Borrow<Q>,
-    {
-        self.fields(pk).losses()
+    /// Schema type `int`, default `0`.
+    pub fn wins(&self) -> ::rapyer::IntField {
+        self.0.field::<::rapyer::IntField>("wins").with_default(0i64)
     }
-    /// Handle on `inventory_count` of the instance with this pk: `fields(pk).inventory_count()`.
-    pub fn inventory_count<Q>(&self, pk: &Q) -> ::rapyer::IntField
-    where
-        Q: ::rapyer::PkRef + ?::core::marker::Sized,
-        ::rapyer::Uuid: ::core::borrow::Borrow<Q>,
-    {
-        self.fields(pk).inventory_count()
+    /// Schema type `int`, default `0`.
+    pub fn losses(&self) -> ::rapyer::IntField {
+        self.0.field::<::rapyer::IntField>("losses").with_default(0i64)
     }
-    /// Handle on `streak` of the instance with this pk: `fields(pk).streak()`.
-    pub fn streak<Q>(&self, pk: &Q) -> ::rapyer::IntField
-    where
-        Q: ::rapyer::PkRef + ?::core::marker::Sized,
-        ::rapyer::Uuid: ::core::borrow::Borrow<Q>,
-    {
-        self.fields(pk).streak()
+    /// Schema type `int`, default `0`.
+    pub fn inventory_count(&self) -> ::rapyer::IntField {
+        self.0.field::<::rapyer::IntField>("inventory_count").with_default(0i64)
     }
-    /// Handle on `achievements` of the instance with this pk: `fields(pk).achievements()`.
-    pub fn achievements<Q>(&self, pk: &Q) -> ::rapyer::ListField<super::Achievement>
-    where
-        Q: ::rapyer::PkRef + ?::core::marker::Sized,
-        ::rapyer::Uuid: ::core::borrow::Borrow<Q>,
-    {
-        self.fields(pk).achievements()
+    /// Consecutive wins up to the last game.
+    ///
+    /// Schema type `int`, default `0`.
+    pub fn streak(&self) -> ::rapyer::IntField {
+        self.0.field::<::rapyer::IntField>("streak").with_default(0i64)
     }
-    /// Handle on `stats` of the instance with this pk: `fields(pk).stats()`.
-    pub fn stats<Q>(&self, pk: &Q) -> super::PlayerStatsFields
-    where
-        Q: ::rapyer::PkRef + ?::core::marker::Sized,
-        ::rapyer::Uuid: ::core::borrow::Borrow<Q>,
-    {
-        self.fields(pk).stats()
+    /// Schema type `list<Achievement>`.
+    pub fn achievements(&self) -> ::rapyer::ListField<super::Achievement> {
+        self.0.field("achievements")
     }
-    /// Handle on `metadata` of the instance with this pk: `fields(pk).metadata()`.
-    pub fn metadata<Q>(&self, pk: &Q) -> ::rapyer::MapField<::std::string::String>
-    where
-        Q: ::rapyer::PkRef + ?::core::marker::Sized,
-        ::rapyer::Uuid: ::core::borrow::Borrow<Q>,
-    {
-        self.fields(pk).metadata()
+    /// Schema type `PlayerStats`.
+    pub fn stats(&self) -> super::PlayerStatsFields {
+        self.0.field("stats.")
+    }
+    /// Schema type `map<string, string>`.
+    pub fn metadata(&self) -> ::rapyer::MapField<::std::string::String> {
+        self.0.field("metadata")
     }
 }

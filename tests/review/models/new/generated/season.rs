@@ -21,7 +21,6 @@ pub struct Season {
 impl Season {
     /// Creates an instance from its required fields; the others take their schema defaults
     /// (containers empty, optional fields `None`, a generated key a new random UUID).
-    #[allow(clippy::too_many_arguments)]
     pub fn new(number: i64) -> Self {
         Self {
             id: ::rapyer::Uuid::new_v4(),
@@ -35,6 +34,7 @@ impl Season {
 }
 impl ::rapyer::Model for Season {
     type Pk = ::rapyer::Uuid;
+    type Fields = SeasonFields;
     const META: ::rapyer::ModelMeta = ::rapyer::ModelMeta {
         name: "Season",
         prefix: "Season",
@@ -61,13 +61,7 @@ impl ::rapyer::Model for Season {
         })
     }
 }
-impl ::rapyer::Finite for Season {
-    fn all_finite(&self) -> bool {
-        ::rapyer::Finite::all_finite(&self.id)
-            && ::rapyer::Finite::all_finite(&self.number)
-    }
-}
-/// Repository of [`Season`]: every operation of [`rapyer::Repo`] (through `Deref`).
+/// Repository of [`Season`]: every operation of [`rapyer::Repo`] (through `Deref`) and the queries of its indexes.
 #[derive(::core::fmt::Debug, ::core::clone::Clone)]
 pub struct SeasonRepo(::rapyer::Repo<Season>);
 impl ::core::ops::Deref for SeasonRepo {
@@ -78,29 +72,18 @@ impl ::core::ops::Deref for SeasonRepo {
 }
 /// Atomic operations on the fields of one [`Season`], from `SeasonRepo::fields(pk)`.
 #[derive(::core::fmt::Debug, ::core::clone::Clone)]
-pub struct SeasonFields(::rapyer::Instance);
+pub struct SeasonFields(::rapyer::ops::Place);
+impl ::rapyer::ops::FieldHandle for SeasonFields {
+    fn at(
+        instance: ::rapyer::Instance,
+        prefix: ::std::borrow::Cow<'static, str>,
+    ) -> Self {
+        Self(::rapyer::ops::Place::new(instance, prefix))
+    }
+}
 impl SeasonFields {
     /// Schema type `int`.
     pub fn number(&self) -> ::rapyer::IntField {
-        <::rapyer::IntField>::new(self.0.clone(), "number")
-    }
-}
-impl SeasonRepo {
-    /// Typed handles on the fields of the instance with this pk, for atomic operations. No I/O
-    /// happens until an operation is awaited or a pipeline runs.
-    pub fn fields<Q>(&self, pk: &Q) -> SeasonFields
-    where
-        Q: ::rapyer::PkRef + ?::core::marker::Sized,
-        ::rapyer::Uuid: ::core::borrow::Borrow<Q>,
-    {
-        SeasonFields(self.0.instance(pk))
-    }
-    /// Handle on `number` of the instance with this pk: `fields(pk).number()`.
-    pub fn number<Q>(&self, pk: &Q) -> ::rapyer::IntField
-    where
-        Q: ::rapyer::PkRef + ?::core::marker::Sized,
-        ::rapyer::Uuid: ::core::borrow::Borrow<Q>,
-    {
-        self.fields(pk).number()
+        self.0.field("number")
     }
 }

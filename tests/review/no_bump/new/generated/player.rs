@@ -21,7 +21,6 @@ pub struct Player {
 impl Player {
     /// Creates an instance from its required fields; the others take their schema defaults
     /// (containers empty, optional fields `None`, a generated key a new random UUID).
-    #[allow(clippy::too_many_arguments)]
     pub fn new(badge: super::Badge) -> Self {
         Self {
             id: ::rapyer::Uuid::new_v4(),
@@ -35,6 +34,7 @@ impl Player {
 }
 impl ::rapyer::Model for Player {
     type Pk = ::rapyer::Uuid;
+    type Fields = PlayerFields;
     const META: ::rapyer::ModelMeta = ::rapyer::ModelMeta {
         name: "Player",
         prefix: "Player",
@@ -61,13 +61,7 @@ impl ::rapyer::Model for Player {
         })
     }
 }
-impl ::rapyer::Finite for Player {
-    fn all_finite(&self) -> bool {
-        ::rapyer::Finite::all_finite(&self.id)
-            && ::rapyer::Finite::all_finite(&self.badge)
-    }
-}
-/// Repository of [`Player`]: every operation of [`rapyer::Repo`] (through `Deref`).
+/// Repository of [`Player`]: every operation of [`rapyer::Repo`] (through `Deref`) and the queries of its indexes.
 #[derive(::core::fmt::Debug, ::core::clone::Clone)]
 pub struct PlayerRepo(::rapyer::Repo<Player>);
 impl ::core::ops::Deref for PlayerRepo {
@@ -78,29 +72,18 @@ impl ::core::ops::Deref for PlayerRepo {
 }
 /// Atomic operations on the fields of one [`Player`], from `PlayerRepo::fields(pk)`.
 #[derive(::core::fmt::Debug, ::core::clone::Clone)]
-pub struct PlayerFields(::rapyer::Instance);
+pub struct PlayerFields(::rapyer::ops::Place);
+impl ::rapyer::ops::FieldHandle for PlayerFields {
+    fn at(
+        instance: ::rapyer::Instance,
+        prefix: ::std::borrow::Cow<'static, str>,
+    ) -> Self {
+        Self(::rapyer::ops::Place::new(instance, prefix))
+    }
+}
 impl PlayerFields {
     /// Schema type `Badge`.
     pub fn badge(&self) -> ::rapyer::ValueField<super::Badge> {
-        <::rapyer::ValueField<super::Badge>>::new(self.0.clone(), "badge")
-    }
-}
-impl PlayerRepo {
-    /// Typed handles on the fields of the instance with this pk, for atomic operations. No I/O
-    /// happens until an operation is awaited or a pipeline runs.
-    pub fn fields<Q>(&self, pk: &Q) -> PlayerFields
-    where
-        Q: ::rapyer::PkRef + ?::core::marker::Sized,
-        ::rapyer::Uuid: ::core::borrow::Borrow<Q>,
-    {
-        PlayerFields(self.0.instance(pk))
-    }
-    /// Handle on `badge` of the instance with this pk: `fields(pk).badge()`.
-    pub fn badge<Q>(&self, pk: &Q) -> ::rapyer::ValueField<super::Badge>
-    where
-        Q: ::rapyer::PkRef + ?::core::marker::Sized,
-        ::rapyer::Uuid: ::core::borrow::Borrow<Q>,
-    {
-        self.fields(pk).badge()
+        self.0.field("badge")
     }
 }

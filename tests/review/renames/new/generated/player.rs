@@ -17,7 +17,7 @@ pub struct Player {
     pub id: ::rapyer::Uuid,
     /// Schema type `string`.
     pub name: ::std::string::String,
-    /// Schema type `int`, default `0`.
+    /// Schema type `int`, default `0`, `sorted` index.
     pub score: i64,
     /// Schema type `string`.
     pub nickname: ::std::string::String,
@@ -25,7 +25,6 @@ pub struct Player {
 impl Player {
     /// Creates an instance from its required fields; the others take their schema defaults
     /// (containers empty, optional fields `None`, a generated key a new random UUID).
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         name: impl ::core::convert::Into<::std::string::String>,
         nickname: impl ::core::convert::Into<::std::string::String>,
@@ -44,6 +43,7 @@ impl Player {
 }
 impl ::rapyer::Model for Player {
     type Pk = ::rapyer::Uuid;
+    type Fields = PlayerFields;
     const META: ::rapyer::ModelMeta = ::rapyer::ModelMeta {
         name: "Player",
         prefix: "Player",
@@ -52,7 +52,7 @@ impl ::rapyer::Model for Player {
         buckets: 1,
         slot_group: "Player",
         containers: &[],
-        indexes: &[],
+        indexes: &[::rapyer::IndexMeta::new("score", ::rapyer::IndexKind::SortedInt)],
         renames: &[("score", "points"), ("nickname", "nick")],
     };
     fn pk(&self) -> &Self::Pk {
@@ -74,15 +74,7 @@ impl ::rapyer::Model for Player {
         })
     }
 }
-impl ::rapyer::Finite for Player {
-    fn all_finite(&self) -> bool {
-        ::rapyer::Finite::all_finite(&self.id)
-            && ::rapyer::Finite::all_finite(&self.name)
-            && ::rapyer::Finite::all_finite(&self.score)
-            && ::rapyer::Finite::all_finite(&self.nickname)
-    }
-}
-/// Repository of [`Player`]: every operation of [`rapyer::Repo`] (through `Deref`).
+/// Repository of [`Player`]: every operation of [`rapyer::Repo`] (through `Deref`) and the queries of its indexes.
 #[derive(::core::fmt::Debug, ::core::clone::Clone)]
 pub struct PlayerRepo(::rapyer::Repo<Player>);
 impl ::core::ops::Deref for PlayerRepo {
@@ -91,55 +83,34 @@ impl ::core::ops::Deref for PlayerRepo {
         &self.0
     }
 }
+impl PlayerRepo {
+    /// Queries of the `sorted` index on `"score"`.
+    pub fn by_score(&self) -> ::rapyer::SortedIndex<Player, i64> {
+        ::rapyer::SortedIndex::new(&self.0, "score")
+    }
+}
 /// Atomic operations on the fields of one [`Player`], from `PlayerRepo::fields(pk)`.
 #[derive(::core::fmt::Debug, ::core::clone::Clone)]
-pub struct PlayerFields(::rapyer::Instance);
+pub struct PlayerFields(::rapyer::ops::Place);
+impl ::rapyer::ops::FieldHandle for PlayerFields {
+    fn at(
+        instance: ::rapyer::Instance,
+        prefix: ::std::borrow::Cow<'static, str>,
+    ) -> Self {
+        Self(::rapyer::ops::Place::new(instance, prefix))
+    }
+}
 impl PlayerFields {
     /// Schema type `string`.
     pub fn name(&self) -> ::rapyer::ValueField<::std::string::String> {
-        <::rapyer::ValueField<::std::string::String>>::new(self.0.clone(), "name")
+        self.0.field("name")
     }
-    /// Schema type `int`, default `0`.
+    /// Schema type `int`, default `0`, `sorted` index.
     pub fn score(&self) -> ::rapyer::IntField {
-        <::rapyer::IntField>::new(self.0.clone(), "score").with_default(0i64)
+        self.0.field::<::rapyer::IntField>("score").with_default(0i64)
     }
     /// Schema type `string`.
     pub fn nickname(&self) -> ::rapyer::ValueField<::std::string::String> {
-        <::rapyer::ValueField<::std::string::String>>::new(self.0.clone(), "nickname")
-    }
-}
-impl PlayerRepo {
-    /// Typed handles on the fields of the instance with this pk, for atomic operations. No I/O
-    /// happens until an operation is awaited or a pipeline runs.
-    pub fn fields<Q>(&self, pk: &Q) -> PlayerFields
-    where
-        Q: ::rapyer::PkRef + ?::core::marker::Sized,
-        ::rapyer::Uuid: ::core::borrow::Borrow<Q>,
-    {
-        PlayerFields(self.0.instance(pk))
-    }
-    /// Handle on `name` of the instance with this pk: `fields(pk).name()`.
-    pub fn name<Q>(&self, pk: &Q) -> ::rapyer::ValueField<::std::string::String>
-    where
-        Q: ::rapyer::PkRef + ?::core::marker::Sized,
-        ::rapyer::Uuid: ::core::borrow::Borrow<Q>,
-    {
-        self.fields(pk).name()
-    }
-    /// Handle on `score` of the instance with this pk: `fields(pk).score()`.
-    pub fn score<Q>(&self, pk: &Q) -> ::rapyer::IntField
-    where
-        Q: ::rapyer::PkRef + ?::core::marker::Sized,
-        ::rapyer::Uuid: ::core::borrow::Borrow<Q>,
-    {
-        self.fields(pk).score()
-    }
-    /// Handle on `nickname` of the instance with this pk: `fields(pk).nickname()`.
-    pub fn nickname<Q>(&self, pk: &Q) -> ::rapyer::ValueField<::std::string::String>
-    where
-        Q: ::rapyer::PkRef + ?::core::marker::Sized,
-        ::rapyer::Uuid: ::core::borrow::Borrow<Q>,
-    {
-        self.fields(pk).nickname()
+        self.0.field("nickname")
     }
 }

@@ -53,8 +53,4 @@ impl ::rapyer::Codec for Shape {
             .ok_or_else(|| ::rapyer::CodecError::invalid("a variant of Shape", raw))
     }
 }
-impl ::rapyer::Finite for Shape {
-    fn all_finite(&self) -> bool {
-        true
-    }
-}
+impl ::rapyer::Finite for Shape {}

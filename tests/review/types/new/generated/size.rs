@@ -17,7 +17,6 @@ pub struct Size {
 impl Size {
     /// Creates a value from its required fields; the others take their schema defaults
     /// (containers empty, optional fields `None`).
-    #[allow(clippy::too_many_arguments)]
     pub fn new(w: i64) -> Self {
         Self { w }
     }
@@ -40,28 +39,21 @@ impl ::rapyer::Flat for Size {
         })
     }
 }
-impl ::rapyer::Finite for Size {
-    fn all_finite(&self) -> bool {
-        ::rapyer::Finite::all_finite(&self.w)
-    }
-}
+impl ::rapyer::Finite for Size {}
 /// Atomic operations on the fields of a [`Size`] stored in an instance, from the handle of the field that holds it.
 #[derive(::core::fmt::Debug, ::core::clone::Clone)]
-pub struct SizeFields {
-    instance: ::rapyer::Instance,
-    prefix: ::std::string::String,
-}
-impl ::rapyer::ops::StructFields for SizeFields {
-    fn at(instance: ::rapyer::Instance, prefix: ::std::string::String) -> Self {
-        Self { instance, prefix }
+pub struct SizeFields(::rapyer::ops::Place);
+impl ::rapyer::ops::FieldHandle for SizeFields {
+    fn at(
+        instance: ::rapyer::Instance,
+        prefix: ::std::borrow::Cow<'static, str>,
+    ) -> Self {
+        Self(::rapyer::ops::Place::new(instance, prefix))
     }
 }
 impl SizeFields {
     /// Schema type `int`.
     pub fn w(&self) -> ::rapyer::IntField {
-        <::rapyer::IntField>::new(
-            self.instance.clone(),
-            [self.prefix.as_str(), "w"].concat(),
-        )
+        self.0.field("w")
     }
 }

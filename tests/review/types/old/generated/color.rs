@@ -53,8 +53,4 @@ impl ::rapyer::Codec for Color {
             .ok_or_else(|| ::rapyer::CodecError::invalid("a variant of Color", raw))
     }
 }
-impl ::rapyer::Finite for Color {
-    fn all_finite(&self) -> bool {
-        true
-    }
-}
+impl ::rapyer::Finite for Color {}

@@ -17,7 +17,6 @@ pub struct Point {
 impl Point {
     /// Creates a value from its required fields; the others take their schema defaults
     /// (containers empty, optional fields `None`).
-    #[allow(clippy::too_many_arguments)]
     pub fn new(x: i64) -> Self {
         Self { x }
     }
@@ -40,28 +39,21 @@ impl ::rapyer::Flat for Point {
         })
     }
 }
-impl ::rapyer::Finite for Point {
-    fn all_finite(&self) -> bool {
-        ::rapyer::Finite::all_finite(&self.x)
-    }
-}
+impl ::rapyer::Finite for Point {}
 /// Atomic operations on the fields of a [`Point`] stored in an instance, from the handle of the field that holds it.
 #[derive(::core::fmt::Debug, ::core::clone::Clone)]
-pub struct PointFields {
-    instance: ::rapyer::Instance,
-    prefix: ::std::string::String,
-}
-impl ::rapyer::ops::StructFields for PointFields {
-    fn at(instance: ::rapyer::Instance, prefix: ::std::string::String) -> Self {
-        Self { instance, prefix }
+pub struct PointFields(::rapyer::ops::Place);
+impl ::rapyer::ops::FieldHandle for PointFields {
+    fn at(
+        instance: ::rapyer::Instance,
+        prefix: ::std::borrow::Cow<'static, str>,
+    ) -> Self {
+        Self(::rapyer::ops::Place::new(instance, prefix))
     }
 }
 impl PointFields {
     /// Schema type `int`.
     pub fn x(&self) -> ::rapyer::IntField {
-        <::rapyer::IntField>::new(
-            self.instance.clone(),
-            [self.prefix.as_str(), "x"].concat(),
-        )
+        self.0.field("x")
     }
 }

@@ -53,8 +53,4 @@ impl ::rapyer::Codec for Badge {
             .ok_or_else(|| ::rapyer::CodecError::invalid("a variant of Badge", raw))
     }
 }
-impl ::rapyer::Finite for Badge {
-    fn all_finite(&self) -> bool {
-        true
-    }
-}
+impl ::rapyer::Finite for Badge {}

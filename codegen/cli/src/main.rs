@@ -1,4 +1,6 @@
-//! `rapyer-gen`: the command-line front end of rapyer-codegen.
+//! `rapyer-gen`: the command-line front end of rapyer-codegen. It holds the dependencies only a
+//! command line needs (clap, and tokio with the runtime for the commands that talk to Redis), so
+//! a `build.rs` that depends on `rapyer-codegen` compiles none of them.
 //!
 //! ```text
 //! rapyer-gen SCHEMA_DIR -o OUT_DIR            generate (only changed files are written)
@@ -14,7 +16,17 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Parser, Subcommand};
+use rapyer_codegen::review::render::Format;
+use rapyer_codegen::review::{Choice, Mode, Severity};
+
+/// A clap parser for one of the library's named choices: the names it lists in `--help` and the
+/// parse are the library's own.
+fn choice<T: Choice>() -> impl TypedValueParser<Value = T> {
+    PossibleValuesParser::new(T::NAMES)
+        .try_map(|name| T::from_name(&name).ok_or_else(|| format!("unknown choice `{name}`")))
+}
 
 #[derive(Parser)]
 #[command(
@@ -57,18 +69,17 @@ enum Command {
         #[arg(long, conflicts_with = "against")]
         history: Option<PathBuf>,
         /// Which readers must keep working.
-        #[arg(long, value_enum, default_value = "full")]
-        mode: rapyer_codegen::review::Mode,
+        #[arg(long, default_value = "full", value_parser = choice::<Mode>())]
+        mode: Mode,
         /// Output format.
-        #[arg(long, value_enum, default_value = "text")]
-        format: rapyer_codegen::review::render::Format,
+        #[arg(long, default_value = "text", value_parser = choice::<Format>())]
+        format: Format,
         /// The least severe finding that fails the review.
-        #[arg(long, value_enum, default_value = "breaking")]
-        fail_on: rapyer_codegen::review::Severity,
+        #[arg(long, default_value = "breaking", value_parser = choice::<Severity>())]
+        fail_on: Severity,
     },
     /// Rebuild the indexes of the models of a schema from the instances stored in Redis (after
     /// adding an index, or to repair them). Safe while applications keep writing.
-    #[cfg(feature = "reindex")]
     Reindex {
         /// Directory of schema files.
         schema_dir: PathBuf,
@@ -89,7 +100,6 @@ enum Command {
     /// a single server into a cluster, or to a new `buckets` or `slot_group` (with
     /// --from-schema). Instances the target has are left alone, so a stopped copy resumes by
     /// running it again.
-    #[cfg(feature = "reindex")]
     Migrate {
         /// Directory of schema files: the target's layout.
         schema_dir: PathBuf,
@@ -156,7 +166,6 @@ fn main() -> ExitCode {
             _,
             _,
         ) => return review(&dirs, against.as_deref(), mode, format, fail_on),
-        #[cfg(feature = "reindex")]
         (
             Some(Command::Reindex {
                 schema_dir,
@@ -168,7 +177,6 @@ fn main() -> ExitCode {
             _,
             _,
         ) => return reindex(&schema_dir, url, &cluster, namespace, &models),
-        #[cfg(feature = "reindex")]
         (
             Some(Command::Migrate {
                 schema_dir,
@@ -257,7 +265,6 @@ fn generate(
 }
 
 /// A checked schema, or the report of its errors.
-#[cfg(feature = "reindex")]
 fn load_schema(dir: &std::path::Path) -> Result<rapyer_codegen::ir::Schema, ExitCode> {
     rapyer_codegen::check::check_dir(dir)
         .map(|(schema, _)| schema)
@@ -268,7 +275,6 @@ fn load_schema(dir: &std::path::Path) -> Result<rapyer_codegen::ir::Schema, Exit
 }
 
 /// Runs `work` on a current-thread tokio runtime.
-#[cfg(feature = "reindex")]
 fn block_on(work: impl std::future::Future<Output = ExitCode>) -> ExitCode {
     match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -283,7 +289,6 @@ fn block_on(work: impl std::future::Future<Output = ExitCode>) -> ExitCode {
 }
 
 /// Connects to one server (`url`) or to a cluster (`cluster` seeds).
-#[cfg(feature = "reindex")]
 async fn connect(
     url: &Option<String>,
     cluster: &[String],
@@ -306,7 +311,6 @@ async fn connect(
 }
 
 /// The models named in `only` (every model when empty), refusing a name the schema lacks.
-#[cfg(feature = "reindex")]
 fn chosen<'s>(
     schema: &'s rapyer_codegen::ir::Schema,
     only: &[String],
@@ -327,7 +331,6 @@ fn chosen<'s>(
 
 /// Reindexes the chosen models (every model with an index by default); exit 1 on any error or
 /// unique conflict.
-#[cfg(feature = "reindex")]
 fn reindex(
     schema_dir: &std::path::Path,
     url: Option<String>,
@@ -379,7 +382,6 @@ fn reindex(
 }
 
 /// Where a copy reads and writes.
-#[cfg(feature = "reindex")]
 struct Ends {
     from_url: Option<String>,
     from_cluster: Vec<String>,
@@ -390,7 +392,6 @@ struct Ends {
 
 /// Copies the chosen models (every model by default) from one deployment or layout to another;
 /// exit 1 on any error or unique conflict.
-#[cfg(feature = "reindex")]
 fn migrate(
     schema_dir: &std::path::Path,
     from_schema: Option<&std::path::Path>,
@@ -460,9 +461,9 @@ fn migrate(
 fn review(
     dirs: &[PathBuf],
     against: Option<&str>,
-    mode: rapyer_codegen::review::Mode,
-    format: rapyer_codegen::review::render::Format,
-    fail_on: rapyer_codegen::review::Severity,
+    mode: Mode,
+    format: Format,
+    fail_on: Severity,
 ) -> ExitCode {
     use rapyer_codegen::review::{self, source};
     let sides = match (dirs, against) {
@@ -494,9 +495,9 @@ fn review(
 fn review_history(
     dirs: &[PathBuf],
     history: &std::path::Path,
-    mode: rapyer_codegen::review::Mode,
-    format: rapyer_codegen::review::render::Format,
-    fail_on: rapyer_codegen::review::Severity,
+    mode: Mode,
+    format: Format,
+    fail_on: Severity,
 ) -> ExitCode {
     use rapyer_codegen::review::{self, source};
     let [new] = dirs else {
