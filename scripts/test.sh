@@ -22,7 +22,7 @@ done
 bash scripts/setup.sh
 # The binaries some tests run (rapyer-gen, the demo) are built once here, with the workspace's
 # features, so that no test falls back to a `cargo run` that compiles them again.
-cargo build --workspace --bins
+cargo build --locked --workspace --bins
 # Test targets that never talk to a server (generation, snapshots, reviews, the build.rs
 # crate): the redis job runs them; the protocol and server jobs, whose point is the server,
 # skip them. A new test file is in every job until it is named here.
@@ -49,13 +49,13 @@ for job in $jobs; do
   set +e
   case "$job" in
     redis)
-      { cargo test --workspace --doc && cargo test --workspace --all-targets --no-fail-fast "${extra[@]}"; } 2>&1 | tee "$job_log"
+      { cargo test --locked --workspace --doc && cargo test --locked --workspace --all-targets --no-fail-fast "${extra[@]}"; } 2>&1 | tee "$job_log"
       ;;
     resp3)
-      RAPYER_TEST_PROTOCOL=resp3 cargo test --workspace --lib --bins "${server_tests[@]}" --no-fail-fast "${extra[@]}" 2>&1 | tee "$job_log"
+      RAPYER_TEST_PROTOCOL=resp3 cargo test --locked --workspace --lib --bins "${server_tests[@]}" --no-fail-fast "${extra[@]}" 2>&1 | tee "$job_log"
       ;;
     valkey)
-      RAPYER_TEST_SERVER=valkey cargo test --workspace --lib --bins "${server_tests[@]}" --no-fail-fast "${extra[@]}" 2>&1 | tee "$job_log"
+      RAPYER_TEST_SERVER=valkey cargo test --locked --workspace --lib --bins "${server_tests[@]}" --no-fail-fast "${extra[@]}" 2>&1 | tee "$job_log"
       ;;
     *)
       echo "unknown job $job (redis, resp3, valkey)" >&2

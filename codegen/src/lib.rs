@@ -7,7 +7,7 @@
 //! 2. [`check`]: resolve and validate, producing the [`ir`] or every [`Diagnostic`] at once;
 //!    [`plan`] then decides, once, how each model is stored (read by emit, review and the CLI);
 //! 3. [`emit`]: IR -> tera templates -> `syn` -> `prettyplease`;
-//! 4. [`write`]: write only what changed, atomically; or compare (`--check`).
+//! 4. [`write`](mod@write): write only what changed, atomically; or compare (`--check`).
 //!
 //! The same entry points serve the `rapyer-gen` CLI (the `rapyer-gen` crate in `codegen/cli`),
 //! `build.rs` ([`Builder`]) and the tests. The library compiles no async runtime, Redis client or

@@ -1,4 +1,4 @@
-//! The runtime's description of a model ([`rapyer::ModelMeta`]) built from a checked schema at run
+//! The runtime's description of a model ([`rapyer::__private::ModelMeta`]) built from a checked schema at run
 //! time, for commands that work on stored data without generated code (`rapyer-gen reindex`,
 //! `rapyer-gen migrate`). It is read from the same [storage plan](crate::plan) as the generated
 //! `META`, so the two are equal (a test compares them).
@@ -7,7 +7,7 @@ use crate::ir::{Model, Schema};
 use crate::plan::{ContainerKind, IndexStorage, ModelPlan};
 
 /// The runtime metadata of `model`. Its strings are leaked: a command builds it once per run.
-pub fn model_meta(schema: &Schema, model: &Model) -> rapyer::ModelMeta {
+pub fn model_meta(schema: &Schema, model: &Model) -> rapyer::__private::ModelMeta {
     fn leak(s: &str) -> &'static str {
         Box::leak(s.to_string().into_boxed_str())
     }
@@ -19,31 +19,31 @@ pub fn model_meta(schema: &Schema, model: &Model) -> rapyer::ModelMeta {
         .indexes()
         .map(|(p, ix)| {
             let kind = match ix.storage {
-                IndexStorage::SortedInt => rapyer::IndexKind::SortedInt,
-                IndexStorage::SortedFloat => rapyer::IndexKind::SortedFloat,
-                IndexStorage::SortedDateTime => rapyer::IndexKind::SortedDateTime,
-                IndexStorage::Unique => rapyer::IndexKind::Unique,
-                IndexStorage::Lookup => rapyer::IndexKind::Lookup,
+                IndexStorage::SortedInt => rapyer::__private::IndexKind::SortedInt,
+                IndexStorage::SortedFloat => rapyer::__private::IndexKind::SortedFloat,
+                IndexStorage::SortedDateTime => rapyer::__private::IndexKind::SortedDateTime,
+                IndexStorage::Unique => rapyer::__private::IndexKind::Unique,
+                IndexStorage::Lookup => rapyer::__private::IndexKind::Lookup,
             };
-            rapyer::IndexMeta::new(leak(&p.path), kind)
+            rapyer::__private::IndexMeta::new(leak(&p.path), kind)
         })
         .collect();
     let containers = plan
         .containers()
         .map(|(p, kind)| {
             let kind = match kind {
-                ContainerKind::List => rapyer::ContainerKind::List,
-                ContainerKind::Set => rapyer::ContainerKind::Set,
-                ContainerKind::Map => rapyer::ContainerKind::Map,
+                ContainerKind::List => rapyer::__private::ContainerKind::List,
+                ContainerKind::Set => rapyer::__private::ContainerKind::Set,
+                ContainerKind::Map => rapyer::__private::ContainerKind::Map,
             };
-            rapyer::ContainerMeta::new(leak(&p.path), kind)
+            rapyer::__private::ContainerMeta::new(leak(&p.path), kind)
         })
         .collect();
     let renames = plan
         .renames()
         .map(|(new, old)| (leak(new), leak(old)))
         .collect();
-    rapyer::ModelMeta {
+    rapyer::__private::ModelMeta {
         name: leak(&model.name),
         prefix: leak(&model.prefix),
         schema_version: schema.version,

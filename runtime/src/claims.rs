@@ -32,28 +32,11 @@ use std::time::Duration;
 use redis::Value;
 
 use crate::client::Client;
-use crate::conn::{Call, Effect};
+use crate::conn::{Call, ClaimFault, Effect};
 use crate::error::{Error, Result};
-use crate::model::{IndexKind, IndexMeta, ModelMeta};
-use crate::repo;
+use crate::meta::{IndexKind, IndexMeta, ModelMeta};
+use crate::reply;
 use crate::scripts;
-
-/// The default lease on a reserved unique value.
-pub const DEFAULT_UNIQUE_LEASE: Duration = Duration::from_secs(5);
-
-/// A step of the claim protocol at which a test can make rapyer stop, as if the process died.
-#[doc(hidden)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClaimFault {
-    /// Stop after reserving.
-    CrashAfterReserve,
-    /// Stop after writing the instance.
-    CrashAfterWrite,
-    /// Stop after confirming, before releasing the old value.
-    CrashAfterConfirm,
-    /// Wait this long between reserving and writing.
-    DelayWrite(Duration),
-}
 
 /// True when `meta`'s unique indexes live apart from its instances on `client`.
 pub(crate) fn apart(client: &Client, meta: &ModelMeta) -> bool {
@@ -305,11 +288,11 @@ pub(crate) async fn release(
 
 /// The items of a claims script's reply, as text (numbers included).
 fn texts(reply: Value, key: &str) -> Result<Vec<String>> {
-    repo::array(reply, key)?
+    reply::array(reply, key)?
         .into_iter()
         .map(|v| match v {
             Value::Int(n) => Ok(n.to_string()),
-            v => Ok(String::from_utf8_lossy(&repo::bulk(v, key)?).into_owned()),
+            v => Ok(String::from_utf8_lossy(&reply::bulk(v, key)?).into_owned()),
         })
         .collect()
 }

@@ -8,10 +8,10 @@ use std::time::Duration;
 use redis::aio::{ConnectionManagerConfig, MultiplexedConnection};
 use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo, Value};
 
-use crate::conn::{self, Call, Connection, NodeAddr, Policy};
+use crate::addr::{NodeAddr, node_addr};
+use crate::conn::{self, Call, Connection, Policy};
 use crate::error::{Error, Result};
 use crate::keys::Keyspace;
-use crate::ops::Pipeline;
 use crate::preflight::{self, Expect, ServerInfo};
 use crate::sentinel::{SentinelConnection, SentinelMaster};
 use crate::slot;
@@ -111,11 +111,6 @@ impl Client {
         &self.keys
     }
 
-    /// A new, empty pipeline on this client (see [`Pipeline`]).
-    pub fn pipeline(&self) -> Pipeline {
-        Pipeline::new(self)
-    }
-
     /// True when both handles share one connection (one is a clone of the other).
     pub(crate) fn same_connection(&self, other: &Client) -> bool {
         self.id == other.id
@@ -149,7 +144,7 @@ impl Client {
     }
 
     /// The simulated claim fault, if any.
-    pub(crate) fn claim_fault(&self) -> Option<crate::claims::ClaimFault> {
+    pub(crate) fn claim_fault(&self) -> Option<crate::conn::ClaimFault> {
         self.shared.policy.claim_fault
     }
 
@@ -342,23 +337,6 @@ impl DedicatedPool {
     }
 }
 
-/// The address of `node`, connected like `seed` (plain or TLS).
-pub(crate) fn node_addr(seed: &ConnectionAddr, node: &NodeAddr) -> ConnectionAddr {
-    match seed {
-        ConnectionAddr::TcpTls {
-            insecure,
-            tls_params,
-            ..
-        } => ConnectionAddr::TcpTls {
-            host: node.host.clone(),
-            port: node.port,
-            insecure: *insecure,
-            tls_params: tls_params.clone(),
-        },
-        _ => ConnectionAddr::Tcp(node.host.clone(), node.port),
-    }
-}
-
 /// A connection no other task uses until it is returned with [`Dedicated::finish`]. Dropped
 /// without that (after an error, in the middle of a WATCH), it is closed instead.
 pub(crate) struct Dedicated {
@@ -400,10 +378,13 @@ pub struct ClientBuilder {
     retry_for: Duration,
     wait_replicas: Option<(u32, Duration)>,
     unique_lease: Duration,
-    claim_fault: Option<crate::claims::ClaimFault>,
+    claim_fault: Option<crate::conn::ClaimFault>,
     tls: TlsSettings,
     allow_key_eviction: bool,
 }
+
+/// The default lease on a reserved unique value.
+pub const DEFAULT_UNIQUE_LEASE: Duration = Duration::from_secs(5);
 
 /// How long a command may wait for its reply by default. A write that times out may or may not
 /// have been applied, so this is generous: it is meant to catch a dead server, not a busy one.
@@ -447,7 +428,7 @@ impl ClientBuilder {
             password: None,
             retry_for: DEFAULT_RETRY_FOR,
             wait_replicas: None,
-            unique_lease: crate::claims::DEFAULT_UNIQUE_LEASE,
+            unique_lease: DEFAULT_UNIQUE_LEASE,
             claim_fault: None,
             tls: TlsSettings::default(),
             allow_key_eviction: false,
@@ -506,9 +487,9 @@ impl ClientBuilder {
 
     /// How long a unique value reserved by a write stays reserved, on a cluster where the model's
     /// unique index lives apart from its instances (a model with several buckets; see
-    /// [`claims`](crate::claims)): the write must land within three quarters of it, and a
+    /// `docs/cluster.md`): the write must land within three quarters of it, and a
     /// writer that died holding one blocks that value this long. Default
-    /// [`DEFAULT_UNIQUE_LEASE`](crate::claims::DEFAULT_UNIQUE_LEASE).
+    /// [`DEFAULT_UNIQUE_LEASE`](DEFAULT_UNIQUE_LEASE).
     pub fn unique_lease(mut self, lease: Duration) -> Self {
         self.unique_lease = lease;
         self
@@ -544,7 +525,7 @@ impl ClientBuilder {
     /// Makes the claim protocol stop or pause at a step, as if the process died there (tests of
     /// its crash points).
     #[doc(hidden)]
-    pub fn simulate_claim_fault(mut self, fault: crate::claims::ClaimFault) -> Self {
+    pub fn simulate_claim_fault(mut self, fault: crate::conn::ClaimFault) -> Self {
         self.claim_fault = Some(fault);
         self
     }

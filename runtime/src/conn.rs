@@ -29,8 +29,9 @@ use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::SingleNodeRoutingInfo;
 use redis::{Cmd, ErrorKind, RedisError, RedisFuture, RedisResult, ServerErrorKind, Value};
 
+use crate::addr::NodeAddr;
 use crate::error::{Error, Result};
-use crate::scripts::Lua;
+use crate::script::Lua;
 
 /// The shared connection of a [`Client`](crate::Client): to one server, or to a cluster. Cheap to
 /// clone; clones share it. It implements redis-rs's `ConnectionLike`, for commands rapyer does not
@@ -136,34 +137,7 @@ pub(crate) struct Policy {
     /// How long a reserved unique value is held (see [`claims`](crate::claims)).
     pub(crate) unique_lease: Duration,
     /// A simulated fault in the claim protocol (tests).
-    pub(crate) claim_fault: Option<crate::claims::ClaimFault>,
-}
-
-/// A node of a cluster, as redirects name it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub(crate) struct NodeAddr {
-    pub(crate) host: String,
-    pub(crate) port: u16,
-}
-
-impl std::fmt::Display for NodeAddr {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}", self.host, self.port)
-    }
-}
-
-impl NodeAddr {
-    /// Parses `host:port` (the last colon splits, for IPv6 hosts).
-    pub(crate) fn parse(addr: &str) -> Option<NodeAddr> {
-        let (host, port) = addr.rsplit_once(':')?;
-        Some(NodeAddr {
-            host: host
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .to_string(),
-            port: port.parse().ok()?,
-        })
-    }
+    pub(crate) claim_fault: Option<ClaimFault>,
 }
 
 /// Where one attempt goes.
@@ -510,4 +484,18 @@ mod tests {
             Err(Error::NotDurable { acked: 0, .. })
         ));
     }
+}
+
+/// A step of the claim protocol at which a test can make rapyer stop, as if the process died.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimFault {
+    /// Stop after reserving.
+    CrashAfterReserve,
+    /// Stop after writing the instance.
+    CrashAfterWrite,
+    /// Stop after confirming, before releasing the old value.
+    CrashAfterConfirm,
+    /// Wait this long between reserving and writing.
+    DelayWrite(Duration),
 }

@@ -263,8 +263,8 @@ pub enum Error {
 
 impl From<redis::RedisError> for Error {
     /// `OOM` becomes [`Error::OutOfMemory`], a permission refusal [`Error::NoPermission`]
-    /// (naming the command when the server's words do; [`conn`](crate::conn) adds the command
-    /// and keys it sent); every other error stays a Redis error.
+    /// (naming the command when the server's words do; the connection layer adds the
+    /// command and keys it sent); every other error stays a Redis error.
     fn from(e: redis::RedisError) -> Error {
         if e.code() == Some("OOM") {
             return Error::OutOfMemory {

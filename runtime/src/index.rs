@@ -30,9 +30,11 @@ use crate::codec::Codec;
 use crate::conn::{Call, Effect};
 use crate::error::{Error, Result};
 use crate::keys::Keyspace;
-use crate::model::{IndexKind, Model, PkRef, PrimaryKey};
+use crate::meta::{IndexKind, PkRef, PrimaryKey};
+use crate::model::Model;
 use crate::page::{Cursor, Page, score_text, walk};
-use crate::repo::{self, Repo};
+use crate::reply;
+use crate::repo::Repo;
 use crate::scripts;
 
 /// A value a sorted index orders by: its ZSET score.
@@ -161,9 +163,9 @@ impl<M: Model> IndexAt<M> {
 
     /// The pks of a reply holding pks.
     fn pk_texts(&self, reply: Value) -> Result<Vec<String>> {
-        repo::array(reply, &self.keys[0])?
+        reply::array(reply, &self.keys[0])?
             .into_iter()
-            .map(|v| Ok(String::from_utf8_lossy(&repo::bulk(v, &self.keys[0])?).into_owned()))
+            .map(|v| Ok(String::from_utf8_lossy(&reply::bulk(v, &self.keys[0])?).into_owned()))
             .collect()
     }
 
@@ -174,18 +176,18 @@ impl<M: Model> IndexAt<M> {
             // RESP3 answers WITHSCORES as [member, score] pairs.
             Value::Array(items) if items.iter().all(|i| matches!(i, Value::Array(_))) => items
                 .into_iter()
-                .flat_map(|i| repo::array(i, key).unwrap_or_default())
+                .flat_map(|i| reply::array(i, key).unwrap_or_default())
                 .collect(),
-            other => repo::array(other, key)?,
+            other => reply::array(other, key)?,
         };
         let mut out = Vec::with_capacity(items.len() / 2);
         let mut items = items.into_iter();
         while let (Some(member), Some(score)) = (items.next(), items.next()) {
-            let pk = String::from_utf8_lossy(&repo::bulk(member, key)?).into_owned();
+            let pk = String::from_utf8_lossy(&reply::bulk(member, key)?).into_owned();
             let score = match score {
                 Value::Double(d) => d,
                 other => {
-                    let raw = repo::bulk(other, key)?;
+                    let raw = reply::bulk(other, key)?;
                     let text = String::from_utf8_lossy(&raw);
                     text.parse::<f64>().map_err(|_| Error::Decode {
                         key: key.clone(),
@@ -324,7 +326,7 @@ impl<M: Model, V: Score> SortedIndex<M, V> {
             Value::Nil => Ok(None),
             Value::Double(d) => Ok(Some(d.to_string())),
             other => Ok(Some(
-                String::from_utf8_lossy(&repo::bulk(other, self.at.key_of(pk))?).into_owned(),
+                String::from_utf8_lossy(&reply::bulk(other, self.at.key_of(pk))?).into_owned(),
             )),
         }
     }
@@ -370,7 +372,7 @@ impl<M: Model, V: Score> SortedIndex<M, V> {
         let query: [&[u8]; 4] = [b"window", score.as_bytes(), pk.as_bytes(), &num(k)];
         let mut entries = Vec::new();
         for reply in self.at.query_all(&query).await? {
-            let mut parts = repo::array(reply, &self.at.keys[0])?.into_iter();
+            let mut parts = reply::array(reply, &self.at.keys[0])?.into_iter();
             let _first = parts.next();
             entries.extend(self.at.entries(parts.next().unwrap_or(Value::Nil))?);
         }

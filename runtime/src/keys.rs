@@ -35,7 +35,7 @@
 use std::borrow::Cow;
 
 use crate::error::{Error, Result};
-use crate::model::{IndexKind, ModelMeta};
+use crate::meta::{IndexKind, ModelMeta};
 use crate::slot;
 
 /// Builds every key rapyer uses, under an optional namespace.

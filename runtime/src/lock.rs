@@ -29,7 +29,9 @@ use crate::client::Client;
 use crate::conn::{Call, Effect};
 use crate::error::{Error, Result};
 use crate::keys::Keyspace;
-use crate::model::{Model, PkRef};
+use crate::meta::PkRef;
+use crate::model::Model;
+use crate::ops::Pipeline;
 use crate::repo::{Repo, WriteMode};
 use crate::scripts;
 
@@ -585,5 +587,13 @@ impl HeldLocks {
             .downcast::<InstanceGuard<M>>()
             .map(|g| *g)
             .map_err(|_| Error::Pipeline("the ticket belongs to another lock set"))
+    }
+}
+
+impl Pipeline {
+    /// Makes the pipeline apply only while `lock` is still held: the script checks it before
+    /// writing anything, and fails with [`Error::LockLost`] otherwise.
+    pub fn require_lock(&mut self, lock: &Lock) -> &mut Self {
+        self.require_held(lock.key(), lock.token(), lock.client())
     }
 }

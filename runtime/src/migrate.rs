@@ -13,7 +13,7 @@
 
 use crate::client::Client;
 use crate::error::{Error, Result};
-use crate::model::ModelMeta;
+use crate::meta::ModelMeta;
 use crate::page::Cursor;
 use crate::record::{RecordWriter, VERSION_FIELD};
 use crate::stored::{self, InstanceKeys, WriteMode};

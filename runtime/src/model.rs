@@ -1,168 +1,17 @@
 //! The contract between generated code and the runtime: a [`Model`] describes one schema model
-//! (key prefix, containers, TTL) and converts between the Rust value and its Redis record.
+//! ([`ModelMeta`]) and converts between the Rust value and its Redis record.
 
-use std::borrow::Cow;
-use std::fmt::Debug;
-
-use crate::codec::CodecError;
 use crate::error::Result;
+use crate::meta::{ModelMeta, PkRef, PrimaryKey};
+use crate::ops::FieldHandle;
 use crate::record::{RecordReader, RecordWriter};
-
-/// What kind of Redis value a container field lives in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ContainerKind {
-    /// `list<T>`: a LIST.
-    List,
-    /// `set<T>`: a SET.
-    Set,
-    /// `map<string, T>`: a HASH.
-    Map,
-}
-
-/// A container field, flattened path included (`stats.history`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ContainerMeta {
-    /// Field path, also the key suffix.
-    pub path: &'static str,
-    /// Its Redis type.
-    pub kind: ContainerKind,
-}
-
-impl ContainerMeta {
-    /// The container at `path`.
-    pub const fn new(path: &'static str, kind: ContainerKind) -> ContainerMeta {
-        ContainerMeta { path, kind }
-    }
-}
-
-/// The kind of an index, with what a sorted index orders by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IndexKind {
-    /// Sorted by an `int` field (scores are doubles: exact up to 2^53 in magnitude).
-    SortedInt,
-    /// Sorted by a `float` field.
-    SortedFloat,
-    /// Sorted by a `datetime` field, at microsecond resolution.
-    SortedDateTime,
-    /// One instance per value.
-    Unique,
-    /// Every instance with a value, paged.
-    Lookup,
-}
-
-/// An index on one field (a nested struct leaf has its flattened path, `stats.wins`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct IndexMeta {
-    /// Field path: the hash field the index follows.
-    pub path: &'static str,
-    /// Its kind.
-    pub kind: IndexKind,
-}
-
-impl IndexMeta {
-    /// The index on `path`.
-    pub const fn new(path: &'static str, kind: IndexKind) -> IndexMeta {
-        IndexMeta { path, kind }
-    }
-}
-
-/// Static facts about a model, written by the generator.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ModelMeta {
-    /// The model's schema name.
-    pub name: &'static str,
-    /// Key prefix.
-    pub prefix: &'static str,
-    /// The schema version that generated this code; recorded on every instance written.
-    pub schema_version: u32,
-    /// TTL of every instance, in seconds, reset by each whole-instance write.
-    pub ttl_seconds: Option<u64>,
-    /// How many hash tags the instances are spread over (see [`Keyspace`](crate::keys::Keyspace)):
-    /// 1 keeps the whole model in one cluster slot.
-    pub buckets: u16,
-    /// Models of one slot group share hash slots, bucket by bucket, so that their instances
-    /// can change together in one atomic step on a cluster (the prefix by default).
-    pub slot_group: &'static str,
-    /// Every container field, in a fixed order.
-    pub containers: &'static [ContainerMeta],
-    /// Every index, kept in step with its field by every write.
-    pub indexes: &'static [IndexMeta],
-    /// Fields renamed with `renamed_from`, as (new path, old path): instances written before the
-    /// rename are read from the old name, and moved to the new one by the first operation on it.
-    pub renames: &'static [(&'static str, &'static str)],
-}
-
-impl ModelMeta {
-    /// The old name of the field at `path`, if it was renamed.
-    pub fn renamed_from(&self, path: &str) -> Option<&'static str> {
-        self.renames
-            .iter()
-            .find(|(new, _)| *new == path)
-            .map(|(_, old)| *old)
-    }
-
-    /// The index on the field at `path`, if any.
-    pub fn index_on(&self, path: &str) -> Option<&'static IndexMeta> {
-        self.indexes.iter().find(|i| i.path == path)
-    }
-}
-
-/// A primary key type: `String`, `i64` or `Uuid`.
-pub trait PrimaryKey: Clone + Debug + Send + Sync + 'static {
-    /// Parses a pk read back from the registry of pks.
-    fn from_pk_text(text: &str) -> Result<Self, CodecError>;
-}
-
-/// Anything that can be used to look an instance up: the pk type itself, or `str` for `String`
-/// keys so that `repo.get("alice")` works.
-pub trait PkRef: Debug + Sync {
-    /// The key as text, as it appears (escaped) in Redis keys and in the registry.
-    fn pk_text(&self) -> Cow<'_, str>;
-}
-
-impl PkRef for str {
-    fn pk_text(&self) -> Cow<'_, str> {
-        Cow::Borrowed(self)
-    }
-}
-impl PkRef for String {
-    fn pk_text(&self) -> Cow<'_, str> {
-        Cow::Borrowed(self)
-    }
-}
-impl PkRef for i64 {
-    fn pk_text(&self) -> Cow<'_, str> {
-        Cow::Owned(self.to_string())
-    }
-}
-impl PkRef for uuid::Uuid {
-    fn pk_text(&self) -> Cow<'_, str> {
-        Cow::Owned(self.hyphenated().to_string())
-    }
-}
-
-impl PrimaryKey for String {
-    fn from_pk_text(text: &str) -> Result<Self, CodecError> {
-        Ok(text.to_string())
-    }
-}
-impl PrimaryKey for i64 {
-    fn from_pk_text(text: &str) -> Result<Self, CodecError> {
-        <i64 as crate::codec::Codec>::decode(text.as_bytes())
-    }
-}
-impl PrimaryKey for uuid::Uuid {
-    fn from_pk_text(text: &str) -> Result<Self, CodecError> {
-        <uuid::Uuid as crate::codec::Codec>::decode(text.as_bytes())
-    }
-}
 
 /// A schema model. Implemented by generated code; users call the repository instead.
 pub trait Model: Sized + Send + Sync + 'static {
     /// The primary key type.
     type Pk: PrimaryKey + PkRef;
     /// The typed handles on the fields of one instance (`<Model>Fields`).
-    type Fields: crate::ops::FieldHandle;
+    type Fields: FieldHandle;
     /// Static facts about the model.
     const META: ModelMeta;
     /// This instance's primary key.

@@ -16,7 +16,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use crate::model::{ContainerKind, IndexKind};
+use crate::meta::{ContainerKind, IndexKind};
 
 /// The Redis type an op needs its key to hold (a missing key is always fine).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -372,7 +372,7 @@ fn lua_key(wire: &str) -> &str {
 /// The compact single-op layout of `lua/ops.lua`: `KEYS = { hash [, key] }`,
 /// `ARGV = { 's', code, ttl ('1': a created key copies the hash's TTL), args... }`.
 pub(crate) fn compact_call(
-    script: &crate::scripts::Lua,
+    script: &crate::script::Lua,
     hash: &str,
     key: &str,
     code: OpCode,
@@ -478,7 +478,7 @@ impl<'a> OpsArgs<'a> {
     }
 
     /// The EVALSHA command of `script` with these arguments.
-    pub(crate) fn command(&self, script: &crate::scripts::Lua) -> redis::Cmd {
+    pub(crate) fn command(&self, script: &crate::script::Lua) -> redis::Cmd {
         let mut cmd = script.call(&self.keys);
         cmd.arg(self.guards.len()).arg(&self.guards);
         cmd.arg(self.locks.len());

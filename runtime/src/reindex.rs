@@ -13,7 +13,7 @@ use crate::client::Client;
 use crate::conn::{Call, Effect};
 use crate::error::{Error, Result};
 use crate::keys::Keyspace;
-use crate::model::{IndexKind, IndexMeta, ModelMeta};
+use crate::meta::{IndexKind, IndexMeta, ModelMeta};
 use crate::protocol;
 use crate::scripts;
 

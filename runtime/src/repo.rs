@@ -6,13 +6,14 @@ use std::marker::PhantomData;
 use crate::client::Client;
 use crate::conn::{Call, Effect};
 use crate::error::{Error, Result};
-use crate::model::{Model, PkRef, PrimaryKey};
+use crate::meta::{PkRef, PrimaryKey};
+use crate::model::Model;
 use crate::ops::{FieldHandle, Instance};
 use crate::page::{Cursor, Page};
 use crate::record::{RecordReader, RecordWriter, VERSION_FIELD};
 use crate::scripts;
 use crate::stored;
-pub(crate) use crate::stored::{InstanceKeys, Stored, WriteMode, array, bulk};
+pub(crate) use crate::stored::{InstanceKeys, Stored, WriteMode};
 
 /// Whole-instance operations on one model. Generated repositories deref to this.
 pub struct Repo<M> {
@@ -289,7 +290,7 @@ impl<M: Model> Repo<M> {
         })
     }
 
-    /// Rebuilds the model's indexes from its instances (see [`crate::reindex`]): after adding an
+    /// Rebuilds the model's indexes from its instances (see [`ReindexReport`](crate::ReindexReport)): after adding an
     /// index, after other code wrote the data, or to repair indexes on Redis Cluster. Safe while
     /// other clients write.
     pub async fn reindex(&self) -> Result<crate::ReindexReport> {

@@ -24,7 +24,7 @@ use futures_util::StreamExt;
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::{Cmd, ConnectionInfo, RedisError, RedisFuture, Value};
 
-use crate::conn::NodeAddr;
+use crate::addr::{NodeAddr, node_addr};
 use crate::error::{Error, Result};
 
 /// The master of one name, as the sentinels last named it, and the connection to it.
@@ -228,9 +228,7 @@ async fn connect_master(
     template: &ConnectionInfo,
     config: &redis::AsyncConnectionConfig,
 ) -> Result<MultiplexedConnection> {
-    let info = template
-        .clone()
-        .set_addr(crate::client::node_addr(template.addr(), node));
+    let info = template.clone().set_addr(node_addr(template.addr(), node));
     let server = info.addr().to_string();
     let connected = async {
         let mut conn = redis::Client::open(info)?

@@ -11,10 +11,11 @@ use crate::client::Client;
 use crate::conn::{Call, Effect};
 use crate::error::{Error, Result};
 use crate::keys::Keyspace;
-use crate::model::{ContainerKind, IndexKind, IndexMeta, ModelMeta};
+use crate::meta::{ContainerKind, IndexKind, IndexMeta, ModelMeta};
 use crate::page::{Cursor, Page};
 use crate::protocol::{self, ScriptError};
 use crate::record::{ContainerData, RecordWriter, VERSION_FIELD};
+use crate::reply::{array, bulk, unexpected};
 use crate::scripts;
 
 /// The keys of one instance.
@@ -527,30 +528,6 @@ fn decode_instance(
         hash: hash.into_iter().collect(),
         containers,
     }))
-}
-
-fn unexpected(key: &str, what: &str, found: &Value) -> Error {
-    Error::Decode {
-        key: key.to_string(),
-        field: String::new(),
-        reason: format!("expected {what} from Redis, found {found:?}"),
-    }
-}
-
-pub(crate) fn array(reply: Value, key: &str) -> Result<Vec<Value>> {
-    match reply {
-        Value::Array(items) | Value::Set(items) => Ok(items),
-        Value::Nil => Ok(Vec::new()),
-        other => Err(unexpected(key, "an array", &other)),
-    }
-}
-
-pub(crate) fn bulk(v: Value, key: &str) -> Result<Vec<u8>> {
-    match v {
-        Value::BulkString(b) => Ok(b),
-        Value::SimpleString(s) => Ok(s.into_bytes()),
-        other => Err(unexpected(key, "a string", &other)),
-    }
 }
 
 fn bulk_items(reply: Value, key: &str) -> Result<Vec<Vec<u8>>> {

@@ -5,8 +5,8 @@
 use std::ops::Not;
 use std::time::Duration;
 
+use rapyer::__private::ClaimFault;
 use rapyer::Error;
-use rapyer::claims::ClaimFault;
 use rapyer_tests::fixtures::all_types::Sample;
 use rapyer_tests::fixtures::indexes::Gamer;
 use rapyer_tests::fixtures::keys_and_ttl::{Account, Counter};

@@ -3,8 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use rapyer::keys::Keyspace;
-use rapyer::{Error, IndexKind, Model as _, Op, Pipeline};
+use rapyer::__private::IndexKind;
+use rapyer::__private::Keyspace;
+use rapyer::{Error, Model as _, Op, Pipeline};
 use rapyer_tests::fixtures::indexes::{Board, Gamer, GamerRepo, Guild, Region};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -24,7 +24,7 @@ async fn a_single_servers_data_moves_into_a_cluster_with_its_indexes() {
     let sample = full_sample("every type");
     samples.insert(&sample).await.unwrap();
 
-    let report = rapyer::migrate::copy(
+    let report = rapyer::__private::copy(
         &single.client,
         &Gamer::META,
         &cluster.client,
@@ -38,7 +38,7 @@ async fn a_single_servers_data_moves_into_a_cluster_with_its_indexes() {
         report.conflicts.is_empty() && report.vanished == 0,
         "{report:?}"
     );
-    let report = rapyer::migrate::copy(
+    let report = rapyer::__private::copy(
         &single.client,
         &Sample::META,
         &cluster.client,
@@ -91,7 +91,7 @@ async fn a_single_servers_data_moves_into_a_cluster_with_its_indexes() {
     assert!(to.reindex().await.unwrap().conflicts.is_empty());
 
     // Running it again writes nothing.
-    let again = rapyer::migrate::copy(
+    let again = rapyer::__private::copy(
         &single.client,
         &Gamer::META,
         &cluster.client,

@@ -357,7 +357,7 @@ fn reindex(
             if only.is_empty() && meta.indexes.is_empty() {
                 continue;
             }
-            match rapyer::reindex::reindex(&client, &meta).await {
+            match rapyer::__private::reindex(&client, &meta).await {
                 Ok(report) => {
                     println!(
                         "{}: {} instances, {} index entries written, {} stale entries removed",
@@ -430,7 +430,7 @@ fn migrate(
             };
             let from_meta = rapyer_codegen::runtime_meta::model_meta(source_schema, source);
             let to_meta = rapyer_codegen::runtime_meta::model_meta(&schema, model);
-            match rapyer::migrate::copy(&from, &from_meta, &to, &to_meta, batch).await {
+            match rapyer::__private::copy(&from, &from_meta, &to, &to_meta, batch).await {
                 Ok(report) => {
                     println!(
                         "{}: {} instances, {} copied, {} already there, {} vanished",

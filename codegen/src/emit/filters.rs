@@ -146,7 +146,7 @@ pub fn render_literal(literal: &Literal) -> Option<String> {
         Literal::String(s) => format!("::std::string::String::from({})", Token::string(s)),
         Literal::Bytes(s) => format!("{}.as_bytes().to_vec()", Token::string(s)),
         Literal::DateTime { secs, nanos } => format!(
-            "::rapyer::codec::datetime_default({}, {})",
+            "::rapyer::__private::datetime_default({}, {})",
             Token::i64_suffixed(*secs),
             Token::u32_suffixed(*nanos)
         ),
@@ -158,7 +158,9 @@ pub fn render_literal(literal: &Literal) -> Option<String> {
             format!("<{}>::{rust_name}", rust_type(ty)?)
         }
         Literal::Variant { .. } => return None,
-        Literal::Json(text) => format!("::rapyer::codec::json_default({})", Token::string(text)),
+        Literal::Json(text) => {
+            format!("::rapyer::__private::json_default({})", Token::string(text))
+        }
     })
 }
 

@@ -145,6 +145,8 @@ pub struct FieldView {
     pub handle: Option<Handle>,
     /// The handle's `with_default` value.
     pub handle_default: Option<Literal>,
+    /// The doc of the handle's method: a link to the field, whose doc says the rest.
+    pub handle_doc: String,
 }
 
 /// A parameter of a constructor.
@@ -346,7 +348,7 @@ fn struct_view(schema: &Schema, s: &ir::Struct) -> StructView {
     let fields: Vec<FieldView> = s
         .fields
         .iter()
-        .map(|f| field_view(schema, f, None))
+        .map(|f| field_view(schema, &s.name, f, None))
         .collect();
     StructView {
         fields_ty: format!("{}Fields", s.name),
@@ -376,7 +378,7 @@ fn model_view(schema: &Schema, m: &ir::Model) -> ModelView {
     let fields: Vec<FieldView> = m
         .fields
         .iter()
-        .map(|f| field_view(schema, f, Some(&m.key)))
+        .map(|f| field_view(schema, &m.name, f, Some(&m.key)))
         .collect();
     ModelView {
         fields_ty: format!("{}Fields", m.name),
@@ -445,7 +447,7 @@ fn float_fields(schema: &Schema, fields: &[ir::Field]) -> Vec<String> {
         .collect()
 }
 
-fn field_view(schema: &Schema, f: &ir::Field, key: Option<&Key>) -> FieldView {
+fn field_view(schema: &Schema, owner: &str, f: &ir::Field, key: Option<&Key>) -> FieldView {
     let storage = Storage::of(&f.ty);
     let (write, read) = match &storage {
         Storage::Scalar if f.default.is_some() => ("field", "field_or"),
@@ -481,6 +483,7 @@ fn field_view(schema: &Schema, f: &ir::Field, key: Option<&Key>) -> FieldView {
             .clone()
             .filter(|_| matches!(handle, Some(Handle::Int | Handle::Float | Handle::Value(_)))),
         handle,
+        handle_doc: format!(" Atomic operations on [`{owner}::{}`].", f.name),
         read_default: default.filter(|_| storage == Storage::Scalar),
         param: match value {
             InitValue::Param { into } => Some(Param { into }),

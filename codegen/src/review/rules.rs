@@ -33,8 +33,8 @@ rules! {
     FIELD_ADDED = "RS010", "field-added", "A new field: instances written before lack it, so new code needs a default (or an optional, container or defaultable struct) to read them.";
     FIELD_REMOVED = "RS011", "field-removed", "A field is gone: new code ignores it in stored data; old code reading new data needs it to have had a default.";
     FIELD_TYPE_CHANGED = "RS012", "field-type-changed", "A field's type changed: only the widenings the codecs support (int to float, scalars to string) read old data.";
-    FIELD_MADE_REQUIRED = "RS013", "field-made-required", "optional<T> became T: instances without a value cannot be read unless the field has a default.";
-    FIELD_MADE_OPTIONAL = "RS014", "field-made-optional", "T became optional<T>: new code reads old data; old code fails on instances without a value unless it had a default.";
+    FIELD_MADE_REQUIRED = "RS013", "field-made-required", "`optional<T>` became `T`: instances without a value cannot be read unless the field has a default.";
+    FIELD_MADE_OPTIONAL = "RS014", "field-made-optional", "`T` became `optional<T>`: new code reads old data; old code fails on instances without a value unless it had a default.";
     DEFAULT_ADDED = "RS015", "default-added", "A default was added: instances lacking the field now read it.";
     DEFAULT_REMOVED = "RS016", "default-removed", "A default was removed: instances lacking the field (written before it existed) can no longer be read.";
     DEFAULT_CHANGED = "RS017", "default-changed", "A default changed: instances lacking the field read another value than before.";

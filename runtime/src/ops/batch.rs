@@ -9,7 +9,7 @@ use crate::claims::{self, Claims};
 use crate::client::Client;
 use crate::conn::{Call, Effect};
 use crate::error::{Error, Result};
-use crate::model::IndexKind;
+use crate::meta::IndexKind;
 use crate::ops::op::OpSpec;
 use crate::protocol::{self, GeneralOp, Layout, OpCode, OpsArgs, ScriptError};
 use crate::scripts;

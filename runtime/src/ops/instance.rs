@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::keys::Keyspace;
-use crate::model::ModelMeta;
+use crate::meta::ModelMeta;
 use crate::ops::op::{Decoder, Op, OpSpec};
 use crate::protocol::OpCode;
 

@@ -10,7 +10,7 @@ use redis::Value;
 use crate::client::Client;
 use crate::codec::CodecError;
 use crate::error::{Error, Result};
-use crate::model::IndexMeta;
+use crate::meta::IndexMeta;
 use crate::ops::batch;
 use crate::ops::instance::Located;
 use crate::protocol::OpCode;

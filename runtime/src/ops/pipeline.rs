@@ -9,7 +9,6 @@ use redis::Value;
 
 use crate::client::Client;
 use crate::error::{Error, Result};
-use crate::lock::Lock;
 use crate::ops::batch;
 use crate::ops::op::{Op, OpSpec};
 
@@ -28,7 +27,7 @@ static NEXT_PIPELINE: AtomicU64 = AtomicU64::new(1);
 /// applied. See `docs/operations.md` for what Redis itself does and does not guarantee.
 ///
 /// ```no_run
-/// # async fn demo(db: rapyer::Client, a: rapyer::ops::IntField, b: rapyer::ops::IntField) -> rapyer::Result<()> {
+/// # async fn demo(db: rapyer::Client, a: rapyer::IntField, b: rapyer::IntField) -> rapyer::Result<()> {
 /// let mut p = db.pipeline();
 /// let from = p.add(a.decr(10));
 /// let to = p.add(b.incr(10));
@@ -80,12 +79,11 @@ impl Pipeline {
         }
     }
 
-    /// Makes the pipeline apply only while `lock` is still held: the script checks it before
-    /// writing anything, and fails with [`Error::LockLost`] otherwise.
-    pub fn require_lock(&mut self, lock: &Lock) -> &mut Self {
-        self.foreign_lock |= !lock.client().same_connection(&self.client);
-        self.locks
-            .push((lock.key().to_string(), lock.token().to_string()));
+    /// Makes the pipeline apply only while the lock `key` holds `token` (see
+    /// `Pipeline::require_lock`, next to locks); `client` is the lock's.
+    pub(crate) fn require_held(&mut self, key: &str, token: &str, client: &Client) -> &mut Self {
+        self.foreign_lock |= !client.same_connection(&self.client);
+        self.locks.push((key.to_string(), token.to_string()));
         self
     }
 
@@ -340,5 +338,12 @@ impl Results {
             .downcast::<T>()
             .map(|b| *b)
             .map_err(|_| Error::Pipeline("the slot's type does not match its operation"))
+    }
+}
+
+impl Client {
+    /// A new, empty pipeline on this client (see [`Pipeline`]).
+    pub fn pipeline(&self) -> Pipeline {
+        Pipeline::new(self)
     }
 }

@@ -99,7 +99,10 @@ fn cmd(server: &RedisServer, args: &[&str]) -> String {
 fn main() {
     // Ceilings: the same server configuration, driven by redis-benchmark (C, no client overhead).
     let server = RedisServer::start(Transport::Tcp);
-    let sha = cmd(&server, &["SCRIPT", "LOAD", rapyer::ops_script_body()]);
+    let sha = cmd(
+        &server,
+        &["SCRIPT", "LOAD", rapyer::__private::ops_script_body()],
+    );
     cmd(&server, &["HSET", "bench:h", "@v", "1", "score", "0"]);
     for i in 0..10_000 {
         if i % 1000 == 0 {

@@ -1,0 +1,93 @@
+//! One Lua script and how it is sent: EVALSHA, EVAL with its body after a NOSCRIPT, SCRIPT LOAD.
+//! The scripts themselves are in [`scripts`](crate::scripts).
+
+use redis::aio::ConnectionLike;
+use redis::{Cmd, FromRedisValue, RedisResult};
+
+/// A Lua script and its SHA1.
+pub(crate) struct Lua {
+    body: String,
+    sha: String,
+}
+
+/// Whether a script writes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    Writes,
+    ReadsOnly,
+}
+
+impl Lua {
+    /// The script of `files` after `prelude`, with the `#!lua` line `access` needs.
+    pub(crate) fn new(access: Access, prelude: &str, files: &[&str]) -> Self {
+        let shebang = match access {
+            Access::Writes => "#!lua\n",
+            Access::ReadsOnly => "#!lua flags=no-writes\n",
+        };
+        let mut body = String::from(shebang);
+        body.push_str(prelude);
+        for file in files {
+            body.push_str(file);
+        }
+        let sha = redis::Script::new(&body).get_hash().to_string();
+        Lua { body, sha }
+    }
+
+    /// An EVALSHA command for this script with `keys`; arguments are added by the caller.
+    pub(crate) fn call<K: redis::ToRedisArgs>(&self, keys: &[K]) -> Cmd {
+        let mut cmd = redis::cmd("EVALSHA");
+        cmd.arg(&self.sha).arg(keys.len()).arg(keys);
+        cmd
+    }
+
+    /// The script's full text, as loaded.
+    pub(crate) fn body(&self) -> &str {
+        &self.body
+    }
+
+    /// `call` (built by [`Lua::call`]) as an EVAL carrying the script's body: it runs the script
+    /// and leaves it in the node's cache, in one step that no `SCRIPT FLUSH` can come between.
+    pub(crate) fn eval_command(&self, call: &Cmd) -> Cmd {
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(&self.body);
+        for arg in call.args_iter().skip(2) {
+            if let redis::Arg::Simple(bytes) = arg {
+                cmd.arg(bytes);
+            }
+        }
+        cmd
+    }
+
+    /// The command that loads the script into a server's cache.
+    pub(crate) fn load_command(&self) -> Cmd {
+        let mut cmd = redis::cmd("SCRIPT");
+        cmd.arg("LOAD").arg(&self.body);
+        cmd
+    }
+
+    /// Loads the script into the server's cache (SCRIPT LOAD) through `conn`.
+    pub(crate) async fn load<C: ConnectionLike>(&self, conn: &mut C) -> RedisResult<()> {
+        self.load_command().query_async::<()>(conn).await
+    }
+
+    /// Sends `cmd` (built by [`Lua::call`]) on a connection of one node (a dedicated one; the
+    /// shared connection goes through `Client::execute`), loading the script when the server
+    /// lacks it.
+    pub(crate) async fn invoke<T: FromRedisValue, C: ConnectionLike>(
+        &self,
+        cmd: &Cmd,
+        conn: &mut C,
+    ) -> RedisResult<T> {
+        const ATTEMPTS: usize = 5;
+        let mut attempt = 1;
+        loop {
+            match cmd.query_async(conn).await {
+                Err(e) if e.code() == Some("NOSCRIPT") && attempt < ATTEMPTS => {
+                    attempt += 1;
+                    self.load(conn).await?;
+                }
+                result => return result,
+            }
+        }
+    }
+}
