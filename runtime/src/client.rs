@@ -280,8 +280,7 @@ impl DedicatedPool {
         conn: &mut MultiplexedConnection,
         master: &SentinelMaster,
     ) -> Result<()> {
-        let hello: Value = redis::cmd("HELLO").query_async(conn).await?;
-        if preflight::field(hello, "role").as_deref() == Some("master") {
+        if crate::sentinel::role(conn).await?.as_deref() == Some("master") {
             return Ok(());
         }
         master.trouble().await;

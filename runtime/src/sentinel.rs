@@ -80,6 +80,18 @@ impl SentinelMaster {
             .clone()
     }
 
+    /// Makes `node` (connected by `conn`) the master in use, as refresh number `generation`.
+    fn set_current(&self, node: NodeAddr, conn: MultiplexedConnection, generation: u64) {
+        *self
+            .current
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Current {
+            node,
+            conn,
+            generation,
+        };
+    }
+
     /// The master in use.
     pub(crate) fn node(&self) -> NodeAddr {
         self.current().node
@@ -99,15 +111,7 @@ impl SentinelMaster {
         }
         let (node, conn) =
             find_master(&self.sentinels, &self.name, &self.template, &self.config).await?;
-        let mut current = self
-            .current
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        *current = Current {
-            node,
-            conn,
-            generation: seen + 1,
-        };
+        self.set_current(node, conn, seen + 1);
         Ok(())
     }
 
@@ -119,15 +123,7 @@ impl SentinelMaster {
         if let Some(node) = node
             && let Ok(conn) = connect_master(&node, &self.template, &self.config).await
         {
-            let mut current = self
-                .current
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            *current = Current {
-                node,
-                conn,
-                generation: seen + 1,
-            };
+            self.set_current(node, conn, seen + 1);
             return;
         }
         drop(_one_at_a_time);
@@ -234,8 +230,8 @@ async fn connect_master(
         let mut conn = redis::Client::open(info)?
             .get_multiplexed_async_connection_with_config(config)
             .await?;
-        let hello: Value = redis::cmd("HELLO").query_async(&mut conn).await?;
-        Ok::<_, RedisError>((conn, crate::preflight::field(hello, "role")))
+        let role = role(&mut conn).await?;
+        Ok::<_, RedisError>((conn, role))
     };
     match connected.await {
         Ok((conn, role)) if role.as_deref() == Some("master") => Ok(conn),
@@ -246,6 +242,13 @@ async fn connect_master(
         }),
         Err(source) => Err(Error::Connect { server, source }),
     }
+}
+
+/// The role a server gives itself (`master`, `replica`), from its `HELLO` answer: a sentinel's
+/// view of who is master can lag a failover; the server's own cannot.
+pub(crate) async fn role(conn: &mut MultiplexedConnection) -> redis::RedisResult<Option<String>> {
+    let hello: Value = redis::cmd("HELLO").query_async(conn).await?;
+    Ok(crate::preflight::field(hello, "role"))
 }
 
 /// The master of `name` according to one sentinel.
@@ -282,7 +285,7 @@ async fn ask_sentinel(
 /// trouble.
 #[derive(Clone)]
 pub struct SentinelConnection {
-    pub(crate) master: std::sync::Arc<SentinelMaster>,
+    pub(crate) master: Arc<SentinelMaster>,
 }
 
 /// Whether `e` may mean that the master moved: its connection is gone, or it was demoted.

@@ -233,20 +233,7 @@ macro_rules! on_all {
         $crate::on_all!($name, flavor = "current_thread");
     };
     ($name:ident, $($flavor:tt)+) => {
-        mod $name {
-            #[tokio::test($($flavor)+)]
-            async fn single() {
-                super::$name($crate::harness::TestRedis::new().await).await
-            }
-            #[tokio::test($($flavor)+)]
-            async fn cluster() {
-                super::$name($crate::harness::TestRedis::cluster().await).await
-            }
-            #[tokio::test($($flavor)+)]
-            async fn secured() {
-                super::$name($crate::harness::TestRedis::secured().await).await
-            }
-        }
+        $crate::on_deployments!($name, ($($flavor)+), single => new, cluster => cluster, secured => secured);
     };
 }
 
@@ -259,15 +246,23 @@ macro_rules! on_both {
         $crate::on_both!($name, flavor = "current_thread");
     };
     ($name:ident, $($flavor:tt)+) => {
+        $crate::on_deployments!($name, ($($flavor)+), single => new, cluster => cluster);
+    };
+}
+
+/// What [`on_both!`] and [`on_all!`] expand to: a module `name` with one `#[tokio::test $args]`
+/// per deployment, each running `name` on the `TestRedis` its constructor starts.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! on_deployments {
+    ($name:ident, $args:tt, $($test:ident => $start:ident),+) => {
         mod $name {
-            #[tokio::test($($flavor)+)]
-            async fn single() {
-                super::$name($crate::harness::TestRedis::new().await).await
-            }
-            #[tokio::test($($flavor)+)]
-            async fn cluster() {
-                super::$name($crate::harness::TestRedis::cluster().await).await
-            }
+            $(
+                #[tokio::test $args]
+                async fn $test() {
+                    super::$name($crate::harness::TestRedis::$start().await).await
+                }
+            )+
         }
     };
 }
