@@ -261,12 +261,19 @@ pub enum Error {
     },
 }
 
+/// Whether Redis refused for lack of memory: `OOM`, or a transaction discarded at `EXEC`
+/// because a command was refused with `OOM` while queued.
+pub(crate) fn is_out_of_memory(e: &redis::RedisError) -> bool {
+    e.code() == Some("OOM")
+        || (e.code() == Some("EXECABORT") && e.detail().is_some_and(|d| d.contains("OOM")))
+}
+
 impl From<redis::RedisError> for Error {
     /// `OOM` becomes [`Error::OutOfMemory`], a permission refusal [`Error::NoPermission`]
     /// (naming the command when the server's words do; the connection layer adds the
     /// command and keys it sent); every other error stays a Redis error.
     fn from(e: redis::RedisError) -> Error {
-        if e.code() == Some("OOM") {
+        if is_out_of_memory(&e) {
             return Error::OutOfMemory {
                 message: e.to_string(),
             };

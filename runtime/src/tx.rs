@@ -335,7 +335,7 @@ impl<M: Model + Clone + PartialEq> Repo<M> {
         // memory is not worth retrying.
         if let Some(Value::ServerError(e)) = queued {
             let e = redis::RedisError::from(e);
-            if e.code() == Some("OOM") {
+            if crate::error::is_out_of_memory(&e) {
                 return Err(e.into());
             }
             return Ok(Commit::NotRun(e));
@@ -367,6 +367,10 @@ impl<M: Model + Clone + PartialEq> Repo<M> {
             },
             Value::ServerError(e) => {
                 let e = redis::RedisError::from(e);
+                // Discarded for lack of memory: nothing ran, and retrying will not help.
+                if crate::error::is_out_of_memory(&e) {
+                    return Err(e.into());
+                }
                 match conn::classify(&e) {
                     Failure::Final
                         if e.kind()
