@@ -3,7 +3,7 @@
 //! | type | encoding |
 //! |---|---|
 //! | `int` | decimal (`-42`), so HINCRBY works on it |
-//! | `float` | shortest round-trip decimal (`0.1`, `1e300`), so HINCRBYFLOAT works on it; NaN and infinities are refused |
+//! | `float` | shortest round-trip decimal (`0.1`, `1e300`), which every reader parses back to the same `f64`; NaN and infinities are refused |
 //! | `bool` | `true` / `false` |
 //! | `string` | UTF-8, raw |
 //! | `bytes` | raw |

@@ -119,7 +119,8 @@ op_codes! {
     /// HINCRBY seeding a missing field with a default first; answers the new value (as text
     /// beyond 2^53, which a Lua number cannot hold).
     Incr = "incr", Some(Hash), false, true, Any;
-    /// HINCRBYFLOAT seeding a missing field with a default first, checked to stay finite.
+    /// Adds to a float field in `f64` arithmetic (from a default when missing), checked to stay
+    /// finite; answers the new stored text.
     Incrf = "incrf", Some(Hash), false, true, General;
     /// Moves a renamed field's value to its new name (when the new name is unset).
     Mv = "mv", Some(Hash), false, false, General;

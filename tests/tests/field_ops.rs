@@ -84,6 +84,78 @@ async fn float_operations_refuse_non_finite_values(t: TestRedis) {
     assert_eq!(ratio.get().await.unwrap(), 1e308);
 }
 
+/// A random finite double of any magnitude: subnormals, tiny, ordinary and huge exponents.
+fn any_double(rng: &mut fastrand::Rng) -> f64 {
+    let sign = if rng.bool() { 1u64 << 63 } else { 0 };
+    let exponent = match rng.u8(0..4) {
+        0 => 0,                   // subnormal (or zero)
+        1 => rng.u64(1..60),      // tiny
+        2 => rng.u64(1000..1060), // ordinary
+        _ => rng.u64(1990..2047), // huge
+    };
+    f64::from_bits(sign | exponent << 52 | rng.u64(0..1 << 52))
+}
+
+rapyer_tests::on_all!(float_increments_are_exactly_rusts_f64_sums);
+async fn float_increments_are_exactly_rusts_f64_sums(t: TestRedis) {
+    let repo = saved(&t, "s").await;
+    let ratio = repo.fields("s").ratio();
+    let ratios = repo.fields("s").map_ratio();
+    let key = repo.key_of("s").unwrap();
+    let mut conn = t.raw().await;
+
+    // The two cases HINCRBYFLOAT gets wrong: 17 decimals lose 1e-20, and 1e300 is 300 digits.
+    ratio.set(1e-20).await.unwrap();
+    assert_eq!(ratio.incr(1e-20).await.unwrap(), 2e-20);
+    ratio.set(1e300).await.unwrap();
+    assert_eq!(ratio.incr(1e300).await.unwrap(), 2e300);
+    let text: String = conn.hget(&key, "ratio").await.unwrap();
+    assert_eq!(text, "2e+300");
+
+    let mut rng = fastrand::Rng::with_seed(0xf10a7);
+    let (mut field, mut entry) = (2e300, 0.0f64);
+    for step in 0..400 {
+        let delta = any_double(&mut rng);
+        // Sometimes restart from a random value, so that large and tiny sums both occur.
+        if step % 50 == 0 {
+            field = any_double(&mut rng);
+            ratio.set(field).await.unwrap();
+        }
+        let expected = field + delta;
+        let got = ratio.incr(delta).await;
+        if expected.is_finite() {
+            let got = got.unwrap();
+            assert_eq!(got.to_bits(), expected.to_bits(), "{field:e} + {delta:e}");
+            field = expected;
+        } else {
+            assert!(matches!(got, Err(Error::Overflow { .. })), "{got:?}");
+        }
+        // Whatever text is stored, every reader parses it back to the same double.
+        let text: String = conn.hget(&key, "ratio").await.unwrap();
+        assert_eq!(text.parse::<f64>().unwrap().to_bits(), field.to_bits(), "{text}");
+        assert_eq!(ratio.get().await.unwrap().to_bits(), field.to_bits());
+
+        // A float map value, inside a pipeline of two (prechecked as a batch).
+        let delta = any_double(&mut rng) * if step % 2 == 0 { 1.0 } else { 1e-300 };
+        let (once, twice) = (entry + delta, entry + delta + delta);
+        let mut p = t.client.pipeline();
+        let first = p.add(ratios.incr("k", delta));
+        let second = p.add(ratios.incr("k", delta));
+        match p.exec().await {
+            Ok(mut results) => {
+                assert!(twice.is_finite(), "{entry:e} + 2 x {delta:e} should overflow");
+                assert_eq!(results.take(first).unwrap().to_bits(), once.to_bits());
+                assert_eq!(results.take(second).unwrap().to_bits(), twice.to_bits());
+                entry = twice;
+            }
+            Err(Error::Overflow { .. }) => assert!(!twice.is_finite()),
+            Err(e) => panic!("{e}"),
+        }
+        let stored = repo.get("s").await.unwrap().unwrap().map_ratio;
+        assert_eq!(stored.get("k").map(|v| v.to_bits()), Some(entry.to_bits()));
+    }
+}
+
 rapyer_tests::on_all!(every_scalar_type_sets_and_gets);
 async fn every_scalar_type_sets_and_gets(t: TestRedis) {
     let repo = saved(&t, "s").await;

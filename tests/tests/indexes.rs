@@ -908,3 +908,43 @@ async fn rapyer_gen_reindex_repairs_a_lost_index(t: TestRedis) {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no model `Nope`"));
 }
+
+rapyer_tests::on_all!(datetime_scores_agree_with_rust_and_keep_order_over_the_whole_range);
+async fn datetime_scores_agree_with_rust_and_keep_order_over_the_whole_range(t: TestRedis) {
+    use rapyer::Score;
+    let repo = Gamer::repo(&t.client);
+    let (min, max) = (rapyer::DateTime::MIN_UTC, rapyer::DateTime::MAX_UTC);
+    let mut rng = Rng(0xda7e);
+    // The extremes, the exact range's edges, and pairs one microsecond apart far out (which may
+    // tie, but never reverse).
+    let mut seen = vec![min, max, rapyer::DateTime::UNIX_EPOCH];
+    for secs in [-9_007_199_255, -9_007_199_254, 9_007_199_254, 9_007_199_255] {
+        seen.push(rapyer::chrono::DateTime::from_timestamp(secs, 999_999_000).unwrap());
+    }
+    for _ in 0..40 {
+        let secs = rng.int(min.timestamp(), max.timestamp());
+        let at = rapyer::chrono::DateTime::from_timestamp(secs, rng.below(1_000_000) as u32 * 1000)
+            .unwrap()
+            .min(max - rapyer::chrono::Duration::microseconds(1));
+        seen.push(at);
+        seen.push(at + rapyer::chrono::Duration::microseconds(1));
+    }
+    for (i, at) in seen.iter().enumerate() {
+        let mut g = Gamer::new(format!("h{i:03}"), format!("{i}@x"));
+        g.seen = Some(*at);
+        repo.insert(&g).await.unwrap();
+    }
+    // The script's score equals Rust's: a range from a value to itself finds its instance.
+    for (i, at) in seen.iter().enumerate() {
+        let found = repo.by_seen().range(*at, *at, 0, 100).await.unwrap();
+        assert!(found.contains(&format!("h{i:03}")), "{at} (score {})", at.score());
+    }
+    // Ascending order never puts a later datetime before an earlier one.
+    let all = repo.by_seen().range(min, max, 0, 1000).await.unwrap();
+    assert_eq!(all.len(), seen.len());
+    let at_of = |pk: &String| seen[pk[1..].parse::<usize>().unwrap()];
+    for pair in all.windows(2) {
+        let (a, b) = (at_of(&pair[0]), at_of(&pair[1]));
+        assert!(a <= b || a.score() == b.score(), "{a} listed before {b}");
+    }
+}

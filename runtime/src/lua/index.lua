@@ -15,7 +15,12 @@ local function days_from_civil(y, m, d)
   return era * 146097 + doe - 719468
 end
 
--- Microseconds since the epoch of a stored datetime (RFC 3339 in UTC, as the codec writes it).
+-- Microseconds since the epoch of a stored datetime (RFC 3339 in UTC, as the codec writes it),
+-- rounded once to a double exactly as Rust's `timestamp_micros() as f64` (runtime/src/index.rs):
+-- exact from 1685 to 2255 (|micros| < 2^53), and never out of order beyond. The exact integer
+-- is split into two parts that doubles hold exactly, so their sum is the only rounding:
+-- seconds = high + low with high a multiple of 2^20, so high * 1e6 has at most 43 significant
+-- bits, and low * 1e6 + micros < 2^41.
 local function datetime_score(text)
   local y, mo, d, h, mi, s, frac = string.match(text,
     '^([+-]?%d+)-(%d%d)-(%d%d)T(%d%d):(%d%d):(%d%d)%.?(%d*)Z$')
@@ -24,7 +29,9 @@ local function datetime_score(text)
   end
   local micros = tonumber(string.sub(frac .. '000000', 1, 6))
   local days = days_from_civil(tonumber(y), tonumber(mo), tonumber(d))
-  return ((days * 24 + tonumber(h)) * 60 + tonumber(mi)) * 60e6 + tonumber(s) * 1e6 + micros
+  local seconds = ((days * 24 + tonumber(h)) * 60 + tonumber(mi)) * 60 + tonumber(s)
+  local high = math.floor(seconds / 1048576) * 1048576
+  return high * 1e6 + ((seconds - high) * 1e6 + micros)
 end
 
 local function index_score(kind, text)

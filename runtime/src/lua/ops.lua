@@ -17,10 +17,12 @@
 --       otherwise followed by the index key's position and the pk), argc, then argc arguments.
 -- Op codes are listed in runtime/src/protocol.rs (OpCode): Redis commands run on the op's key,
 -- and the script's own lowercase codes:
---   incr f delta default / incrf f delta default   HINCRBY / HINCRBYFLOAT, seeding a missing
---                                                  field with default ('' for none) first;
---                                                  the reply is the new value (as text when
---                                                  beyond 2^53, which a Lua number cannot hold)
+--   incr f delta default / incrf f delta default   HINCRBY / an f64 addition in the script
+--                                                  (HGET, HSET), from default ('' for none)
+--                                                  when the field is missing; the reply is
+--                                                  the new value (as text for incrf, and for
+--                                                  incr beyond 2^53, which a Lua number
+--                                                  cannot hold)
 --   lset i v                                       LSET that answers 0 when i is out of range
 --   mv new old                                     move a renamed field's value to its new name
 --   expect f [v]                                   f must hold v (or nothing): checked before
@@ -81,6 +83,33 @@ end
 
 local function finite(x)
   return x == x and x ~= math.huge and x ~= -math.huge
+end
+
+-- A float's stored text: the shortest of 15, 16 or 17 significant digits that parses back to
+-- the same double (17 always does), so every reader gets exactly the f64 the script computed.
+local function float_text(x)
+  for digits = 15, 16 do
+    local text = string.format('%.' .. digits .. 'g', x)
+    if tonumber(text) == x then
+      return text
+    end
+  end
+  return string.format('%.17g', x)
+end
+
+-- The f64 sum of a stored float and a delta (Lua numbers are IEEE doubles, so this is the sum
+-- Rust computes; Redis's HINCRBYFLOAT would add in long double and round to 17 decimals).
+-- Returns its text, or nil and the reason (E_TYPE or E_OVERFLOW) with a description.
+local function float_sum(text, delta)
+  local current = tonumber(text)
+  if not current or not finite(current) then
+    return nil, E_TYPE, 'the stored value is not a finite float: ' .. string.sub(text, 1, 40)
+  end
+  local sum = current + tonumber(delta)
+  if not finite(sum) then
+    return nil, E_OVERFLOW, string.sub(text, 1, 40) .. ' + ' .. delta .. ' is not a finite float'
+  end
+  return float_text(sum)
 end
 
 -- Hash fields as the ops before the current one left them: sim[key][field] is the stored text,
@@ -159,15 +188,11 @@ local function precheck(i, op)
       new_text = int_text(sum)
       remember(op.key, field, new_text)
     else
-      local current = tonumber(text)
-      if not current or not finite(current) then
-        return fail(E_TYPE, i, 'the stored value is not a finite float: ' .. string.sub(text, 1, 40))
+      local sum, code, why = float_sum(text, delta)
+      if not sum then
+        return fail(code, i, why)
       end
-      local sum = current + tonumber(delta)
-      if not finite(sum) then
-        return fail(E_OVERFLOW, i, string.sub(text, 1, 40) .. ' + ' .. delta .. ' is not a finite float')
-      end
-      remember(op.key, field, string.format('%.17g', sum))
+      remember(op.key, field, sum)
     end
   elseif op.code == 'HSET' then
     for j = a, a + op.argc - 1, 2 do
@@ -258,8 +283,7 @@ for i = 1, count do
 end
 
 -- Only a batch of several ops can be left half-applied, so only those are prechecked in full;
--- a float increment is always checked, since Redis computes in long double and could store a
--- value that is not a finite double.
+-- a float increment is always checked, since its sum must stay a finite double.
 local function needs_precheck(op)
   return count > 1 or op.code == OP_INCRF or op.code == OP_EXPECT
     or (op.ix and op.ix.kind == IX_UNIQUE)
@@ -294,11 +318,15 @@ end
 local function run(op)
   local a = op.first
   if op.code == OP_INCR or op.code == OP_INCRF then
+    if op.code == OP_INCRF then
+      -- Always prechecked, so the sum is known to be finite here.
+      local text = redis.call('HGET', op.key, ARGV[a]) or (ARGV[a + 2] ~= '' and ARGV[a + 2]) or '0'
+      local sum = float_sum(text, ARGV[a + 1])
+      redis.call('HSET', op.key, ARGV[a], sum)
+      return sum
+    end
     if ARGV[a + 2] ~= '' then
       redis.call('HSETNX', op.key, ARGV[a], ARGV[a + 2])
-    end
-    if op.code == OP_INCRF then
-      return redis.pcall('HINCRBYFLOAT', op.key, ARGV[a], ARGV[a + 1])
     end
     -- Lua numbers are doubles: beyond 2^53 the exact value is read back as text.
     local reply = redis.pcall('HINCRBY', op.key, ARGV[a], ARGV[a + 1])

@@ -415,8 +415,8 @@ impl MapField<i64> {
 }
 
 impl MapField<f64> {
-    /// Adds `by` to an entry (starting from 0 when absent) and returns the new value
-    /// (HINCRBYFLOAT). Fails with [`Error::Overflow`] when the result would not be finite.
+    /// Adds `by` to an entry (starting from 0 when absent) and returns the new value, exactly
+    /// the `f64` sum (see [`FloatField::incr`](crate::FloatField::incr)). Fails with [`Error::Overflow`] when the result would not be finite.
     pub fn incr(&self, key: &str, by: f64) -> Op<f64> {
         let args = self
             .c

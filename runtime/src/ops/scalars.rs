@@ -139,7 +139,7 @@ impl IntField {
     }
 }
 
-/// A `float` field: HINCRBYFLOAT, HSET, HGET.
+/// A `float` field: an `f64` addition in a script, HSET, HGET.
 #[derive(Debug, Clone)]
 pub struct FloatField {
     instance: Instance,
@@ -163,8 +163,9 @@ impl FloatField {
         self
     }
 
-    /// Adds `by` and returns the new value as Redis computed it (HINCRBYFLOAT, which adds in
-    /// extended precision). Fails with [`Error::Overflow`] if the result would not be a finite
+    /// Adds `by` and returns the new value: exactly the `f64` sum Rust computes, stored as text
+    /// that parses back to it (Redis's HINCRBYFLOAT would add in long double and keep 17
+    /// decimals, so `1e-20 + 1e-20` would be 0). Fails with [`Error::Overflow`] if the result would not be a finite
     /// `f64`, and with [`Error::Encode`] if `by` is not finite; nothing is written then.
     pub fn incr(&self, by: f64) -> Op<f64> {
         let path = &self.path;
