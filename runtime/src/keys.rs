@@ -10,7 +10,7 @@
 //! |---|---|
 //! | instance hash | `[ns:]<prefix>:{<tag>}:<pk>` |
 //! | container field `f` | `[ns:]<prefix>:{<tag>}:<pk>:f` |
-//! | lock `n` of an instance | `[ns:]<prefix>:{<tag>}:<pk>:lock:n` (STRING token), fencing counter `...:lock:n:fence` |
+//! | lock `n` of an instance | `[ns:]<prefix>:{<tag>}:<pk>:lock:n` (STRING token); the instance's fence hash `...:lock:` (HASH name -> last fencing number), deleted with the instance |
 //! | registry of live pks, per bucket | `[ns:]<prefix>:pks:{<tag>}` (ZSET pk -> expiry) |
 //! | sorted index on field `f`, per bucket | `[ns:]<prefix>:idx:f:{<tag>}` (ZSET pk -> value) |
 //! | lookup index on field `f`, per bucket | `[ns:]<prefix>:lookup:f:{<tag>}` (ZSET of `<len>:<value><pk>`, all scores 0) |
@@ -112,6 +112,14 @@ impl Keyspace {
     /// same cluster slot; never mistaken for data: instances are found through the registry).
     pub fn lock(instance_key: &str, name: &str) -> String {
         format!("{instance_key}:lock:{name}")
+    }
+
+    /// The fence hash of the instance whose hash is `instance_key`: the last fencing number of
+    /// each lock name taken on it (HASH name -> number). It is the key of the lock with the
+    /// empty name, which no lock may have; `delete_instance.lua` finds the instance's lock keys
+    /// from its field names (the same format as [`lock`](Self::lock)).
+    pub fn fences(instance_key: &str) -> String {
+        Self::lock(instance_key, "")
     }
 }
 

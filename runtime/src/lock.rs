@@ -1,8 +1,12 @@
 //! Locks on instances: expiring, fenced, released by compare-and-set.
 //!
 //! - Acquiring is `SET key token NX PX ttl` with a random 128-bit token, retried with jittered
-//!   backoff until a deadline ([`LockOptions::wait`]); the same script increments the lock's
-//!   fencing counter, so every acquisition gets a larger [`Lock::fence`] number.
+//!   backoff until a deadline ([`LockOptions::wait`]); the same script gives it a fencing number
+//!   ([`Lock::fence`]) larger than every earlier one of the same lock.
+//! - A lock on an instance is refused with [`Error::NotFound`] when the instance does not exist,
+//!   and writes nothing then. Its keys go with the instance: deleting the instance deletes its
+//!   locks and their fencing memory, and an instance's TTL covers that memory too, so no
+//!   workload leaves keys behind.
 //! - Release and extend are compare-and-set scripts: they act only while the lock still holds
 //!   our token, and report [`Error::LockLost`] otherwise. A lost lock is never deleted from its
 //!   new owner.
@@ -88,10 +92,52 @@ fn new_token() -> Result<String> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// What a lock is taken on: its key and, for a lock on an instance, the instance.
+#[derive(Debug, Clone)]
+pub(crate) struct LockTarget {
+    key: String,
+    /// The lock's name on its instance; empty for a lock of its own.
+    name: String,
+    instance: Option<LockedInstance>,
+}
+
+/// The instance a lock is on: its fence hash (where the lock's last fencing number is kept),
+/// its hash (checked to exist), and what an error names.
+#[derive(Debug, Clone)]
+struct LockedInstance {
+    fences: String,
+    hash: String,
+    model: &'static str,
+    pk: String,
+}
+
+impl LockTarget {
+    /// A lock of its own at `key`, with no instance.
+    fn own(key: &str) -> Self {
+        LockTarget {
+            key: key.to_string(),
+            name: String::new(),
+            instance: None,
+        }
+    }
+
+    /// The script call for `mode`.
+    fn call(&self, mode: &str, token: &str, ttl: Duration) -> redis::Cmd {
+        let mut keys = vec![self.key.as_str()];
+        if let Some(instance) = &self.instance {
+            keys.extend([instance.fences.as_str(), instance.hash.as_str()]);
+        }
+        let mut cmd = scripts::LOCK.call(&keys);
+        cmd.arg(mode).arg(token).arg(millis(ttl)).arg(&self.name);
+        cmd
+    }
+}
+
 /// A held lock.
 #[derive(Debug)]
 pub struct Lock {
     client: Client,
+    target: LockTarget,
     key: String,
     token: String,
     fence: u64,
@@ -103,21 +149,31 @@ pub struct Lock {
 }
 
 impl Lock {
-    /// Tries to take the lock at `key` once; `None` when someone else holds it.
-    async fn try_acquire(client: &Client, key: &str, opts: &LockOptions) -> Result<Option<Lock>> {
+    /// Tries to take the lock once; `None` when someone else holds it.
+    async fn try_acquire(
+        client: &Client,
+        target: &LockTarget,
+        opts: &LockOptions,
+    ) -> Result<Option<Lock>> {
         let token = new_token()?;
-        let fence_key = format!("{key}:fence");
-        let mut cmd = scripts::LOCK.call(&[key, fence_key.as_str()]);
-        cmd.arg("acquire").arg(&token).arg(millis(opts.ttl));
-        let fence: Option<u64> = client
+        let cmd = target.call("acquire", &token, opts.ttl);
+        let fence: Option<i64> = client
             .query(Call::script(&scripts::LOCK, &cmd, Effect::Writes))
             .await?;
+        if let (Some(-1), Some(instance)) = (fence, &target.instance) {
+            return Err(Error::NotFound {
+                model: instance.model,
+                pk: instance.pk.clone(),
+                key: instance.hash.clone(),
+            });
+        }
         Ok(fence.map(|fence| {
             let mut lock = Lock {
                 client: client.clone(),
-                key: key.to_string(),
+                target: target.clone(),
+                key: target.key.clone(),
                 token,
-                fence,
+                fence: u64::try_from(fence).unwrap_or_default(),
                 ttl: opts.ttl,
                 lost: Arc::new(AtomicBool::new(false)),
                 watchdog: None,
@@ -130,28 +186,29 @@ impl Lock {
         }))
     }
 
-    /// Takes the lock at `key`, retrying with jittered backoff until `opts.wait` has passed.
+    /// Takes a lock of its own at `key` (not tied to an instance; after a release the key
+    /// remembers the fencing number for another TTL, then disappears), retrying with jittered backoff until `opts.wait` has passed.
     pub async fn acquire(client: &Client, key: &str, opts: LockOptions) -> Result<Lock> {
         let deadline = Instant::now() + opts.wait;
-        Self::acquire_by(client, key, &opts, deadline).await
+        Self::acquire_by(client, &LockTarget::own(key), &opts, deadline).await
     }
 
     async fn acquire_by(
         client: &Client,
-        key: &str,
+        target: &LockTarget,
         opts: &LockOptions,
         deadline: Instant,
     ) -> Result<Lock> {
         let start = Instant::now();
         let mut pause = Duration::from_millis(2);
         loop {
-            if let Some(lock) = Self::try_acquire(client, key, opts).await? {
+            if let Some(lock) = Self::try_acquire(client, target, opts).await? {
                 return Ok(lock);
             }
             let now = Instant::now();
             if now >= deadline {
                 return Err(Error::LockTimeout {
-                    key: key.to_string(),
+                    key: target.key.clone(),
                     waited: now - start,
                 });
             }
@@ -163,9 +220,9 @@ impl Lock {
     }
 
     fn start_watchdog(&mut self) {
-        let (client, key, token, ttl, lost) = (
+        let (client, target, token, ttl, lost) = (
             self.client.clone(),
-            self.key.clone(),
+            self.target.clone(),
             self.token.clone(),
             self.ttl,
             Arc::clone(&self.lost),
@@ -173,7 +230,7 @@ impl Lock {
         self.watchdog = Some(tokio::spawn(async move {
             loop {
                 tokio::time::sleep(ttl / 3).await;
-                match extend(&client, &key, &token, ttl).await {
+                match extend(&client, &target, &token, ttl).await {
                     Ok(true) => {}
                     Ok(false) => {
                         lost.store(true, Ordering::Relaxed);
@@ -202,8 +259,13 @@ impl Lock {
     }
 
     /// The fencing number of this acquisition: larger for every later acquisition of the same
-    /// lock. Pass it along with writes to other systems, which refuse numbers lower than one they
-    /// have seen.
+    /// lock, also after the instance is deleted and re-created. Pass it along with writes to
+    /// other systems, which refuse numbers lower than one they have seen.
+    ///
+    /// It is `max(server time in microseconds, the last number + 1)`: strictly increasing while
+    /// the last number is remembered (with the instance, or for a lock of its own until it
+    /// expires), and from the server's clock after that, which holds as long as the clock (after
+    /// a failover, the new master's) does not step back past the last number given.
     pub fn fence(&self) -> u64 {
         self.fence
     }
@@ -223,7 +285,7 @@ impl Lock {
 
     /// Resets the lock's TTL to `ttl`; [`Error::LockLost`] if it is no longer ours.
     pub async fn extend(&self, ttl: Duration) -> Result<()> {
-        if extend(&self.client, &self.key, &self.token, ttl).await? {
+        if extend(&self.client, &self.target, &self.token, ttl).await? {
             Ok(())
         } else {
             Err(Error::LockLost {
@@ -239,7 +301,7 @@ impl Lock {
         if let Some(w) = self.watchdog.take() {
             w.abort();
         }
-        if release(&self.client, &self.key, &self.token).await? {
+        if release(&self.client, &self.target, &self.token, self.ttl, self.fence).await? {
             Ok(())
         } else {
             Err(Error::LockLost {
@@ -249,20 +311,23 @@ impl Lock {
     }
 }
 
-async fn extend(client: &Client, key: &str, token: &str, ttl: Duration) -> Result<bool> {
-    let fence_key = format!("{key}:fence");
-    let mut cmd = scripts::LOCK.call(&[key, fence_key.as_str()]);
-    cmd.arg("extend").arg(token).arg(millis(ttl));
+async fn extend(client: &Client, target: &LockTarget, token: &str, ttl: Duration) -> Result<bool> {
+    let cmd = target.call("extend", token, ttl);
     let held: i64 = client
         .query(Call::script(&scripts::LOCK, &cmd, Effect::Writes))
         .await?;
     Ok(held == 1)
 }
 
-async fn release(client: &Client, key: &str, token: &str) -> Result<bool> {
-    let fence_key = format!("{key}:fence");
-    let mut cmd = scripts::LOCK.call(&[key, fence_key.as_str()]);
-    cmd.arg("release").arg(token);
+async fn release(
+    client: &Client,
+    target: &LockTarget,
+    token: &str,
+    ttl: Duration,
+    fence: u64,
+) -> Result<bool> {
+    let mut cmd = target.call("release", token, ttl);
+    cmd.arg(fence);
     let held: i64 = client
         .query(Call::script(&scripts::LOCK, &cmd, Effect::Writes))
         .await?;
@@ -279,24 +344,32 @@ impl Drop for Lock {
         }
         // No async drop: release from a task when a runtime is around; otherwise the TTL does.
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            let (client, key, token) = (self.client.clone(), self.key.clone(), self.token.clone());
+            let (client, target, token, ttl, fence) = (
+                self.client.clone(),
+                self.target.clone(),
+                self.token.clone(),
+                self.ttl,
+                self.fence,
+            );
             runtime.spawn(async move {
-                let _ = release(&client, &key, &token).await;
+                let _ = release(&client, &target, &token, ttl, fence).await;
             });
         }
     }
 }
 
-/// Takes every lock in `keys`, in sorted order (duplicates once), all or nothing: on a timeout
-/// the locks already taken are released. One deadline covers them all.
-pub async fn lock_all(client: &Client, keys: &[String], opts: LockOptions) -> Result<Vec<Lock>> {
-    let mut order: Vec<&String> = keys.iter().collect();
-    order.sort();
-    order.dedup();
+/// Takes every lock of `targets` in sorted key order (duplicates once), all or nothing.
+async fn lock_targets(
+    client: &Client,
+    mut targets: Vec<LockTarget>,
+    opts: LockOptions,
+) -> Result<Vec<Lock>> {
+    targets.sort_by(|a, b| a.key.cmp(&b.key));
+    targets.dedup_by(|a, b| a.key == b.key);
     let deadline = Instant::now() + opts.wait;
-    let mut held = Vec::with_capacity(order.len());
-    for key in order {
-        match Lock::acquire_by(client, key, &opts, deadline).await {
+    let mut held = Vec::with_capacity(targets.len());
+    for target in &targets {
+        match Lock::acquire_by(client, target, &opts, deadline).await {
             Ok(lock) => held.push(lock),
             Err(e) => {
                 for lock in held {
@@ -381,12 +454,30 @@ impl<M: Model> Repo<M> {
     where
         M::Pk: std::borrow::Borrow<Q>,
     {
+        Ok(self.lock_target(pk, name)?.key)
+    }
+
+    /// Lock `name` on the instance with this pk, as the lock script takes it.
+    fn lock_target<Q: PkRef + ?Sized>(&self, pk: &Q, name: &str) -> Result<LockTarget>
+    where
+        M::Pk: std::borrow::Borrow<Q>,
+    {
         if name.is_empty() || name.contains(['{', '}']) {
             return Err(Error::Config(format!(
                 "lock name {name:?} must be non-empty and contain no braces"
             )));
         }
-        Ok(Keyspace::lock(&self.key_of(pk)?, name))
+        let hash = self.key_of(pk)?;
+        Ok(LockTarget {
+            key: Keyspace::lock(&hash, name),
+            name: name.to_string(),
+            instance: Some(LockedInstance {
+                fences: Keyspace::fences(&hash),
+                hash,
+                model: M::META.name,
+                pk: pk.pk_text().into_owned(),
+            }),
+        })
     }
 
     /// Locks the instance (lock `name`, default options) and reads it: the guard holds a fresh
@@ -408,8 +499,9 @@ impl<M: Model> Repo<M> {
     where
         M::Pk: std::borrow::Borrow<Q>,
     {
-        let key = self.lock_key(pk, name)?;
-        let lock = Lock::acquire(self.client(), &key, opts).await?;
+        let target = self.lock_target(pk, name)?;
+        let deadline = Instant::now() + opts.wait;
+        let lock = Lock::acquire_by(self.client(), &target, &opts, deadline).await?;
         InstanceGuard::load(self, lock, &pk.pk_text()).await
     }
 
@@ -451,14 +543,16 @@ type Reader = Box<
 type Wrapper = Box<dyn FnOnce(Lock, Box<dyn Any + Send>) -> Result<Box<dyn Any + Send>> + Send>;
 
 struct LockEntry {
-    key: String,
+    target: LockTarget,
     read: Reader,
     wrap: Wrapper,
 }
 
 impl std::fmt::Debug for LockEntry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LockEntry").field("key", &self.key).finish()
+        f.debug_struct("LockEntry")
+            .field("key", &self.target.key)
+            .finish()
     }
 }
 
@@ -489,11 +583,11 @@ impl LockSet {
     where
         M::Pk: std::borrow::Borrow<Q>,
     {
-        let key = repo.lock_key(pk, name)?;
+        let target = repo.lock_target(pk, name)?;
         let (reader, pk) = (repo.clone(), pk.pk_text().into_owned());
         let guard_repo = repo.clone();
         self.entries.push(LockEntry {
-            key,
+            target,
             read: Box::new(move || {
                 Box::pin(async move {
                     match reader.get_by_text(&pk).await? {
@@ -526,16 +620,16 @@ impl LockSet {
     /// Acquires every lock in canonical order (sorted keys) under one deadline, then reads every
     /// instance. All or nothing: on any failure every lock taken is released.
     pub async fn acquire(self, opts: LockOptions) -> Result<HeldLocks> {
-        let keys: Vec<String> = self.entries.iter().map(|e| e.key.clone()).collect();
-        let mut sorted = keys.clone();
+        let targets: Vec<LockTarget> = self.entries.iter().map(|e| e.target.clone()).collect();
+        let mut sorted: Vec<String> = targets.iter().map(|t| t.key.clone()).collect();
         sorted.sort();
         if sorted.windows(2).any(|w| w[0] == w[1]) {
             return Err(Error::Config(
                 "the same lock was added twice to a LockSet".into(),
             ));
         }
-        let locks = lock_all(&self.client, &keys, opts).await?;
-        // `lock_all` returns locks in sorted order; read every instance before building guards,
+        let locks = lock_targets(&self.client, targets, opts).await?;
+        // `lock_targets` returns locks in sorted order; read every instance before building guards,
         // so that a failure can release every lock explicitly.
         let mut by_key: Vec<Option<Lock>> = locks.into_iter().map(Some).collect();
         let mut read = Vec::with_capacity(self.entries.len());
@@ -548,7 +642,7 @@ impl LockSet {
                     Err(e) => failure = Some(e),
                 }
             }
-            wrappers.push((entry.key, entry.wrap));
+            wrappers.push((entry.target.key, entry.wrap));
         }
         if let Some(e) = failure {
             for lock in by_key.into_iter().flatten() {

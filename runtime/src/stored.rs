@@ -313,7 +313,8 @@ pub(crate) async fn delete(client: &Client, meta: &ModelMeta, keys: &InstanceKey
     let apart = claims::apart(client, meta);
     let registry = client.keys().registry(meta, keys.bucket);
     let index_keys = index_keys(client, meta, keys.bucket);
-    let mut all_keys: Vec<&str> = [keys.hash.as_str(), registry.as_str()]
+    let fences = Keyspace::fences(&keys.hash);
+    let mut all_keys: Vec<&str> = [keys.hash.as_str(), registry.as_str(), fences.as_str()]
         .into_iter()
         .chain(keys.containers.iter().map(String::as_str))
         .collect();

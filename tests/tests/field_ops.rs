@@ -132,7 +132,11 @@ async fn float_increments_are_exactly_rusts_f64_sums(t: TestRedis) {
         }
         // Whatever text is stored, every reader parses it back to the same double.
         let text: String = conn.hget(&key, "ratio").await.unwrap();
-        assert_eq!(text.parse::<f64>().unwrap().to_bits(), field.to_bits(), "{text}");
+        assert_eq!(
+            text.parse::<f64>().unwrap().to_bits(),
+            field.to_bits(),
+            "{text}"
+        );
         assert_eq!(ratio.get().await.unwrap().to_bits(), field.to_bits());
 
         // A float map value, inside a pipeline of two (prechecked as a batch).
@@ -143,7 +147,10 @@ async fn float_increments_are_exactly_rusts_f64_sums(t: TestRedis) {
         let second = p.add(ratios.incr("k", delta));
         match p.exec().await {
             Ok(mut results) => {
-                assert!(twice.is_finite(), "{entry:e} + 2 x {delta:e} should overflow");
+                assert!(
+                    twice.is_finite(),
+                    "{entry:e} + 2 x {delta:e} should overflow"
+                );
                 assert_eq!(results.take(first).unwrap().to_bits(), once.to_bits());
                 assert_eq!(results.take(second).unwrap().to_bits(), twice.to_bits());
                 entry = twice;

@@ -937,7 +937,11 @@ async fn datetime_scores_agree_with_rust_and_keep_order_over_the_whole_range(t: 
     // The script's score equals Rust's: a range from a value to itself finds its instance.
     for (i, at) in seen.iter().enumerate() {
         let found = repo.by_seen().range(*at, *at, 0, 100).await.unwrap();
-        assert!(found.contains(&format!("h{i:03}")), "{at} (score {})", at.score());
+        assert!(
+            found.contains(&format!("h{i:03}")),
+            "{at} (score {})",
+            at.score()
+        );
     }
     // Ascending order never puts a later datetime before an earlier one.
     let all = repo.by_seen().range(min, max, 0, 1000).await.unwrap();

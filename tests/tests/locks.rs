@@ -260,3 +260,74 @@ async fn lock_errors_release_what_was_taken(t: TestRedis) {
     guard.release().await.unwrap();
     assert_eq!(accounts.fields(&0).balance().get().await.unwrap(), 0);
 }
+
+rapyer_tests::on_all!(locking_a_missing_instance_writes_nothing);
+async fn locking_a_missing_instance_writes_nothing(t: TestRedis) {
+    let repo = Account::repo(&t.client);
+    let err = repo.lock(&42, "edit").await.unwrap_err();
+    assert!(
+        matches!(err, Error::NotFound { ref pk, .. } if pk == "42"),
+        "{err}"
+    );
+    repo.insert(&Account::new(1)).await.unwrap();
+    let err = repo
+        .lock_pair(&1, &42, "transfer", quick(1000, 0))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::NotFound { ref pk, .. } if pk == "42"),
+        "{err}"
+    );
+    // Only the existing instance's keys: no lock, no fencing memory of the missing pk, and the
+    // lock taken on 1 before 42 was found missing is released.
+    let keys = t.keys().await;
+    assert!(keys.iter().all(|k| !k.contains("42")), "{keys:?}");
+    assert!(repo.lock_with(&1, "transfer", quick(1000, 0)).await.is_ok());
+}
+
+rapyer_tests::on_all!(fences_grow_across_delete_and_recreate_and_no_key_is_left);
+async fn fences_grow_across_delete_and_recreate_and_no_key_is_left(t: TestRedis) {
+    let repo = accounts(&t, 3, 0).await;
+    let mut last = 0;
+    for round in 0..3 {
+        for _ in 0..5 {
+            let guard = repo.lock(&0, "edit").await.unwrap();
+            assert!(guard.lock().fence() > last, "round {round}: not increasing");
+            last = guard.lock().fence();
+            guard.release().await.unwrap();
+        }
+        // A lock still held when its instance is deleted goes with it.
+        let held = repo.lock_with(&0, "audit", quick(60_000, 0)).await.unwrap();
+        assert!(repo.delete(&0).await.unwrap());
+        assert!(!held.lock().is_held().await.unwrap());
+        assert!(matches!(held.save().await, Err(Error::LockLost { .. })));
+        repo.insert(&Account::new(0)).await.unwrap();
+    }
+
+    // A lock of its own leaves nothing once it has expired.
+    let own_key = format!(
+        "{}job:nightly",
+        t.namespace
+            .as_deref()
+            .map(|n| format!("{n}:"))
+            .unwrap_or_default()
+    );
+    let own = rapyer::Lock::acquire(&t.client, &own_key, quick(300, 0))
+        .await
+        .unwrap();
+    own.release().await.unwrap();
+    for pk in 0..3 {
+        let guard = repo.lock(&pk, "edit").await.unwrap();
+        drop(guard); // released by a spawned task
+        repo.delete(&pk).await.unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let keys = t.keys().await;
+        if keys.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "keys left behind: {keys:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

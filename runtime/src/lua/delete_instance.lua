@@ -1,7 +1,8 @@
--- Deletes an instance, its containers, its registry entry and its index entries atomically.
--- (The protocol prelude and index.lua come first.)
--- KEYS[1] instance hash, KEYS[2] registry of its bucket, KEYS[3 .. 2+nc] containers, then the
--- index keys kept in this slot.
+-- Deletes an instance, its containers, its locks, its registry entry and its index entries
+-- atomically. (The protocol prelude and index.lua come first.)
+-- KEYS[1] instance hash, KEYS[2] registry of its bucket, KEYS[3] its fence hash (the names of
+-- the locks ever taken on it; runtime/src/keys.rs), KEYS[4 .. 3+nc] containers, then the index
+-- keys kept in this slot.
 -- ARGV[1] pk, ARGV[2] nc, ARGV[3] ni, then per index: kind, field path, and the position of its
 -- key in KEYS, or 0 for a unique index kept in another slot by claims.
 -- Returns { 1 if the instance existed else 0, then the old stored text of each index kept
@@ -21,7 +22,11 @@ for _ = 1, ni do
   end
   pos = pos + 3
 end
-for k = 1, 2 + nc do
+-- Lock keys are named as Keyspace::lock names them, in the instance's slot.
+for _, name in ipairs(redis.call('HKEYS', KEYS[3])) do
+  redis.call('DEL', hash .. ':lock:' .. name)
+end
+for k = 1, 3 + nc do
   if k ~= 2 then
     redis.call('DEL', KEYS[k])
   end

@@ -199,6 +199,69 @@ impl TestRedis {
     }
 }
 
+impl TestRedis {
+    /// Every key this test's client can see (its namespace, or the whole private server), from
+    /// every master of a cluster, sorted.
+    pub async fn keys(&self) -> Vec<String> {
+        let pattern = match &self.namespace {
+            Some(ns) => format!("{ns}:*"),
+            None => "*".to_string(),
+        };
+        let mut urls = vec![self.admin_url.clone()];
+        if self.is_cluster() {
+            urls = self.master_urls().await;
+        }
+        let mut keys = Vec::new();
+        for url in urls {
+            let mut conn = raw_client(&url)
+                .get_multiplexed_async_connection()
+                .await
+                .expect("raw connection to a master");
+            let mut cursor = 0u64;
+            loop {
+                let (next, page): (u64, Vec<String>) = redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(&pattern)
+                    .arg("COUNT")
+                    .arg(1000)
+                    .query_async(&mut conn)
+                    .await
+                    .expect("SCAN");
+                keys.extend(page);
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
+            }
+        }
+        keys.sort();
+        keys
+    }
+
+    /// The URL of every master of the cluster, from CLUSTER NODES on the first seed.
+    async fn master_urls(&self) -> Vec<String> {
+        let seed = &self.cluster_urls[0];
+        let mut conn = raw_client(seed)
+            .get_multiplexed_async_connection()
+            .await
+            .expect("raw connection to a seed");
+        let nodes: String = redis::cmd("CLUSTER")
+            .arg("NODES")
+            .query_async(&mut conn)
+            .await
+            .expect("CLUSTER NODES");
+        let scheme = seed.split("://").next().unwrap_or("redis");
+        nodes
+            .lines()
+            .filter(|line| line.split(' ').nth(2).is_some_and(|f| f.contains("master")))
+            .filter(|line| !line.contains("fail") && !line.contains("noaddr"))
+            .filter_map(|line| line.split(' ').nth(1))
+            .map(|addr| format!("{scheme}://{}", addr.split('@').next().unwrap_or(addr)))
+            .collect()
+    }
+}
+
 /// The namespace of [`TestRedis::secured`], the only one its ACL user may touch.
 pub const SECURED_NAMESPACE: &str = "app";
 
