@@ -55,6 +55,29 @@ pub struct Struct {
     pub span: Span,
 }
 
+/// What re-arms an instance's TTL besides whole-instance writes (schema `refresh:`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub enum TtlRefresh {
+    /// Whole-instance writes only.
+    #[default]
+    Never,
+    /// Every write of the instance.
+    OnWrite,
+    /// Every write and read of the instance.
+    OnRead,
+}
+
+impl TtlRefresh {
+    /// The schema's word for it.
+    pub fn word(self) -> &'static str {
+        match self {
+            TtlRefresh::Never => "never",
+            TtlRefresh::OnWrite => "write",
+            TtlRefresh::OnRead => "read",
+        }
+    }
+}
+
 /// A model: a top-level object with its own key in Redis and a repository.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Model {
@@ -68,6 +91,8 @@ pub struct Model {
     pub key: Key,
     /// Time to live of every instance, in seconds, reset by each whole-instance write.
     pub ttl_seconds: Option<u64>,
+    /// What else re-arms the TTL.
+    pub ttl_refresh: TtlRefresh,
     /// How many hash tags (cluster slots) the instances are spread over (1: the whole model in
     /// one slot).
     pub buckets: u16,

@@ -48,6 +48,11 @@ pub fn model_meta(schema: &Schema, model: &Model) -> rapyer::__private::ModelMet
         prefix: leak(&model.prefix),
         schema_version: schema.version,
         ttl_seconds: model.ttl_seconds,
+        ttl_refresh: match model.ttl_refresh {
+            crate::ir::TtlRefresh::Never => rapyer::__private::TtlRefresh::Never,
+            crate::ir::TtlRefresh::OnWrite => rapyer::__private::TtlRefresh::OnWrite,
+            crate::ir::TtlRefresh::OnRead => rapyer::__private::TtlRefresh::OnRead,
+        },
         buckets: model.buckets,
         slot_group: leak(&model.slot_group),
         containers: slice(containers),

@@ -119,10 +119,15 @@ impl<'a> Call<'a> {
 
     /// A plain command that only reads.
     pub(crate) fn read(cmd: &'a Cmd) -> Self {
+        Self::plain(cmd, Effect::Reads)
+    }
+
+    /// A plain command.
+    pub(crate) fn plain(cmd: &'a Cmd, effect: Effect) -> Self {
         Call {
             cmd,
             script: None,
-            effect: Effect::Reads,
+            effect,
         }
     }
 }

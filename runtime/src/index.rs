@@ -29,6 +29,7 @@ use crate::claims;
 use crate::codec::Codec;
 use crate::conn::{Call, Effect};
 use crate::error::{Error, Result};
+use crate::expiry;
 use crate::keys::Keyspace;
 use crate::meta::{IndexKind, PkRef, PrimaryKey};
 use crate::model::Model;
@@ -85,6 +86,9 @@ struct IndexAt<M> {
     repo: Repo<M>,
     path: &'static str,
     keys: Vec<String>,
+    /// For a model whose instances expire: each key's bucket's registry and memo, so that a
+    /// query forgets expired instances first (see [`expiry`](crate::expiry)).
+    purge_keys: Vec<Option<[String; 2]>>,
 }
 
 impl<M> Clone for IndexAt<M> {
@@ -93,6 +97,7 @@ impl<M> Clone for IndexAt<M> {
             repo: self.repo.clone(),
             path: self.path,
             keys: self.keys.clone(),
+            purge_keys: self.purge_keys.clone(),
         }
     }
 }
@@ -116,10 +121,14 @@ impl<M: Model> IndexAt<M> {
         let keys = (0..buckets)
             .map(|b| space.index(&M::META, kind, path, b))
             .collect();
+        let purge_keys = (0..buckets)
+            .map(|b| expiry::purge_keys(repo.client(), &M::META, b))
+            .collect();
         IndexAt {
             repo: repo.clone(),
             path,
             keys,
+            purge_keys,
         }
     }
 
@@ -133,12 +142,19 @@ impl<M: Model> IndexAt<M> {
         &self.keys[usize::from(bucket)]
     }
 
-    /// Runs one query script on the index key `key`.
+    /// Runs one query script on the index key `key` (forgetting the expired instances of its
+    /// bucket first, for a model whose instances expire).
     async fn query(&self, key: &str, query: &[&[u8]]) -> Result<Value> {
+        let bucket = self.keys.iter().position(|k| k == key).unwrap_or(0);
+        let client = self.repo.client();
+        if let Some(Some([registry, memo])) = self.purge_keys.get(bucket) {
+            let mut cmd = scripts::QUERY_EXPIRING.call(&[key, registry, memo]);
+            cmd.arg(query);
+            return expiry::run_purging(client, &scripts::QUERY_EXPIRING, &cmd).await;
+        }
         let mut cmd = scripts::QUERY.call(&[key]);
         cmd.arg(query);
-        self.repo
-            .client()
+        client
             .execute(Call::script(&scripts::QUERY, &cmd, Effect::Reads))
             .await
     }
@@ -148,12 +164,14 @@ impl<M: Model> IndexAt<M> {
         futures_util::future::try_join_all(self.keys.iter().map(|key| self.query(key, query))).await
     }
 
-    /// Runs a plain command on every bucket's key (built by `cmd` from the key), concurrently.
+    /// Runs a plain command on every bucket's key (built by `cmd` from the key), concurrently,
+    /// after forgetting expired instances (for a model whose instances expire).
     async fn command_all<T: redis::FromRedisValue>(
         &self,
         cmd: impl Fn(&str) -> redis::Cmd,
     ) -> Result<Vec<T>> {
         let client = self.repo.client();
+        expiry::purge_all(client, &M::META).await?;
         futures_util::future::try_join_all(self.keys.iter().map(|key| {
             let cmd = cmd(key);
             async move { client.query::<T>(Call::read(&cmd)).await }

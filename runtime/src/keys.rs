@@ -12,6 +12,7 @@
 //! | container field `f` | `[ns:]<prefix>:{<tag>}:<pk>:f` |
 //! | lock `n` of an instance | `[ns:]<prefix>:{<tag>}:<pk>:lock:n` (STRING token); the instance's fence hash `...:lock:` (HASH name -> last fencing number), deleted with the instance |
 //! | registry of live pks, per bucket | `[ns:]<prefix>:pks:{<tag>}` (ZSET pk -> expiry) |
+//! | index entries of expiring instances, per bucket (a model with a TTL and an index) | `[ns:]<prefix>:memo:{<tag>}` (HASH pk -> msgpack) |
 //! | sorted index on field `f`, per bucket | `[ns:]<prefix>:idx:f:{<tag>}` (ZSET pk -> value) |
 //! | lookup index on field `f`, per bucket | `[ns:]<prefix>:lookup:f:{<tag>}` (ZSET of `<len>:<value><pk>`, all scores 0) |
 //! | unique index on field `f` | `[ns:]<prefix>:uniq:f:{<tag>}` (HASH value -> pk), one per model |
@@ -94,6 +95,20 @@ impl Keyspace {
         format!("{}:pks:{{{tag}}}", self.base(meta.prefix))
     }
 
+    /// The memo of bucket `bucket` of a model whose instances expire and are indexed: the index
+    /// entries of each instance with an expiry (HASH pk -> msgpack; see `lua/index.lua`), so
+    /// that they can be removed once Redis has expired the instance.
+    pub fn memo(&self, meta: &ModelMeta, bucket: u16) -> String {
+        let tag = Self::tag(meta, bucket);
+        format!("{}:memo:{{{tag}}}", self.base(meta.prefix))
+    }
+
+    /// The memo of bucket `bucket`, for a model that has one.
+    pub(crate) fn memo_of(&self, meta: &ModelMeta, bucket: u16) -> Option<String> {
+        meta.remembers_index_entries()
+            .then(|| self.memo(meta, bucket))
+    }
+
     /// The key of the index of `kind` on field `path` for bucket `bucket` (a unique index has
     /// one key for all buckets: `bucket` is ignored).
     pub fn index(&self, meta: &ModelMeta, kind: IndexKind, path: &str, bucket: u16) -> String {
@@ -165,6 +180,7 @@ mod tests {
             prefix,
             schema_version: 1,
             ttl_seconds: None,
+            ttl_refresh: crate::meta::TtlRefresh::Never,
             buckets,
             slot_group: prefix,
             containers: &[],

@@ -78,6 +78,7 @@ mod client;
 mod codec;
 mod conn;
 mod error;
+mod expiry;
 mod index;
 mod keys;
 mod lock;
@@ -139,7 +140,9 @@ pub mod __private {
     pub use crate::codec::{Finite, datetime_default, json_default};
     pub use crate::conn::ClaimFault;
     pub use crate::keys::{Keyspace, escape_pk};
-    pub use crate::meta::{ContainerKind, ContainerMeta, IndexKind, IndexMeta, ModelMeta};
+    pub use crate::meta::{
+        ContainerKind, ContainerMeta, IndexKind, IndexMeta, ModelMeta, TtlRefresh,
+    };
     pub use crate::migrate::{CopyReport, copy};
     pub use crate::ops::{FieldHandle, Instance, Place};
     pub use crate::record::{Flat, RecordReader, RecordWriter};

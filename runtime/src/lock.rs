@@ -301,7 +301,15 @@ impl Lock {
         if let Some(w) = self.watchdog.take() {
             w.abort();
         }
-        if release(&self.client, &self.target, &self.token, self.ttl, self.fence).await? {
+        if release(
+            &self.client,
+            &self.target,
+            &self.token,
+            self.ttl,
+            self.fence,
+        )
+        .await?
+        {
             Ok(())
         } else {
             Err(Error::LockLost {

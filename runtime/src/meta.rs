@@ -34,6 +34,19 @@ impl ContainerMeta {
     }
 }
 
+/// What re-arms an expiring instance's TTL besides whole-instance writes (schema:
+/// `ttl: { after: 30m, refresh: write }`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TtlRefresh {
+    /// Only whole-instance writes (insert, save) set the TTL.
+    Never,
+    /// Every write of the instance (field operations, pipelines, `update`) re-arms it, in the
+    /// same atomic step.
+    OnWrite,
+    /// Every write and every read of the instance re-arms it.
+    OnRead,
+}
+
 /// The kind of an index, with what a sorted index orders by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IndexKind {
@@ -76,6 +89,8 @@ pub struct ModelMeta {
     pub schema_version: u32,
     /// TTL of every instance, in seconds, reset by each whole-instance write.
     pub ttl_seconds: Option<u64>,
+    /// What else re-arms the TTL.
+    pub ttl_refresh: TtlRefresh,
     /// How many hash tags the instances are spread over (see [`Keyspace`](crate::keys::Keyspace)):
     /// 1 keeps the whole model in one cluster slot.
     pub buckets: u16,
@@ -92,6 +107,13 @@ pub struct ModelMeta {
 }
 
 impl ModelMeta {
+    /// True when instances can expire and have index entries, which the scripts then remember
+    /// in a memo per bucket ([`Keyspace::memo`](crate::keys::Keyspace::memo)), so that expired
+    /// instances leave no entries behind.
+    pub fn remembers_index_entries(&self) -> bool {
+        self.ttl_seconds.is_some() && !self.indexes.is_empty()
+    }
+
     /// The old name of the field at `path`, if it was renamed.
     pub fn renamed_from(&self, path: &str) -> Option<&'static str> {
         self.renames

@@ -205,6 +205,9 @@ error_codes! {
     Changed = "RAPYER_CHANGED", "E_CHANGED";
     /// `<at>`: the lease on the unique values being written ran out; nothing written.
     Lease = "RAPYER_LEASE", "E_LEASE";
+    /// `<at>`: a query forgot as many expired instances as one call may, and more are left;
+    /// nothing answered: call again.
+    Purging = "RAPYER_PURGING", "E_PURGING";
 }
 
 /// A rapyer script's error reply, parsed. Positions are 0-based here (1-based on the wire,
@@ -235,6 +238,8 @@ pub(crate) enum ScriptError {
     Changed { op: usize },
     /// See [`ErrorCode::Lease`].
     Lease { at: usize },
+    /// See [`ErrorCode::Purging`].
+    Purging { at: usize },
 }
 
 impl ScriptError {
@@ -265,6 +270,7 @@ impl ScriptError {
             ErrorCode::Partial => ScriptError::Partial { op: at, message },
             ErrorCode::Changed => ScriptError::Changed { op: at },
             ErrorCode::Lease => ScriptError::Lease { at },
+            ErrorCode::Purging => ScriptError::Purging { at },
         })
     }
 
@@ -299,6 +305,7 @@ impl ScriptError {
             }
             ScriptError::Changed { op } => (ErrorCode::Changed.wire(), n(op).to_string()),
             ScriptError::Lease { at } => (ErrorCode::Lease.wire(), n(at).to_string()),
+            ScriptError::Purging { at } => (ErrorCode::Purging.wire(), n(at).to_string()),
         }
     }
 }
@@ -399,9 +406,31 @@ pub(crate) struct GeneralOp<'a> {
     pub(crate) key: &'a str,
     /// The instance hash whose TTL a key created by the op must copy.
     pub(crate) ttl_from: Option<&'a str>,
-    /// The index the op's field feeds: kind, index key, pk.
-    pub(crate) index: Option<(IndexKind, &'a str, &'a str)>,
+    /// The index the op's field feeds.
+    pub(crate) index: Option<IndexedOp<'a>>,
     pub(crate) args: Cow<'a, [Vec<u8>]>,
+}
+
+/// What re-arming an instance's TTL touches (sliding expiry, see `lua/ops.lua`).
+#[derive(Debug)]
+pub(crate) struct TtlRefreshKeys {
+    pub(crate) ttl_ms: u64,
+    /// The registry of the instance's bucket.
+    pub(crate) registry: String,
+    /// Every key of the instance, the hash first.
+    pub(crate) keys: Vec<String>,
+}
+
+/// The index an op's field feeds.
+#[derive(Clone, Copy)]
+pub(crate) struct IndexedOp<'a> {
+    pub(crate) kind: IndexKind,
+    /// The index's key.
+    pub(crate) key: &'a str,
+    /// The instance's pk.
+    pub(crate) pk: &'a str,
+    /// The bucket's memo of expiring instances, for a model that expires.
+    pub(crate) memo: Option<&'a str>,
 }
 
 /// Writes the general layout of `lua/ops.lua` (documented there): every key once in KEYS,
@@ -413,6 +442,8 @@ pub(crate) struct OpsArgs<'a> {
     guards: Vec<usize>,
     locks: Vec<(usize, &'a str)>,
     lease_until: u64,
+    /// Sliding expiry: ttl ms, registry position, pk, key positions.
+    refreshes: Vec<(u64, usize, &'a str, Vec<usize>)>,
     ops: Vec<PlacedOp<'a>>,
 }
 
@@ -421,7 +452,8 @@ struct PlacedOp<'a> {
     code: OpCode,
     key: usize,
     ttl_from: usize,
-    index: Option<(IndexKind, usize, &'a str)>,
+    /// Kind, index key position, pk, memo position (0 for none).
+    index: Option<(IndexKind, usize, &'a str, usize)>,
     args: Cow<'a, [Vec<u8>]>,
 }
 
@@ -457,13 +489,23 @@ impl<'a> OpsArgs<'a> {
         self.lease_until = until_ms;
     }
 
+    /// Re-arms the TTL of an instance after the ops (sliding expiry): every key in `keys` (the
+    /// instance hash first) and its registry entry, if it still expires.
+    pub(crate) fn refresh(&mut self, refresh: &'a TtlRefreshKeys, pk: &'a str) {
+        let registry = self.key(&refresh.registry);
+        let keys = refresh.keys.iter().map(|k| self.key(k)).collect();
+        self.refreshes.push((refresh.ttl_ms, registry, pk, keys));
+    }
+
     /// Adds an op.
     pub(crate) fn op(&mut self, op: GeneralOp<'a>) {
         let key = self.key(op.key);
         let ttl = op.ttl_from.map_or(0, |hash| self.key(hash));
-        let index = op
-            .index
-            .map(|(kind, index_key, pk)| (kind, self.key(index_key), pk));
+        let index = op.index.map(|ix| {
+            let at = self.key(ix.key);
+            let memo = ix.memo.map_or(0, |memo| self.key(memo));
+            (ix.kind, at, ix.pk, memo)
+        });
         self.ops.push(PlacedOp {
             code: op.code,
             key,
@@ -487,11 +529,19 @@ impl<'a> OpsArgs<'a> {
             cmd.arg(*at).arg(*token);
         }
         cmd.arg(self.lease_until);
+        cmd.arg(self.refreshes.len());
+        for (ttl_ms, registry, pk, keys) in &self.refreshes {
+            cmd.arg(*ttl_ms)
+                .arg(*registry)
+                .arg(*pk)
+                .arg(keys.len())
+                .arg(keys);
+        }
         cmd.arg(self.ops.len());
         for op in &self.ops {
             cmd.arg(op.code.wire()).arg(op.key).arg(op.ttl_from);
             match op.index {
-                Some((kind, at, pk)) => cmd.arg(index_code(kind)).arg(at).arg(pk),
+                Some((kind, at, pk, memo)) => cmd.arg(index_code(kind)).arg(at).arg(pk).arg(memo),
                 None => cmd.arg("-"),
             };
             cmd.arg(op.args.len()).arg(op.args.as_ref());
@@ -567,6 +617,7 @@ mod tests {
             },
             ScriptError::Changed { op: 2 },
             ScriptError::Lease { at: 0 },
+            ScriptError::Purging { at: 0 },
         ];
         let mut seen = Vec::new();
         for sample in samples {

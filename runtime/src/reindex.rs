@@ -55,6 +55,10 @@ const BATCH: usize = 200;
 /// when stale.
 pub async fn reindex(client: &Client, meta: &ModelMeta) -> Result<ReindexReport> {
     let mut report = ReindexReport::default();
+    // Expired instances first: what they left is forgotten, not rebuilt; a memo left by an
+    // earlier schema (one with a ttl) goes.
+    crate::expiry::purge_all(client, meta).await?;
+    crate::expiry::drop_stale_memos(client, meta).await?;
     if meta.indexes.is_empty() {
         return Ok(report);
     }

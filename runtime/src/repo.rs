@@ -297,6 +297,47 @@ impl<M: Model> Repo<M> {
         crate::reindex::reindex(&self.client, &M::META).await
     }
 
+    /// Makes the instance expire after `ttl` (at least a millisecond), replacing its expiry:
+    /// every key of the instance and its registry and index entries, in one atomic step. A
+    /// later whole-instance write (`save`, a guard's save) sets the model's `ttl` again.
+    /// [`Error::NotFound`] when it does not exist; [`Error::Config`] for a model without a
+    /// `ttl` in its schema (its indexes would keep expired instances).
+    pub async fn expire<Q: PkRef + ?Sized>(&self, pk: &Q, ttl: std::time::Duration) -> Result<()>
+    where
+        M::Pk: Borrow<Q>,
+    {
+        let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+        let expiry = crate::expiry::Expiry::After(ms);
+        crate::expiry::set_expiry(&self.client, &M::META, &self.instance_keys(pk)?, expiry).await
+    }
+
+    /// Removes the instance's expiry (until the next whole-instance write sets the model's
+    /// `ttl` again), in one atomic step. [`Error::NotFound`] when it does not exist.
+    pub async fn persist<Q: PkRef + ?Sized>(&self, pk: &Q) -> Result<()>
+    where
+        M::Pk: Borrow<Q>,
+    {
+        let expiry = crate::expiry::Expiry::Never;
+        crate::expiry::set_expiry(&self.client, &M::META, &self.instance_keys(pk)?, expiry).await
+    }
+
+    /// The time the instance has left, `None` when it does not expire (PTTL).
+    /// [`Error::NotFound`] when it does not exist.
+    pub async fn ttl<Q: PkRef + ?Sized>(&self, pk: &Q) -> Result<Option<std::time::Duration>>
+    where
+        M::Pk: Borrow<Q>,
+    {
+        crate::expiry::time_left(&self.client, &M::META, &self.instance_keys(pk)?).await
+    }
+
+    /// Removes what expired instances left behind: their registry, index and memo entries.
+    /// Queries and writes do this as they go (see the storage docs); this does it for the whole
+    /// model at once, for instance from a periodic job. Nothing to do for a model without a
+    /// `ttl`.
+    pub async fn purge_expired(&self) -> Result<()> {
+        crate::expiry::purge_all(&self.client, &M::META).await
+    }
+
     /// The schema version that last wrote the whole instance (`None` if it does not exist or
     /// predates version markers).
     pub async fn writer_version<Q: PkRef + ?Sized>(&self, pk: &Q) -> Result<Option<u32>>

@@ -15,6 +15,9 @@ pub(crate) struct Lua {
 pub(crate) enum Access {
     Writes,
     ReadsOnly,
+    /// Writes that only delete (forgetting expired instances): allowed on a server out of
+    /// memory, where reads must keep working.
+    Purges,
 }
 
 impl Lua {
@@ -23,6 +26,7 @@ impl Lua {
         let shebang = match access {
             Access::Writes => "#!lua\n",
             Access::ReadsOnly => "#!lua flags=no-writes\n",
+            Access::Purges => "#!lua flags=allow-oom\n",
         };
         let mut body = String::from(shebang);
         body.push_str(prelude);

@@ -37,6 +37,32 @@ const RANKS: &str = include_str!("lua/ranks.lua");
 pub(crate) static QUERY: LazyLock<Lua> =
     LazyLock::new(|| lua(Access::ReadsOnly, &[RANKS, include_str!("lua/query.lua")]));
 
+/// Forgetting expired instances, alone (see `lua/purge.lua`). It only deletes, so it runs on a
+/// server out of memory too.
+pub(crate) static PURGE: LazyLock<Lua> = LazyLock::new(|| {
+    lua(
+        Access::Purges,
+        &[INDEX, include_str!("lua/purge.lua"), "return 1\n"],
+    )
+});
+
+/// Index queries of a model whose instances expire: the expired ones are forgotten first.
+pub(crate) static QUERY_EXPIRING: LazyLock<Lua> = LazyLock::new(|| {
+    lua(
+        Access::Purges,
+        &[
+            INDEX,
+            RANKS,
+            include_str!("lua/purge.lua"),
+            include_str!("lua/query.lua"),
+        ],
+    )
+});
+
+/// Setting or removing one instance's expiry (see `lua/expire.lua`).
+pub(crate) static EXPIRE: LazyLock<Lua> =
+    LazyLock::new(|| lua(Access::Writes, &[INDEX, include_str!("lua/expire.lua")]));
+
 /// Index rebuilding (see `lua/reindex.lua`).
 pub(crate) static REINDEX: LazyLock<Lua> =
     LazyLock::new(|| lua(Access::Writes, &[INDEX, include_str!("lua/reindex.lua")]));
@@ -52,6 +78,10 @@ pub(crate) static DELETE_INSTANCE: LazyLock<Lua> = LazyLock::new(|| {
 /// Reads whole instances (see `lua/read_instances.lua`).
 pub(crate) static READ_INSTANCES: LazyLock<Lua> =
     LazyLock::new(|| lua(Access::ReadsOnly, &[include_str!("lua/read_instances.lua")]));
+
+/// The same, re-arming the TTL of the instances read (a model with `refresh: read`).
+pub(crate) static READ_INSTANCES_REFRESHING: LazyLock<Lua> =
+    LazyLock::new(|| lua(Access::Writes, &[include_str!("lua/read_instances.lua")]));
 
 /// Count or list the live pks of a model (see `lua/live_pks.lua`).
 pub(crate) static LIVE_PKS: LazyLock<Lua> = LazyLock::new(|| {

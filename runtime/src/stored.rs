@@ -11,7 +11,7 @@ use crate::client::Client;
 use crate::conn::{Call, Effect};
 use crate::error::{Error, Result};
 use crate::keys::Keyspace;
-use crate::meta::{ContainerKind, IndexKind, IndexMeta, ModelMeta};
+use crate::meta::{ContainerKind, IndexKind, IndexMeta, ModelMeta, TtlRefresh};
 use crate::page::{Cursor, Page};
 use crate::protocol::{self, ScriptError};
 use crate::record::{ContainerData, RecordWriter, VERSION_FIELD};
@@ -67,7 +67,7 @@ fn unique_indexes(meta: &ModelMeta) -> impl Iterator<Item = &'static IndexMeta> 
 }
 
 /// The key of every index of the model for `bucket`, in `META.indexes` order.
-fn index_keys(client: &Client, meta: &ModelMeta, bucket: u16) -> Vec<String> {
+pub(crate) fn index_keys(client: &Client, meta: &ModelMeta, bucket: u16) -> Vec<String> {
     meta.indexes
         .iter()
         .map(|ix| client.keys().index(meta, ix.kind, ix.path, bucket))
@@ -76,7 +76,7 @@ fn index_keys(client: &Client, meta: &ModelMeta, bucket: u16) -> Vec<String> {
 
 /// Appends the index keys kept in the instance's slot to `keys`; returns each index's position
 /// in `keys` (1-based, as Lua counts), or 0 for a unique index kept apart (see `claims`).
-fn place_indexes<'k>(
+pub(crate) fn place_indexes<'k>(
     meta: &ModelMeta,
     keys: &mut Vec<&'k str>,
     index_keys: &'k [String],
@@ -224,13 +224,9 @@ fn write_command(
         .chain(keys.containers.iter().map(String::as_str))
         .collect();
     let positions = place_indexes(meta, &mut all_keys, &index_keys, apart);
-    let lock_position = match lock {
-        Some((lock_key, _)) => {
-            all_keys.push(lock_key);
-            all_keys.len()
-        }
-        None => 0,
-    };
+    let memo = client.keys().memo_of(meta, keys.bucket);
+    let memo_position = push_key(&mut all_keys, memo.as_deref());
+    let lock_position = push_key(&mut all_keys, lock.map(|(lock_key, _)| lock_key));
     let mut cmd = scripts::WRITE_INSTANCE.call(&all_keys);
     cmd.arg(mode.wire())
         .arg(&keys.pk)
@@ -239,7 +235,8 @@ fn write_command(
         .arg(index_keys.len())
         .arg(lock.map_or("", |(_, token)| token))
         .arg(lock_position)
-        .arg(write_before);
+        .arg(write_before)
+        .arg(memo_position);
     record.hash.retain(|(field, _)| field != VERSION_FIELD);
     cmd.arg(record.hash.len() + 1);
     cmd.arg(VERSION_FIELD).arg(version);
@@ -268,6 +265,17 @@ fn write_command(
         cmd.arg(protocol::index_code(ix.kind)).arg(ix.path).arg(at);
     }
     cmd
+}
+
+/// Adds `key` (if any) to a script's KEYS; its 1-based position, 0 for none.
+pub(crate) fn push_key<'k>(keys: &mut Vec<&'k str>, key: Option<&'k str>) -> usize {
+    match key {
+        Some(key) => {
+            keys.push(key);
+            keys.len()
+        }
+        None => 0,
+    }
 }
 
 /// The typed error for an error reply of the write script.
@@ -319,10 +327,13 @@ pub(crate) async fn delete(client: &Client, meta: &ModelMeta, keys: &InstanceKey
         .chain(keys.containers.iter().map(String::as_str))
         .collect();
     let positions = place_indexes(meta, &mut all_keys, &index_keys, apart);
+    let memo = client.keys().memo_of(meta, keys.bucket);
+    let memo_position = push_key(&mut all_keys, memo.as_deref());
     let mut cmd = scripts::DELETE_INSTANCE.call(&all_keys);
     cmd.arg(&keys.pk)
         .arg(keys.containers.len())
-        .arg(meta.indexes.len());
+        .arg(meta.indexes.len())
+        .arg(memo_position);
     for (ix, at) in meta.indexes.iter().zip(positions) {
         cmd.arg(protocol::index_code(ix.kind)).arg(ix.path).arg(at);
     }
@@ -436,11 +447,61 @@ pub(crate) async fn read_group(
     if instances.is_empty() {
         return Ok(Vec::new());
     }
-    let cmd = read_command(meta, instances);
-    let reply = client
-        .execute(Call::script(&scripts::READ_INSTANCES, &cmd, Effect::Reads))
-        .await?;
+    let reply = match (meta.ttl_seconds, meta.ttl_refresh) {
+        (Some(seconds), TtlRefresh::OnRead) => {
+            let cmd = read_refreshing_command(client, meta, instances, seconds);
+            // Re-arming twice is as good as once: safe to resend.
+            let call = Call::script(
+                &scripts::READ_INSTANCES_REFRESHING,
+                &cmd,
+                Effect::Idempotent,
+            );
+            client.execute(call).await?
+        }
+        _ => {
+            let cmd = read_command(meta, instances);
+            let call = Call::script(&scripts::READ_INSTANCES, &cmd, Effect::Reads);
+            client.execute(call).await?
+        }
+    };
     decode_read(meta, instances, reply)
+}
+
+/// The read script's command re-arming the TTL of what it reads (`refresh: read`).
+fn read_refreshing_command(
+    client: &Client,
+    meta: &ModelMeta,
+    instances: &[&InstanceKeys],
+    ttl_seconds: u64,
+) -> redis::Cmd {
+    let extra: Vec<[String; 2]> = instances
+        .iter()
+        .map(|k| {
+            [
+                Keyspace::fences(&k.hash),
+                client.keys().registry(meta, k.bucket),
+            ]
+        })
+        .collect();
+    let keys: Vec<&str> = instances
+        .iter()
+        .zip(&extra)
+        .flat_map(|(k, [fences, registry])| {
+            std::iter::once(k.hash.as_str())
+                .chain(k.containers.iter().map(String::as_str))
+                .chain([fences.as_str(), registry.as_str()])
+        })
+        .collect();
+    let mut cmd = scripts::READ_INSTANCES_REFRESHING.call(&keys);
+    cmd.arg(meta.containers.len());
+    for c in meta.containers {
+        cmd.arg(protocol::container_code(c.kind));
+    }
+    cmd.arg(ttl_seconds.saturating_mul(1000));
+    for k in instances {
+        cmd.arg(&k.pk);
+    }
+    cmd
 }
 
 /// Reads `keys`: on one server in calls of up to 256 instances, on a cluster one call per slot

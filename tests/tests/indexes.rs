@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use rapyer::__private::IndexKind;
 use rapyer::__private::Keyspace;
 use rapyer::{Error, Model as _, Op, Pipeline};
-use rapyer_tests::fixtures::indexes::{Board, Gamer, GamerRepo, Guild, Region};
+use rapyer_tests::fixtures::indexes::{
+    Board, Gamer, GamerRepo, Guild, Pass, Ping, Presence, Region,
+};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -836,7 +838,14 @@ fn the_cli_describes_models_as_the_generated_code_does() {
     let cases = [
         (
             "fixtures/indexes/schema",
-            vec![Gamer::META, Guild::META, Board::META],
+            vec![
+                Gamer::META,
+                Guild::META,
+                Board::META,
+                Pass::META,
+                Ping::META,
+                Presence::META,
+            ],
         ),
         ("review/renames/new", vec![renames::new::Player::META]),
     ];

@@ -29,6 +29,7 @@ const MODEL_KEYS: &[&str] = &[
 ];
 const FIELD_KEYS: &[&str] = &["type", "default", "doc", "index", "renamed_from"];
 const KEY_KEYS: &[&str] = &["generate", "field"];
+const TTL_KEYS: &[&str] = &["after", "refresh"];
 const BUILTINS: &[&str] = &[
     "bool", "int", "float", "string", "bytes", "datetime", "uuid", "json", "optional", "list",
     "set", "map",

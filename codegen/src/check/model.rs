@@ -3,9 +3,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::{Checker, Decl, DeclKind, KEY_KEYS, MODEL_KEYS, get, names};
+use super::{Checker, Decl, DeclKind, KEY_KEYS, MODEL_KEYS, TTL_KEYS, get, names};
 use crate::diagnostic::Span;
-use crate::ir::{Field, Key, Model, Schema, Type};
+use crate::ir::{Field, Key, Model, Schema, TtlRefresh, Type};
 use crate::load::{Node, NodeKind};
 
 /// The most buckets a model may have (every query asks each of them).
@@ -37,9 +37,12 @@ impl<'a> Checker<'a> {
                 prefix.to_string()
             }
         };
-        let ttl_seconds = match get(&entries, "ttl") {
-            None => None,
-            Some(node) => Some(self.check_ttl(node)?),
+        let (ttl_seconds, ttl_refresh) = match get(&entries, "ttl") {
+            None => (None, TtlRefresh::Never),
+            Some(node) => {
+                let (seconds, refresh) = self.check_ttl(node)?;
+                (Some(seconds), refresh)
+            }
         };
         let buckets = match get(&entries, "buckets") {
             None => 1,
@@ -63,6 +66,7 @@ impl<'a> Checker<'a> {
             prefix,
             key,
             ttl_seconds,
+            ttl_refresh,
             buckets,
             slot_group,
             fields,
@@ -170,7 +174,39 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn check_ttl(&mut self, node: &'a Node) -> Option<u64> {
+    /// `ttl: 30m`, or `ttl: { after: 30m, refresh: write }` (`refresh`: `never`, `write` or
+    /// `read`; `never` by default).
+    fn check_ttl(&mut self, node: &'a Node) -> Option<(u64, TtlRefresh)> {
+        if !matches!(node.kind, NodeKind::Map(_)) {
+            return Some((self.check_duration(node)?, TtlRefresh::Never));
+        }
+        let entries = self.entries(node, "`ttl`", Some(TTL_KEYS));
+        let Some(after) = get(&entries, "after") else {
+            self.error(node.span, "`ttl` needs `after`, the time to live")
+                .help = Some("for example `ttl: { after: 30m, refresh: write }`".into());
+            return None;
+        };
+        let seconds = self.check_duration(after)?;
+        let refresh = match get(&entries, "refresh") {
+            None => TtlRefresh::Never,
+            Some(node) => {
+                let word = self.string(node, "`refresh`")?;
+                let all = [TtlRefresh::Never, TtlRefresh::OnWrite, TtlRefresh::OnRead];
+                match all.into_iter().find(|r| r.word() == word) {
+                    Some(refresh) => refresh,
+                    None => {
+                        self.error(node.span, format!("unknown `refresh` `{word}`")).help = Some(
+                            "refresh is one of: never (whole-instance writes only), write (every write of the instance), read (every read and write)".into(),
+                        );
+                        return None;
+                    }
+                }
+            }
+        };
+        Some((seconds, refresh))
+    }
+
+    fn check_duration(&mut self, node: &'a Node) -> Option<u64> {
         let seconds = match &node.kind {
             NodeKind::Int(s) if *s > 0 => Some(*s as u64),
             NodeKind::Str(s) => humantime::parse_duration(s)
@@ -265,27 +301,31 @@ impl<'a> Checker<'a> {
         }
     }
 
-    /// Indexes of each model, nested struct leaves included: none on a model with a TTL (expired
-    /// instances would stay in the index), and no two indexes needing the same repository
-    /// method (`by_<path>`, `get_by_<path>`: `stats.wins` and `stats_wins` would).
+    /// Indexes of each model, nested struct leaves included: no unique index on a model with a
+    /// TTL and several buckets (its index would live in another slot than the instances, where
+    /// no write can free an expired holder's value in the same step), and no two indexes
+    /// needing the same repository method (`by_<path>`, `get_by_<path>`: `stats.wins` and
+    /// `stats_wins` would).
     pub(super) fn check_indexes(&mut self, schema: &Schema) {
         for m in &schema.models {
             let plan = crate::plan::ModelPlan::new(schema, m);
-            if m.ttl_seconds.is_some() {
-                for (p, _) in plan.indexes() {
+            if m.ttl_seconds.is_some() && m.buckets > 1 {
+                let unique = plan
+                    .indexes()
+                    .filter(|(_, ix)| ix.kind == crate::ir::IndexKind::Unique);
+                for (p, _) in unique {
                     self.error(
                         p.field.span,
                         format!(
-                            "model `{}` has a `ttl`, so it cannot have an index (on `{}`)",
-                            m.name, p.path
+                            "model `{}` has a `ttl` and {} buckets, so it cannot have a unique index (on `{}`)",
+                            m.name, m.buckets, p.path
                         ),
                     )
                     .help = Some(
-                        "expired instances would stay in the index; drop the `ttl` or the `index`"
+                        "a unique index of several buckets lives in its own slot, where no write can free an expired holder's value; use `buckets: 1`, or drop the `ttl` or the `index`"
                             .into(),
                     );
                 }
-                continue;
             }
             let mut accessors: BTreeMap<&str, &str> = BTreeMap::new();
             for (p, ix) in plan.indexes() {

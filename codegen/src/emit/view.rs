@@ -71,6 +71,8 @@ pub struct ModelView {
     pub doc: Vec<String>,
     pub prefix: String,
     pub ttl_seconds: Option<u64>,
+    /// The `rapyer::__private::TtlRefresh` variant.
+    pub ttl_refresh: crate::ir::TtlRefresh,
     pub buckets: u16,
     pub slot_group: String,
     pub pk_field: String,
@@ -428,6 +430,7 @@ fn model_view(schema: &Schema, m: &ir::Model) -> ModelView {
         doc: type_doc(&m.doc, "model", &m.name),
         prefix: m.prefix.clone(),
         ttl_seconds: m.ttl_seconds,
+        ttl_refresh: m.ttl_refresh,
         buckets: m.buckets,
         slot_group: m.slot_group.clone(),
         pk_field: plan.pk.name.clone(),

@@ -280,14 +280,39 @@ fn compare_model(
             ),
         );
     }
-    if before.ttl_seconds != m.ttl_seconds {
+    if before.ttl_refresh != m.ttl_refresh && before.ttl_seconds == m.ttl_seconds {
         c.add(
             rules::TTL_CHANGED,
             At::New(m.span),
             true,
             true,
             Severity::Warning,
-            format!("model `{name}`: ttl {} became {}: existing instances keep their expiry until saved again", ttl_text(before.ttl_seconds), ttl_text(m.ttl_seconds)),
+            format!(
+                "model `{name}`: ttl refresh {} became {}: instances expire at the time their last refresh set",
+                before.ttl_refresh.word(),
+                m.ttl_refresh.word()
+            ),
+        );
+    }
+    if before.ttl_seconds != m.ttl_seconds {
+        // Without a ttl the scripts keep no memo of index entries, so instances that still
+        // expire would leave theirs behind.
+        let indexed = crate::plan::ModelPlan::new(schemas.1, m)
+            .indexes()
+            .next()
+            .is_some();
+        let leftovers = if m.ttl_seconds.is_none() && indexed {
+            "; those that still expire leave their index entries behind: run `rapyer-gen reindex` once they have"
+        } else {
+            ""
+        };
+        c.add(
+            rules::TTL_CHANGED,
+            At::New(m.span),
+            true,
+            true,
+            Severity::Warning,
+            format!("model `{name}`: ttl {} became {}: existing instances keep their expiry until saved again{leftovers}", ttl_text(before.ttl_seconds), ttl_text(m.ttl_seconds)),
         );
     }
     compare_fields(

@@ -3,15 +3,20 @@
 -- KEYS[1] instance hash, KEYS[2] registry of its bucket, KEYS[3] its fence hash (the names of
 -- the locks ever taken on it; runtime/src/keys.rs), KEYS[4 .. 3+nc] containers, then the index
 -- keys kept in this slot.
--- ARGV[1] pk, ARGV[2] nc, ARGV[3] ni, then per index: kind, field path, and the position of its
--- key in KEYS, or 0 for a unique index kept in another slot by claims.
+-- ARGV[1] pk, ARGV[2] nc, ARGV[3] ni, ARGV[4] the position in KEYS of the bucket's memo of
+-- expiring instances (index.lua; 0 for none), then per index: kind, field path, and the
+-- position of its key in KEYS, or 0 for a unique index kept in another slot by claims.
 -- Returns { 1 if the instance existed else 0, then the old stored text of each index kept
 -- elsewhere (false when unset), in order }.
 local hash, pk = KEYS[1], ARGV[1]
 local existed = redis.call('EXISTS', hash)
 local nc, ni = tonumber(ARGV[2]), tonumber(ARGV[3])
 local out = { existed }
-local pos = 4
+local memo = tonumber(ARGV[4]) > 0 and KEYS[tonumber(ARGV[4])] or nil
+if memo then
+  redis.call('HDEL', memo, pk)
+end
+local pos = 5
 for _ = 1, ni do
   local kind, path, at = ARGV[pos], ARGV[pos + 1], tonumber(ARGV[pos + 2])
   local old = redis.call('HGET', hash, path) or nil

@@ -96,3 +96,80 @@ local function index_move(kind, key, pk, old, new)
     end
   end
 end
+
+-- Expiring instances. When Redis expires an instance's keys, its index entries stay behind, so
+-- the scripts remember them: the bucket's memo (HASH pk -> msgpack { instance hash key,
+-- { index key -> kind code .. stored text } }) holds the index entries of every instance that
+-- has an expiry, written in the same script as the entries themselves. An instance is expired
+-- when its registry score (expiry, ms) has passed and its hash is gone; `forget` then removes
+-- what its memo lists. Queries purge before answering, writers purge a few and free the unique
+-- values of expired holders, and reindex purges the rest (runtime/src/stored.rs, index.rs).
+
+local function memo_read(memo, pk)
+  local raw = redis.call('HGET', memo, pk)
+  return raw and cmsgpack.unpack(raw) or nil
+end
+
+-- Records the index entries `entries` (index key -> kind .. text) of `pk`, or drops its memo
+-- entry when the instance has no expiry (`expires` false).
+local function memo_write(memo, pk, hash, entries, expires)
+  if expires then
+    redis.call('HSET', memo, pk, cmsgpack.pack({ hash, entries }))
+  else
+    redis.call('HDEL', memo, pk)
+  end
+end
+
+-- Records that `pk` now has `text` (nil: nothing) in index `key` of `kind`.
+local function memo_note(memo, pk, hash, key, kind, text)
+  local entry = memo_read(memo, pk) or { hash, {} }
+  entry[2][key] = text and (kind .. text) or nil
+  redis.call('HSET', memo, pk, cmsgpack.pack(entry))
+end
+
+-- Forgets `pk` if it has expired: removes the index entries its memo lists (where they still
+-- name it), its memo entry and (when `registry` is given) its registry entry. Returns false,
+-- changing nothing, while its hash still exists.
+local function forget(registry, memo, pk)
+  local entry = memo and memo_read(memo, pk)
+  if entry then
+    if redis.call('EXISTS', entry[1]) == 1 then
+      return false
+    end
+    for key, coded in pairs(entry[2]) do
+      index_move(string.sub(coded, 1, 1), key, pk, string.sub(coded, 2), nil)
+    end
+    redis.call('HDEL', memo, pk)
+  end
+  if registry then
+    redis.call('ZREM', registry, pk)
+  end
+  return true
+end
+
+-- Forgets up to `limit` instances whose expiry is before `now` (ms) (`memo` nil: a model with
+-- no index, whose registry entries alone are left). Returns true when no expired one is left.
+local function purge(registry, memo, now, limit)
+  local expired = redis.call('ZRANGEBYSCORE', registry, '-inf', '(' .. now, 'LIMIT', 0, limit)
+  local left = #expired >= limit
+  for _, pk in ipairs(expired) do
+    if not forget(registry, memo, pk) then
+      left = true
+    end
+  end
+  return not left
+end
+
+-- The pk holding `text` in unique index `key`, unless it is an expired instance, which is
+-- forgotten then (freeing the value in the same script). `memo` nil: the model never expires.
+local function live_holder(key, text, memo)
+  local holder = unique_holder(key, text)
+  if holder and memo then
+    local entry = memo_read(memo, holder)
+    if entry and redis.call('EXISTS', entry[1]) == 0 then
+      forget(nil, memo, holder)
+      return nil
+    end
+  end
+  return holder
+end

@@ -12,9 +12,13 @@
 --       l, then l pairs of lock key position and token (locks that must still be held);
 --       the lease: server time (ms) after which nothing may be written, 0 for none (unique
 --       values claimed in another slot are held until then; see runtime/src/claims.rs);
+--       r, then per instance whose TTL the batch re-arms (sliding expiry): ttl in ms, the
+--       registry's position, the pk, k, then k key positions (the instance hash first);
 --       n, then per op: code, key position, ttl source (position of the instance hash whose TTL
 --       a container key created by this op must copy, 0 for none), index kind ('-' for none;
---       otherwise followed by the index key's position and the pk), argc, then argc arguments.
+--       otherwise followed by the index key's position, the pk, and the position of the
+--       bucket's memo of expiring instances, 0 for none: see index.lua), argc, then argc
+--       arguments.
 -- Op codes are listed in runtime/src/protocol.rs (OpCode): Redis commands run on the op's key,
 -- and the script's own lowercase codes:
 --   incr f delta default / incrf f delta default   HINCRBY / an f64 addition in the script
@@ -139,7 +143,7 @@ local function precheck_unique(i, ix, old_text, new_text)
   if new_text and new_text ~= old_text then
     local holder = taken[new_text]
     if holder == nil then
-      holder = unique_holder(ix.key, new_text)
+      holder = live_holder(ix.key, new_text, ix.memo)
     end
     if holder and holder ~= ix.pk then
       return fail(E_UNIQUE, i, #holder .. ':' .. holder .. new_text)
@@ -264,6 +268,17 @@ if lease > 0 then
   end
 end
 
+-- Sliding expiry: re-armed after the ops, for instances that still expire (a persisted one
+-- stays persisted until its next whole-instance write).
+local refreshes = {}
+for i = 1, tonumber(next_arg()) do
+  local rf = { ttl = next_arg(), registry = KEYS[tonumber(next_arg())], pk = next_arg(), keys = {} }
+  for j = 1, tonumber(next_arg()) do
+    rf.keys[j] = KEYS[tonumber(next_arg())]
+  end
+  refreshes[i] = rf
+end
+
 local ops = {}
 local count = tonumber(next_arg())
 for i = 1, count do
@@ -275,6 +290,10 @@ for i = 1, count do
   local ix = next_arg()
   if ix ~= '-' then
     op.ix = { kind = ix, key = KEYS[tonumber(next_arg())], pk = next_arg() }
+    local memo = tonumber(next_arg())
+    if memo > 0 then
+      op.ix.memo = KEYS[memo]
+    end
   end
   op.argc = tonumber(next_arg())
   op.first = pos
@@ -378,7 +397,11 @@ for i, op in ipairs(ops) do
     return (not needs_precheck(op) and precheck(i, op)) or fail(E_FAILED, i, reply.err)
   end
   if op.ix then
-    index_move(op.ix.kind, op.ix.key, op.ix.pk, old_text, redis.call('HGET', op.key, ARGV[op.first]) or nil)
+    local new_text = redis.call('HGET', op.key, ARGV[op.first]) or nil
+    index_move(op.ix.kind, op.ix.key, op.ix.pk, old_text, new_text)
+    if op.ix.memo and redis.call('PTTL', op.key) > 0 then
+      memo_note(op.ix.memo, op.ix.pk, op.key, op.ix.key, op.ix.kind, new_text)
+    end
   end
   if op.ttl_from then
     local ttl = redis.call('PTTL', op.ttl_from)
@@ -393,5 +416,17 @@ for i, op in ipairs(ops) do
     reply = false
   end
   replies[i] = reply
+end
+if #refreshes > 0 then
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  for _, rf in ipairs(refreshes) do
+    if redis.call('PTTL', rf.keys[1]) > 0 then
+      for _, key in ipairs(rf.keys) do
+        redis.call('PEXPIRE', key, rf.ttl)
+      end
+      redis.call('ZADD', rf.registry, now + tonumber(rf.ttl), rf.pk)
+    end
+  end
 end
 return replies

@@ -11,7 +11,9 @@
 -- ARGV[6]  lock token, '' for none; ARGV[7] the lock key's position in KEYS
 -- ARGV[8]  lease: the server time (ms) after which nothing may be written, '0' for none (unique
 --          values claimed in another slot are held until then; see runtime/src/claims.rs)
--- ARGV[9]  number n of hash field/value pairs, followed by the 2n pair items
+-- ARGV[9]  the position in KEYS of the bucket's memo of expiring instances (index.lua), 0 when
+--          the model has no expiry or no index
+-- ARGV[10] number n of hash field/value pairs, followed by the 2n pair items
 -- then, per container in KEYS order: kind (C_LIST, C_SET or C_MAP), element count c, then the
 -- c items (2c for C_MAP); then, per index: kind, field path, and the position of its key in
 -- KEYS, or 0 for a unique index kept in another slot by claims.
@@ -22,6 +24,7 @@
 -- untouched.
 local hash, pk = KEYS[1], ARGV[2]
 local nc, ni = tonumber(ARGV[4]), tonumber(ARGV[5])
+local memo = tonumber(ARGV[9]) > 0 and KEYS[tonumber(ARGV[9])] or nil
 if ARGV[6] ~= '' and redis.call('GET', KEYS[tonumber(ARGV[7])]) ~= ARGV[6] then
   return fail(E_LOCKLOST, 1)
 end
@@ -34,9 +37,16 @@ end
 if ARGV[1] == 'insert' and redis.call('EXISTS', hash) == 1 then
   return fail(E_EXISTS, 1)
 end
+if memo then
+  -- An earlier, expired instance of this pk leaves its entries first; then a few others.
+  if memo_read(memo, pk) then
+    forget(KEYS[2], memo, pk)
+  end
+  purge(KEYS[2], memo, now, 16)
+end
 
-local FIRST = 10
-local pairs_count = tonumber(ARGV[9])
+local FIRST = 11
+local pairs_count = tonumber(ARGV[10])
 local fields = {}
 for i = FIRST, FIRST - 1 + 2 * pairs_count, 2 do
   fields[ARGV[i]] = ARGV[i + 1]
@@ -62,7 +72,7 @@ for i = 1, ni do
     elsewhere[#elsewhere + 1] = ix.old or false
   else
     if ix.kind == IX_UNIQUE and ix.new then
-      local holder = unique_holder(ix.key, ix.new)
+      local holder = live_holder(ix.key, ix.new, memo)
       if holder and holder ~= pk then
         return fail(E_UNIQUE, i, #holder .. ':' .. holder .. ix.new)
       end
@@ -109,12 +119,19 @@ for k = 3, 2 + nc do
   pos = pos + 2 + count * width
 end
 
+local remembered = {}
 for _, ix in ipairs(indexes) do
   index_move(ix.kind, ix.key, pk, ix.old, ix.new)
+  remembered[ix.key] = ix.new and (ix.kind .. ix.new) or nil
+end
+if memo then
+  memo_write(memo, pk, hash, remembered, ttl > 0)
 end
 
 if ttl > 0 then
-  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+  if not memo then
+    redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. now)
+  end
   redis.call('ZADD', KEYS[2], now + ttl, pk)
 else
   redis.call('ZADD', KEYS[2], '+inf', pk)

@@ -11,7 +11,7 @@ use crate::conn::{Call, Effect};
 use crate::error::{Error, Result};
 use crate::meta::IndexKind;
 use crate::ops::op::OpSpec;
-use crate::protocol::{self, GeneralOp, Layout, OpCode, OpsArgs, ScriptError};
+use crate::protocol::{self, GeneralOp, IndexedOp, Layout, OpCode, OpsArgs, ScriptError};
 use crate::scripts;
 
 /// Above this many arguments the general layout sends them in chunks (Lua's unpack limit).
@@ -23,6 +23,7 @@ pub(crate) async fn run_one(client: &Client, spec: &OpSpec) -> Result<Value> {
         || spec.args.len() > COMPACT_MAX_ARGS
         || spec.index.is_some()
         || spec.renamed_from.is_some()
+        || spec.located.refreshed_by(spec.code)
     {
         let mut replies = run(client, &[spec]).await?;
         return Ok(replies.pop().unwrap_or(Value::Nil));
@@ -284,6 +285,18 @@ impl<'s, 'a> Batch<'s, 'a> {
         for (key, token) in locks {
             args.lock(key, token);
         }
+        // Sliding expiry: each instance once, if one of its ops re-arms it.
+        let mut refreshed: Vec<&str> = Vec::new();
+        for spec in specs {
+            let located = &spec.located;
+            if let Some(refresh) = &located.refresh
+                && located.refreshed_by(spec.code)
+                && !refreshed.contains(&located.hash.as_str())
+            {
+                refreshed.push(&located.hash);
+                args.refresh(refresh, &located.pk);
+            }
+        }
         let mut sent: Vec<(&'a OpSpec, bool)> = Vec::with_capacity(specs.len());
         for (i, spec) in specs.iter().enumerate() {
             if let Some(old) = spec.renamed_from {
@@ -304,10 +317,12 @@ impl<'s, 'a> Batch<'s, 'a> {
                 code: spec.code,
                 key: &spec.key,
                 ttl_from: copies_ttl.then_some(spec.located.hash.as_str()),
-                index: spec
-                    .index
-                    .as_ref()
-                    .map(|(ix, key)| (ix.kind, key.as_str(), spec.located.pk.as_str())),
+                index: spec.index.as_ref().map(|(ix, key)| IndexedOp {
+                    kind: ix.kind,
+                    key: key.as_str(),
+                    pk: spec.located.pk.as_str(),
+                    memo: spec.located.memo.as_deref(),
+                }),
                 args: Cow::Borrowed(&spec.args),
             });
             sent.push((spec, i >= hidden));
@@ -432,7 +447,7 @@ fn script_error(
             model: s.located.meta.name,
             pk: s.located.pk.clone(),
         }),
-        ScriptError::Exists { .. } => None,
+        ScriptError::Exists { .. } | ScriptError::Purging { .. } => None,
     };
     typed.unwrap_or_else(|| e.into())
 }

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::keys::Keyspace;
-use crate::meta::ModelMeta;
+use crate::meta::{ModelMeta, TtlRefresh};
 use crate::ops::op::{Decoder, Op, OpSpec};
-use crate::protocol::OpCode;
+use crate::protocol::{OpCode, TtlRefreshKeys};
 
 /// Where an instance lives.
 #[derive(Debug)]
@@ -19,6 +19,21 @@ pub(crate) struct Located {
     pub(crate) pk: String,
     /// The instance hash's key.
     pub(crate) hash: String,
+    /// The memo of expiring instances of its bucket, if the model has one.
+    pub(crate) memo: Option<String>,
+    /// What re-arms its TTL, for a model with sliding expiry.
+    pub(crate) refresh: Option<TtlRefreshKeys>,
+}
+
+impl Located {
+    /// True when an op of `code` on the instance re-arms its TTL.
+    pub(crate) fn refreshed_by(&self, code: OpCode) -> bool {
+        match self.meta.ttl_refresh {
+            TtlRefresh::Never => false,
+            TtlRefresh::OnWrite => !code.reads_only(),
+            TtlRefresh::OnRead => true,
+        }
+    }
 }
 
 /// One instance of a model, by pk: a cheap handle (no I/O) that field handles are built on.
@@ -46,10 +61,32 @@ impl Instance {
             Err((String::new(), "a primary key cannot be empty"))
         } else {
             let hash = client.keys().instance(&meta, &pk);
+            let bucket = Keyspace::bucket_of(&meta, &pk);
+            let memo = client.keys().memo_of(&meta, bucket);
+            let refresh = match (meta.ttl_seconds, meta.ttl_refresh) {
+                (Some(seconds), TtlRefresh::OnWrite | TtlRefresh::OnRead) => {
+                    let keys = std::iter::once(hash.clone())
+                        .chain(
+                            meta.containers
+                                .iter()
+                                .map(|c| Keyspace::container(&hash, c.path)),
+                        )
+                        .chain(std::iter::once(Keyspace::fences(&hash)))
+                        .collect();
+                    Some(TtlRefreshKeys {
+                        ttl_ms: seconds.saturating_mul(1000),
+                        registry: client.keys().registry(&meta, bucket),
+                        keys,
+                    })
+                }
+                _ => None,
+            };
             Ok(Arc::new(Located {
                 meta,
                 pk: pk.into_owned(),
                 hash,
+                memo,
+                refresh,
             }))
         };
         Instance {

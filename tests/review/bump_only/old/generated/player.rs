@@ -36,6 +36,7 @@ impl ::rapyer::Model for Player {
         prefix: "Player",
         schema_version: 3,
         ttl_seconds: ::core::option::Option::None,
+        ttl_refresh: rt::TtlRefresh::Never,
         buckets: 1,
         slot_group: "Player",
         containers: &[],

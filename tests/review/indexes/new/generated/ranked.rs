@@ -46,6 +46,7 @@ impl ::rapyer::Model for Ranked {
         prefix: "Ranked",
         schema_version: 2,
         ttl_seconds: ::core::option::Option::None,
+        ttl_refresh: rt::TtlRefresh::Never,
         buckets: 1,
         slot_group: "Ranked",
         containers: &[],

@@ -37,6 +37,7 @@ impl ::rapyer::Model for Account {
         prefix: "Account",
         schema_version: 2,
         ttl_seconds: ::core::option::Option::None,
+        ttl_refresh: rt::TtlRefresh::Never,
         buckets: 1,
         slot_group: "Account",
         containers: &[],

@@ -34,6 +34,7 @@ impl ::rapyer::Model for Ledger {
         prefix: "Ledger",
         schema_version: 2,
         ttl_seconds: ::core::option::Option::None,
+        ttl_refresh: rt::TtlRefresh::Never,
         buckets: 8,
         slot_group: "Ledger",
         containers: &[],

@@ -34,6 +34,7 @@ impl ::rapyer::Model for Ledger {
         prefix: "Ledger",
         schema_version: 1,
         ttl_seconds: ::core::option::Option::None,
+        ttl_refresh: rt::TtlRefresh::Never,
         buckets: 1,
         slot_group: "Ledger",
         containers: &[],

@@ -36,6 +36,7 @@ impl ::rapyer::Model for Thing {
         prefix: "Thing",
         schema_version: 1,
         ttl_seconds: ::core::option::Option::None,
+        ttl_refresh: rt::TtlRefresh::Never,
         buckets: 1,
         slot_group: "Thing",
         containers: &[],
