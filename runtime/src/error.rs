@@ -315,3 +315,44 @@ impl Error {
         }
     }
 }
+
+impl Error {
+    /// The same error for another instance of one failed call (a bulk call's group): what the
+    /// call's failure means for every instance in it, such as an unknown outcome.
+    pub(crate) fn for_another(&self) -> Error {
+        match self {
+            Error::Redis(e) => Error::Redis(e.clone()),
+            Error::OutcomeUnknown { source } => Error::OutcomeUnknown {
+                source: source.clone(),
+            },
+            Error::Unavailable { source } => Error::Unavailable {
+                source: source.clone(),
+            },
+            Error::NotDurable { acked, wanted } => Error::NotDurable {
+                acked: *acked,
+                wanted: *wanted,
+            },
+            Error::CrossSlot { slots } => Error::CrossSlot {
+                slots: slots.clone(),
+            },
+            Error::Config(m) => Error::Config(m.clone()),
+            Error::OutOfMemory { message } => Error::OutOfMemory {
+                message: message.clone(),
+            },
+            Error::NoPermission {
+                command,
+                keys,
+                message,
+            } => Error::NoPermission {
+                command: command.clone(),
+                keys: keys.clone(),
+                message: message.clone(),
+            },
+            other => Error::Redis(redis::RedisError::from((
+                redis::ErrorKind::Client,
+                "the call holding this instance failed",
+                other.to_string(),
+            ))),
+        }
+    }
+}

@@ -73,6 +73,7 @@
 //   6. index, lock, tx.
 mod acl;
 mod addr;
+mod bulk;
 mod claims;
 mod client;
 mod codec;

@@ -448,6 +448,7 @@ impl<M: Model> InstanceGuard<M> {
                 Some((&self.lock.key, &self.lock.token)),
             )
             .await
+            .map(drop)
     }
 
     /// Releases the lock (see [`Lock::release`]).

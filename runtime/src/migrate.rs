@@ -81,7 +81,7 @@ pub async fn copy(
             )
             .await
             {
-                Ok(()) => Ok(Outcome::Copied),
+                Ok(_) => Ok(Outcome::Copied),
                 Err(Error::AlreadyExists { .. }) => Ok(Outcome::AlreadyThere),
                 Err(Error::UniqueViolation {
                     field,

@@ -13,7 +13,7 @@ use crate::page::{Cursor, Page};
 use crate::record::{RecordReader, RecordWriter, VERSION_FIELD};
 use crate::scripts;
 use crate::stored;
-pub(crate) use crate::stored::{InstanceKeys, Stored, WriteMode};
+pub(crate) use crate::stored::{InstanceKeys, Stored, WriteMode, Written};
 
 /// Whole-instance operations on one model. Generated repositories deref to this.
 pub struct Repo<M> {
@@ -107,8 +107,99 @@ impl<M: Model> Repo<M> {
         self.write(value, WriteMode::Save).await
     }
 
+    /// Replaces the whole instance, which must exist: [`Error::NotFound`] and nothing written
+    /// otherwise (the update-only form of [`save`](Self::save)). Atomic (one script).
+    pub async fn replace(&self, value: &M) -> Result<()> {
+        self.write(value, WriteMode::Update).await
+    }
+
+    /// Returns the stored instance with `value`'s pk and `false` when it exists, or inserts
+    /// `value` and returns it with `true`: one atomic step, so of many callers racing on one
+    /// pk exactly one inserts and all get the same instance. Unique values are checked as by
+    /// [`insert`](Self::insert) ([`Error::UniqueViolation`], nothing written).
+    pub async fn get_or_insert(&self, value: &M) -> Result<(M, bool)>
+    where
+        M: Clone,
+    {
+        let keys = self.instance_keys(value.pk())?;
+        match self
+            .write_locked(value, WriteMode::GetOrInsert, None)
+            .await?
+        {
+            Written::Done => Ok((value.clone(), true)),
+            Written::Found(found) => Ok((Self::decode(&keys, found)?, false)),
+        }
+    }
+
+    /// Inserts every instance of `values`: one script call per hash slot and 500 instances,
+    /// sent concurrently. Each instance is atomic and gets its own outcome, in order (as
+    /// [`insert`](Self::insert): [`Error::AlreadyExists`], [`Error::UniqueViolation`]...);
+    /// each sees the ones before it, so two of them with one unique value: the second fails.
+    pub async fn insert_many(&self, values: &[M]) -> Vec<Result<()>> {
+        self.write_many(values, WriteMode::Insert).await
+    }
+
+    /// Saves every instance of `values` as [`insert_many`](Self::insert_many) inserts them.
+    pub async fn save_many(&self, values: &[M]) -> Vec<Result<()>> {
+        self.write_many(values, WriteMode::Save).await
+    }
+
+    /// Deletes the instances of `pks` as [`insert_many`](Self::insert_many) writes: per pk
+    /// whether it existed, in order.
+    pub async fn delete_many<Q: PkRef + ?Sized>(&self, pks: &[&Q]) -> Vec<Result<bool>>
+    where
+        M::Pk: Borrow<Q>,
+    {
+        let mut out: Vec<Option<Result<bool>>> = Vec::with_capacity(pks.len());
+        let mut keys = Vec::with_capacity(pks.len());
+        let mut at = Vec::with_capacity(pks.len());
+        for (i, pk) in pks.iter().enumerate() {
+            match self.instance_keys(*pk) {
+                Ok(k) => {
+                    keys.push(k);
+                    at.push(i);
+                    out.push(None);
+                }
+                Err(e) => out.push(Some(Err(e))),
+            }
+        }
+        let deleted = crate::bulk::delete_many(&self.client, &M::META, &keys).await;
+        for (i, result) in at.into_iter().zip(deleted) {
+            out[i] = Some(result);
+        }
+        out.into_iter().flatten().collect()
+    }
+
+    async fn write_many(&self, values: &[M], mode: WriteMode) -> Vec<Result<()>> {
+        let mut out: Vec<Option<Result<()>>> = Vec::with_capacity(values.len());
+        let mut items = Vec::with_capacity(values.len());
+        let mut at = Vec::with_capacity(values.len());
+        for (i, value) in values.iter().enumerate() {
+            let prepared = self.instance_keys(value.pk()).and_then(|keys| {
+                let mut record = RecordWriter::default();
+                value.write_record(&mut record)?;
+                Ok((keys, record))
+            });
+            match prepared {
+                Ok(item) => {
+                    items.push(item);
+                    at.push(i);
+                    out.push(None);
+                }
+                Err(e) => out.push(Some(Err(e))),
+            }
+        }
+        let version = M::META.schema_version.to_string();
+        let written =
+            crate::bulk::write_many(&self.client, &M::META, items, version.as_bytes(), mode).await;
+        for (i, result) in at.into_iter().zip(written) {
+            out[i] = Some(result);
+        }
+        out.into_iter().flatten().collect()
+    }
+
     async fn write(&self, value: &M, mode: WriteMode) -> Result<()> {
-        self.write_locked(value, mode, None).await
+        self.write_locked(value, mode, None).await.map(drop)
     }
 
     /// Writes the whole instance; with `lock` (key, token), only while that lock holds the
@@ -118,7 +209,7 @@ impl<M: Model> Repo<M> {
         value: &M,
         mode: WriteMode,
         lock: Option<(&str, &str)>,
-    ) -> Result<()> {
+    ) -> Result<Written> {
         let keys = self.instance_keys(value.pk())?;
         let mut record = RecordWriter::default();
         value.write_record(&mut record)?;

@@ -95,3 +95,35 @@ impl Lua {
         }
     }
 }
+
+/// A script call's KEYS and ARGV, kept apart from a command so that the calls of several
+/// instances can also be sent as one (see `lua/many.lua`).
+#[derive(Debug, Default)]
+pub(crate) struct ScriptArgs {
+    pub(crate) keys: Vec<String>,
+    pub(crate) args: Vec<Vec<u8>>,
+}
+
+impl ScriptArgs {
+    /// A call with these KEYS and no arguments yet.
+    pub(crate) fn new(keys: &[&str]) -> Self {
+        ScriptArgs {
+            keys: keys.iter().map(|k| k.to_string()).collect(),
+            args: Vec::new(),
+        }
+    }
+
+    /// Appends an argument (several for a value that writes several, as `Cmd::arg` does).
+    pub(crate) fn arg<T: redis::ToRedisArgs>(&mut self, value: T) -> &mut Self {
+        self.args.extend(value.to_redis_args());
+        self
+    }
+
+    /// The call of `script` with these KEYS and ARGV.
+    pub(crate) fn command(&self, script: &Lua) -> Cmd {
+        let keys: Vec<&str> = self.keys.iter().map(String::as_str).collect();
+        let mut cmd = script.call(&keys);
+        cmd.arg(&self.args);
+        cmd
+    }
+}

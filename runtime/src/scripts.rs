@@ -22,11 +22,28 @@ fn lua(access: Access, files: &[&str]) -> Lua {
 /// Index maintenance functions, shared by every script that writes an instance.
 const INDEX: &str = include_str!("lua/index.lua");
 
-/// Whole-instance insert/save (see `lua/write_instance.lua`).
+/// Whole-instance writes (see `lua/write_instance.lua`).
+const WRITE_ONE: &str = include_str!("lua/write_instance.lua");
+
+/// Whole-instance deletes (see `lua/delete_instance.lua`).
+const DELETE_ONE: &str = include_str!("lua/delete_instance.lua");
+
+/// Runs a one-instance function for several instances (see `lua/many.lua`).
+const MANY: &str = include_str!("lua/many.lua");
+
+/// Whole-instance insert/save/update/get-or-insert.
 pub(crate) static WRITE_INSTANCE: LazyLock<Lua> = LazyLock::new(|| {
     lua(
         Access::Writes,
-        &[INDEX, include_str!("lua/write_instance.lua")],
+        &[INDEX, WRITE_ONE, "return write_one(KEYS, ARGV)\n"],
+    )
+});
+
+/// The same for several instances in one call.
+pub(crate) static WRITE_MANY: LazyLock<Lua> = LazyLock::new(|| {
+    lua(
+        Access::Writes,
+        &[INDEX, WRITE_ONE, MANY, "return run_many(write_one)\n"],
     )
 });
 
@@ -67,11 +84,19 @@ pub(crate) static EXPIRE: LazyLock<Lua> =
 pub(crate) static REINDEX: LazyLock<Lua> =
     LazyLock::new(|| lua(Access::Writes, &[INDEX, include_str!("lua/reindex.lua")]));
 
-/// Whole-instance delete (see `lua/delete_instance.lua`).
+/// Whole-instance delete.
 pub(crate) static DELETE_INSTANCE: LazyLock<Lua> = LazyLock::new(|| {
     lua(
         Access::Writes,
-        &[INDEX, include_str!("lua/delete_instance.lua")],
+        &[INDEX, DELETE_ONE, "return delete_one(KEYS, ARGV)\n"],
+    )
+});
+
+/// The same for several instances in one call.
+pub(crate) static DELETE_MANY: LazyLock<Lua> = LazyLock::new(|| {
+    lua(
+        Access::Writes,
+        &[INDEX, DELETE_ONE, MANY, "return run_many(delete_one)\n"],
     )
 });
 

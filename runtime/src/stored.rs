@@ -16,6 +16,7 @@ use crate::page::{Cursor, Page};
 use crate::protocol::{self, ScriptError};
 use crate::record::{ContainerData, RecordWriter, VERSION_FIELD};
 use crate::reply::{array, bulk, unexpected};
+use crate::script::ScriptArgs;
 use crate::scripts;
 
 /// The keys of one instance.
@@ -103,6 +104,10 @@ pub(crate) enum WriteMode {
     Insert,
     /// Replaces whatever is there.
     Save,
+    /// Refused ([`Error::NotFound`]) when the instance does not exist.
+    Update,
+    /// Reads the instance when it exists ([`Written::Found`]), inserts it otherwise.
+    GetOrInsert,
 }
 
 impl WriteMode {
@@ -110,8 +115,19 @@ impl WriteMode {
         match self {
             WriteMode::Insert => "insert",
             WriteMode::Save => "save",
+            WriteMode::Update => "update",
+            WriteMode::GetOrInsert => "get_or_insert",
         }
     }
+}
+
+/// What a whole-instance write did.
+#[derive(Debug)]
+pub(crate) enum Written {
+    /// The instance was written.
+    Done,
+    /// A get-or-insert found the instance, written nothing, and read it.
+    Found(Stored),
 }
 
 /// Writes the whole instance: hash (with `version` as its writer's schema version),
@@ -127,7 +143,7 @@ pub(crate) async fn write(
     version: &[u8],
     mode: WriteMode,
     lock: Option<(&str, &str)>,
-) -> Result<()> {
+) -> Result<Written> {
     let apart = claims::apart(client, meta);
     let new_values: Vec<Option<Vec<u8>>> = unique_indexes(meta)
         .map(|ix| {
@@ -145,6 +161,12 @@ pub(crate) async fn write(
         if mode == WriteMode::Insert && exists(client, keys).await? {
             return Err(already_exists(meta, keys));
         }
+        // Found here, it is returned; deleted before the script runs, the script inserts.
+        if mode == WriteMode::GetOrInsert
+            && let Some(found) = read_group(client, meta, &[keys]).await?.pop().flatten()
+        {
+            return Ok(Written::Found(found));
+        }
         for (ix, new) in unique_indexes(meta).zip(&new_values) {
             if let Some(raw) = new {
                 claims.reserve(client, meta, ix, raw, &keys.pk).await?;
@@ -152,7 +174,7 @@ pub(crate) async fn write(
         }
         claims.before_write(client).await?;
     }
-    let cmd = write_command(
+    let cmd = write_args(
         client,
         meta,
         keys,
@@ -162,12 +184,19 @@ pub(crate) async fn write(
         lock,
         apart,
         claims.write_before(),
-    );
+    )
+    .command(&scripts::WRITE_INSTANCE);
     let result = client
         .execute(Call::script(&scripts::WRITE_INSTANCE, &cmd, Effect::Writes))
         .await;
     let olds = match result {
-        Ok(reply) => array(reply, &keys.hash)?,
+        Ok(reply) => match found_instead(meta, keys, reply)? {
+            Ok(found) => {
+                claims.abort(client).await;
+                return Ok(Written::Found(found));
+            }
+            Err(olds) => olds,
+        },
         Err(Error::Redis(e)) => {
             claims.abort(client).await;
             return Err(write_error(meta, e, keys, lock));
@@ -191,7 +220,27 @@ pub(crate) async fn write(
             }
         }
     }
-    Ok(())
+    Ok(Written::Done)
+}
+
+/// A write script's reply: the instance a get-or-insert found (`{ -1, item }`), or else the old
+/// values of the unique indexes kept apart.
+fn found_instead(
+    meta: &ModelMeta,
+    keys: &InstanceKeys,
+    reply: Value,
+) -> Result<std::result::Result<Stored, Vec<Value>>> {
+    let items = array(reply, &keys.hash)?;
+    match items.as_slice() {
+        [Value::Int(-1), _] => {
+            let item = items.into_iter().nth(1).unwrap_or(Value::Nil);
+            let found = decode_instance(meta, keys, array(item, &keys.hash)?)?;
+            found
+                .map(Ok)
+                .ok_or_else(|| unexpected(&keys.hash, "the instance found", &Value::Nil))
+        }
+        _ => Ok(Err(items)),
+    }
 }
 
 fn already_exists(meta: &ModelMeta, keys: &InstanceKeys) -> Error {
@@ -202,10 +251,10 @@ fn already_exists(meta: &ModelMeta, keys: &InstanceKeys) -> Error {
     }
 }
 
-/// The write script's command (see `lua/write_instance.lua`); unique indexes kept apart get no
-/// key and report their old value.
+/// The write script's KEYS and ARGV for one instance (see `lua/write_instance.lua`); unique
+/// indexes kept apart get no key and report their old value.
 #[allow(clippy::too_many_arguments)]
-fn write_command(
+pub(crate) fn write_args(
     client: &Client,
     meta: &ModelMeta,
     keys: &InstanceKeys,
@@ -215,7 +264,7 @@ fn write_command(
     lock: Option<(&str, &str)>,
     apart: bool,
     write_before: u64,
-) -> redis::Cmd {
+) -> ScriptArgs {
     let ttl_ms = meta.ttl_seconds.map_or(0, |s| s.saturating_mul(1000));
     let registry = client.keys().registry(meta, keys.bucket);
     let index_keys = index_keys(client, meta, keys.bucket);
@@ -227,7 +276,7 @@ fn write_command(
     let memo = client.keys().memo_of(meta, keys.bucket);
     let memo_position = push_key(&mut all_keys, memo.as_deref());
     let lock_position = push_key(&mut all_keys, lock.map(|(lock_key, _)| lock_key));
-    let mut cmd = scripts::WRITE_INSTANCE.call(&all_keys);
+    let mut cmd = ScriptArgs::new(&all_keys);
     cmd.arg(mode.wire())
         .arg(&keys.pk)
         .arg(ttl_ms)
@@ -285,25 +334,42 @@ fn write_error(
     keys: &InstanceKeys,
     lock: Option<(&str, &str)>,
 ) -> Error {
-    match ScriptError::from_redis(&e) {
-        Some(ScriptError::LockLost { .. }) => Error::LockLost {
+    match ScriptError::from_redis(&e).and_then(|se| script_write_error(meta, se, keys, lock)) {
+        Some(typed) => typed,
+        None => e.into(),
+    }
+}
+
+/// The typed error of a write script's error, if it is one the script sends.
+pub(crate) fn script_write_error(
+    meta: &ModelMeta,
+    error: ScriptError,
+    keys: &InstanceKeys,
+    lock: Option<(&str, &str)>,
+) -> Option<Error> {
+    match error {
+        ScriptError::LockLost { .. } => Some(Error::LockLost {
             key: lock.map(|(k, _)| k.to_string()).unwrap_or_default(),
-        },
-        Some(ScriptError::Exists { .. }) => already_exists(meta, keys),
-        Some(ScriptError::Lease { .. }) => Error::LeaseExpired {
+        }),
+        ScriptError::Exists { .. } => Some(already_exists(meta, keys)),
+        ScriptError::NotFound { .. } => Some(Error::NotFound {
             model: meta.name,
             pk: keys.pk.clone(),
-        },
-        Some(ScriptError::Unique { at, holder, value }) => match meta.indexes.get(at) {
-            Some(ix) => Error::UniqueViolation {
+            key: keys.hash.clone(),
+        }),
+        ScriptError::Lease { .. } => Some(Error::LeaseExpired {
+            model: meta.name,
+            pk: keys.pk.clone(),
+        }),
+        ScriptError::Unique { at, holder, value } => {
+            meta.indexes.get(at).map(|ix| Error::UniqueViolation {
                 model: meta.name,
                 field: ix.path.to_string(),
                 value,
                 holder,
-            },
-            None => e.into(),
-        },
-        _ => e.into(),
+            })
+        }
+        _ => None,
     }
 }
 
@@ -318,6 +384,38 @@ pub(crate) async fn exists(client: &Client, keys: &InstanceKeys) -> Result<bool>
 /// Deletes the instance and all its keys, registry and index entries in one script; unique
 /// values kept apart are released after. Returns whether it existed.
 pub(crate) async fn delete(client: &Client, meta: &ModelMeta, keys: &InstanceKeys) -> Result<bool> {
+    let cmd = delete_args(client, meta, keys).command(&scripts::DELETE_INSTANCE);
+    let reply = client
+        .execute(Call::script(
+            &scripts::DELETE_INSTANCE,
+            &cmd,
+            Effect::Writes,
+        ))
+        .await?;
+    deleted(client, meta, keys, reply).await
+}
+
+/// What the delete script's reply for `keys` says: whether it existed. Unique values kept apart
+/// are released once the instance is gone (a crash in between leaves a claim naming a missing
+/// instance, which the next writer takes over).
+pub(crate) async fn deleted(
+    client: &Client,
+    meta: &ModelMeta,
+    keys: &InstanceKeys,
+    reply: Value,
+) -> Result<bool> {
+    let mut reply = array(reply, &keys.hash)?.into_iter();
+    let existed = matches!(reply.next(), Some(Value::Int(1)));
+    for (ix, old) in unique_indexes(meta).zip(reply) {
+        if let Value::BulkString(old) = old {
+            claims::release(client, meta, ix, &old, &keys.pk).await;
+        }
+    }
+    Ok(existed)
+}
+
+/// The delete script's KEYS and ARGV for one instance (see `lua/delete_instance.lua`).
+pub(crate) fn delete_args(client: &Client, meta: &ModelMeta, keys: &InstanceKeys) -> ScriptArgs {
     let apart = claims::apart(client, meta);
     let registry = client.keys().registry(meta, keys.bucket);
     let index_keys = index_keys(client, meta, keys.bucket);
@@ -329,7 +427,7 @@ pub(crate) async fn delete(client: &Client, meta: &ModelMeta, keys: &InstanceKey
     let positions = place_indexes(meta, &mut all_keys, &index_keys, apart);
     let memo = client.keys().memo_of(meta, keys.bucket);
     let memo_position = push_key(&mut all_keys, memo.as_deref());
-    let mut cmd = scripts::DELETE_INSTANCE.call(&all_keys);
+    let mut cmd = ScriptArgs::new(&all_keys);
     cmd.arg(&keys.pk)
         .arg(keys.containers.len())
         .arg(meta.indexes.len())
@@ -337,23 +435,7 @@ pub(crate) async fn delete(client: &Client, meta: &ModelMeta, keys: &InstanceKey
     for (ix, at) in meta.indexes.iter().zip(positions) {
         cmd.arg(protocol::index_code(ix.kind)).arg(ix.path).arg(at);
     }
-    let reply = client
-        .execute(Call::script(
-            &scripts::DELETE_INSTANCE,
-            &cmd,
-            Effect::Writes,
-        ))
-        .await?;
-    let mut reply = array(reply, &keys.hash)?.into_iter();
-    let existed = matches!(reply.next(), Some(Value::Int(1)));
-    // Unique values kept apart are released once the instance is gone (a crash in between
-    // leaves a claim naming a missing instance, which the next writer takes over).
-    for (ix, old) in unique_indexes(meta).zip(reply) {
-        if let Value::BulkString(old) = old {
-            claims::release(client, meta, ix, &old, &keys.pk).await;
-        }
-    }
-    Ok(existed)
+    cmd
 }
 
 /// One page of the live pks of `meta`'s model after `after`, in (expiry, pk) order, merged
