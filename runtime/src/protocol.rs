@@ -127,6 +127,11 @@ op_codes! {
     /// Checks that a field holds a value (`field value`) or none (`field`); a mismatch fails the
     /// batch before anything is written.
     Expect = "expect", Some(Hash), true, false, General;
+    /// Sets (`ms`) or removes (`''`) the expiry of the whole instance: every key, its registry
+    /// entry and its memo entry (see `set_expiry` in `lua/index.lua`).
+    Expiry = "expiry", Some(Hash), false, false, General;
+    /// The time an instance has left (on its hash).
+    Pttl = "PTTL", None, true, false, Any;
 }
 
 impl OpCode {
@@ -408,6 +413,8 @@ pub(crate) struct GeneralOp<'a> {
     pub(crate) ttl_from: Option<&'a str>,
     /// The index the op's field feeds.
     pub(crate) index: Option<IndexedOp<'a>>,
+    /// Further keys the op touches (an expiry: the instance's other keys), by position.
+    pub(crate) extra: Vec<&'a str>,
     pub(crate) args: Cow<'a, [Vec<u8>]>,
 }
 
@@ -454,6 +461,7 @@ struct PlacedOp<'a> {
     ttl_from: usize,
     /// Kind, index key position, pk, memo position (0 for none).
     index: Option<(IndexKind, usize, &'a str, usize)>,
+    extra: Vec<usize>,
     args: Cow<'a, [Vec<u8>]>,
 }
 
@@ -506,11 +514,13 @@ impl<'a> OpsArgs<'a> {
             let memo = ix.memo.map_or(0, |memo| self.key(memo));
             (ix.kind, at, ix.pk, memo)
         });
+        let extra = op.extra.iter().map(|k| self.key(k)).collect();
         self.ops.push(PlacedOp {
             code: op.code,
             key,
             ttl_from: ttl,
             index,
+            extra,
             args: op.args,
         });
     }
@@ -544,6 +554,7 @@ impl<'a> OpsArgs<'a> {
                 Some((kind, at, pk, memo)) => cmd.arg(index_code(kind)).arg(at).arg(pk).arg(memo),
                 None => cmd.arg("-"),
             };
+            cmd.arg(op.extra.len()).arg(&op.extra);
             cmd.arg(op.args.len()).arg(op.args.as_ref());
         }
         cmd

@@ -389,36 +389,35 @@ impl<M: Model> Repo<M> {
     }
 
     /// Makes the instance expire after `ttl` (at least a millisecond), replacing its expiry:
-    /// every key of the instance and its registry and index entries, in one atomic step. A
-    /// later whole-instance write (`save`, a guard's save) sets the model's `ttl` again.
-    /// [`Error::NotFound`] when it does not exist; [`Error::Config`] for a model without a
-    /// `ttl` in its schema (its indexes would keep expired instances).
-    pub async fn expire<Q: PkRef + ?Sized>(&self, pk: &Q, ttl: std::time::Duration) -> Result<()>
+    /// every key of the instance and its registry and index entries, in one atomic step. An
+    /// [`Op`](crate::Op): await it, or add it to a pipeline. A later whole-instance write
+    /// (`save`, a guard's save) sets the model's `ttl` again. [`Error::NotFound`] when it does
+    /// not exist; [`Error::Config`] for a model without a `ttl` in its schema (its indexes
+    /// would keep expired instances).
+    pub fn expire<Q: PkRef + ?Sized>(&self, pk: &Q, ttl: std::time::Duration) -> crate::Op<()>
     where
         M::Pk: Borrow<Q>,
     {
         let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
-        let expiry = crate::expiry::Expiry::After(ms);
-        crate::expiry::set_expiry(&self.client, &M::META, &self.instance_keys(pk)?, expiry).await
+        self.instance(pk).expiry(Some(ms))
     }
 
     /// Removes the instance's expiry (until the next whole-instance write sets the model's
-    /// `ttl` again), in one atomic step. [`Error::NotFound`] when it does not exist.
-    pub async fn persist<Q: PkRef + ?Sized>(&self, pk: &Q) -> Result<()>
+    /// `ttl` again), in one atomic step; an [`Op`](crate::Op) like [`expire`](Self::expire).
+    pub fn persist<Q: PkRef + ?Sized>(&self, pk: &Q) -> crate::Op<()>
     where
         M::Pk: Borrow<Q>,
     {
-        let expiry = crate::expiry::Expiry::Never;
-        crate::expiry::set_expiry(&self.client, &M::META, &self.instance_keys(pk)?, expiry).await
+        self.instance(pk).expiry(None)
     }
 
-    /// The time the instance has left, `None` when it does not expire (PTTL).
-    /// [`Error::NotFound`] when it does not exist.
-    pub async fn ttl<Q: PkRef + ?Sized>(&self, pk: &Q) -> Result<Option<std::time::Duration>>
+    /// The time the instance has left, `None` when it does not expire (`PTTL`); an
+    /// [`Op`](crate::Op). [`Error::NotFound`] when it does not exist.
+    pub fn ttl<Q: PkRef + ?Sized>(&self, pk: &Q) -> crate::Op<Option<std::time::Duration>>
     where
         M::Pk: Borrow<Q>,
     {
-        crate::expiry::time_left(&self.client, &M::META, &self.instance_keys(pk)?).await
+        self.instance(pk).time_left()
     }
 
     /// Removes what expired instances left behind: their registry, index and memo entries.

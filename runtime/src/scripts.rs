@@ -76,10 +76,6 @@ pub(crate) static QUERY_EXPIRING: LazyLock<Lua> = LazyLock::new(|| {
     )
 });
 
-/// Setting or removing one instance's expiry (see `lua/expire.lua`).
-pub(crate) static EXPIRE: LazyLock<Lua> =
-    LazyLock::new(|| lua(Access::Writes, &[INDEX, include_str!("lua/expire.lua")]));
-
 /// Index rebuilding (see `lua/reindex.lua`).
 pub(crate) static REINDEX: LazyLock<Lua> =
     LazyLock::new(|| lua(Access::Writes, &[INDEX, include_str!("lua/reindex.lua")]));

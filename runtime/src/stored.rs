@@ -68,7 +68,7 @@ fn unique_indexes(meta: &ModelMeta) -> impl Iterator<Item = &'static IndexMeta> 
 }
 
 /// The key of every index of the model for `bucket`, in `META.indexes` order.
-pub(crate) fn index_keys(client: &Client, meta: &ModelMeta, bucket: u16) -> Vec<String> {
+fn index_keys(client: &Client, meta: &ModelMeta, bucket: u16) -> Vec<String> {
     meta.indexes
         .iter()
         .map(|ix| client.keys().index(meta, ix.kind, ix.path, bucket))
@@ -77,7 +77,7 @@ pub(crate) fn index_keys(client: &Client, meta: &ModelMeta, bucket: u16) -> Vec<
 
 /// Appends the index keys kept in the instance's slot to `keys`; returns each index's position
 /// in `keys` (1-based, as Lua counts), or 0 for a unique index kept apart (see `claims`).
-pub(crate) fn place_indexes<'k>(
+fn place_indexes<'k>(
     meta: &ModelMeta,
     keys: &mut Vec<&'k str>,
     index_keys: &'k [String],
@@ -317,7 +317,7 @@ pub(crate) fn write_args(
 }
 
 /// Adds `key` (if any) to a script's KEYS; its 1-based position, 0 for none.
-pub(crate) fn push_key<'k>(keys: &mut Vec<&'k str>, key: Option<&'k str>) -> usize {
+fn push_key<'k>(keys: &mut Vec<&'k str>, key: Option<&'k str>) -> usize {
     match key {
         Some(key) => {
             keys.push(key);

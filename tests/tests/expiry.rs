@@ -577,3 +577,44 @@ async fn sliding_expiry_on_reads_re_arms_on_every_kind_of_read(t: TestRedis) {
 fn unit<T: Send + 'static>(op: rapyer::Op<T>) -> rapyer::Op<()> {
     op.discard()
 }
+
+rapyer_tests::on_all!(expiry_operations_in_a_pipeline_are_all_or_nothing);
+async fn expiry_operations_in_a_pipeline_are_all_or_nothing(t: TestRedis) {
+    let repo = Pass::repo(&t.client);
+    for id in ["a", "b"] {
+        repo.insert(&Pass::new(id, format!("{id}-token")))
+            .await
+            .unwrap();
+    }
+    let day = Duration::from_secs(86_400);
+    // A missing instance fails the whole pipeline: neither expiry changes.
+    let mut pipe = t.client.pipeline();
+    pipe.add(repo.expire("a", Duration::from_secs(100)));
+    pipe.add(repo.persist("b"));
+    pipe.add(repo.fields("missing").level().incr(1));
+    let err = pipe.exec().await.unwrap_err();
+    assert!(
+        matches!(err, Error::NotFound { ref pk, .. } if pk == "missing"),
+        "{err}"
+    );
+    for id in ["a", "b"] {
+        assert!(repo.ttl(id).await.unwrap().unwrap() > day - Duration::from_secs(60));
+    }
+    // Applied together; a write in the same pipeline does not re-arm what the pipeline set.
+    let mut pipe = t.client.pipeline();
+    let set = pipe.add(repo.expire("a", Duration::from_secs(100)));
+    pipe.add(repo.fields("a").level().incr(1));
+    pipe.add(repo.persist("b"));
+    let left = pipe.add(repo.ttl("b"));
+    let mut results = pipe.exec().await.unwrap();
+    results.take(set).unwrap();
+    assert_eq!(results.take(left).unwrap(), None);
+    let a_left = repo.ttl("a").await.unwrap().unwrap();
+    assert!(a_left <= Duration::from_secs(100), "{a_left:?}");
+    assert_eq!(repo.ttl("b").await.unwrap(), None);
+    // The memo follows: b is persisted, so it has no entry; a has one.
+    let memo = t.client.keys().memo(&Pass::META, 0);
+    let mut conn = t.raw().await;
+    let held: Vec<String> = conn.hkeys(&memo).await.unwrap();
+    assert_eq!(held, vec!["a".to_string()]);
+}

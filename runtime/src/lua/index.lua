@@ -173,3 +173,37 @@ local function live_holder(key, text, memo)
   end
   return holder
 end
+
+-- Sets the expiry of an instance to `ms` milliseconds from now, or removes it (`ms` nil): every
+-- key in `keys` (its hash first), its registry entry and, with a memo, its memo entry, which
+-- then lists the entries of `indexes` ({ kind, path, old path or '', key } each) it has.
+local function set_expiry(keys, registry, memo, pk, ms, indexes)
+  local hash = keys[1]
+  for _, key in ipairs(keys) do
+    if ms then
+      redis.call('PEXPIRE', key, ms)
+    else
+      redis.call('PERSIST', key)
+    end
+  end
+  if ms then
+    local t = redis.call('TIME')
+    local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    redis.call('ZADD', registry, now + ms, pk)
+  else
+    redis.call('ZADD', registry, '+inf', pk)
+  end
+  if memo then
+    local entries = {}
+    for _, ix in ipairs(indexes) do
+      local text = redis.call('HGET', hash, ix.path)
+      if not text and ix.old ~= '' then
+        text = redis.call('HGET', hash, ix.old)
+      end
+      if text then
+        entries[ix.key] = ix.kind .. text
+      end
+    end
+    memo_write(memo, pk, hash, entries, ms ~= nil)
+  end
+end

@@ -17,8 +17,8 @@
 --       n, then per op: code, key position, ttl source (position of the instance hash whose TTL
 --       a container key created by this op must copy, 0 for none), index kind ('-' for none;
 --       otherwise followed by the index key's position, the pk, and the position of the
---       bucket's memo of expiring instances, 0 for none: see index.lua), argc, then argc
---       arguments.
+--       bucket's memo of expiring instances, 0 for none: see index.lua), e, then e positions
+--       of further keys the op touches, argc, then argc arguments.
 -- Op codes are listed in runtime/src/protocol.rs (OpCode): Redis commands run on the op's key,
 -- and the script's own lowercase codes:
 --   incr f delta default / incrf f delta default   HINCRBY / an f64 addition in the script
@@ -31,6 +31,11 @@
 --   mv new old                                     move a renamed field's value to its new name
 --   expect f [v]                                   f must hold v (or nothing): checked before
 --                                                  anything is written
+--   expiry ms pk memo? k ni (kind path old)*ni     sets (ms) or removes ('') the instance's
+--                                                  expiry (set_expiry in index.lua); the
+--                                                  further keys: the registry, the memo when
+--                                                  memo? is '1', the instance's k keys (its
+--                                                  hash first), then the ni index keys
 -- Returns one reply per op (nil as false). Errors (payloads in protocol.rs, ErrorCode):
 -- E_NOTFOUND <guard>, E_LOCKLOST <lock>, E_LEASE 1, E_CHANGED <op>, E_TYPE <op> <what>,
 -- E_OVERFLOW <op> <what>,
@@ -295,6 +300,10 @@ for i = 1, count do
       op.ix.memo = KEYS[memo]
     end
   end
+  op.extra = {}
+  for j = 1, tonumber(next_arg()) do
+    op.extra[j] = KEYS[tonumber(next_arg())]
+  end
   op.argc = tonumber(next_arg())
   op.first = pos
   pos = pos + op.argc
@@ -365,6 +374,22 @@ local function run(op)
     end
     return 0
   elseif op.code == OP_EXPECT then
+    return 1
+  elseif op.code == OP_EXPIRY then
+    local ms = ARGV[a] ~= '' and tonumber(ARGV[a]) or nil
+    local has_memo = ARGV[a + 2] == '1'
+    local k, ni = tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
+    local registry, memo = op.extra[1], has_memo and op.extra[2] or nil
+    local first = has_memo and 3 or 2
+    local keys, indexes = {}, {}
+    for j = 1, k do
+      keys[j] = op.extra[first + j - 1]
+    end
+    for j = 1, ni do
+      local at = a + 5 + 3 * (j - 1)
+      indexes[j] = { kind = ARGV[at], path = ARGV[at + 1], old = ARGV[at + 2], key = op.extra[first + k + j - 1] }
+    end
+    set_expiry(keys, registry, memo, ARGV[a + 1], ms, indexes)
     return 1
   elseif op.code == OP_LSET then
     local len = redis.call('LLEN', op.key)

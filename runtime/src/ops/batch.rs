@@ -285,8 +285,13 @@ impl<'s, 'a> Batch<'s, 'a> {
         for (key, token) in locks {
             args.lock(key, token);
         }
-        // Sliding expiry: each instance once, if one of its ops re-arms it.
-        let mut refreshed: Vec<&str> = Vec::new();
+        // Sliding expiry: each instance once, if one of its ops re-arms it, unless the batch
+        // sets its expiry itself.
+        let mut refreshed: Vec<&str> = specs
+            .iter()
+            .filter(|s| s.code == OpCode::Expiry)
+            .map(|s| s.located.hash.as_str())
+            .collect();
         for spec in specs {
             let located = &spec.located;
             if let Some(refresh) = &located.refresh
@@ -305,6 +310,7 @@ impl<'s, 'a> Batch<'s, 'a> {
                     key: &spec.key,
                     ttl_from: None,
                     index: None,
+                    extra: Vec::new(),
                     args: Cow::Owned(vec![
                         spec.field.as_bytes().to_vec(),
                         old.as_bytes().to_vec(),
@@ -323,6 +329,7 @@ impl<'s, 'a> Batch<'s, 'a> {
                     pk: spec.located.pk.as_str(),
                     memo: spec.located.memo.as_deref(),
                 }),
+                extra: spec.extra_keys.iter().map(String::as_str).collect(),
                 args: Cow::Borrowed(&spec.args),
             });
             sent.push((spec, i >= hidden));

@@ -95,6 +95,46 @@ impl Instance {
         }
     }
 
+    /// Sets (`Some(ms)`, at least 1) or removes (`None`) the expiry of the whole instance, as
+    /// one op: every key of the instance, its registry entry and its memo entry move together
+    /// (see `set_expiry` in `lua/index.lua`). A model without a `ttl` is refused: its indexes
+    /// keep no memo, so expired instances would stay in them.
+    pub(crate) fn expiry(&self, ms: Option<u64>) -> Op<()> {
+        let parts = match &self.located {
+            Ok(located) if located.meta.ttl_seconds.is_none() => Err(Error::Config(format!(
+                "model {} has no `ttl` in its schema, so its instances cannot expire; give it \
+                 one (instances then expire after it unless persisted)",
+                located.meta.name
+            ))),
+            Ok(located) => Ok(expiry_parts(&self.client, located, ms)),
+            // Reported by `op` below.
+            Err(_) => Ok((Vec::new(), Vec::new())),
+        };
+        let (extra, args) = match parts {
+            Ok((extra, args)) => (extra, Ok(args)),
+            Err(e) => (Vec::new(), Err(e)),
+        };
+        let field = Cow::Borrowed("(expiry)");
+        self.op(
+            Target::Hash,
+            field,
+            OpCode::Expiry,
+            args,
+            Box::new(|_, _| Ok(())),
+        )
+        .with_extra_keys(extra)
+    }
+
+    /// The time the instance has left (`PTTL`): `None` when it does not expire.
+    pub(crate) fn time_left(&self) -> Op<Option<std::time::Duration>> {
+        let field = Cow::Borrowed("(expiry)");
+        let decode: Decoder<Option<std::time::Duration>> = Box::new(|v, spec| {
+            let ms = super::op::int_text(v, spec)?;
+            Ok(u64::try_from(ms).ok().map(std::time::Duration::from_millis))
+        });
+        self.op(Target::Hash, field, OpCode::Pttl, Ok(Vec::new()), decode)
+    }
+
     /// The client operations on this instance run on.
     pub fn client(&self) -> &Client {
         &self.client
@@ -161,6 +201,7 @@ impl Instance {
                     creates_key: in_container && code.creates_key(),
                     index,
                     renamed_from,
+                    extra_keys: Vec::new(),
                 })
             }
         };
@@ -213,3 +254,42 @@ macro_rules! field_handle {
     )*};
 }
 pub(crate) use field_handle;
+
+/// The further keys and the arguments of an expiry op (see `OpCode::Expiry` in `lua/ops.lua`).
+fn expiry_parts(
+    client: &Client,
+    located: &Located,
+    ms: Option<u64>,
+) -> (Vec<String>, Vec<Vec<u8>>) {
+    let meta = &located.meta;
+    let bucket = Keyspace::bucket_of(meta, &located.pk);
+    let instance_keys: Vec<String> = std::iter::once(located.hash.clone())
+        .chain(
+            meta.containers
+                .iter()
+                .map(|c| Keyspace::container(&located.hash, c.path)),
+        )
+        .chain(std::iter::once(Keyspace::fences(&located.hash)))
+        .collect();
+    let mut extra = vec![client.keys().registry(meta, bucket)];
+    extra.extend(located.memo.clone());
+    extra.extend(instance_keys.iter().cloned());
+    let mut args: Vec<Vec<u8>> = vec![
+        ms.map_or_else(Vec::new, |ms| ms.max(1).to_string().into_bytes()),
+        located.pk.clone().into_bytes(),
+        if located.memo.is_some() {
+            b"1".to_vec()
+        } else {
+            b"0".to_vec()
+        },
+        instance_keys.len().to_string().into_bytes(),
+        meta.indexes.len().to_string().into_bytes(),
+    ];
+    for ix in meta.indexes {
+        extra.push(client.keys().index(meta, ix.kind, ix.path, bucket));
+        args.push(crate::protocol::index_code(ix.kind).as_bytes().to_vec());
+        args.push(ix.path.as_bytes().to_vec());
+        args.push(meta.renamed_from(ix.path).unwrap_or("").as_bytes().to_vec());
+    }
+    (extra, args)
+}

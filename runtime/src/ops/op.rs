@@ -37,6 +37,8 @@ pub(crate) struct OpSpec {
     pub(crate) index: Option<(&'static IndexMeta, String)>,
     /// The field's old name, when it was renamed: the value is moved first.
     pub(crate) renamed_from: Option<&'static str>,
+    /// Further keys the op touches, besides `key` (an expiry: the instance's other keys).
+    pub(crate) extra_keys: Vec<String>,
 }
 
 impl OpSpec {
@@ -86,6 +88,14 @@ impl<T> Op<T> {
             spec,
             decode,
         }
+    }
+
+    /// The same operation touching `keys` too (see [`OpSpec::extra_keys`]).
+    pub(crate) fn with_extra_keys(mut self, keys: Vec<String>) -> Self {
+        if let Ok(spec) = &mut self.spec {
+            spec.extra_keys = keys;
+        }
+        self
     }
 
     /// The same operation with its result dropped: for collecting operations of different result
