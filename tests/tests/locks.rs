@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use rapyer::{Error, LockOptions, LockSet};
 use rapyer_tests::fixtures::all_types::Sample;
-use rapyer_tests::fixtures::keys_and_ttl::{Account, AccountRepo};
+use rapyer_tests::fixtures::keys_and_ttl::{Account, AccountRepo, Counter};
 use rapyer_tests::harness::TestRedis;
 use rapyer_tests::samples::empty_sample;
 
@@ -304,6 +304,20 @@ async fn fences_grow_across_delete_and_recreate_and_no_key_is_left(t: TestRedis)
         repo.insert(&Account::new(0)).await.unwrap();
     }
 
+    // Locks on an expiring instance expire with it (the fence hash has its TTL), and what the
+    // instance left in its registry is purged.
+    let counters = Counter::repo(&t.client);
+    let c = Counter::new();
+    counters.insert(&c).await.unwrap();
+    // Held while the instance expires: the lock key goes after its own TTL.
+    let _held = counters
+        .lock_with(&c.counter_id, "bump", quick(300, 0))
+        .await
+        .unwrap();
+    counters
+        .expire(&c.counter_id, Duration::from_millis(150))
+        .await
+        .unwrap();
     // A lock of its own leaves nothing once it has expired.
     let own_key = format!(
         "{}job:nightly",
@@ -323,6 +337,7 @@ async fn fences_grow_across_delete_and_recreate_and_no_key_is_left(t: TestRedis)
     }
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
+        counters.purge_expired().await.unwrap();
         let keys = t.keys().await;
         if keys.is_empty() {
             break;
