@@ -276,28 +276,45 @@ impl RedisCluster {
 
     /// Starts moving `slot` to node `to` (see [`SlotMove`]).
     pub fn begin_move(&self, slot: u16, to: usize) -> SlotMove<'_> {
-        let from = self.owner_of_slot(slot);
-        assert_ne!(from, to, "slot {slot} is on node {to} already");
-        let (src, dst) = (&self.nodes[from], &self.nodes[to]);
-        let _: () = redis::cmd("CLUSTER")
-            .arg("SETSLOT")
-            .arg(slot)
-            .arg("IMPORTING")
-            .arg(&src.id)
-            .query(&mut dst.conn())
-            .expect("SETSLOT IMPORTING");
-        let _: () = redis::cmd("CLUSTER")
-            .arg("SETSLOT")
-            .arg(slot)
-            .arg("MIGRATING")
-            .arg(&dst.id)
-            .query(&mut src.conn())
-            .expect("SETSLOT MIGRATING");
-        SlotMove {
-            cluster: self,
-            slot,
-            from,
-            to,
+        // The node asked for the owner may not have heard of the last move yet (gossip): the
+        // source then refuses MIGRATING, and the move starts again from the settled owner.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let from = self.owner_of_slot(slot);
+            assert_ne!(from, to, "slot {slot} is on node {to} already");
+            let (src, dst) = (&self.nodes[from], &self.nodes[to]);
+            let _: () = redis::cmd("CLUSTER")
+                .arg("SETSLOT")
+                .arg(slot)
+                .arg("IMPORTING")
+                .arg(&src.id)
+                .query(&mut dst.conn())
+                .expect("SETSLOT IMPORTING");
+            let migrating: redis::RedisResult<()> = redis::cmd("CLUSTER")
+                .arg("SETSLOT")
+                .arg(slot)
+                .arg("MIGRATING")
+                .arg(&dst.id)
+                .query(&mut src.conn());
+            match migrating {
+                Ok(()) => {
+                    return SlotMove {
+                        cluster: self,
+                        slot,
+                        from,
+                        to,
+                    };
+                }
+                Err(e) if Instant::now() < deadline && e.to_string().contains("not the owner") => {
+                    let _: redis::RedisResult<()> = redis::cmd("CLUSTER")
+                        .arg("SETSLOT")
+                        .arg(slot)
+                        .arg("STABLE")
+                        .query(&mut dst.conn());
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err(e) => panic!("SETSLOT MIGRATING: {e}"),
+            }
         }
     }
 
