@@ -8,7 +8,8 @@
 //! own outcome. A call whose outcome is unknown (a timeout after sending) makes the outcome of
 //! every instance in it unknown, and nothing is resent. Models whose unique indexes live apart
 //! from their instances (several buckets, see `claims`) are written one script per instance
-//! instead, concurrently: their unique values are claimed in steps.
+//! instead (their unique values are claimed in steps), concurrently but in waves that keep the
+//! order between instances sharing a pk or a unique value.
 
 use std::collections::HashMap;
 
@@ -18,7 +19,7 @@ use crate::claims;
 use crate::client::Client;
 use crate::conn::{Call, Effect};
 use crate::error::{Error, Result};
-use crate::meta::ModelMeta;
+use crate::meta::{IndexKind, ModelMeta};
 use crate::protocol::ScriptError;
 use crate::record::RecordWriter;
 use crate::reply::{array, bulk};
@@ -46,12 +47,7 @@ pub(crate) async fn write_many(
     mode: WriteMode,
 ) -> Vec<Result<()>> {
     if claims::apart(client, meta) {
-        let writes = items.into_iter().map(|(keys, record)| async move {
-            stored::write(client, meta, &keys, record, version, mode, None)
-                .await
-                .map(drop)
-        });
-        return futures_util::future::join_all(writes).await;
+        return write_apart(client, meta, items, version, mode).await;
     }
     let (keys, records): (Vec<InstanceKeys>, Vec<RecordWriter>) = items.into_iter().unzip();
     let refs: Vec<&InstanceKeys> = keys.iter().collect();
@@ -73,6 +69,64 @@ pub(crate) async fn write_many(
                 stored::script_write_error(meta, se, keys, None)
             })),
         })
+        .collect()
+}
+
+/// Writes instances whose unique values are claimed apart (see `claims`), one script per
+/// instance, in waves: an instance sharing its pk or a unique value with an earlier one waits
+/// for a later wave, so each still sees the ones before it; a wave's writes run concurrently.
+async fn write_apart(
+    client: &Client,
+    meta: &ModelMeta,
+    items: Vec<(InstanceKeys, RecordWriter)>,
+    version: &[u8],
+    mode: WriteMode,
+) -> Vec<Result<()>> {
+    // The wave of each instance: one after the last wave holding any of its values.
+    let mut last_wave: HashMap<Vec<u8>, usize> = HashMap::new();
+    let mut waves: Vec<Vec<usize>> = Vec::new();
+    for (i, (keys, record)) in items.iter().enumerate() {
+        let mut values = vec![[b"pk\0".as_slice(), keys.pk.as_bytes()].concat()];
+        for ix in meta
+            .indexes
+            .iter()
+            .filter(|ix| ix.kind == IndexKind::Unique)
+        {
+            if let Some((_, raw)) = record.hash.iter().find(|(f, _)| f == ix.path) {
+                values.push([ix.path.as_bytes(), b"\0", raw].concat());
+            }
+        }
+        let wave = values
+            .iter()
+            .filter_map(|v| last_wave.get(v))
+            .map(|w| w + 1)
+            .max()
+            .unwrap_or(0);
+        for v in values {
+            last_wave.insert(v, wave);
+        }
+        if waves.len() <= wave {
+            waves.resize_with(wave + 1, Vec::new);
+        }
+        waves[wave].push(i);
+    }
+    let mut items: Vec<Option<(InstanceKeys, RecordWriter)>> =
+        items.into_iter().map(Some).collect();
+    let mut out: Vec<Option<Result<()>>> = (0..items.len()).map(|_| None).collect();
+    for wave in waves {
+        let writes = wave.iter().map(|&i| {
+            let (keys, record) = items[i].take().expect("each instance is in one wave");
+            async move {
+                let result = stored::write(client, meta, &keys, record, version, mode, None).await;
+                (i, result.map(drop))
+            }
+        });
+        for (i, result) in futures_util::future::join_all(writes).await {
+            out[i] = Some(result);
+        }
+    }
+    out.into_iter()
+        .map(|o| o.unwrap_or_else(|| Err(Error::Pipeline("a bulk write lost an instance"))))
         .collect()
 }
 
