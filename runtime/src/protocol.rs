@@ -116,6 +116,18 @@ op_codes! {
     Hlen = "HLEN", Some(Hash), true, false, Any;
     Hkeys = "HKEYS", Some(Hash), true, false, Any;
     Hgetall = "HGETALL", Some(Hash), true, false, Any;
+    Hsetnx = "HSETNX", Some(Hash), false, true, Any;
+    /// Gets and removes a map entry (`key`): HGET, then HDEL.
+    Take = "take", Some(Hash), false, false, General;
+    /// Appends bytes to a string or bytes field (`field suffix`); answers the new length.
+    Append = "append", Some(Hash), false, false, General;
+    /// Adds a duration to a datetime field (`field seconds nanos default`, nanos in [0, 1e9),
+    /// default '' for none); answers the new stored text.
+    Dtadd = "dtadd", Some(Hash), false, false, General;
+    /// Union, intersection and difference of the op's set and the sets given as further keys.
+    Sunion = "sunion", Some(Set), true, false, General;
+    Sinter = "sinter", Some(Set), true, false, General;
+    Sdiff = "sdiff", Some(Set), true, false, General;
     /// HINCRBY seeding a missing field with a default first; answers the new value (as text
     /// beyond 2^53, which a Lua number cannot hold).
     Incr = "incr", Some(Hash), false, true, Any;

@@ -19,8 +19,12 @@ fn lua(access: Access, files: &[&str]) -> Lua {
     Lua::new(access, &protocol::lua_prelude(), files)
 }
 
-/// Index maintenance functions, shared by every script that writes an instance.
-const INDEX: &str = include_str!("lua/index.lua");
+/// Index maintenance functions, shared by every script that writes an instance (after the
+/// datetime functions that sorted datetime indexes and datetime operations use).
+const INDEX: &str = concat!(
+    include_str!("lua/datetime.lua"),
+    include_str!("lua/index.lua")
+);
 
 /// Whole-instance writes (see `lua/write_instance.lua`).
 const WRITE_ONE: &str = include_str!("lua/write_instance.lua");

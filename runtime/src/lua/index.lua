@@ -3,18 +3,6 @@
 -- same way: read the field before, write, read it after, move the entry.
 -- Kinds (codes from the prelude): IX_INT, IX_FLOAT, IX_DATETIME sorted; IX_UNIQUE; IX_LOOKUP.
 
--- Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil).
-local function days_from_civil(y, m, d)
-  if m <= 2 then
-    y = y - 1
-  end
-  local era = math.floor(y / 400)
-  local yoe = y - era * 400
-  local doy = math.floor((153 * ((m + 9) % 12) + 2) / 5) + d - 1
-  local doe = yoe * 365 + math.floor(yoe / 4) - math.floor(yoe / 100) + doy
-  return era * 146097 + doe - 719468
-end
-
 -- Microseconds since the epoch of a stored datetime (RFC 3339 in UTC, as the codec writes it),
 -- rounded once to a double exactly as Rust's `timestamp_micros() as f64` (runtime/src/index.rs):
 -- exact from 1685 to 2255 (|micros| < 2^53), and never out of order beyond. The exact integer
@@ -22,14 +10,11 @@ end
 -- seconds = high + low with high a multiple of 2^20, so high * 1e6 has at most 43 significant
 -- bits, and low * 1e6 + micros < 2^41.
 local function datetime_score(text)
-  local y, mo, d, h, mi, s, frac = string.match(text,
-    '^([+-]?%d+)-(%d%d)-(%d%d)T(%d%d):(%d%d):(%d%d)%.?(%d*)Z$')
-  if not y then
+  local seconds, nanos = datetime_parts(text)
+  if not seconds then
     return nil
   end
-  local micros = tonumber(string.sub(frac .. '000000', 1, 6))
-  local days = days_from_civil(tonumber(y), tonumber(mo), tonumber(d))
-  local seconds = ((days * 24 + tonumber(h)) * 60 + tonumber(mi)) * 60 + tonumber(s)
+  local micros = math.floor(nanos / 1000)
   local high = math.floor(seconds / 1048576) * 1048576
   return high * 1e6 + ((seconds - high) * 1e6 + micros)
 end

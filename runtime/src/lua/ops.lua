@@ -36,6 +36,13 @@
 --                                                  further keys: the registry, the memo when
 --                                                  memo? is '1', the instance's k keys (its
 --                                                  hash first), then the ni index keys
+--   take k                                         HGET and HDEL of a map entry
+--   append f suffix                                the field's text with suffix appended;
+--                                                  replies the new length
+--   dtadd f seconds nanos default                  a datetime field plus a duration; replies
+--                                                  the new stored text
+--   sunion / sinter / sdiff                        SUNION / SINTER / SDIFF of the op's set and
+--                                                  the further keys
 -- Returns one reply per op (nil as false). Errors (payloads in protocol.rs, ErrorCode):
 -- E_NOTFOUND <guard>, E_LOCKLOST <lock>, E_LEASE 1, E_CHANGED <op>, E_TYPE <op> <what>,
 -- E_OVERFLOW <op> <what>,
@@ -43,6 +50,24 @@
 -- E_PARTIAL <op> <redis error> (ops before <op> applied; only on data changed under us).
 
 local KEY_TYPE, READS = op_tables()
+
+-- A stored datetime plus a duration (`secs` whole seconds, `nanos` in [0, 1e9)), as stored
+-- text; or nil, the error code and why.
+local function datetime_plus(text, secs, nanos)
+  local seconds, ns = datetime_parts(text)
+  if not seconds then
+    return nil, E_TYPE, 'the stored value is not a datetime: ' .. string.sub(text, 1, 40)
+  end
+  seconds, ns = seconds + tonumber(secs), ns + tonumber(nanos)
+  if ns >= 1000000000 then
+    seconds, ns = seconds + 1, ns - 1000000000
+  end
+  local out = datetime_text(seconds, ns)
+  if not out then
+    return nil, E_OVERFLOW, text .. ' + ' .. secs .. ' s is outside the years 0 to 9999'
+  end
+  return out
+end
 
 -- Exact 64-bit integers as (hi, lo) with value = hi * 1e9 + lo and both parts of one sign:
 -- every part stays far below 2^53, so doubles hold them exactly.
@@ -208,6 +233,26 @@ local function precheck(i, op)
       remember(op.key, ARGV[j], ARGV[j + 1])
     end
     new_text = ARGV[a + 1]
+  elseif op.code == 'HSETNX' then
+    if not stored(op.key, ARGV[a]) then
+      remember(op.key, ARGV[a], ARGV[a + 1])
+    end
+  elseif op.code == OP_TAKE then
+    remember(op.key, ARGV[a], false)
+  elseif op.code == OP_APPEND then
+    new_text = (stored(op.key, ARGV[a]) or '') .. ARGV[a + 1]
+    remember(op.key, ARGV[a], new_text)
+  elseif op.code == OP_DTADD then
+    local text = stored(op.key, ARGV[a]) or (ARGV[a + 3] ~= '' and ARGV[a + 3]) or nil
+    if not text then
+      return fail(E_TYPE, i, 'field is missing')
+    end
+    local code, why
+    new_text, code, why = datetime_plus(text, ARGV[a + 1], ARGV[a + 2])
+    if not new_text then
+      return fail(code, i, why)
+    end
+    remember(op.key, ARGV[a], new_text)
   elseif op.code == 'HDEL' then
     remember(op.key, ARGV[a], false)
   elseif op.code == 'DEL' then
@@ -313,7 +358,7 @@ end
 -- Only a batch of several ops can be left half-applied, so only those are prechecked in full;
 -- a float increment is always checked, since its sum must stay a finite double.
 local function needs_precheck(op)
-  return count > 1 or op.code == OP_INCRF or op.code == OP_EXPECT
+  return count > 1 or op.code == OP_INCRF or op.code == OP_EXPECT or op.code == OP_DTADD
     or (op.ix and op.ix.kind == IX_UNIQUE)
 end
 for i, op in ipairs(ops) do
@@ -375,6 +420,24 @@ local function run(op)
     return 0
   elseif op.code == OP_EXPECT then
     return 1
+  elseif op.code == OP_TAKE then
+    local value = redis.call('HGET', op.key, ARGV[a])
+    if value then
+      redis.call('HDEL', op.key, ARGV[a])
+    end
+    return value
+  elseif op.code == OP_APPEND then
+    local text = (redis.call('HGET', op.key, ARGV[a]) or '') .. ARGV[a + 1]
+    redis.call('HSET', op.key, ARGV[a], text)
+    return #text
+  elseif op.code == OP_DTADD then
+    -- Prechecked: the sum is a datetime RFC 3339 can write.
+    local text = redis.call('HGET', op.key, ARGV[a]) or ARGV[a + 3]
+    local sum = datetime_plus(text, ARGV[a + 1], ARGV[a + 2])
+    redis.call('HSET', op.key, ARGV[a], sum)
+    return sum
+  elseif op.code == OP_SUNION or op.code == OP_SINTER or op.code == OP_SDIFF then
+    return redis.pcall(string.upper(op.code), op.key, unpack(op.extra))
   elseif op.code == OP_EXPIRY then
     local ms = ARGV[a] ~= '' and tonumber(ARGV[a]) or nil
     local has_memo = ARGV[a + 2] == '1'

@@ -275,6 +275,59 @@ impl<T: Codec + Ord + Send + 'static> SetField<T> {
     pub fn clear(&self) -> Op<()> {
         self.c.whole(OpCode::Del, Ok(vec![]), Box::new(op::unit))
     }
+
+    /// Removes every value in one step (SREM); returns how many were there.
+    pub fn remove_many(&self, values: impl IntoIterator<Item = T>) -> Op<u64> {
+        match self.c.encode_all::<T, Plain>(values) {
+            // Nothing to remove: still checks that the instance exists.
+            Ok(args) if args.is_empty() => {
+                self.c
+                    .whole(OpCode::Scard, Ok(args), Box::new(|_, _| Ok(0)))
+            }
+            args => self.c.whole(OpCode::Srem, args, Box::new(op::count)),
+        }
+    }
+
+    /// The values in this set or in any of `others` (SUNION), read at one instant. The others
+    /// may be sets of other instances (a missing one counts as empty); on a cluster they must
+    /// share this instance's hash slot ([`Error::CrossSlot`] otherwise, nothing sent).
+    pub fn union(&self, others: &[&SetField<T>]) -> Op<BTreeSet<T>> {
+        self.algebra(OpCode::Sunion, others)
+    }
+
+    /// The values in this set and in every one of `others` (SINTER); see [`union`](Self::union).
+    pub fn intersection(&self, others: &[&SetField<T>]) -> Op<BTreeSet<T>> {
+        self.algebra(OpCode::Sinter, others)
+    }
+
+    /// The values in this set and in none of `others` (SDIFF); see [`union`](Self::union).
+    pub fn difference(&self, others: &[&SetField<T>]) -> Op<BTreeSet<T>> {
+        self.algebra(OpCode::Sdiff, others)
+    }
+
+    fn algebra(&self, code: OpCode, others: &[&SetField<T>]) -> Op<BTreeSet<T>> {
+        let keys: Option<Vec<String>> = others
+            .iter()
+            .map(|o| o.c.instance.container_key(&o.c.path))
+            .collect();
+        let op = self.c.whole(
+            code,
+            Ok(vec![]),
+            Box::new(|v, spec| Ok(decode_many::<T, Plain>(v, spec)?.into_iter().collect())),
+        );
+        match keys {
+            Some(keys) => op.with_extra_keys(keys),
+            // An unusable pk among the others: refused before anything is sent.
+            None => Op::new(
+                self.c.instance.client().clone(),
+                Err(Error::InvalidKey {
+                    pk: String::new(),
+                    reason: "a primary key cannot be empty",
+                }),
+                Box::new(|_, _| Ok(BTreeSet::new())),
+            ),
+        }
+    }
 }
 
 /// A `map<string, T>` field. `E` is how values are stored: [`Plain`], or
@@ -351,6 +404,28 @@ impl<T: Send + 'static, E: Element<T> + 'static> MapField<T, E> {
             args,
             Box::new(decode_one::<T, E>),
         )
+    }
+
+    /// Gets and removes an entry in one step (HGET + HDEL); `None` when the key was absent.
+    pub fn take(&self, key: &str) -> Op<Option<T>> {
+        let args = Ok(vec![key.as_bytes().to_vec()]);
+        self.c.op(
+            OpCode::Take,
+            self.entry(key),
+            args,
+            Box::new(decode_one::<T, E>),
+        )
+    }
+
+    /// Inserts an entry only when the key is absent (HSETNX); returns whether it was inserted.
+    pub fn insert_if_absent(&self, key: impl Into<String>, value: impl Into<T>) -> Op<bool> {
+        let key = key.into();
+        let args = self
+            .c
+            .encode::<T, E>(&value.into())
+            .map(|raw| vec![key.clone().into_bytes(), raw]);
+        self.c
+            .op(OpCode::Hsetnx, self.entry(&key), args, Box::new(op::flag))
     }
 
     /// Whether the key is present (HEXISTS).

@@ -135,6 +135,12 @@ impl Instance {
         self.op(Target::Hash, field, OpCode::Pttl, Ok(Vec::new()), decode)
     }
 
+    /// The key of the container at `path` of this instance (`None` for an unusable pk).
+    pub(crate) fn container_key(&self, path: &str) -> Option<String> {
+        let located = self.located.as_ref().ok()?;
+        Some(Keyspace::container(&located.hash, path))
+    }
+
     /// The client operations on this instance run on.
     pub fn client(&self) -> &Client {
         &self.client

@@ -237,6 +237,94 @@ impl<T: Codec + Clone + Send + 'static> ValueField<T> {
     }
 }
 
+/// Appends `suffix` to the stored bytes of the field at `path`; the new length in bytes.
+#[allow(clippy::ptr_arg)]
+fn append(instance: &Instance, path: &Cow<'static, str>, suffix: &[u8]) -> Op<u64> {
+    let args = Ok(vec![path.as_bytes().to_vec(), suffix.to_vec()]);
+    instance.op(
+        Target::Hash,
+        path.clone(),
+        OpCode::Append,
+        args,
+        Box::new(op::count),
+    )
+}
+
+impl ValueField<String> {
+    /// Appends `suffix` in one step and returns the new length in bytes (UTF-8). A unique or
+    /// lookup index on the field follows.
+    pub fn append(&self, suffix: &str) -> Op<u64> {
+        append(&self.instance, &self.path, suffix.as_bytes())
+    }
+}
+
+impl ValueField<Vec<u8>> {
+    /// Appends `suffix` in one step and returns the new length.
+    pub fn append(&self, suffix: &[u8]) -> Op<u64> {
+        append(&self.instance, &self.path, suffix)
+    }
+}
+
+type DateTime = chrono::DateTime<chrono::Utc>;
+
+/// Adds `by` to the datetime field at `path` in the script (from `default` when missing).
+#[allow(clippy::ptr_arg)]
+fn add_duration(
+    instance: &Instance,
+    path: &Cow<'static, str>,
+    by: chrono::TimeDelta,
+    default: Option<&DateTime>,
+) -> Op<DateTime> {
+    // Whole seconds and nanoseconds in [0, 1e9), as the script adds them.
+    let (secs, nanos) = (by.num_seconds(), by.subsec_nanos());
+    let (secs, nanos) = if nanos < 0 {
+        (secs - 1, nanos + 1_000_000_000)
+    } else {
+        (secs, nanos)
+    };
+    let default = default.and_then(|d| d.encode().ok()).unwrap_or_default();
+    let args = Ok(vec![
+        path.as_bytes().to_vec(),
+        secs.to_string().into_bytes(),
+        nanos.to_string().into_bytes(),
+        default,
+    ]);
+    instance.op(
+        Target::Hash,
+        path.clone(),
+        OpCode::Dtadd,
+        args,
+        Box::new(|v, spec| {
+            let raw = op::bytes(v, spec)?.unwrap_or_default();
+            DateTime::decode(&raw).map_err(|e| spec.decode_error(e))
+        }),
+    )
+}
+
+impl ValueField<DateTime> {
+    /// Adds `by` (negative to go back) in one step and returns the new value, computed by the
+    /// script from the stored one (a sorted index follows). [`Error::Overflow`] when the result
+    /// falls outside the years 0 to 9999, which RFC 3339 cannot write; nothing is written then.
+    pub fn add(&self, by: chrono::TimeDelta) -> Op<DateTime> {
+        add_duration(&self.instance, &self.path, by, self.default.as_ref())
+    }
+}
+
+impl OptionalField<DateTime> {
+    /// Adds `by` to the value, as [`ValueField::add`]; an unset value is an
+    /// [`Error::Decode`] ("field is missing"), nothing written.
+    pub fn add(&self, by: chrono::TimeDelta) -> Op<DateTime> {
+        add_duration(&self.instance, &self.path, by, None)
+    }
+}
+
+impl OptionalField<String> {
+    /// Appends `suffix` in one step (to an empty string when unset); the new length in bytes.
+    pub fn append(&self, suffix: &str) -> Op<u64> {
+        append(&self.instance, &self.path, suffix.as_bytes())
+    }
+}
+
 /// An `optional<T>` field: absent from the hash when `None`. HSET, HDEL, HGET.
 /// `E` is how the value is stored: [`Plain`], or [`AsJson`](crate::codec::AsJson) for structs.
 #[derive(Debug, Clone)]
