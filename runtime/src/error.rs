@@ -204,6 +204,21 @@ pub enum Error {
         /// The slots involved.
         slots: Vec<u16>,
     },
+    /// A condition of a batch (`expect_lt`, `expect_unset`...) did not hold when the batch ran;
+    /// nothing of the batch was written.
+    #[error(
+        "condition {field} {condition} does not hold (found {found}) on `{key}`; nothing was written"
+    )]
+    ConditionFailed {
+        /// The instance's key.
+        key: String,
+        /// The field the condition is on.
+        field: String,
+        /// The condition, as `lt 10` or `unset`.
+        condition: String,
+        /// What the field held: its stored text, or `unset`.
+        found: String,
+    },
     /// A client option is not valid (namespace with braces, for instance).
     #[error("invalid configuration: {0}")]
     Config(String),

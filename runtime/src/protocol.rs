@@ -144,6 +144,19 @@ op_codes! {
     Expiry = "expiry", Some(Hash), false, false, General;
     /// The time an instance has left (on its hash).
     Pttl = "PTTL", None, true, false, Any;
+    /// A condition on a field (`field comparator kind value default`): the batch fails before
+    /// anything is written when it does not hold. Comparators `eq ne lt le gt ge set unset`;
+    /// kinds `i` (int), `f` (float), `t` (datetime), `s` (stored text: `eq`/`ne` only).
+    Cond = "cond", Some(Hash), true, false, General;
+    /// Keeps the larger / smaller of a field and a value (`field value default`), int (`imax`,
+    /// `imin`) or float (`fmax`, `fmin`); answers the value kept.
+    Imax = "imax", Some(Hash), false, false, General;
+    Imin = "imin", Some(Hash), false, false, General;
+    Fmax = "fmax", Some(Hash), false, false, General;
+    Fmin = "fmin", Some(Hash), false, false, General;
+    /// Compare-and-set (`field expected new`, each `-` for unset or `=` followed by the stored
+    /// text): writes `new` only when the field holds `expected`; answers 1 or 0.
+    Cas = "cas", Some(Hash), false, false, General;
 }
 
 impl OpCode {
@@ -225,6 +238,8 @@ error_codes! {
     /// `<at>`: a query forgot as many expired instances as one call may, and more are left;
     /// nothing answered: call again.
     Purging = "RAPYER_PURGING", "E_PURGING";
+    /// `<op> <condition>`: a condition of the batch does not hold; nothing written.
+    Condition = "RAPYER_CONDITION", "E_CONDITION";
 }
 
 /// A rapyer script's error reply, parsed. Positions are 0-based here (1-based on the wire,
@@ -257,6 +272,8 @@ pub(crate) enum ScriptError {
     Lease { at: usize },
     /// See [`ErrorCode::Purging`].
     Purging { at: usize },
+    /// See [`ErrorCode::Condition`].
+    Condition { op: usize, message: String },
 }
 
 impl ScriptError {
@@ -288,6 +305,7 @@ impl ScriptError {
             ErrorCode::Changed => ScriptError::Changed { op: at },
             ErrorCode::Lease => ScriptError::Lease { at },
             ErrorCode::Purging => ScriptError::Purging { at },
+            ErrorCode::Condition => ScriptError::Condition { op: at, message },
         })
     }
 
@@ -323,6 +341,9 @@ impl ScriptError {
             ScriptError::Changed { op } => (ErrorCode::Changed.wire(), n(op).to_string()),
             ScriptError::Lease { at } => (ErrorCode::Lease.wire(), n(at).to_string()),
             ScriptError::Purging { at } => (ErrorCode::Purging.wire(), n(at).to_string()),
+            ScriptError::Condition { op, message } => {
+                (ErrorCode::Condition.wire(), format!("{} {message}", n(op)))
+            }
         }
     }
 }
@@ -641,6 +662,10 @@ mod tests {
             ScriptError::Changed { op: 2 },
             ScriptError::Lease { at: 0 },
             ScriptError::Purging { at: 0 },
+            ScriptError::Condition {
+                op: 2,
+                message: "score < 10".into(),
+            },
         ];
         let mut seen = Vec::new();
         for sample in samples {

@@ -43,6 +43,12 @@
 --                                                  the new stored text
 --   sunion / sinter / sdiff                        SUNION / SINTER / SDIFF of the op's set and
 --                                                  the further keys
+--   cond f cmp kind value default                  the batch fails (E_CONDITION, nothing
+--                                                  written) unless f compares so to value
+--   imax / imin / fmax / fmin f value default      keeps the larger / smaller; replies it
+--   cas f expected new                             writes new only when f holds expected
+--                                                  ('-' unset, else '=' and the text);
+--                                                  replies 1 or 0
 -- Returns one reply per op (nil as false). Errors (payloads in protocol.rs, ErrorCode):
 -- E_NOTFOUND <guard>, E_LOCKLOST <lock>, E_LEASE 1, E_CHANGED <op>, E_TYPE <op> <what>,
 -- E_OVERFLOW <op> <what>,
@@ -146,6 +152,84 @@ local function float_sum(text, delta)
   return float_text(sum)
 end
 
+-- Compares two stored texts as `kind` (i int, f float, t datetime): -1, 0 or 1, or nil when
+-- either does not parse.
+local function compare(kind, a, b)
+  if kind == 'i' then
+    local x, y = parse_int(a), parse_int(b)
+    if not x or not y then
+      return nil
+    end
+    if x[1] ~= y[1] then
+      return x[1] < y[1] and -1 or 1
+    end
+    return x[2] < y[2] and -1 or (x[2] > y[2] and 1 or 0)
+  elseif kind == 'f' then
+    local x, y = tonumber(a), tonumber(b)
+    if not x or not y then
+      return nil
+    end
+    return x < y and -1 or (x > y and 1 or 0)
+  elseif kind == 't' then
+    local xs, xn = datetime_parts(a)
+    local ys, yn = datetime_parts(b)
+    if not xs or not ys then
+      return nil
+    end
+    if xs ~= ys then
+      return xs < ys and -1 or 1
+    end
+    return xn < yn and -1 or (xn > yn and 1 or 0)
+  end
+  return nil
+end
+
+-- Whether `text` (nil: unset) satisfies `cmp value` compared as `kind` (s: stored text, eq/ne
+-- only); nil when the stored value does not parse as `kind`.
+local SIGNS = { eq = { 0 }, ne = { -1, 1 }, lt = { -1 }, le = { -1, 0 }, gt = { 1 }, ge = { 0, 1 } }
+local function holds(cmp, kind, text, value)
+  if cmp == 'set' or cmp == 'unset' then
+    return (text ~= nil) == (cmp == 'set')
+  elseif text == nil then
+    return false
+  elseif kind == 's' then
+    return (text == value) == (cmp == 'eq')
+  end
+  local c = compare(kind, text, value)
+  if c == nil then
+    return nil
+  end
+  for _, sign in ipairs(SIGNS[cmp]) do
+    if c == sign then
+      return true
+    end
+  end
+  return false
+end
+
+-- What imax/imin/fmax/fmin keep: `value` or the current text (nil: unset); nil and why when
+-- the current one does not parse.
+local function extreme(code, current, value)
+  if current == nil then
+    return value
+  end
+  local kind = (code == OP_IMAX or code == OP_IMIN) and 'i' or 'f'
+  local c = compare(kind, value, current)
+  if c == nil then
+    return nil, 'the stored value is not a number: ' .. string.sub(current, 1, 40)
+  end
+  local larger = code == OP_IMAX or code == OP_FMAX
+  if (larger and c > 0) or (not larger and c < 0) then
+    return value
+  end
+  return current
+end
+
+-- The text `-` (unset) or `=<text>` stands for in a compare-and-set.
+local function cas_text(arg)
+  return arg ~= '-' and string.sub(arg, 2) or nil
+end
+
 -- Hash fields as the ops before the current one left them: sim[key][field] is the stored text,
 -- false once deleted; cleared[key] once the whole key is deleted.
 local sim, cleared = {}, {}
@@ -242,6 +326,31 @@ local function precheck(i, op)
   elseif op.code == OP_APPEND then
     new_text = (stored(op.key, ARGV[a]) or '') .. ARGV[a + 1]
     remember(op.key, ARGV[a], new_text)
+  elseif op.code == OP_COND then
+    local default = ARGV[a + 4] ~= '' and ARGV[a + 4] or nil
+    local text = stored(op.key, ARGV[a]) or default
+    local ok = holds(ARGV[a + 1], ARGV[a + 2], text, ARGV[a + 3])
+    if ok == nil then
+      return fail(E_TYPE, i, 'the stored value does not compare: ' .. string.sub(text, 1, 40))
+    elseif not ok then
+      return fail(E_CONDITION, i, text and ('=' .. string.sub(text, 1, 80)) or '-')
+    end
+  elseif op.code == OP_IMAX or op.code == OP_IMIN or op.code == OP_FMAX or op.code == OP_FMIN then
+    local default = ARGV[a + 2] ~= '' and ARGV[a + 2] or nil
+    local keep, why = extreme(op.code, stored(op.key, ARGV[a]) or default, ARGV[a + 1])
+    if not keep then
+      return fail(E_TYPE, i, why)
+    end
+    new_text = keep
+    remember(op.key, ARGV[a], keep)
+  elseif op.code == OP_CAS then
+    local current = stored(op.key, ARGV[a])
+    if current == cas_text(ARGV[a + 1]) then
+      new_text = cas_text(ARGV[a + 2])
+      remember(op.key, ARGV[a], new_text or false)
+    else
+      new_text = current
+    end
   elseif op.code == OP_DTADD then
     local text = stored(op.key, ARGV[a]) or (ARGV[a + 3] ~= '' and ARGV[a + 3]) or nil
     if not text then
@@ -359,6 +468,8 @@ end
 -- a float increment is always checked, since its sum must stay a finite double.
 local function needs_precheck(op)
   return count > 1 or op.code == OP_INCRF or op.code == OP_EXPECT or op.code == OP_DTADD
+    or op.code == OP_COND or op.code == OP_IMAX or op.code == OP_IMIN or op.code == OP_FMAX
+    or op.code == OP_FMIN or op.code == OP_CAS
     or (op.ix and op.ix.kind == IX_UNIQUE)
 end
 for i, op in ipairs(ops) do
@@ -419,6 +530,28 @@ local function run(op)
     end
     return 0
   elseif op.code == OP_EXPECT then
+    return 1
+  elseif op.code == OP_COND then
+    return 1
+  elseif op.code == OP_IMAX or op.code == OP_IMIN or op.code == OP_FMAX or op.code == OP_FMIN then
+    -- Prechecked: the current value parses.
+    local current = redis.call('HGET', op.key, ARGV[a]) or nil
+    local keep = extreme(op.code, current or (ARGV[a + 2] ~= '' and ARGV[a + 2]) or nil, ARGV[a + 1])
+    if keep ~= current then
+      redis.call('HSET', op.key, ARGV[a], keep)
+    end
+    return keep
+  elseif op.code == OP_CAS then
+    local current = redis.call('HGET', op.key, ARGV[a]) or nil
+    if current ~= cas_text(ARGV[a + 1]) then
+      return 0
+    end
+    local new = cas_text(ARGV[a + 2])
+    if new then
+      redis.call('HSET', op.key, ARGV[a], new)
+    else
+      redis.call('HDEL', op.key, ARGV[a])
+    end
     return 1
   elseif op.code == OP_TAKE then
     local value = redis.call('HGET', op.key, ARGV[a])

@@ -454,6 +454,29 @@ fn script_error(
             model: s.located.meta.name,
             pk: s.located.pk.clone(),
         }),
+        ScriptError::Condition { op: i, message } => specs.get(i).map(|s| {
+            // The args of a condition: field, comparator, kind, value, default.
+            let text = |j: usize| {
+                s.args
+                    .get(j)
+                    .map(|a| String::from_utf8_lossy(a).into_owned())
+                    .unwrap_or_default()
+            };
+            let comparator = text(1);
+            let condition = match comparator.as_str() {
+                "set" | "unset" => comparator,
+                _ => format!("{comparator} {}", text(3)),
+            };
+            Error::ConditionFailed {
+                key: s.key.clone(),
+                field: s.field.to_string(),
+                condition,
+                found: match message.strip_prefix('=') {
+                    Some(found) => found.to_string(),
+                    None => "unset".to_string(),
+                },
+            }
+        }),
         ScriptError::Exists { .. } | ScriptError::Purging { .. } => None,
     };
     typed.unwrap_or_else(|| e.into())

@@ -10,7 +10,7 @@ use redis::Value;
 use crate::codec::{Codec, CodecError, Element, Plain};
 use crate::error::{Error, Result};
 use crate::ops::instance::{Instance, Target};
-use crate::ops::op::{self, Op, OpSpec};
+use crate::ops::op::{self, Op, OpSpec, int_arg};
 use crate::protocol::OpCode;
 
 /// What every container handle holds.
@@ -54,10 +54,6 @@ impl Container {
     ) -> Result<Vec<Vec<u8>>> {
         items.into_iter().map(|v| self.encode::<T, E>(&v)).collect()
     }
-}
-
-fn int_arg(n: i64) -> Vec<u8> {
-    n.to_string().into_bytes()
 }
 
 fn decode_one<T, E: Element<T>>(v: Value, spec: &OpSpec) -> Result<Option<T>> {

@@ -135,6 +135,26 @@ impl Instance {
         self.op(Target::Hash, field, OpCode::Pttl, Ok(Vec::new()), decode)
     }
 
+    /// A condition that only requires the instance to exist (its version marker is set):
+    /// [`Error::NotFound`] otherwise, like every operation.
+    pub fn expect_exists(&self) -> Op<()> {
+        let args = Ok(vec![
+            crate::record::VERSION_FIELD.as_bytes().to_vec(),
+            b"set".to_vec(),
+            b"s".to_vec(),
+            Vec::new(),
+            Vec::new(),
+        ]);
+        let field = Cow::Borrowed("(instance)");
+        self.op(
+            Target::Hash,
+            field,
+            OpCode::Cond,
+            args,
+            Box::new(|_, _| Ok(())),
+        )
+    }
+
     /// The key of the container at `path` of this instance (`None` for an unusable pk).
     pub(crate) fn container_key(&self, path: &str) -> Option<String> {
         let located = self.located.as_ref().ok()?;

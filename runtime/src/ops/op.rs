@@ -129,7 +129,12 @@ impl<T: Send + 'static> IntoFuture for Op<T> {
     }
 }
 
-/// The bytes of a string reply; `None` for nil.
+/// An integer argument, as decimal text.
+pub(crate) fn int_arg(n: i64) -> Vec<u8> {
+    n.to_string().into_bytes()
+}
+
+/// A reply as bytes: `None` for nil.
 pub(crate) fn bytes(v: Value, spec: &OpSpec) -> Result<Option<Vec<u8>>> {
     match v {
         Value::Nil => Ok(None),

@@ -7,7 +7,7 @@ use std::marker::PhantomData;
 use crate::codec::{Codec, CodecError, Element, Plain};
 use crate::error::{Error, Result};
 use crate::ops::instance::{Instance, Target};
-use crate::ops::op::{self, Op, OpSpec};
+use crate::ops::op::{self, Op, OpSpec, int_arg};
 use crate::protocol::OpCode;
 
 fn encode_error(path: &str) -> impl FnOnce(CodecError) -> Error + '_ {
@@ -57,6 +57,74 @@ fn set(instance: &Instance, path: &Cow<'static, str>, raw: Result<Vec<u8>>) -> O
         args,
         Box::new(op::unit),
     )
+}
+
+/// A condition on the field at `path` (see `OpCode::Cond`): added to a pipeline, the pipeline
+/// writes nothing unless it holds ([`Error::ConditionFailed`]); alone, it only checks.
+#[allow(clippy::ptr_arg)]
+fn condition(
+    instance: &Instance,
+    path: &Cow<'static, str>,
+    comparator: &'static str,
+    kind: &'static str,
+    value: Result<Vec<u8>>,
+    default: Vec<u8>,
+) -> Op<()> {
+    let args = value.map(|value| {
+        vec![
+            path.as_bytes().to_vec(),
+            comparator.as_bytes().to_vec(),
+            kind.as_bytes().to_vec(),
+            value,
+            default,
+        ]
+    });
+    instance.op(
+        Target::Hash,
+        path.clone(),
+        OpCode::Cond,
+        args,
+        Box::new(op::unit),
+    )
+}
+
+/// Compare-and-set of the field at `path` (stored texts, `None` for unset).
+#[allow(clippy::ptr_arg)]
+fn compare_and_set(
+    instance: &Instance,
+    path: &Cow<'static, str>,
+    expected: Result<Option<Vec<u8>>>,
+    new: Result<Option<Vec<u8>>>,
+) -> Op<bool> {
+    let arg = |v: Option<Vec<u8>>| match v {
+        Some(raw) => [b"=".as_slice(), &raw].concat(),
+        None => b"-".to_vec(),
+    };
+    let args = expected.and_then(|e| Ok(vec![path.as_bytes().to_vec(), arg(e), arg(new?)]));
+    instance.op(
+        Target::Hash,
+        path.clone(),
+        OpCode::Cas,
+        args,
+        Box::new(op::flag),
+    )
+}
+
+/// Declares `expect_<cmp>` condition methods on a field handle: `$kind` is how the script
+/// compares, `$encode` turns the value into its stored text, `$default` the field's default.
+macro_rules! expect_methods {
+    ($value:ty, $kind:literal, $encode:expr, $default:expr; $($name:ident $cmp:literal $doc:literal),+) => {
+        $(
+            #[doc = concat!("A condition: the field ", $doc, " `value`. Added to a pipeline, the pipeline writes nothing unless it holds ([`Error::ConditionFailed`]), checked in the same script as its writes.")]
+            pub fn $name(&self, value: impl Into<$value>) -> Op<()> {
+                #[allow(clippy::redundant_closure_call)]
+                let raw = ($encode)(self, value.into());
+                #[allow(clippy::redundant_closure_call)]
+                let default = ($default)(self);
+                condition(&self.instance, &self.path, $cmp, $kind, raw, default)
+            }
+        )+
+    };
 }
 
 /// An `int` field: HINCRBY, HSET, HGET.
@@ -133,6 +201,40 @@ impl IntField {
         )
     }
 
+    expect_methods!(i64, "i", |_: &Self, v: i64| Ok(int_arg(v)), |s: &Self| s.default.map(int_arg).unwrap_or_default();
+        expect_eq "eq" "equals", expect_ne "ne" "differs from", expect_lt "lt" "is less than",
+        expect_le "le" "is at most", expect_gt "gt" "is greater than", expect_ge "ge" "is at least");
+
+    /// Keeps the larger of the field and `value` in one step and returns it ("keep the best
+    /// score"); a sorted index follows.
+    pub fn max(&self, value: i64) -> Op<i64> {
+        self.extreme(OpCode::Imax, value)
+    }
+
+    /// Keeps the smaller of the field and `value` in one step and returns it.
+    pub fn min(&self, value: i64) -> Op<i64> {
+        self.extreme(OpCode::Imin, value)
+    }
+
+    fn extreme(&self, code: OpCode, value: i64) -> Op<i64> {
+        let default = self.default.map(int_arg).unwrap_or_default();
+        let args = Ok(vec![self.path.as_bytes().to_vec(), int_arg(value), default]);
+        self.instance.op(
+            Target::Hash,
+            self.path.clone(),
+            code,
+            args,
+            Box::new(op::int_text),
+        )
+    }
+
+    /// Sets the field to `new` only when it holds `expected`, in one step; returns whether it
+    /// did. Of racing callers expecting one value, exactly one wins.
+    pub fn compare_and_set(&self, expected: i64, new: i64) -> Op<bool> {
+        let (expected, new) = (Ok(Some(int_arg(expected))), Ok(Some(int_arg(new))));
+        compare_and_set(&self.instance, &self.path, expected, new)
+    }
+
     /// Reads the value (HGET).
     pub fn get(&self) -> Op<i64> {
         get(&self.instance, &self.path, self.default)
@@ -188,6 +290,42 @@ impl FloatField {
         )
     }
 
+    expect_methods!(f64, "f", |s: &Self, v: f64| v.encode().map_err(encode_error(&s.path)), |s: &Self| s.default.and_then(|d| d.encode().ok()).unwrap_or_default();
+        expect_eq "eq" "equals", expect_ne "ne" "differs from", expect_lt "lt" "is less than",
+        expect_le "le" "is at most", expect_gt "gt" "is greater than", expect_ge "ge" "is at least");
+
+    /// Keeps the larger of the field and `value` in one step and returns it; a sorted index
+    /// follows.
+    pub fn max(&self, value: f64) -> Op<f64> {
+        self.extreme(OpCode::Fmax, value)
+    }
+
+    /// Keeps the smaller of the field and `value` in one step and returns it.
+    pub fn min(&self, value: f64) -> Op<f64> {
+        self.extreme(OpCode::Fmin, value)
+    }
+
+    fn extreme(&self, code: OpCode, value: f64) -> Op<f64> {
+        let default = self
+            .default
+            .and_then(|d| d.encode().ok())
+            .unwrap_or_default();
+        let args = value
+            .encode()
+            .map_err(encode_error(&self.path))
+            .map(|raw| vec![self.path.as_bytes().to_vec(), raw, default]);
+        self.instance.op(
+            Target::Hash,
+            self.path.clone(),
+            code,
+            args,
+            Box::new(|v, spec| {
+                let raw = op::bytes(v, spec)?.unwrap_or_default();
+                f64::decode(&raw).map_err(|e| spec.decode_error(e))
+            }),
+        )
+    }
+
     /// Sets the value (HSET). NaN and infinities are refused with [`Error::Encode`].
     pub fn set(&self, value: f64) -> Op<()> {
         let raw = value.encode().map_err(encode_error(&self.path));
@@ -234,6 +372,17 @@ impl<T: Codec + Clone + Send + 'static> ValueField<T> {
     /// Reads the value (HGET).
     pub fn get(&self) -> Op<T> {
         get(&self.instance, &self.path, self.default.clone())
+    }
+
+    expect_methods!(T, "s", |s: &Self, v: T| v.encode().map_err(encode_error(&s.path)), |s: &Self| s.default.as_ref().and_then(|d| d.encode().ok()).unwrap_or_default();
+        expect_eq "eq" "equals", expect_ne "ne" "differs from");
+
+    /// Sets the field to `new` only when it holds `expected`, in one step; returns whether it
+    /// did. Of racing callers expecting one value, exactly one wins. Indexes follow.
+    pub fn compare_and_set(&self, expected: impl Into<T>, new: impl Into<T>) -> Op<bool> {
+        let encode = |v: T| v.encode().map(Some).map_err(encode_error(&self.path));
+        let (expected, new) = (encode(expected.into()), encode(new.into()));
+        compare_and_set(&self.instance, &self.path, expected, new)
     }
 }
 
@@ -302,6 +451,10 @@ fn add_duration(
 }
 
 impl ValueField<DateTime> {
+    expect_methods!(DateTime, "t", |s: &Self, v: DateTime| v.encode().map_err(encode_error(&s.path)), |s: &Self| s.default.as_ref().and_then(|d| d.encode().ok()).unwrap_or_default();
+        expect_lt "lt" "is before", expect_le "le" "is at or before", expect_gt "gt" "is after",
+        expect_ge "ge" "is at or after");
+
     /// Adds `by` (negative to go back) in one step and returns the new value, computed by the
     /// script from the stored one (a sorted index follows). [`Error::Overflow`] when the result
     /// falls outside the years 0 to 9999, which RFC 3339 cannot write; nothing is written then.
@@ -348,6 +501,47 @@ impl<T: Send + 'static, E: Element<T> + 'static> OptionalField<T, E> {
     pub fn set(&self, value: impl Into<T>) -> Op<()> {
         let raw = E::encode(&value.into()).map_err(encode_error(&self.path));
         set(&self.instance, &self.path, raw)
+    }
+
+    /// A condition: the value is set (see the `expect_*` methods of [`IntField`]).
+    pub fn expect_set(&self) -> Op<()> {
+        condition(
+            &self.instance,
+            &self.path,
+            "set",
+            "s",
+            Ok(Vec::new()),
+            Vec::new(),
+        )
+    }
+
+    /// A condition: the value is unset.
+    pub fn expect_unset(&self) -> Op<()> {
+        condition(
+            &self.instance,
+            &self.path,
+            "unset",
+            "s",
+            Ok(Vec::new()),
+            Vec::new(),
+        )
+    }
+
+    /// A condition: the value is set and equals `value`.
+    pub fn expect_eq(&self, value: impl Into<T>) -> Op<()> {
+        let raw = E::encode(&value.into()).map_err(encode_error(&self.path));
+        condition(&self.instance, &self.path, "eq", "s", raw, Vec::new())
+    }
+
+    /// Sets the value to `new` (`None`: clears it) only when it is `expected` (`None`: unset),
+    /// in one step; returns whether it did.
+    pub fn compare_and_set(&self, expected: Option<T>, new: Option<T>) -> Op<bool> {
+        let encode = |v: Option<T>| {
+            v.map(|v| E::encode(&v).map_err(encode_error(&self.path)))
+                .transpose()
+        };
+        let (expected, new) = (encode(expected), encode(new));
+        compare_and_set(&self.instance, &self.path, expected, new)
     }
 
     /// Clears the value (HDEL); returns whether there was one.
