@@ -5,6 +5,7 @@
 
 pub mod expect;
 pub mod harness;
+pub mod rng;
 pub mod samples;
 
 /// A workspace binary for a test to run: the one `cargo test --workspace` built next to the test

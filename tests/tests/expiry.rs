@@ -8,25 +8,8 @@ use std::time::{Duration, Instant};
 use rapyer::{Error, Model as _};
 use rapyer_tests::fixtures::indexes::{Pass, PassRepo, Ping, Presence, Region};
 use rapyer_tests::harness::TestRedis;
+use rapyer_tests::rng::Rng;
 use redis::AsyncCommands;
-
-/// A small deterministic generator (xorshift64*), so failures replay.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-}
 
 const REGIONS: [Region; 3] = [Region::Eu, Region::Us, Region::Asia];
 /// Short enough to pass between two checks, long enough to outlast the step that set it.
