@@ -178,6 +178,8 @@ pub enum Type {
     Set(Box<Type>),
     /// `map<string, T>`
     Map(Box<Type>),
+    /// `ref<Model>`: the key of an instance of a declared model.
+    Ref(String),
 }
 
 impl Type {
@@ -198,6 +200,7 @@ impl Type {
             Type::Uuid => "uuid".into(),
             Type::Json => "json".into(),
             Type::Enum(n) | Type::Struct(n) => n.clone(),
+            Type::Ref(n) => format!("ref<{n}>"),
             Type::Optional(t) => format!("optional<{}>", t.schema_name()),
             Type::List(t) => format!("list<{}>", t.schema_name()),
             Type::Set(t) => format!("set<{}>", t.schema_name()),

@@ -81,6 +81,7 @@ pub fn is_scalar(t: &Type) -> bool {
             | Type::Uuid
             | Type::Json
             | Type::Enum(_)
+            | Type::Ref(_)
     )
 }
 

@@ -91,6 +91,7 @@ mod page;
 mod preflight;
 mod protocol;
 mod record;
+mod reference;
 mod reindex;
 mod reply;
 mod repo;
@@ -120,6 +121,7 @@ pub use ops::{
 };
 pub use page::{Cursor, Page};
 pub use preflight::ServerInfo;
+pub use reference::Ref;
 pub use reindex::{ReindexReport, UniqueConflict};
 pub use repo::Repo;
 pub use sentinel::SentinelConnection;

@@ -32,7 +32,7 @@ const KEY_KEYS: &[&str] = &["generate", "field"];
 const TTL_KEYS: &[&str] = &["after", "refresh"];
 const BUILTINS: &[&str] = &[
     "bool", "int", "float", "string", "bytes", "datetime", "uuid", "json", "optional", "list",
-    "set", "map",
+    "set", "map", "ref",
 ];
 
 /// Checks loaded files. On success returns the IR; otherwise every error found.
@@ -565,13 +565,14 @@ impl<'a> Checker<'a> {
     ) -> Option<Type> {
         let at = base.sub(e.offset, e.name.len());
         let arity = match e.name.as_str() {
-            "optional" | "list" | "set" => 1,
+            "optional" | "list" | "set" | "ref" => 1,
             "map" => 2,
             _ => 0,
         };
         if e.args.len() != arity {
             let msg = match arity {
                 0 => format!("`{}` takes no type arguments", e.name),
+                1 if e.name == "ref" => "`ref` takes one model, as in `ref<Player>`".to_string(),
                 1 => format!(
                     "`{}` takes one type argument, as in `{}<int>`",
                     e.name, e.name
@@ -582,8 +583,11 @@ impl<'a> Checker<'a> {
             return None;
         }
         let mut args = Vec::new();
-        for a in &e.args {
-            args.push(self.resolve(a, base, kinds));
+        // A reference's argument names a model, which is no field type of its own.
+        if e.name != "ref" {
+            for a in &e.args {
+                args.push(self.resolve(a, base, kinds));
+            }
         }
         let arg_span = |i: usize| base.sub(e.args[i].offset, e.args[i].name.len());
         let ty = match e.name.as_str() {
@@ -636,6 +640,26 @@ impl<'a> Checker<'a> {
                 }
                 Type::Set(Box::new(inner))
             }
+            "ref" => {
+                let target = &e.args[0];
+                if !target.args.is_empty() {
+                    self.error(arg_span(0), "`ref` takes one model, as in `ref<Player>`");
+                    return None;
+                }
+                match kinds.get(target.name.as_str()) {
+                    Some(DeclKind::Model) => Type::Ref(target.name.clone()),
+                    _ => {
+                        self.error(
+                            arg_span(0),
+                            format!("`ref<{}>` must name a model", target.name),
+                        )
+                        .help = Some(
+                            "a reference holds the key of an instance of a declared model".into(),
+                        );
+                        return None;
+                    }
+                }
+            }
             "map" => {
                 let value = args.pop()??;
                 let key = args.pop()??;
@@ -656,7 +680,7 @@ impl<'a> Checker<'a> {
                     Some(DeclKind::Struct) => Type::Struct(name.to_string()),
                     Some(DeclKind::Model) => {
                         self.error(at, format!("`{name}` is a model; a field can hold a struct or an enum, not a model"))
-                        .help = Some(format!("store the key of the `{name}` instead, or declare a struct"));
+                        .help = Some(format!("refer to an instance with `ref<{name}>` (its key), or declare a struct"));
                         return None;
                     }
                     None => {
@@ -668,7 +692,7 @@ impl<'a> Checker<'a> {
                         let d = self.error(at, format!("unknown type `{name}`"));
                         d.help = Some(match names::did_you_mean(name, candidates) {
                         Some(s) => format!("did you mean `{s}`?"),
-                        None => "types are bool, int, float, string, bytes, datetime, uuid, json, optional<T>, list<T>, set<T>, map<string, T>, or a declared enum or struct".into(),
+                        None => "types are bool, int, float, string, bytes, datetime, uuid, json, optional<T>, list<T>, set<T>, map<string, T>, ref<Model>, or a declared enum or struct".into(),
                     });
                         return None;
                     }
@@ -799,12 +823,18 @@ impl<'a> Checker<'a> {
                 "int, float or datetime",
             ),
             IndexKind::Unique => (
-                matches!(base, Type::String | Type::Int | Type::Uuid | Type::Enum(_)),
-                "string, int, uuid or an enum",
+                matches!(
+                    base,
+                    Type::String | Type::Int | Type::Uuid | Type::Enum(_) | Type::Ref(_)
+                ),
+                "string, int, uuid, an enum or a reference",
             ),
             IndexKind::Lookup => (
-                matches!(base, Type::String | Type::Bool | Type::Int | Type::Enum(_)),
-                "string, bool, int or an enum",
+                matches!(
+                    base,
+                    Type::String | Type::Bool | Type::Int | Type::Enum(_) | Type::Ref(_)
+                ),
+                "string, bool, int, an enum or a reference",
             ),
         };
         if !ok {
@@ -840,6 +870,7 @@ fn settable(ty: &Type) -> bool {
             | Type::DateTime
             | Type::Uuid
             | Type::Enum(_)
+            | Type::Ref(_)
     )
 }
 

@@ -100,6 +100,12 @@ pub fn rust_type(t: &Type) -> Option<String> {
             }
             format!("super::{n}")
         }
+        Type::Ref(n) => {
+            if !n.chars().all(|c| c.is_ascii_alphanumeric()) || is_keyword(n) {
+                return None;
+            }
+            format!("::rapyer::Ref<super::{n}>")
+        }
         Type::Optional(t) => format!("::core::option::Option<{}>", rust_type(t)?),
         Type::List(t) => format!("::std::vec::Vec<{}>", rust_type(t)?),
         Type::Set(t) => format!("::std::collections::BTreeSet<{}>", rust_type(t)?),

@@ -262,6 +262,28 @@ fn compare_model(
                 key_text(&m.key)
             ),
         );
+        // Every field that refers to the model holds keys of the old kind.
+        let new = schemas.1;
+        let fields = new
+            .models
+            .iter()
+            .map(|o| (&o.name, &o.fields))
+            .chain(new.structs.iter().map(|s| (&s.name, &s.fields)));
+        for (owner, fields) in fields {
+            for f in fields.iter().filter(|f| refers_to(&f.ty, name)) {
+                c.add(
+                    rules::REF_TARGET_KEY_CHANGED,
+                    At::New(f.span),
+                    false,
+                    false,
+                    Severity::Info,
+                    format!(
+                        "`{owner}.{}` refers to `{name}`, whose key changed: stored references hold keys of the old kind",
+                        f.name
+                    ),
+                );
+            }
+        }
     }
     let layout = |m: &Model| format!("buckets {} in slot group `{}`", m.buckets, m.slot_group);
     // A changed prefix moves the default slot group too; RS031 says it already.
@@ -335,12 +357,25 @@ fn ttl_text(t: Option<u64>) -> String {
     t.map_or("none".into(), |s| format!("{s}s"))
 }
 
+/// Whether `ty` holds references to `model`, directly or inside an optional or a container.
+fn refers_to(ty: &Type, model: &str) -> bool {
+    match ty {
+        Type::Ref(target) => target == model,
+        Type::Optional(t) | Type::List(t) | Type::Set(t) | Type::Map(t) => refers_to(t, model),
+        _ => false,
+    }
+}
+
 /// Whether data stored as `from` reads as `to` through the codecs.
 fn widens(from: &Type, to: &Type) -> bool {
     use Type::*;
     matches!(
         (from, to),
-        (Int, Float) | (Int | Float | Bool | DateTime | Uuid | Enum(_), String)
+        (Int, Float)
+            | (
+                Int | Float | Bool | DateTime | Uuid | Enum(_) | Ref(_),
+                String
+            )
     )
 }
 

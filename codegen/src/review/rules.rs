@@ -43,6 +43,7 @@ rules! {
     KEY_CHANGED = "RS030", "key-changed", "The primary key changed: existing instances are stored under keys the new code never builds.";
     PREFIX_CHANGED = "RS031", "prefix-changed", "The key prefix changed (a model rename without a pinned `prefix` too): existing data is unreachable.";
     LAYOUT_CHANGED = "RS032", "layout-changed", "The bucket count or the slot group changed: instances and index entries are stored under other keys (other cluster slots); existing data is unreachable until moved.";
+    REF_TARGET_KEY_CHANGED = "RS033", "ref-target-key-changed", "A model that fields refer to (`ref<Model>`) changed its key: stored references hold keys of the old kind, which the new code may not parse and finds no instance under.";
     INDEX_ADDED = "RS040", "index-added", "A new index: it is empty until `reindex` fills it from existing data.";
     INDEX_REMOVED = "RS041", "index-removed", "An index is gone: its Redis key stays until deleted.";
     INDEX_CHANGED = "RS042", "index-changed", "An index changed kind: the old index key stays, the new one needs `reindex`.";

@@ -10,6 +10,10 @@ mod ledger {
 mod player {
     include!("player.rs");
 }
+mod transfer {
+    include!("transfer.rs");
+}
 pub use account::{Account, AccountFields, AccountRepo};
 pub use ledger::{Ledger, LedgerFields, LedgerRepo};
 pub use player::{Player, PlayerFields, PlayerRepo};
+pub use transfer::{Transfer, TransferFields, TransferRepo};
