@@ -180,12 +180,17 @@ pub enum Type {
     Map(Box<Type>),
     /// `ref<Model>`: the key of an instance of a declared model.
     Ref(String),
+    /// `zset<T>`: members with float scores (a model field's whole type only).
+    ZSet(Box<Type>),
 }
 
 impl Type {
     /// True for the types stored in a key of their own (LIST, SET, HASH) rather than a hash field.
     pub fn is_container(&self) -> bool {
-        matches!(self, Type::List(_) | Type::Set(_) | Type::Map(_))
+        matches!(
+            self,
+            Type::List(_) | Type::Set(_) | Type::Map(_) | Type::ZSet(_)
+        )
     }
 
     /// The schema spelling, for messages: `list<map<string, int>>`.
@@ -201,6 +206,7 @@ impl Type {
             Type::Json => "json".into(),
             Type::Enum(n) | Type::Struct(n) => n.clone(),
             Type::Ref(n) => format!("ref<{n}>"),
+            Type::ZSet(t) => format!("zset<{}>", t.schema_name()),
             Type::Optional(t) => format!("optional<{}>", t.schema_name()),
             Type::List(t) => format!("list<{}>", t.schema_name()),
             Type::Set(t) => format!("set<{}>", t.schema_name()),

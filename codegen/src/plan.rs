@@ -31,6 +31,8 @@ pub enum Storage {
     },
     /// A SET key of its own.
     Set,
+    /// A ZSET key of its own (members and scores).
+    ZSet,
     /// A HASH key of its own; values are JSON when `json`.
     Map {
         /// Values stored as JSON.
@@ -50,6 +52,7 @@ impl Storage {
                 json: !is_scalar(e),
             },
             Type::Set(_) => Storage::Set,
+            Type::ZSet(_) => Storage::ZSet,
             Type::Map(e) => Storage::Map {
                 json: !is_scalar(e),
             },
@@ -62,6 +65,7 @@ impl Storage {
         match self {
             Storage::List { .. } => Some(ContainerKind::List),
             Storage::Set => Some(ContainerKind::Set),
+            Storage::ZSet => Some(ContainerKind::ZSet),
             Storage::Map { .. } => Some(ContainerKind::Map),
             _ => None,
         }
@@ -94,6 +98,8 @@ pub enum ContainerKind {
     Set,
     /// A HASH.
     Map,
+    /// A ZSET.
+    ZSet,
 }
 
 impl ContainerKind {
@@ -103,6 +109,7 @@ impl ContainerKind {
             ContainerKind::List => "List",
             ContainerKind::Set => "Set",
             ContainerKind::Map => "Map",
+            ContainerKind::ZSet => "ZSet",
         }
     }
 }
@@ -284,7 +291,7 @@ pub fn struct_defaultable(schema: &Schema, name: &str) -> bool {
 fn fills(schema: &Schema, field: &Field, depth: usize) -> bool {
     field.default.is_some()
         || match &field.ty {
-            Type::Optional(_) | Type::List(_) | Type::Set(_) | Type::Map(_) => true,
+            Type::Optional(_) | Type::List(_) | Type::Set(_) | Type::Map(_) | Type::ZSet(_) => true,
             Type::Struct(n) => struct_fills(schema, n, depth + 1),
             _ => false,
         }

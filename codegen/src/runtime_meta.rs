@@ -35,6 +35,7 @@ pub fn model_meta(schema: &Schema, model: &Model) -> rapyer::__private::ModelMet
                 ContainerKind::List => rapyer::__private::ContainerKind::List,
                 ContainerKind::Set => rapyer::__private::ContainerKind::Set,
                 ContainerKind::Map => rapyer::__private::ContainerKind::Map,
+                ContainerKind::ZSet => rapyer::__private::ContainerKind::ZSet,
             };
             rapyer::__private::ContainerMeta::new(leak(&p.path), kind)
         })

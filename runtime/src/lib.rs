@@ -117,7 +117,7 @@ pub use meta::{PkRef, PrimaryKey};
 pub use model::Model;
 pub use ops::{
     FloatField, Group, GroupOutcome, IntField, ListField, MapField, Op, OptionalField, Pipeline,
-    Results, SetField, Slot, SplitResults, ValueField,
+    Results, SetField, Slot, SplitResults, ValueField, ZSetField,
 };
 pub use page::{Cursor, Page};
 pub use preflight::ServerInfo;

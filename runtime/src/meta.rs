@@ -16,6 +16,8 @@ pub enum ContainerKind {
     Set,
     /// `map<string, T>`: a HASH.
     Map,
+    /// `zset<T>`: a sorted set (ZSET), member -> score.
+    ZSet,
 }
 
 /// A container field, flattened path included (`stats.history`).

@@ -24,6 +24,7 @@ pub(crate) enum KeyType {
     List,
     Set,
     Hash,
+    ZSet,
 }
 
 impl KeyType {
@@ -33,6 +34,7 @@ impl KeyType {
             KeyType::List => "list",
             KeyType::Set => "set",
             KeyType::Hash => "hash",
+            KeyType::ZSet => "zset",
         }
     }
 }
@@ -88,7 +90,7 @@ macro_rules! op_codes {
     };
 }
 
-use KeyType::{Hash, List, Set};
+use KeyType::{Hash, List, Set, ZSet};
 
 op_codes! {
     Rpush = "RPUSH", Some(List), false, true, Any;
@@ -117,6 +119,19 @@ op_codes! {
     Hkeys = "HKEYS", Some(Hash), true, false, Any;
     Hgetall = "HGETALL", Some(Hash), true, false, Any;
     Hsetnx = "HSETNX", Some(Hash), false, true, Any;
+    Zadd = "ZADD", Some(ZSet), false, true, Any;
+    /// Adds to a member's score in `f64` arithmetic (`member by`), checked to stay finite;
+    /// answers the new score as text.
+    Zincr = "zincr", Some(ZSet), false, true, General;
+    Zpopmin = "ZPOPMIN", Some(ZSet), false, false, Any;
+    Zpopmax = "ZPOPMAX", Some(ZSet), false, false, Any;
+    Zrange = "ZRANGE", Some(ZSet), true, false, Any;
+    Zrangebyscore = "ZRANGEBYSCORE", Some(ZSet), true, false, Any;
+    Zrank = "ZRANK", Some(ZSet), true, false, Any;
+    Zrevrank = "ZREVRANK", Some(ZSet), true, false, Any;
+    Zscore = "ZSCORE", Some(ZSet), true, false, Any;
+    Zrem = "ZREM", Some(ZSet), false, false, Any;
+    Zcard = "ZCARD", Some(ZSet), true, false, Any;
     /// Gets and removes a map entry (`key`): HGET, then HDEL.
     Take = "take", Some(Hash), false, false, General;
     /// Appends bytes to a string or bytes field (`field suffix`); answers the new length.
@@ -184,6 +199,7 @@ pub(crate) fn container_code(kind: ContainerKind) -> &'static str {
         ContainerKind::List => "L",
         ContainerKind::Set => "S",
         ContainerKind::Map => "H",
+        ContainerKind::ZSet => "Z",
     }
 }
 
@@ -378,6 +394,7 @@ pub(crate) fn lua_prelude() -> String {
         ("C_LIST", ContainerKind::List),
         ("C_SET", ContainerKind::Set),
         ("C_MAP", ContainerKind::Map),
+        ("C_ZSET", ContainerKind::ZSet),
     ] {
         lua.push_str(&format!("local {name} = '{}'\n", container_code(kind)));
     }

@@ -24,6 +24,8 @@ pub enum ContainerData {
     Set(Vec<Vec<u8>>),
     /// HASH entries.
     Map(Vec<(String, Vec<u8>)>),
+    /// ZSET members with their scores.
+    ZSet(Vec<(Vec<u8>, f64)>),
 }
 
 impl ContainerData {
@@ -32,6 +34,7 @@ impl ContainerData {
         match self {
             ContainerData::List(v) | ContainerData::Set(v) => v.len(),
             ContainerData::Map(v) => v.len(),
+            ContainerData::ZSet(v) => v.len(),
         }
     }
 
@@ -113,6 +116,20 @@ impl RecordWriter {
         let data = Self::encode_all(path, items.iter(), encode_json)?;
         self.containers
             .insert(path.to_string(), ContainerData::List(data));
+        Ok(())
+    }
+
+    /// A `zset<T>`: members and their scores (finite).
+    pub fn zset<T: Codec>(&mut self, path: &str, items: &BTreeMap<T, f64>) -> Result<()> {
+        let mut data = Vec::with_capacity(items.len());
+        for (member, score) in items {
+            if !score.is_finite() {
+                return Err(encode_err(path)(CodecError::NonFinite(*score)));
+            }
+            data.push((member.encode().map_err(encode_err(path))?, *score));
+        }
+        self.containers
+            .insert(path.to_string(), ContainerData::ZSet(data));
         Ok(())
     }
 
@@ -268,7 +285,7 @@ impl RecordReader {
         let (key, data) = self.elements(path);
         let items = match data {
             ContainerData::List(v) | ContainerData::Set(v) => v,
-            ContainerData::Map(_) => Vec::new(),
+            ContainerData::Map(_) | ContainerData::ZSet(_) => Vec::new(),
         };
         items
             .iter()
@@ -290,6 +307,21 @@ impl RecordReader {
     /// A `list<T>` of composites.
     pub fn list_json<T: DeserializeOwned>(&mut self, path: &str) -> Result<Vec<T>> {
         self.decode_list(path, decode_json)
+    }
+
+    /// A `zset<T>`: members and their scores.
+    pub fn zset<T: Codec + Ord>(&mut self, path: &str) -> Result<BTreeMap<T, f64>> {
+        let (key, data) = self.elements(path);
+        let ContainerData::ZSet(entries) = data else {
+            return Ok(BTreeMap::new());
+        };
+        entries
+            .iter()
+            .map(|(raw, score)| {
+                let member = T::decode(raw).map_err(self.decode_err(&key, path))?;
+                Ok((member, *score))
+            })
+            .collect()
     }
 
     /// A `set<T>`.

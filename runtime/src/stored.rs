@@ -307,6 +307,13 @@ pub(crate) fn write_args(
                     cmd.arg(k).arg(v);
                 }
             }
+            // ZADD takes score, member; a score as the codec writes a float.
+            Some(ContainerData::ZSet(entries)) => {
+                for (member, score) in entries {
+                    cmd.arg(crate::codec::Codec::encode(&score).unwrap_or_default())
+                        .arg(member);
+                }
+            }
             None => {}
         }
     }
@@ -665,6 +672,7 @@ fn decode_instance(
             ContainerKind::List => ContainerData::List(bulk_items(reply, key)?),
             ContainerKind::Set => ContainerData::Set(bulk_items(reply, key)?),
             ContainerKind::Map => ContainerData::Map(pairs(reply, key)?),
+            ContainerKind::ZSet => ContainerData::ZSet(scored(reply, key)?),
         };
         containers.insert(c.path.to_string(), data);
     }
@@ -672,6 +680,30 @@ fn decode_instance(
         hash: hash.into_iter().collect(),
         containers,
     }))
+}
+
+/// Member/score pairs of a ZRANGE WITHSCORES reply (flat, as a script returns it).
+fn scored(reply: Value, key: &str) -> Result<Vec<(Vec<u8>, f64)>> {
+    let mut items = array(reply, key)?.into_iter();
+    let mut out = Vec::new();
+    while let (Some(member), Some(score)) = (items.next(), items.next()) {
+        let member = bulk(member, key)?;
+        let text = bulk(score, key)?;
+        let score = String::from_utf8_lossy(&text)
+            .parse::<f64>()
+            .ok()
+            .filter(|s| s.is_finite())
+            .ok_or_else(|| Error::Decode {
+                key: key.to_string(),
+                field: format!("score of {:?}", String::from_utf8_lossy(&member)),
+                reason: format!(
+                    "{:?} is not a finite number",
+                    String::from_utf8_lossy(&text)
+                ),
+            })?;
+        out.push((member, score));
+    }
+    Ok(out)
 }
 
 fn bulk_items(reply: Value, key: &str) -> Result<Vec<Vec<u8>>> {

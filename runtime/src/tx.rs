@@ -515,6 +515,24 @@ fn changes<M: Model>(instance: &Instance, old: &M, new: &M, out: &mut Vec<OpSpec
                     push(target, path, OpCode::Hset, set)?;
                 }
             }
+            (Some(ContainerData::ZSet(was)), Some(ContainerData::ZSet(now))) => {
+                let gone: Vec<Vec<u8>> = was
+                    .iter()
+                    .filter(|(m, _)| !now.iter().any(|(n, _)| n == m))
+                    .map(|(m, _)| m.clone())
+                    .collect();
+                let set: Vec<Vec<u8>> = now
+                    .iter()
+                    .filter(|entry| !was.contains(entry))
+                    .flat_map(|(m, s)| [score_arg(*s), m.clone()])
+                    .collect();
+                if !gone.is_empty() {
+                    push(target, path.clone(), OpCode::Zrem, gone)?;
+                }
+                if !set.is_empty() {
+                    push(target, path, OpCode::Zadd, set)?;
+                }
+            }
             (_, now) => {
                 // Lists (order matters) are replaced whole; so is anything unexpected.
                 push(target, path.clone(), OpCode::Del, vec![])?;
@@ -528,6 +546,13 @@ fn changes<M: Model>(instance: &Instance, old: &M, new: &M, out: &mut Vec<OpSpec
                             .flat_map(|(k, v)| [k.into_bytes(), v])
                             .collect(),
                     ),
+                    Some(ContainerData::ZSet(entries)) => (
+                        OpCode::Zadd,
+                        entries
+                            .into_iter()
+                            .flat_map(|(m, s)| [score_arg(s), m])
+                            .collect(),
+                    ),
                     None => (OpCode::Rpush, Vec::new()),
                 };
                 if !items.is_empty() {
@@ -537,4 +562,9 @@ fn changes<M: Model>(instance: &Instance, old: &M, new: &M, out: &mut Vec<OpSpec
         }
     }
     Ok(())
+}
+
+/// A score as ZADD takes it: the float's stored text.
+fn score_arg(score: f64) -> Vec<u8> {
+    crate::codec::Codec::encode(&score).unwrap_or_default()
 }

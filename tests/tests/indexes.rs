@@ -7,7 +7,7 @@ use rapyer::__private::IndexKind;
 use rapyer::__private::Keyspace;
 use rapyer::{Error, Model as _, Op, Pipeline};
 use rapyer_tests::fixtures::indexes::{
-    Board, Gamer, GamerRepo, Guild, Membership, Pass, Ping, Presence, Region,
+    Board, Gamer, GamerRepo, Guild, Ladder, Membership, Pass, Ping, Presence, Region,
 };
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -826,6 +826,7 @@ fn the_cli_describes_models_as_the_generated_code_does() {
                 Ping::META,
                 Presence::META,
                 Membership::META,
+                Ladder::META,
             ],
         ),
         ("review/renames/new", vec![renames::new::Player::META]),

@@ -32,7 +32,7 @@ const KEY_KEYS: &[&str] = &["generate", "field"];
 const TTL_KEYS: &[&str] = &["after", "refresh"];
 const BUILTINS: &[&str] = &[
     "bool", "int", "float", "string", "bytes", "datetime", "uuid", "json", "optional", "list",
-    "set", "map", "ref",
+    "set", "map", "ref", "zset",
 ];
 
 /// Checks loaded files. On success returns the IR; otherwise every error found.
@@ -409,6 +409,16 @@ impl<'a> Checker<'a> {
         );
         let doc = self.doc(&entries);
         let fields = self.check_fields(decl, &entries, kinds);
+        for f in fields.iter().filter(|f| matches!(f.ty, Type::ZSet(_))) {
+            self.error(
+                f.span,
+                format!(
+                    "struct `{}` cannot have a `zset` field (`{}`): a zset is a model field's whole type",
+                    decl.name, f.name
+                ),
+            )
+            .help = Some("move the field to the model".into());
+        }
         Some(Struct {
             name: decl.name.clone(),
             doc,
@@ -565,7 +575,7 @@ impl<'a> Checker<'a> {
     ) -> Option<Type> {
         let at = base.sub(e.offset, e.name.len());
         let arity = match e.name.as_str() {
-            "optional" | "list" | "set" | "ref" => 1,
+            "optional" | "list" | "set" | "ref" | "zset" => 1,
             "map" => 2,
             _ => 0,
         };
@@ -616,7 +626,30 @@ impl<'a> Checker<'a> {
                 }
                 Type::Optional(Box::new(inner))
             }
-            "list" => Type::List(Box::new(args.pop()??)),
+            "list" => {
+                let inner = args.pop()??;
+                if matches!(inner, Type::ZSet(_)) {
+                    self.error(
+                        arg_span(0),
+                        "`zset<T>` cannot be an element: it is a model field's whole type",
+                    )
+                    .help = Some("give the model a `zset<T>` field of its own".into());
+                    return None;
+                }
+                Type::List(Box::new(inner))
+            }
+            "zset" => {
+                let inner = args.pop()??;
+                if !settable(&inner) {
+                    self.error(
+                        arg_span(0),
+                        format!("`zset<{}>` is not supported", inner.schema_name()),
+                    )
+                    .help = Some("zset members must be one of bool, int, string, bytes, datetime, uuid, an enum or a reference".into());
+                    return None;
+                }
+                Type::ZSet(Box::new(inner))
+            }
             "set" => {
                 let inner = args.pop()??;
                 if !settable(&inner) {
@@ -670,6 +703,14 @@ impl<'a> Checker<'a> {
                     )
                     .help =
                         Some("Redis hash fields are strings; convert the key to a string".into());
+                    return None;
+                }
+                if matches!(value, Type::ZSet(_)) {
+                    self.error(
+                        arg_span(1),
+                        "`zset<T>` cannot be a map value: it is a model field's whole type",
+                    )
+                    .help = Some("give the model a `zset<T>` field of its own".into());
                     return None;
                 }
                 Type::Map(Box::new(value))

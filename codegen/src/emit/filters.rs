@@ -109,6 +109,7 @@ pub fn rust_type(t: &Type) -> Option<String> {
         Type::Optional(t) => format!("::core::option::Option<{}>", rust_type(t)?),
         Type::List(t) => format!("::std::vec::Vec<{}>", rust_type(t)?),
         Type::Set(t) => format!("::std::collections::BTreeSet<{}>", rust_type(t)?),
+        Type::ZSet(t) => format!("::std::collections::BTreeMap<{}, f64>", rust_type(t)?),
         Type::Map(t) => format!(
             "::std::collections::BTreeMap<::std::string::String, {}>",
             rust_type(t)?
@@ -210,6 +211,7 @@ fn handle_filter(value: &Value, _: &HashMap<String, Value>) -> Result<Value> {
             format!("::rapyer::ListField<{}{}>", ty(elem)?, codec(*json))
         }
         Handle::Set(t) => format!("::rapyer::SetField<{}>", ty(t)?),
+        Handle::ZSet(t) => format!("::rapyer::ZSetField<{}>", ty(t)?),
         Handle::Map { elem, json } => format!("::rapyer::MapField<{}{}>", ty(elem)?, codec(*json)),
         Handle::Struct(name) if is_ident(name) => format!("super::{name}"),
         Handle::Struct(_) => return Err(err("handle", value)),

@@ -251,6 +251,8 @@ pub enum Handle {
     },
     /// `SetField<T>`.
     Set(Type),
+    /// `ZSetField<T>`.
+    ZSet(Type),
     /// `MapField<T>`.
     Map {
         /// The value type.
@@ -461,6 +463,7 @@ fn field_view(schema: &Schema, owner: &str, f: &ir::Field, key: Option<&Key>) ->
         Storage::List { json: false } => ("list", "list"),
         Storage::List { json: true } => ("list_json", "list_json"),
         Storage::Set => ("set", "set"),
+        Storage::ZSet => ("zset", "zset"),
         Storage::Map { json: false } => ("map", "map"),
         Storage::Map { json: true } => ("map_json", "map_json"),
     };
@@ -472,7 +475,7 @@ fn field_view(schema: &Schema, owner: &str, f: &ir::Field, key: Option<&Key>) ->
         (Type::Optional(_), None, _) => InitValue::Literal(Literal::None),
         (Type::List(_), None, _) => InitValue::EmptyList,
         (Type::Set(_), None, _) => InitValue::EmptySet,
-        (Type::Map(_), None, _) => InitValue::EmptyMap,
+        (Type::Map(_) | Type::ZSet(_), None, _) => InitValue::EmptyMap,
         (Type::Struct(n), None, _) if plan::struct_defaultable(schema, n) => {
             InitValue::StructNew(f.ty.clone())
         }
@@ -522,6 +525,7 @@ fn handle(ty: &Type) -> Handle {
             json: json(e),
         },
         Type::Set(e) => Handle::Set(e.as_ref().clone()),
+        Type::ZSet(e) => Handle::ZSet(e.as_ref().clone()),
         Type::Map(e) => Handle::Map {
             elem: e.as_ref().clone(),
             json: json(e),

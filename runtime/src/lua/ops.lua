@@ -37,6 +37,8 @@
 --                                                  memo? is '1', the instance's k keys (its
 --                                                  hash first), then the ni index keys
 --   take k                                         HGET and HDEL of a map entry
+--   zincr member by                                a member's score plus by in f64 (from 0),
+--                                                  checked finite; replies the new score
 --   append f suffix                                the field's text with suffix appended;
 --                                                  replies the new length
 --   dtadd f seconds nanos default                  a datetime field plus a duration; replies
@@ -232,7 +234,7 @@ end
 
 -- Hash fields as the ops before the current one left them: sim[key][field] is the stored text,
 -- false once deleted; cleared[key] once the whole key is deleted.
-local sim, cleared = {}, {}
+local sim, cleared, zsim = {}, {}, {}
 local function stored(key, field)
   local fields = sim[key]
   if fields and fields[field] ~= nil then
@@ -323,6 +325,15 @@ local function precheck(i, op)
     end
   elseif op.code == OP_TAKE then
     remember(op.key, ARGV[a], false)
+  elseif op.code == OP_ZINCR then
+    -- Scores as the zincr ops before this one left them.
+    zsim[op.key] = zsim[op.key] or {}
+    local current = zsim[op.key][ARGV[a]] or redis.call('ZSCORE', op.key, ARGV[a]) or '0'
+    local sum, code, why = float_sum(current, ARGV[a + 1])
+    if not sum then
+      return fail(code, i, why)
+    end
+    zsim[op.key][ARGV[a]] = sum
   elseif op.code == OP_APPEND then
     new_text = (stored(op.key, ARGV[a]) or '') .. ARGV[a + 1]
     remember(op.key, ARGV[a], new_text)
@@ -468,6 +479,7 @@ end
 -- a float increment is always checked, since its sum must stay a finite double.
 local function needs_precheck(op)
   return count > 1 or op.code == OP_INCRF or op.code == OP_EXPECT or op.code == OP_DTADD
+    or op.code == OP_ZINCR
     or op.code == OP_COND or op.code == OP_IMAX or op.code == OP_IMIN or op.code == OP_FMAX
     or op.code == OP_FMIN or op.code == OP_CAS
     or (op.ix and op.ix.kind == IX_UNIQUE)
@@ -553,6 +565,11 @@ local function run(op)
       redis.call('HDEL', op.key, ARGV[a])
     end
     return 1
+  elseif op.code == OP_ZINCR then
+    -- Prechecked: the sum is finite.
+    local sum = float_sum(redis.call('ZSCORE', op.key, ARGV[a]) or '0', ARGV[a + 1])
+    redis.call('ZADD', op.key, sum, ARGV[a])
+    return sum
   elseif op.code == OP_TAKE then
     local value = redis.call('HGET', op.key, ARGV[a])
     if value then

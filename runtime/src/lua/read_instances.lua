@@ -2,7 +2,7 @@
 -- first.) Every key is declared, so on a cluster the instances of one call share a slot.
 -- KEYS: per instance, its hash, then its nc container keys in the model's order; with a
 -- refresh (below), then its fence hash and its bucket's registry.
--- ARGV[1] nc, then nc container kinds (C_LIST, C_SET, C_MAP); then, for a model whose reads
+-- ARGV[1] nc, then nc container kinds (C_LIST, C_SET, C_MAP, C_ZSET); then, for a model whose reads
 -- re-arm the TTL (sliding expiry, `refresh: read`): the ttl in ms, then each instance's pk. An
 -- instance found that still expires gets the TTL on every key and its registry entry.
 -- Returns per instance { hash fields (HGETALL), container 1, ..., container nc }; a missing
@@ -25,6 +25,8 @@ for k = 1, #KEYS, stride do
         item[c + 1] = redis.call('LRANGE', key, 0, -1)
       elseif kind == C_SET then
         item[c + 1] = redis.call('SMEMBERS', key)
+      elseif kind == C_ZSET then
+        item[c + 1] = redis.call('ZRANGE', key, 0, -1, 'WITHSCORES')
       else
         item[c + 1] = redis.call('HGETALL', key)
       end

@@ -16,8 +16,8 @@
 -- ARGV[9]  the position in KEYS of the bucket's memo of expiring instances (index.lua), 0 when
 --          the model has no expiry or no index
 -- ARGV[10] number n of hash field/value pairs, followed by the 2n pair items
--- then, per container in KEYS order: kind (C_LIST, C_SET or C_MAP), element count c, then the
--- c items (2c for C_MAP); then, per index: kind, field path, and the position of its key in
+-- then, per container in KEYS order: kind (C_LIST, C_SET, C_MAP or C_ZSET), element count c,
+-- then the c items (2c for C_MAP: field, value; for C_ZSET: score, member); then, per index: kind, field path, and the position of its key in
 -- KEYS, or 0 for a unique index kept in another slot by claims.
 -- Returns the old stored text of each index kept elsewhere (false when unset), in order; for
 -- get_or_insert of an existing pk, { -1, { hash fields, container 1, ..., container nc } }
@@ -54,10 +54,12 @@ local function write_one(KEYS, ARGV)
         item[k - 1] = redis.call('LRANGE', KEYS[k], 0, -1)
       elseif kind == C_SET then
         item[k - 1] = redis.call('SMEMBERS', KEYS[k])
+      elseif kind == C_ZSET then
+        item[k - 1] = redis.call('ZRANGE', KEYS[k], 0, -1, 'WITHSCORES')
       else
         item[k - 1] = redis.call('HGETALL', KEYS[k])
       end
-      pos = pos + 2 + count * ((kind == C_MAP) and 2 or 1)
+      pos = pos + 2 + count * ((kind == C_MAP or kind == C_ZSET) and 2 or 1)
     end
     return { -1, item }
   end
@@ -79,7 +81,7 @@ local function write_one(KEYS, ARGV)
   -- Skip the container section to reach the index section.
   local pos = FIRST + 2 * pairs_count
   for _ = 1, nc do
-    local width = (ARGV[pos] == C_MAP) and 2 or 1
+    local width = (ARGV[pos] == C_MAP or ARGV[pos] == C_ZSET) and 2 or 1
     pos = pos + 2 + tonumber(ARGV[pos + 1]) * width
   end
   local containers_pos = FIRST + 2 * pairs_count
@@ -128,12 +130,12 @@ local function write_one(KEYS, ARGV)
     redis.call('PEXPIRE', hash, ttl)
   end
 
-  local commands = { [C_LIST] = 'RPUSH', [C_SET] = 'SADD', [C_MAP] = 'HSET' }
+  local commands = { [C_LIST] = 'RPUSH', [C_SET] = 'SADD', [C_MAP] = 'HSET', [C_ZSET] = 'ZADD' }
   pos = containers_pos
   for k = 3, 2 + nc do
     local kind = ARGV[pos]
     local count = tonumber(ARGV[pos + 1])
-    local width = (kind == C_MAP) and 2 or 1
+    local width = (kind == C_MAP or kind == C_ZSET) and 2 or 1
     if count > 0 then
       call_chunked(commands[kind], KEYS[k], pos + 2, count, width)
       if ttl > 0 then

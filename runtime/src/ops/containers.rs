@@ -505,8 +505,172 @@ impl MapField<f64> {
     }
 }
 
+/// A `zset<T>` field: members with scores (a ZSET), for priority queues and per-instance
+/// leaderboards. Scores are finite `f64`; ties order by member bytes, as Redis orders them.
+#[derive(Debug, Clone)]
+pub struct ZSetField<T> {
+    c: Container,
+    codec: PhantomData<fn() -> T>,
+}
+
+/// Member, score pairs of a WITHSCORES reply (flat, as the script returns it).
+fn decode_scored<T: Codec>(v: Value, spec: &OpSpec) -> Result<Vec<(T, f64)>> {
+    let items = op::array(v, spec)?;
+    let mut out = Vec::with_capacity(items.len() / 2);
+    let mut items = items.into_iter();
+    while let (Some(member), Some(score)) = (items.next(), items.next()) {
+        let member = op::bytes(member, spec)?.unwrap_or_default();
+        let member = T::decode(&member).map_err(|e| spec.decode_error(e))?;
+        let score = op::bytes(score, spec)?.unwrap_or_default();
+        let score = f64::decode(&score).map_err(|e| spec.decode_error(e))?;
+        out.push((member, score));
+    }
+    Ok(out)
+}
+
+fn first_scored<T: Codec>(v: Value, spec: &OpSpec) -> Result<Option<(T, f64)>> {
+    Ok(decode_scored(v, spec)?.into_iter().next())
+}
+
+impl<T: Codec + Ord + Send + 'static> ZSetField<T> {
+    /// The sorted set at `path` of `instance`.
+    pub fn new(instance: Instance, path: impl Into<Cow<'static, str>>) -> Self {
+        ZSetField {
+            c: Container {
+                instance,
+                path: path.into(),
+            },
+            codec: PhantomData,
+        }
+    }
+
+    fn member(&self, member: T) -> Result<Vec<u8>> {
+        self.c.encode::<T, Plain>(&member)
+    }
+
+    /// Adds a member with `score`, or moves it to `score` (ZADD); returns whether it was new.
+    /// A score that is not finite is refused ([`Error::Encode`]).
+    pub fn add(&self, member: impl Into<T>, score: f64) -> Op<bool> {
+        let args = score
+            .encode()
+            .map_err(|e| self.c.encode_error(e))
+            .and_then(|s| Ok(vec![s, self.member(member.into())?]));
+        self.c.whole(OpCode::Zadd, args, Box::new(op::flag))
+    }
+
+    /// Adds `by` to a member's score (from 0 when absent) in `f64` arithmetic and returns the
+    /// new score; [`Error::Overflow`] when it would not be finite (nothing written).
+    pub fn incr(&self, member: impl Into<T>, by: f64) -> Op<f64> {
+        let args = self
+            .member(member.into())
+            .and_then(|m| Ok(vec![m, by.encode().map_err(|e| self.c.encode_error(e))?]));
+        self.c.whole(
+            OpCode::Zincr,
+            args,
+            Box::new(|v, spec| {
+                let raw = op::bytes(v, spec)?.unwrap_or_default();
+                f64::decode(&raw).map_err(|e| spec.decode_error(e))
+            }),
+        )
+    }
+
+    /// Removes and returns the member with the lowest score (ZPOPMIN); `None` when empty.
+    pub fn pop_min(&self) -> Op<Option<(T, f64)>> {
+        self.c
+            .whole(OpCode::Zpopmin, Ok(vec![]), Box::new(first_scored::<T>))
+    }
+
+    /// Removes and returns the member with the highest score (ZPOPMAX); `None` when empty.
+    pub fn pop_max(&self) -> Op<Option<(T, f64)>> {
+        self.c
+            .whole(OpCode::Zpopmax, Ok(vec![]), Box::new(first_scored::<T>))
+    }
+
+    /// The member with the lowest score, left in place; `None` when empty.
+    pub fn peek_min(&self) -> Op<Option<(T, f64)>> {
+        let args = Ok(vec![b"0".to_vec(), b"0".to_vec(), b"WITHSCORES".to_vec()]);
+        self.c
+            .whole(OpCode::Zrange, args, Box::new(first_scored::<T>))
+    }
+
+    /// The member with the highest score, left in place; `None` when empty.
+    pub fn peek_max(&self) -> Op<Option<(T, f64)>> {
+        let args = Ok(vec![b"-1".to_vec(), b"-1".to_vec(), b"WITHSCORES".to_vec()]);
+        self.c
+            .whole(OpCode::Zrange, args, Box::new(first_scored::<T>))
+    }
+
+    /// Members from rank `start` to `stop` (both included, lowest score first; negative
+    /// counts from the highest), with their scores (ZRANGE).
+    pub fn range_by_rank(&self, start: i64, stop: i64) -> Op<Vec<(T, f64)>> {
+        let args = Ok(vec![int_arg(start), int_arg(stop), b"WITHSCORES".to_vec()]);
+        self.c
+            .whole(OpCode::Zrange, args, Box::new(decode_scored::<T>))
+    }
+
+    /// Members with a score in `[min, max]`, lowest first, with their scores (ZRANGEBYSCORE).
+    pub fn range_by_score(&self, min: f64, max: f64) -> Op<Vec<(T, f64)>> {
+        let bound = |b: f64| crate::page::score_text(b).into_bytes();
+        let args = Ok(vec![bound(min), bound(max), b"WITHSCORES".to_vec()]);
+        self.c
+            .whole(OpCode::Zrangebyscore, args, Box::new(decode_scored::<T>))
+    }
+
+    /// A member's rank from the lowest score (ZRANK); `None` when absent.
+    pub fn rank(&self, member: impl Into<T>) -> Op<Option<u64>> {
+        let args = self.member(member.into()).map(|m| vec![m]);
+        self.c.whole(OpCode::Zrank, args, Box::new(optional_count))
+    }
+
+    /// A member's rank from the highest score (ZREVRANK); `None` when absent.
+    pub fn rank_from_top(&self, member: impl Into<T>) -> Op<Option<u64>> {
+        let args = self.member(member.into()).map(|m| vec![m]);
+        self.c
+            .whole(OpCode::Zrevrank, args, Box::new(optional_count))
+    }
+
+    /// A member's score (ZSCORE); `None` when absent.
+    pub fn score(&self, member: impl Into<T>) -> Op<Option<f64>> {
+        let args = self.member(member.into()).map(|m| vec![m]);
+        self.c.whole(
+            OpCode::Zscore,
+            args,
+            Box::new(|v, spec| {
+                op::bytes(v, spec)?
+                    .map(|raw| f64::decode(&raw).map_err(|e| spec.decode_error(e)))
+                    .transpose()
+            }),
+        )
+    }
+
+    /// Removes a member (ZREM); returns whether it was there.
+    pub fn remove(&self, member: impl Into<T>) -> Op<bool> {
+        let args = self.member(member.into()).map(|m| vec![m]);
+        self.c.whole(OpCode::Zrem, args, Box::new(op::flag))
+    }
+
+    /// The number of members (ZCARD).
+    pub fn len(&self) -> Op<u64> {
+        self.c.whole(OpCode::Zcard, Ok(vec![]), Box::new(op::count))
+    }
+
+    /// Removes every member (DEL of the key).
+    pub fn clear(&self) -> Op<()> {
+        self.c.whole(OpCode::Del, Ok(vec![]), Box::new(op::unit))
+    }
+}
+
+/// A rank or count that may be absent (nil).
+fn optional_count(v: Value, spec: &OpSpec) -> Result<Option<u64>> {
+    match v {
+        Value::Nil => Ok(None),
+        other => op::count(other, spec).map(Some),
+    }
+}
+
 super::instance::field_handle! {
     impl[T: Send + 'static, E: Element<T> + 'static] ListField<T, E>;
     impl[T: Codec + Ord + Send + 'static] SetField<T>;
     impl[T: Send + 'static, E: Element<T> + 'static] MapField<T, E>;
+    impl[T: Codec + Ord + Send + 'static] ZSetField<T>;
 }

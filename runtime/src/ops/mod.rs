@@ -15,6 +15,7 @@
 //! | [`ListField`] | `list<T>` |
 //! | [`SetField`] | `set<T>` |
 //! | [`MapField`] | `map<string, T>` |
+//! | [`ZSetField`] | `zset<T>` |
 //!
 //! `docs/operations.md` in the repository lists every operation with the Redis commands it issues.
 
@@ -25,7 +26,7 @@ pub(crate) mod op;
 mod pipeline;
 mod scalars;
 
-pub use containers::{ListField, MapField, SetField};
+pub use containers::{ListField, MapField, SetField, ZSetField};
 pub use instance::{FieldHandle, Instance, Place};
 pub use op::Op;
 pub use pipeline::{Group, GroupOutcome, Pipeline, Results, Slot, SplitResults};

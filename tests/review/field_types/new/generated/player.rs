@@ -27,6 +27,8 @@ pub struct Player {
     pub motto: ::std::string::String,
     /// Schema type `optional<int>`.
     pub rank: ::core::option::Option<i64>,
+    /// Schema type `zset<string>`.
+    pub queue: ::std::collections::BTreeMap<::std::string::String, f64>,
 }
 impl Player {
     /// Creates an instance from its required fields; the others take their schema defaults
@@ -48,6 +50,7 @@ impl Player {
             level: ::core::option::Option::None,
             motto: motto.into(),
             rank: ::core::option::Option::None,
+            queue: ::std::collections::BTreeMap::new(),
         }
     }
     /// The repository of this model on `client`.
@@ -66,7 +69,7 @@ impl ::rapyer::Model for Player {
         ttl_refresh: rt::TtlRefresh::Never,
         buckets: 1,
         slot_group: "Player",
-        containers: &[],
+        containers: &[rt::ContainerMeta::new("queue", rt::ContainerKind::ZSet)],
         indexes: &[],
         renames: &[],
     };
@@ -83,6 +86,7 @@ impl ::rapyer::Model for Player {
         w.optional("level", &self.level)?;
         w.field("motto", &self.motto)?;
         w.optional("rank", &self.rank)?;
+        w.zset("queue", &self.queue)?;
         ::core::result::Result::Ok(())
     }
     fn read_record(r: &mut rt::RecordReader) -> ::rapyer::Result<Self> {
@@ -96,6 +100,7 @@ impl ::rapyer::Model for Player {
             level: r.optional("level")?,
             motto: r.field("motto")?,
             rank: r.optional("rank")?,
+            queue: r.zset("queue")?,
         })
     }
 }
@@ -150,5 +155,9 @@ impl PlayerFields {
     /// Atomic operations on [`Player::rank`].
     pub fn rank(&self) -> ::rapyer::OptionalField<i64> {
         self.0.field("rank")
+    }
+    /// Atomic operations on [`Player::queue`].
+    pub fn queue(&self) -> ::rapyer::ZSetField<::std::string::String> {
+        self.0.field("queue")
     }
 }

@@ -27,6 +27,8 @@ pub struct Player {
     pub motto: ::core::option::Option<::std::string::String>,
     /// Schema type `int`.
     pub rank: i64,
+    /// Schema type `set<string>`.
+    pub queue: ::std::collections::BTreeSet<::std::string::String>,
 }
 impl Player {
     /// Creates an instance from its required fields; the others take their schema defaults
@@ -48,6 +50,7 @@ impl Player {
             level: 1i64,
             motto: ::core::option::Option::None,
             rank,
+            queue: ::std::collections::BTreeSet::new(),
         }
     }
     /// The repository of this model on `client`.
@@ -66,7 +69,7 @@ impl ::rapyer::Model for Player {
         ttl_refresh: rt::TtlRefresh::Never,
         buckets: 1,
         slot_group: "Player",
-        containers: &[],
+        containers: &[rt::ContainerMeta::new("queue", rt::ContainerKind::Set)],
         indexes: &[],
         renames: &[],
     };
@@ -83,6 +86,7 @@ impl ::rapyer::Model for Player {
         w.field("level", &self.level)?;
         w.optional("motto", &self.motto)?;
         w.field("rank", &self.rank)?;
+        w.set("queue", &self.queue)?;
         ::core::result::Result::Ok(())
     }
     fn read_record(r: &mut rt::RecordReader) -> ::rapyer::Result<Self> {
@@ -96,6 +100,7 @@ impl ::rapyer::Model for Player {
             level: r.field_or("level", || 1i64)?,
             motto: r.optional("motto")?,
             rank: r.field("rank")?,
+            queue: r.set("queue")?,
         })
     }
 }
@@ -148,5 +153,9 @@ impl PlayerFields {
     /// Atomic operations on [`Player::rank`].
     pub fn rank(&self) -> ::rapyer::IntField {
         self.0.field("rank")
+    }
+    /// Atomic operations on [`Player::queue`].
+    pub fn queue(&self) -> ::rapyer::SetField<::std::string::String> {
+        self.0.field("queue")
     }
 }
