@@ -68,7 +68,8 @@ pub(crate) fn free_port() -> u16 {
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
             .expect("no free TCP port");
-        if port <= 55535 {
+        // A cluster node also listens on port + 10000 (its bus): that one must be free too.
+        if port <= 55535 && std::net::TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok() {
             return port;
         }
     }
@@ -80,8 +81,22 @@ impl RedisServer {
         Self::start_with(transport, &["--save", "", "--appendonly", "no"])
     }
 
-    /// Starts a server with extra configuration arguments (`--appendonly yes`, ...).
+    /// Starts a server with extra configuration arguments (`--appendonly yes`, ...). A port
+    /// taken by another process between choosing it and binding it (tests run in parallel) is
+    /// chosen again.
     pub fn start_with(transport: Transport, extra: &[&str]) -> RedisServer {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match Self::try_start(transport, extra) {
+                Ok(server) => return server,
+                Err(log) if attempts < 5 && log.contains("Address already in use") => {}
+                Err(log) => panic!("redis-server did not start; log: {log}"),
+            }
+        }
+    }
+
+    fn try_start(transport: Transport, extra: &[&str]) -> Result<RedisServer, String> {
         let dir = tempfile::Builder::new()
             .prefix("rapyer-redis-")
             .tempdir()
@@ -138,11 +153,11 @@ impl RedisServer {
             port,
             args,
         };
-        server.wait_ready();
-        server
+        server.wait_ready()?;
+        Ok(server)
     }
 
-    fn wait_ready(&self) {
+    fn wait_ready(&self) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             // A TLS server is ready once it listens (whatever certificate it presents).
@@ -153,13 +168,11 @@ impl RedisServer {
                 _ => self.ping(),
             };
             if ready.is_ok() {
-                return;
+                return Ok(());
             }
-            assert!(
-                Instant::now() < deadline,
-                "redis-server did not start; log: {}",
-                self.log()
-            );
+            if Instant::now() >= deadline || self.log().contains("Address already in use") {
+                return Err(self.log());
+            }
             std::thread::sleep(Duration::from_millis(10));
         }
     }
@@ -201,7 +214,9 @@ impl RedisServer {
     pub fn restart(&mut self) {
         self.kill();
         self.child = spawn(&self.args, &self.dir);
-        self.wait_ready();
+        if let Err(log) = self.wait_ready() {
+            panic!("redis-server did not restart; log: {log}");
+        }
     }
 }
 
