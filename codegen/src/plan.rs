@@ -283,6 +283,33 @@ pub fn fills_itself(schema: &Schema, field: &Field) -> bool {
     fills(schema, field, 0)
 }
 
+/// The hash fields a struct writes, relative to its prefix (a nested struct's as `inner.n`), or
+/// `None` when it holds a container somewhere (it is then not read or written whole).
+pub fn struct_leaves(schema: &Schema, name: &str) -> Option<Vec<String>> {
+    fn go(schema: &Schema, name: &str, prefix: &str, depth: usize, out: &mut Vec<String>) -> bool {
+        let Some(s) = schema.structs.iter().find(|s| s.name == name) else {
+            return false;
+        };
+        depth <= schema.structs.len()
+            && s.fields.iter().all(|f| match Storage::of(&f.ty) {
+                Storage::Struct { name } => go(
+                    schema,
+                    &name,
+                    &format!("{prefix}{}.", f.name),
+                    depth + 1,
+                    out,
+                ),
+                s if s.container().is_some() => false,
+                _ => {
+                    out.push(format!("{prefix}{}", f.name));
+                    true
+                }
+            })
+    }
+    let mut out = Vec::new();
+    go(schema, name, "", 0, &mut out).then_some(out)
+}
+
 /// Whether every field of the struct `name` [fills itself](fills_itself).
 pub fn struct_defaultable(schema: &Schema, name: &str) -> bool {
     struct_fills(schema, name, 0)

@@ -361,6 +361,9 @@ impl RecordReader {
 /// A schema struct nested in a model: its fields are flattened into the instance's hash under
 /// `<field>.` (and its containers get keys of their own). Implemented by generated code.
 pub trait Flat: Sized {
+    /// Every hash field the struct writes, relative to its prefix (nested structs' leaves as
+    /// `inner.n`); empty for a struct holding a container, which is not written whole.
+    const LEAVES: &'static [&'static str];
     /// Writes the fields, each name prefixed with `prefix`.
     fn write_flat(&self, w: &mut RecordWriter, prefix: &str) -> Result<()>;
     /// Reads the fields back.

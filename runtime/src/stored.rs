@@ -714,7 +714,7 @@ fn bulk_items(reply: Value, key: &str) -> Result<Vec<Vec<u8>>> {
 }
 
 /// Field/value pairs of an HGETALL reply (RESP2 flat array or RESP3 map).
-fn pairs(reply: Value, key: &str) -> Result<Vec<(String, Vec<u8>)>> {
+pub(crate) fn pairs(reply: Value, key: &str) -> Result<Vec<(String, Vec<u8>)>> {
     let flat: Vec<(Value, Value)> = match reply {
         Value::Map(entries) => entries,
         other => {

@@ -409,6 +409,17 @@ impl<'a> Checker<'a> {
         );
         let doc = self.doc(&entries);
         let fields = self.check_fields(decl, &entries, kinds);
+        // A struct's handle reads and writes the whole value with `get` and `set`.
+        for f in fields.iter().filter(|f| f.name == "get" || f.name == "set") {
+            self.error(
+                f.span,
+                format!(
+                    "struct `{}` cannot have a field named `{}`: its handle reads and writes the whole struct with `get` and `set`",
+                    decl.name, f.name
+                ),
+            )
+            .help = Some("rename the field".into());
+        }
         for f in fields.iter().filter(|f| matches!(f.ty, Type::ZSet(_))) {
             self.error(
                 f.span,

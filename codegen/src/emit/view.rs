@@ -59,6 +59,9 @@ pub struct StructView {
     pub float_fields: Vec<String>,
     /// `new` takes more parameters than clippy likes.
     pub many_params: bool,
+    /// Every hash field it writes (relative to its prefix); empty when it holds a container
+    /// (it then has no whole-value `get`/`set`).
+    pub leaves: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -368,6 +371,7 @@ fn struct_view(schema: &Schema, s: &ir::Struct) -> StructView {
         defaultable: plan::struct_defaultable(schema, &s.name),
         float_fields: float_fields(schema, &s.fields),
         many_params: many_params(&fields),
+        leaves: plan::struct_leaves(schema, &s.name).unwrap_or_default(),
         fields,
     }
 }

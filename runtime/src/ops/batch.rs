@@ -24,6 +24,7 @@ pub(crate) async fn run_one(client: &Client, spec: &OpSpec) -> Result<Value> {
         || spec.index.is_some()
         || spec.renamed_from.is_some()
         || spec.located.refreshed_by(spec.code)
+        || !spec.also.is_empty()
     {
         let mut replies = run(client, &[spec]).await?;
         return Ok(replies.pop().unwrap_or(Value::Nil));
@@ -303,7 +304,11 @@ impl<'s, 'a> Batch<'s, 'a> {
             }
         }
         let mut sent: Vec<(&'a OpSpec, bool)> = Vec::with_capacity(specs.len());
-        for (i, spec) in specs.iter().enumerate() {
+        // Each op, then the ops that go with it (their replies dropped).
+        let flat = specs.iter().copied().enumerate().flat_map(|(i, spec)| {
+            std::iter::once((spec, i >= hidden)).chain(spec.also.iter().map(|a| (a, false)))
+        });
+        for (spec, real) in flat {
             if let Some(old) = spec.renamed_from {
                 args.op(GeneralOp {
                     code: OpCode::Mv,
@@ -332,7 +337,7 @@ impl<'s, 'a> Batch<'s, 'a> {
                 extra: spec.extra_keys.iter().map(String::as_str).collect(),
                 args: Cow::Borrowed(&spec.args),
             });
-            sent.push((spec, i >= hidden));
+            sent.push((spec, real));
         }
         Batch {
             cmd: args.command(&scripts::OPS),

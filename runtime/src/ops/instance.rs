@@ -9,6 +9,7 @@ use crate::keys::Keyspace;
 use crate::meta::{ModelMeta, TtlRefresh};
 use crate::ops::op::{Decoder, Op, OpSpec};
 use crate::protocol::{OpCode, TtlRefreshKeys};
+use crate::record::{Flat, RecordReader, RecordWriter};
 
 /// Where an instance lives.
 #[derive(Debug)]
@@ -228,6 +229,7 @@ impl Instance {
                     index,
                     renamed_from,
                     extra_keys: Vec::new(),
+                    also: Vec::new(),
                 })
             }
         };
@@ -266,6 +268,98 @@ impl Place {
             Cow::Owned([self.prefix.as_ref(), name].concat())
         };
         H::at(self.instance.clone(), path)
+    }
+}
+
+impl Place {
+    /// Reads the whole struct stored here in one step (HGETALL of the instance's hash).
+    pub fn get_whole<T: Flat + Send + 'static>(&self) -> Op<T> {
+        let prefix = self.prefix.clone();
+        self.instance.op(
+            Target::Hash,
+            self.prefix.clone(),
+            OpCode::Hgetall,
+            Ok(Vec::new()),
+            Box::new(move |v, spec| {
+                let hash = crate::stored::pairs(v, &spec.key)?
+                    .into_iter()
+                    .filter(|(f, _)| f.starts_with(prefix.as_ref()))
+                    .collect();
+                let mut reader = RecordReader::new(spec.key.clone(), hash, Default::default());
+                T::read_flat(&mut reader, &prefix)
+            }),
+        )
+    }
+
+    /// Writes the whole struct stored here in one step: every leaf set (or, for an unset
+    /// optional, cleared), each moving its own index, in one script.
+    pub fn set_whole<T: Flat>(&self, value: &T) -> Op<()> {
+        let mut record = RecordWriter::default();
+        let written = value.write_flat(&mut record, &self.prefix);
+        let mut ops: Vec<Op<()>> = Vec::with_capacity(T::LEAVES.len());
+        for leaf in T::LEAVES {
+            let path = [self.prefix.as_ref(), leaf].concat();
+            let raw = record
+                .hash
+                .iter()
+                .find(|(f, _)| *f == path)
+                .map(|(_, r)| r.clone());
+            let (code, args) = match raw {
+                Some(raw) => (OpCode::Hset, vec![path.clone().into_bytes(), raw]),
+                None => (OpCode::Hdel, vec![path.clone().into_bytes()]),
+            };
+            let op = self.instance.op(
+                Target::Hash,
+                Cow::Owned(path),
+                code,
+                Ok(args),
+                Box::new(|_, _| Ok(())),
+            );
+            ops.push(op);
+        }
+        let mut ops = ops.into_iter();
+        let Some(first) = ops.next() else {
+            return self.unusable("a struct holding a container is not written whole");
+        };
+        if let Err(e) = written {
+            return Op::new(
+                self.instance.client().clone(),
+                Err(e),
+                Box::new(|_, _| Ok(())),
+            );
+        }
+        let mut rest = Vec::new();
+        for op in ops {
+            match op.into_spec() {
+                Ok(spec) => rest.push(spec),
+                Err(e) => {
+                    return Op::new(
+                        self.instance.client().clone(),
+                        Err(e),
+                        Box::new(|_, _| Ok(())),
+                    );
+                }
+            }
+        }
+        let client = self.instance.client().clone();
+        let apart_unique = rest
+            .iter()
+            .chain(first.spec_ref())
+            .any(|s| super::batch::claimed_apart(&client, s));
+        if apart_unique {
+            return self.unusable(
+                "a unique index of a model with several buckets is claimed in steps: set the struct's fields one by one",
+            );
+        }
+        first.with_also(rest)
+    }
+
+    fn unusable(&self, why: &'static str) -> Op<()> {
+        Op::new(
+            self.instance.client().clone(),
+            Err(Error::Pipeline(why)),
+            Box::new(|_, _| Ok(())),
+        )
     }
 }
 

@@ -39,6 +39,9 @@ pub(crate) struct OpSpec {
     pub(crate) renamed_from: Option<&'static str>,
     /// Further keys the op touches, besides `key` (an expiry: the instance's other keys).
     pub(crate) extra_keys: Vec<String>,
+    /// Ops that run right after this one in the same script, their replies dropped (a whole
+    /// struct's `set`: one op per leaf, each moving its own index).
+    pub(crate) also: Vec<OpSpec>,
 }
 
 impl OpSpec {
@@ -88,6 +91,24 @@ impl<T> Op<T> {
             spec,
             decode,
         }
+    }
+
+    /// The spec, if the op is usable.
+    pub(crate) fn spec_ref(&self) -> Option<&OpSpec> {
+        self.spec.as_ref().ok()
+    }
+
+    /// The spec, or why the op cannot run.
+    pub(crate) fn into_spec(self) -> Result<OpSpec> {
+        self.spec
+    }
+
+    /// The same operation followed by `also` in the same script (see [`OpSpec::also`]).
+    pub(crate) fn with_also(mut self, also: Vec<OpSpec>) -> Self {
+        if let Ok(spec) = &mut self.spec {
+            spec.also = also;
+        }
+        self
     }
 
     /// The same operation touching `keys` too (see [`OpSpec::extra_keys`]).

@@ -25,6 +25,7 @@ impl ::core::default::Default for Extra {
     }
 }
 impl rt::Flat for Extra {
+    const LEAVES: &'static [&'static str] = &["note"];
     fn write_flat(
         &self,
         w: &mut rt::RecordWriter,
@@ -52,5 +53,15 @@ impl ExtraFields {
     /// Atomic operations on [`Extra::note`].
     pub fn note(&self) -> ::rapyer::OptionalField<::std::string::String> {
         self.0.field("note")
+    }
+}
+impl ExtraFields {
+    /// Reads the whole struct in one step.
+    pub fn get(&self) -> ::rapyer::Op<Extra> {
+        self.0.get_whole()
+    }
+    /// Writes the whole struct in one step; indexes on its fields follow.
+    pub fn set(&self, value: &Extra) -> ::rapyer::Op<()> {
+        self.0.set_whole(value)
     }
 }

@@ -20,6 +20,7 @@ impl Stats {
     }
 }
 impl rt::Flat for Stats {
+    const LEAVES: &'static [&'static str] = &["wins", "losses"];
     fn write_flat(
         &self,
         w: &mut rt::RecordWriter,
@@ -53,5 +54,15 @@ impl StatsFields {
     /// Atomic operations on [`Stats::losses`].
     pub fn losses(&self) -> ::rapyer::IntField {
         self.0.field::<::rapyer::IntField>("losses").with_default(0i64)
+    }
+}
+impl StatsFields {
+    /// Reads the whole struct in one step.
+    pub fn get(&self) -> ::rapyer::Op<Stats> {
+        self.0.get_whole()
+    }
+    /// Writes the whole struct in one step; indexes on its fields follow.
+    pub fn set(&self, value: &Stats) -> ::rapyer::Op<()> {
+        self.0.set_whole(value)
     }
 }

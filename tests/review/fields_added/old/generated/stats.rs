@@ -18,6 +18,7 @@ impl Stats {
     }
 }
 impl rt::Flat for Stats {
+    const LEAVES: &'static [&'static str] = &["wins"];
     fn write_flat(
         &self,
         w: &mut rt::RecordWriter,
@@ -45,5 +46,15 @@ impl StatsFields {
     /// Atomic operations on [`Stats::wins`].
     pub fn wins(&self) -> ::rapyer::IntField {
         self.0.field("wins")
+    }
+}
+impl StatsFields {
+    /// Reads the whole struct in one step.
+    pub fn get(&self) -> ::rapyer::Op<Stats> {
+        self.0.get_whole()
+    }
+    /// Writes the whole struct in one step; indexes on its fields follow.
+    pub fn set(&self, value: &Stats) -> ::rapyer::Op<()> {
+        self.0.set_whole(value)
     }
 }

@@ -32,6 +32,13 @@ impl PlayerStats {
     }
 }
 impl rt::Flat for PlayerStats {
+    const LEAVES: &'static [&'static str] = &[
+        "total_games",
+        "wins",
+        "losses",
+        "avg_score",
+        "best_score",
+    ];
     fn write_flat(
         &self,
         w: &mut rt::RecordWriter,
@@ -87,5 +94,15 @@ impl PlayerStatsFields {
     /// Atomic operations on [`PlayerStats::best_score`].
     pub fn best_score(&self) -> ::rapyer::IntField {
         self.0.field::<::rapyer::IntField>("best_score").with_default(0i64)
+    }
+}
+impl PlayerStatsFields {
+    /// Reads the whole struct in one step.
+    pub fn get(&self) -> ::rapyer::Op<PlayerStats> {
+        self.0.get_whole()
+    }
+    /// Writes the whole struct in one step; indexes on its fields follow.
+    pub fn set(&self, value: &PlayerStats) -> ::rapyer::Op<()> {
+        self.0.set_whole(value)
     }
 }

@@ -29,6 +29,12 @@ impl PlayerStats {
     }
 }
 impl rt::Flat for PlayerStats {
+    const LEAVES: &'static [&'static str] = &[
+        "total_games",
+        "wins",
+        "losses",
+        "avg_score",
+    ];
     fn write_flat(
         &self,
         w: &mut rt::RecordWriter,
@@ -78,5 +84,15 @@ impl PlayerStatsFields {
     /// Atomic operations on [`PlayerStats::avg_score`].
     pub fn avg_score(&self) -> ::rapyer::FloatField {
         self.0.field("avg_score")
+    }
+}
+impl PlayerStatsFields {
+    /// Reads the whole struct in one step.
+    pub fn get(&self) -> ::rapyer::Op<PlayerStats> {
+        self.0.get_whole()
+    }
+    /// Writes the whole struct in one step; indexes on its fields follow.
+    pub fn set(&self, value: &PlayerStats) -> ::rapyer::Op<()> {
+        self.0.set_whole(value)
     }
 }

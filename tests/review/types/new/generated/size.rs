@@ -18,6 +18,7 @@ impl Size {
     }
 }
 impl rt::Flat for Size {
+    const LEAVES: &'static [&'static str] = &["w"];
     fn write_flat(
         &self,
         w: &mut rt::RecordWriter,
@@ -45,5 +46,15 @@ impl SizeFields {
     /// Atomic operations on [`Size::w`].
     pub fn w(&self) -> ::rapyer::IntField {
         self.0.field("w")
+    }
+}
+impl SizeFields {
+    /// Reads the whole struct in one step.
+    pub fn get(&self) -> ::rapyer::Op<Size> {
+        self.0.get_whole()
+    }
+    /// Writes the whole struct in one step; indexes on its fields follow.
+    pub fn set(&self, value: &Size) -> ::rapyer::Op<()> {
+        self.0.set_whole(value)
     }
 }

@@ -18,6 +18,7 @@ impl Point {
     }
 }
 impl rt::Flat for Point {
+    const LEAVES: &'static [&'static str] = &["x"];
     fn write_flat(
         &self,
         w: &mut rt::RecordWriter,
@@ -45,5 +46,15 @@ impl PointFields {
     /// Atomic operations on [`Point::x`].
     pub fn x(&self) -> ::rapyer::IntField {
         self.0.field("x")
+    }
+}
+impl PointFields {
+    /// Reads the whole struct in one step.
+    pub fn get(&self) -> ::rapyer::Op<Point> {
+        self.0.get_whole()
+    }
+    /// Writes the whole struct in one step; indexes on its fields follow.
+    pub fn set(&self, value: &Point) -> ::rapyer::Op<()> {
+        self.0.set_whole(value)
     }
 }
