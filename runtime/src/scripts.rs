@@ -19,9 +19,15 @@ fn lua(access: Access, files: &[&str]) -> Lua {
     Lua::new(access, &protocol::lua_prelude(), files)
 }
 
+/// Functions several scripts share: the server's time, reading a container (see
+/// `lua/common.lua`).
+const COMMON: &str = include_str!("lua/common.lua");
+
 /// Index maintenance functions, shared by every script that writes an instance (after the
-/// datetime functions that sorted datetime indexes and datetime operations use).
+/// shared functions, and the datetime functions that sorted datetime indexes and datetime
+/// operations use).
 const INDEX: &str = concat!(
+    include_str!("lua/common.lua"),
     include_str!("lua/datetime.lua"),
     include_str!("lua/index.lua")
 );
@@ -101,18 +107,26 @@ pub(crate) static DELETE_MANY: LazyLock<Lua> = LazyLock::new(|| {
 });
 
 /// Reads whole instances (see `lua/read_instances.lua`).
-pub(crate) static READ_INSTANCES: LazyLock<Lua> =
-    LazyLock::new(|| lua(Access::ReadsOnly, &[include_str!("lua/read_instances.lua")]));
+pub(crate) static READ_INSTANCES: LazyLock<Lua> = LazyLock::new(|| {
+    lua(
+        Access::ReadsOnly,
+        &[COMMON, include_str!("lua/read_instances.lua")],
+    )
+});
 
 /// The same, re-arming the TTL of the instances read (a model with `refresh: read`).
-pub(crate) static READ_INSTANCES_REFRESHING: LazyLock<Lua> =
-    LazyLock::new(|| lua(Access::Writes, &[include_str!("lua/read_instances.lua")]));
+pub(crate) static READ_INSTANCES_REFRESHING: LazyLock<Lua> = LazyLock::new(|| {
+    lua(
+        Access::Writes,
+        &[COMMON, include_str!("lua/read_instances.lua")],
+    )
+});
 
 /// Count or list the live pks of a model (see `lua/live_pks.lua`).
 pub(crate) static LIVE_PKS: LazyLock<Lua> = LazyLock::new(|| {
     lua(
         Access::ReadsOnly,
-        &[RANKS, include_str!("lua/live_pks.lua")],
+        &[COMMON, RANKS, include_str!("lua/live_pks.lua")],
     )
 });
 

@@ -168,27 +168,6 @@ async fn bulk_writes_report_each_instance(t: TestRedis) {
     );
 }
 
-/// Script calls (EVALSHA and EVAL) the server has run.
-async fn script_calls(t: &TestRedis) -> u64 {
-    let mut conn = t.raw().await;
-    let info: String = redis::cmd("INFO")
-        .arg("commandstats")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    info.lines()
-        .filter(|l| l.starts_with("cmdstat_evalsha:") || l.starts_with("cmdstat_eval:"))
-        .filter_map(|l| {
-            l.split("calls=")
-                .nth(1)?
-                .split(',')
-                .next()?
-                .parse::<u64>()
-                .ok()
-        })
-        .sum()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_instances_take_twenty_calls_each_way() {
     let t = TestRedis::new().await;
@@ -198,9 +177,9 @@ async fn ten_thousand_instances_take_twenty_calls_each_way() {
     assert!(matches!(repo.delete_many(&[&-1]).await[0], Ok(true)));
 
     let accounts: Vec<Account> = (0..10_000).map(Account::new).collect();
-    let before = script_calls(&t).await;
+    let before = t.script_calls().await;
     let results = repo.insert_many(&accounts).await;
-    let calls = script_calls(&t).await - before;
+    let calls = t.script_calls().await - before;
     assert!(results.iter().all(Result::is_ok));
     assert_eq!(repo.count().await.unwrap(), 10_000);
     eprintln!("insert_many of 10,000: {calls} script calls, sent concurrently");
@@ -208,9 +187,9 @@ async fn ten_thousand_instances_take_twenty_calls_each_way() {
 
     let pks: Vec<i64> = (0..10_000).collect();
     let refs: Vec<&i64> = pks.iter().collect();
-    let before = script_calls(&t).await;
+    let before = t.script_calls().await;
     let deleted = repo.delete_many(&refs).await;
-    let calls = script_calls(&t).await - before;
+    let calls = t.script_calls().await - before;
     assert!(deleted.iter().all(|r| matches!(r, Ok(true))));
     assert_eq!(repo.count().await.unwrap(), 0);
     eprintln!("delete_many of 10,000: {calls} script calls, sent concurrently");

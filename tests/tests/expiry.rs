@@ -477,7 +477,7 @@ async fn sliding_expiry_re_arms_every_key_on_each_write(t: TestRedis) {
     let day = 86_400_000;
     let re_armed = |all: Vec<i64>| all.iter().all(|ms| (day - 5_000..=day).contains(ms));
     let writes: Vec<(&str, rapyer::Op<()>)> = vec![
-        ("a set add", unit(repo.fields("a").perks().add("y"))),
+        ("a set add", repo.fields("a").perks().add("y").discard()),
         ("an indexed set", repo.fields("a").level().set(3)),
         ("a unique set", repo.fields("a").token().set("silver")),
     ];
@@ -555,10 +555,6 @@ async fn sliding_expiry_on_reads_re_arms_on_every_kind_of_read(t: TestRedis) {
     repo.persist("ann").await.unwrap();
     repo.get("ann").await.unwrap();
     assert_eq!(repo.ttl("ann").await.unwrap(), None);
-}
-
-fn unit<T: Send + 'static>(op: rapyer::Op<T>) -> rapyer::Op<()> {
-    op.discard()
 }
 
 rapyer_tests::on_all!(expiry_operations_in_a_pipeline_are_all_or_nothing);

@@ -81,27 +81,6 @@ async fn references_round_trip_fetch_and_dangle(t: TestRedis) {
     assert_eq!(friends.len().await.unwrap(), 2);
 }
 
-/// Script calls (EVALSHA and EVAL) the server has run.
-async fn script_calls(t: &TestRedis) -> u64 {
-    let mut conn = t.raw().await;
-    let info: String = redis::cmd("INFO")
-        .arg("commandstats")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    info.lines()
-        .filter(|l| l.starts_with("cmdstat_evalsha:") || l.starts_with("cmdstat_eval:"))
-        .filter_map(|l| {
-            l.split("calls=")
-                .nth(1)?
-                .split(',')
-                .next()?
-                .parse::<u64>()
-                .ok()
-        })
-        .sum()
-}
-
 #[tokio::test]
 async fn fetching_many_references_is_one_read() {
     let t = TestRedis::new().await;
@@ -113,10 +92,10 @@ async fn fetching_many_references_is_one_read() {
         refs.push(Ref::to(&g));
     }
     gamers.get("g0").await.unwrap(); // the read script is loaded
-    let before = script_calls(&t).await;
+    let before = t.script_calls().await;
     let found = Ref::get_all(&refs, &gamers).await.unwrap();
     assert_eq!(
-        script_calls(&t).await - before,
+        t.script_calls().await - before,
         1,
         "one read for 50 references"
     );

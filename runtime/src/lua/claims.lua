@@ -20,8 +20,7 @@
 --   promote_expired record           promote, for a pending record past its deadline only
 local key, step, value = KEYS[1], ARGV[1], ARGV[2]
 local record = redis.call('HGET', key, value) or nil
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = now_ms()
 
 local function pending(pk, token, lease)
   local deadline = now + tonumber(lease)

@@ -172,9 +172,7 @@ local function set_expiry(keys, registry, memo, pk, ms, indexes)
     end
   end
   if ms then
-    local t = redis.call('TIME')
-    local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-    redis.call('ZADD', registry, now + ms, pk)
+    redis.call('ZADD', registry, now_ms() + ms, pk)
   else
     redis.call('ZADD', registry, '+inf', pk)
   end

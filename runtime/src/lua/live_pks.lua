@@ -1,11 +1,10 @@
 -- Live pks of a model's bucket: registry members whose expiry (score, ms) is in the future.
--- (The protocol prelude and ranks.lua come first.) Uses the server's clock, the one that expires
+-- (The protocol prelude, common.lua and ranks.lua come first.) Uses the server's clock, the one that expires
 -- keys.
 -- KEYS[1] registry; ARGV[1] 'count', 'list', or 'page' with ARGV[2] limit [ARGV[3] score,
 -- ARGV[4] pk]: the first `limit` live entries after (score, pk) in (expiry, pk) order, as
 -- member, score pairs (keyset paging).
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = now_ms()
 if ARGV[1] == 'count' then
   return redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')
 elseif ARGV[1] == 'page' then

@@ -432,8 +432,7 @@ end
 
 local lease = tonumber(next_arg())
 if lease > 0 then
-  local t = redis.call('TIME')
-  if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) > lease then
+  if now_ms() > lease then
     return fail(E_LEASE, 1)
   end
 end
@@ -656,8 +655,7 @@ for i, op in ipairs(ops) do
   replies[i] = reply
 end
 if #refreshes > 0 then
-  local t = redis.call('TIME')
-  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local now = now_ms()
   for _, rf in ipairs(refreshes) do
     if redis.call('PTTL', rf.keys[1]) > 0 then
       for _, key in ipairs(rf.keys) do

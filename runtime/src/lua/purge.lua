@@ -7,8 +7,7 @@
 -- At most 1000 instances per call: with more left, the call fails with E_PURGING and is sent
 -- again (each call forgets some, so the calls end).
 do
-  local t = redis.call('TIME')
-  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local now = now_ms()
   if not purge(KEYS[2], KEYS[3], now, 1000) then
     return fail(E_PURGING, 1)
   end

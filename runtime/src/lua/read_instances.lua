@@ -1,5 +1,5 @@
--- Reads whole instances, each atomically with its containers. (The protocol prelude comes
--- first.) Every key is declared, so on a cluster the instances of one call share a slot.
+-- Reads whole instances, each atomically with its containers. (The protocol prelude and
+-- common.lua come first.) Every key is declared, so on a cluster the instances of one call share a slot.
 -- KEYS: per instance, its hash, then its nc container keys in the model's order; with a
 -- refresh (below), then its fence hash and its bucket's registry.
 -- ARGV[1] nc, then nc container kinds (C_LIST, C_SET, C_MAP, C_ZSET); then, for a model whose reads
@@ -12,24 +12,14 @@ local ttl = tonumber(ARGV[2 + nc] or '0')
 local stride = 1 + nc + (ttl > 0 and 2 or 0)
 local now
 if ttl > 0 then
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  now = now_ms()
 end
 local out = {}
 for k = 1, #KEYS, stride do
   local item = { redis.call('HGETALL', KEYS[k]) }
   if #item[1] > 0 then
     for c = 1, nc do
-      local key, kind = KEYS[k + c], ARGV[1 + c]
-      if kind == C_LIST then
-        item[c + 1] = redis.call('LRANGE', key, 0, -1)
-      elseif kind == C_SET then
-        item[c + 1] = redis.call('SMEMBERS', key)
-      elseif kind == C_ZSET then
-        item[c + 1] = redis.call('ZRANGE', key, 0, -1, 'WITHSCORES')
-      else
-        item[c + 1] = redis.call('HGETALL', key)
-      end
+      item[c + 1] = read_container(ARGV[1 + c], KEYS[k + c])
     end
     if ttl > 0 and redis.call('PTTL', KEYS[k]) > 0 then
       for j = k, k + nc + 1 do

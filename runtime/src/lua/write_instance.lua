@@ -35,8 +35,7 @@ local function write_one(KEYS, ARGV)
     return fail(E_LOCKLOST, 1)
   end
   local lease = tonumber(ARGV[8])
-  local t = redis.call('TIME')
-  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local now = now_ms()
   if lease > 0 and now > lease then
     return fail(E_LEASE, 1)
   end
@@ -50,15 +49,7 @@ local function write_one(KEYS, ARGV)
     local item, pos = { redis.call('HGETALL', hash) }, 11 + 2 * tonumber(ARGV[10])
     for k = 3, 2 + nc do
       local kind, count = ARGV[pos], tonumber(ARGV[pos + 1])
-      if kind == C_LIST then
-        item[k - 1] = redis.call('LRANGE', KEYS[k], 0, -1)
-      elseif kind == C_SET then
-        item[k - 1] = redis.call('SMEMBERS', KEYS[k])
-      elseif kind == C_ZSET then
-        item[k - 1] = redis.call('ZRANGE', KEYS[k], 0, -1, 'WITHSCORES')
-      else
-        item[k - 1] = redis.call('HGETALL', KEYS[k])
-      end
+      item[k - 1] = read_container(kind, KEYS[k])
       pos = pos + 2 + count * ((kind == C_MAP or kind == C_ZSET) and 2 or 1)
     end
     return { -1, item }

@@ -62,22 +62,18 @@ impl Instance {
             Err((String::new(), "a primary key cannot be empty"))
         } else {
             let hash = client.keys().instance(&meta, &pk);
-            let bucket = Keyspace::bucket_of(&meta, &pk);
-            let memo = client.keys().memo_of(&meta, bucket);
+            // Only models that expire need their bucket's keys here (not the hot path).
+            let memo = meta.remembers_index_entries().then(|| {
+                let bucket = Keyspace::bucket_of(&meta, &pk);
+                client.keys().memo(&meta, bucket)
+            });
             let refresh = match (meta.ttl_seconds, meta.ttl_refresh) {
                 (Some(seconds), TtlRefresh::OnWrite | TtlRefresh::OnRead) => {
-                    let keys = std::iter::once(hash.clone())
-                        .chain(
-                            meta.containers
-                                .iter()
-                                .map(|c| Keyspace::container(&hash, c.path)),
-                        )
-                        .chain(std::iter::once(Keyspace::fences(&hash)))
-                        .collect();
+                    let bucket = Keyspace::bucket_of(&meta, &pk);
                     Some(TtlRefreshKeys {
                         ttl_ms: seconds.saturating_mul(1000),
                         registry: client.keys().registry(&meta, bucket),
-                        keys,
+                        keys: ttl_keys(&meta, &hash),
                     })
                 }
                 _ => None,
@@ -294,70 +290,58 @@ impl Place {
     /// Writes the whole struct stored here in one step: every leaf set (or, for an unset
     /// optional, cleared), each moving its own index, in one script.
     pub fn set_whole<T: Flat>(&self, value: &T) -> Op<()> {
+        match self.leaf_specs(value) {
+            Ok(mut specs) if !specs.is_empty() => {
+                // The first leaf's op carries the others (run after it, replies dropped).
+                let mut first = specs.remove(0);
+                first.also = specs;
+                Op::new(
+                    self.instance.client().clone(),
+                    Ok(first),
+                    Box::new(|_, _| Ok(())),
+                )
+            }
+            Ok(_) => self.failed(Error::Pipeline(
+                "a struct holding a container is not written whole",
+            )),
+            Err(e) => self.failed(e),
+        }
+    }
+
+    /// One op per leaf of `value`: HSET of its stored text, or HDEL for an unset optional.
+    fn leaf_specs<T: Flat>(&self, value: &T) -> Result<Vec<OpSpec>> {
         let mut record = RecordWriter::default();
-        let written = value.write_flat(&mut record, &self.prefix);
-        let mut ops: Vec<Op<()>> = Vec::with_capacity(T::LEAVES.len());
+        value.write_flat(&mut record, &self.prefix)?;
+        let mut specs = Vec::with_capacity(T::LEAVES.len());
         for leaf in T::LEAVES {
             let path = [self.prefix.as_ref(), leaf].concat();
-            let raw = record
-                .hash
-                .iter()
-                .find(|(f, _)| *f == path)
-                .map(|(_, r)| r.clone());
+            let raw = record.hash.iter().find(|(f, _)| *f == path);
             let (code, args) = match raw {
-                Some(raw) => (OpCode::Hset, vec![path.clone().into_bytes(), raw]),
+                Some((_, raw)) => (OpCode::Hset, vec![path.clone().into_bytes(), raw.clone()]),
                 None => (OpCode::Hdel, vec![path.clone().into_bytes()]),
             };
-            let op = self.instance.op(
+            let op: Op<()> = self.instance.op(
                 Target::Hash,
                 Cow::Owned(path),
                 code,
                 Ok(args),
                 Box::new(|_, _| Ok(())),
             );
-            ops.push(op);
-        }
-        let mut ops = ops.into_iter();
-        let Some(first) = ops.next() else {
-            return self.unusable("a struct holding a container is not written whole");
-        };
-        if let Err(e) = written {
-            return Op::new(
-                self.instance.client().clone(),
-                Err(e),
-                Box::new(|_, _| Ok(())),
-            );
-        }
-        let mut rest = Vec::new();
-        for op in ops {
-            match op.into_spec() {
-                Ok(spec) => rest.push(spec),
-                Err(e) => {
-                    return Op::new(
-                        self.instance.client().clone(),
-                        Err(e),
-                        Box::new(|_, _| Ok(())),
-                    );
-                }
+            let spec = op.into_spec()?;
+            if super::batch::claimed_apart(self.instance.client(), &spec) {
+                return Err(Error::Pipeline(
+                    "a unique index of a model with several buckets is claimed in steps: set the struct's fields one by one",
+                ));
             }
+            specs.push(spec);
         }
-        let client = self.instance.client().clone();
-        let apart_unique = rest
-            .iter()
-            .chain(first.spec_ref())
-            .any(|s| super::batch::claimed_apart(&client, s));
-        if apart_unique {
-            return self.unusable(
-                "a unique index of a model with several buckets is claimed in steps: set the struct's fields one by one",
-            );
-        }
-        first.with_also(rest)
+        Ok(specs)
     }
 
-    fn unusable(&self, why: &'static str) -> Op<()> {
+    fn failed(&self, e: Error) -> Op<()> {
         Op::new(
             self.instance.client().clone(),
-            Err(Error::Pipeline(why)),
+            Err(e),
             Box::new(|_, _| Ok(())),
         )
     }
@@ -375,6 +359,19 @@ macro_rules! field_handle {
 }
 pub(crate) use field_handle;
 
+/// Every key of an instance that carries its TTL: the hash (first), each container key, and
+/// the fence hash of its locks.
+fn ttl_keys(meta: &ModelMeta, hash: &str) -> Vec<String> {
+    std::iter::once(hash.to_string())
+        .chain(
+            meta.containers
+                .iter()
+                .map(|c| Keyspace::container(hash, c.path)),
+        )
+        .chain(std::iter::once(Keyspace::fences(hash)))
+        .collect()
+}
+
 /// The further keys and the arguments of an expiry op (see `OpCode::Expiry` in `lua/ops.lua`).
 fn expiry_parts(
     client: &Client,
@@ -383,14 +380,7 @@ fn expiry_parts(
 ) -> (Vec<String>, Vec<Vec<u8>>) {
     let meta = &located.meta;
     let bucket = Keyspace::bucket_of(meta, &located.pk);
-    let instance_keys: Vec<String> = std::iter::once(located.hash.clone())
-        .chain(
-            meta.containers
-                .iter()
-                .map(|c| Keyspace::container(&located.hash, c.path)),
-        )
-        .chain(std::iter::once(Keyspace::fences(&located.hash)))
-        .collect();
+    let instance_keys = ttl_keys(meta, &located.hash);
     let mut extra = vec![client.keys().registry(meta, bucket)];
     extra.extend(located.memo.clone());
     extra.extend(instance_keys.iter().cloned());

@@ -93,22 +93,9 @@ impl<T> Op<T> {
         }
     }
 
-    /// The spec, if the op is usable.
-    pub(crate) fn spec_ref(&self) -> Option<&OpSpec> {
-        self.spec.as_ref().ok()
-    }
-
     /// The spec, or why the op cannot run.
     pub(crate) fn into_spec(self) -> Result<OpSpec> {
         self.spec
-    }
-
-    /// The same operation followed by `also` in the same script (see [`OpSpec::also`]).
-    pub(crate) fn with_also(mut self, also: Vec<OpSpec>) -> Self {
-        if let Ok(spec) = &mut self.spec {
-            spec.also = also;
-        }
-        self
     }
 
     /// The same operation touching `keys` too (see [`OpSpec::extra_keys`]).

@@ -239,6 +239,28 @@ impl TestRedis {
         keys
     }
 
+    /// How many script calls (EVALSHA and EVAL) the server has run (INFO commandstats): the
+    /// round trips a bulk operation took. One server only.
+    pub async fn script_calls(&self) -> u64 {
+        let mut conn = self.raw().await;
+        let info: String = redis::cmd("INFO")
+            .arg("commandstats")
+            .query_async(&mut conn)
+            .await
+            .expect("INFO commandstats");
+        info.lines()
+            .filter(|l| l.starts_with("cmdstat_evalsha:") || l.starts_with("cmdstat_eval:"))
+            .filter_map(|l| {
+                l.split("calls=")
+                    .nth(1)?
+                    .split(',')
+                    .next()?
+                    .parse::<u64>()
+                    .ok()
+            })
+            .sum()
+    }
+
     /// The URL of every master of the cluster, from CLUSTER NODES on the first seed.
     async fn master_urls(&self) -> Vec<String> {
         let seed = &self.cluster_urls[0];
