@@ -103,31 +103,26 @@ pub async fn record_game_result(
         .await
 }
 
-/// Records a win without a transaction: one conditional pipeline (one script, no WATCH, no
-/// closure to re-run). The pipeline that finds no earlier win awards `FIRST_WIN` with the win;
-/// a later one fails its condition, writes nothing, and the win is recorded alone. However many
-/// wins race, the badge is awarded exactly once. Returns whether this win earned it. (The
+/// Records a win without a transaction: one conditional per-instance batch (one script, no
+/// WATCH, no closure to re-run). The batch that finds no earlier win awards `FIRST_WIN` with the
+/// win; a later one fails its condition, writes nothing, and the win is recorded alone. However
+/// many wins race, the badge is awarded exactly once. Returns whether this win earned it. (The
 /// streak and the running average need values read first: [`record_game_result`] keeps them.)
-pub async fn record_win(
-    db: &rapyer::Client,
-    players: &PlayerRepo,
-    id: &Uuid,
-    points: i64,
-) -> rapyer::Result<bool> {
-    let player = players.fields(id);
-    let mut first = db.pipeline();
-    first.add(player.wins().expect_eq(0));
-    first.add(player.wins().incr(1));
-    first.add(player.score().incr(points));
-    first.add(player.achievements().push_back(Achievement::FirstWin));
+pub async fn record_win(players: &PlayerRepo, id: &Uuid, points: i64) -> rapyer::Result<bool> {
+    let first = players.batch(id);
+    let player = first.fields();
+    player.wins().expect_eq(0); // nothing is written unless it holds
+    player.wins().incr(1);
+    player.score().incr(points);
+    player.achievements().push_back(Achievement::FirstWin);
     match first.exec().await {
         Ok(_) => return Ok(true),
         Err(rapyer::Error::ConditionFailed { .. }) => {}
         Err(e) => return Err(e),
     }
-    let mut win = db.pipeline();
-    win.add(player.wins().incr(1));
-    win.add(player.score().incr(points));
+    let win = players.batch(id);
+    win.fields().wins().incr(1);
+    win.fields().score().incr(points);
     win.exec().await?;
     Ok(false)
 }

@@ -69,10 +69,11 @@
 //   3. sentinel, conn (the at-most-once rule), client;
 //   4. claims (unique values across slots), ops (field operations, pipelines), stored (whole
 //      instances);
-//   5. model (the generated-code contract), reindex, migrate, repo;
+//   5. model (the generated-code contract), reindex, migrate, repo, batch;
 //   6. index, lock, tx.
 mod acl;
 mod addr;
+mod batch;
 mod bulk;
 mod claims;
 mod client;
@@ -104,6 +105,7 @@ mod tls;
 mod tx;
 
 pub use acl::acl_rule;
+pub use batch::{Batch, Patch};
 pub use client::{
     Client, ClientBuilder, DEFAULT_CONNECTION_TIMEOUT, DEFAULT_RESPONSE_TIMEOUT, DEFAULT_RETRY_FOR,
     DEFAULT_UNIQUE_LEASE,
@@ -116,8 +118,8 @@ pub use lock::{HeldLocks, InstanceGuard, Lock, LockOptions, LockSet, Ticket};
 pub use meta::{PkRef, PrimaryKey};
 pub use model::Model;
 pub use ops::{
-    FloatField, Group, GroupOutcome, IntField, ListField, MapField, Op, OptionalField, Pipeline,
-    Results, SetField, Slot, SplitResults, ValueField, ZSetField,
+    Batched, Direct, FloatField, Group, GroupOutcome, IntField, ListField, MapField, Op,
+    OptionalField, Pipeline, Results, SetField, Sink, Slot, SplitResults, ValueField, ZSetField,
 };
 pub use page::{Cursor, Page};
 pub use preflight::ServerInfo;
@@ -147,7 +149,7 @@ pub mod __private {
         ContainerKind, ContainerMeta, IndexKind, IndexMeta, ModelMeta, TtlRefresh,
     };
     pub use crate::migrate::{CopyReport, copy};
-    pub use crate::ops::{FieldHandle, Instance, Place};
+    pub use crate::ops::{Assign, FieldHandle, Instance, Place, assign};
     pub use crate::record::{Flat, RecordReader, RecordWriter};
     pub use crate::reindex::reindex;
 

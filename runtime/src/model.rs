@@ -3,15 +3,16 @@
 
 use crate::error::Result;
 use crate::meta::{ModelMeta, PkRef, PrimaryKey};
-use crate::ops::FieldHandle;
+use crate::ops::{FieldHandle, Sink};
 use crate::record::{RecordReader, RecordWriter};
 
 /// A schema model. Implemented by generated code; users call the repository instead.
 pub trait Model: Sized + Send + Sync + 'static {
     /// The primary key type.
     type Pk: PrimaryKey + PkRef;
-    /// The typed handles on the fields of one instance (`<Model>Fields`).
-    type Fields: FieldHandle;
+    /// The typed handles on the fields of one instance (`<Model>Fields`), their operations going
+    /// to `S`.
+    type Fields<S: Sink>: FieldHandle<S>;
     /// Static facts about the model.
     const META: ModelMeta;
     /// This instance's primary key.

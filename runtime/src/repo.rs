@@ -8,7 +8,7 @@ use crate::conn::{Call, Effect};
 use crate::error::{Error, Result};
 use crate::meta::{PkRef, PrimaryKey};
 use crate::model::Model;
-use crate::ops::{FieldHandle, Instance};
+use crate::ops::{Direct, FieldHandle, Instance};
 use crate::page::{Cursor, Page};
 use crate::record::{RecordReader, RecordWriter, VERSION_FIELD};
 use crate::scripts;
@@ -68,11 +68,11 @@ impl<M: Model> Repo<M> {
     /// Typed handles on the fields of the instance with this pk (`<Model>Fields`), for atomic
     /// operations: `players.fields(&id).score().incr(10)`. No I/O happens until an operation is
     /// awaited or a pipeline runs.
-    pub fn fields<Q: PkRef + ?Sized>(&self, pk: &Q) -> M::Fields
+    pub fn fields<Q: PkRef + ?Sized>(&self, pk: &Q) -> M::Fields<Direct>
     where
         M::Pk: Borrow<Q>,
     {
-        <M::Fields as FieldHandle>::at(self.instance(pk), Cow::Borrowed(""))
+        <M::Fields<Direct> as FieldHandle>::at(self.instance(pk), Cow::Borrowed(""))
     }
 
     /// The Redis key of the instance's hash, e.g. `Player:{9f0c...}`.

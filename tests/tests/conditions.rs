@@ -294,11 +294,10 @@ async fn the_example_records_racing_first_wins_with_one_badge(t: TestRedis) {
     let barrier = Arc::new(tokio::sync::Barrier::new(32));
     let tasks: Vec<_> = (0..32)
         .map(|_| {
-            let (db, players, id, barrier) =
-                (t.client.clone(), players.clone(), p.id, barrier.clone());
+            let (players, id, barrier) = (players.clone(), p.id, barrier.clone());
             tokio::spawn(async move {
                 barrier.wait().await;
-                record_win(&db, &players, &id, 10).await.unwrap()
+                record_win(&players, &id, 10).await.unwrap()
             })
         })
         .collect();

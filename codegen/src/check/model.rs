@@ -244,7 +244,8 @@ impl<'a> Checker<'a> {
         }
     }
 
-    /// Generated names must not clash: `<Model>Repo` types and the module (file) of each type.
+    /// Generated names must not clash: `<Model>Repo`, `<Model>Patch` and `<Type>Fields` types,
+    /// and the module (file) of each type.
     pub(super) fn check_generated_names(&mut self, schema: &Schema) {
         let declared: HashMap<&str, Span> = schema
             .enums
@@ -260,6 +261,7 @@ impl<'a> Checker<'a> {
                 [
                     (format!("{}Repo", m.name), "repository", &m.name),
                     (format!("{}Fields", m.name), "field handles", &m.name),
+                    (format!("{}Patch", m.name), "patch", &m.name),
                 ]
             })
             .chain(

@@ -198,22 +198,35 @@ fn init_filter(value: &Value, _: &HashMap<String, Value>) -> Result<Value> {
 /// The runtime handle type of a field (a serialized [`Handle`]).
 fn handle_filter(value: &Value, _: &HashMap<String, Value>) -> Result<Value> {
     let handle: Handle = typed("handle", value)?;
-    let codec = |json: bool| if json { ", ::rapyer::AsJson" } else { "" };
+    let codec = |json: bool| {
+        if json {
+            "::rapyer::AsJson"
+        } else {
+            "::rapyer::Plain"
+        }
+    };
     let ty = |t: &Type| rust_type(t).ok_or_else(|| err("handle", value));
+    // Every handle is generic over where its operations go (`S`, a `rapyer::Sink`).
     Ok(to_value(match &handle {
-        Handle::Int => "::rapyer::IntField".to_string(),
-        Handle::Float => "::rapyer::FloatField".to_string(),
-        Handle::Value(t) => format!("::rapyer::ValueField<{}>", ty(t)?),
+        Handle::Int => "::rapyer::IntField<S>".to_string(),
+        Handle::Float => "::rapyer::FloatField<S>".to_string(),
+        Handle::Value(t) => format!("::rapyer::ValueField<{}, S>", ty(t)?),
         Handle::Optional { elem, json } => {
-            format!("::rapyer::OptionalField<{}{}>", ty(elem)?, codec(*json))
+            format!(
+                "::rapyer::OptionalField<{}, {}, S>",
+                ty(elem)?,
+                codec(*json)
+            )
         }
         Handle::List { elem, json } => {
-            format!("::rapyer::ListField<{}{}>", ty(elem)?, codec(*json))
+            format!("::rapyer::ListField<{}, {}, S>", ty(elem)?, codec(*json))
         }
-        Handle::Set(t) => format!("::rapyer::SetField<{}>", ty(t)?),
-        Handle::ZSet(t) => format!("::rapyer::ZSetField<{}>", ty(t)?),
-        Handle::Map { elem, json } => format!("::rapyer::MapField<{}{}>", ty(elem)?, codec(*json)),
-        Handle::Struct(name) if is_ident(name) => format!("super::{name}"),
+        Handle::Set(t) => format!("::rapyer::SetField<{}, S>", ty(t)?),
+        Handle::ZSet(t) => format!("::rapyer::ZSetField<{}, S>", ty(t)?),
+        Handle::Map { elem, json } => {
+            format!("::rapyer::MapField<{}, {}, S>", ty(elem)?, codec(*json))
+        }
+        Handle::Struct(name) if is_ident(name) => format!("super::{name}<S>"),
         Handle::Struct(_) => return Err(err("handle", value)),
     })?)
 }
@@ -277,7 +290,7 @@ mod tests {
                 serde_json::json!({"List": {"elem": {"Struct": "S"}, "json": true}})
             )
             .unwrap(),
-            "::rapyer::ListField<super::S, ::rapyer::AsJson>"
+            "::rapyer::ListField<super::S, ::rapyer::AsJson, S>"
         );
         assert!(apply(handle_filter, serde_json::json!({"Struct": "S>; evil"})).is_err());
     }

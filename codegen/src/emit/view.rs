@@ -92,6 +92,20 @@ pub struct ModelView {
     pub renames: Vec<RenameView>,
     /// `new` takes more parameters than clippy likes.
     pub many_params: bool,
+    /// `<Model>Patch`.
+    pub patch_ty: String,
+    pub patch_doc: String,
+    /// The fields a patch can write: every field but the key, and but a struct holding a
+    /// container (it has no whole-value `set`).
+    pub patch_fields: Vec<PatchFieldView>,
+}
+
+/// One field of a `<Model>Patch`.
+#[derive(Serialize)]
+pub struct PatchFieldView {
+    pub name: String,
+    pub ty: Type,
+    pub doc: String,
 }
 
 /// A field renamed with `renamed_from`.
@@ -301,6 +315,7 @@ pub fn build(schema: &Schema) -> SchemaView {
                 vec![
                     m.name.clone(),
                     format!("{}Fields", m.name),
+                    format!("{}Patch", m.name),
                     format!("{}Repo", m.name),
                 ],
             )
@@ -443,6 +458,30 @@ fn model_view(schema: &Schema, m: &ir::Model) -> ModelView {
         pk_ty: plan.pk.ty.clone(),
         defaultable: fields.iter().all(|f| f.param.is_none()),
         many_params: many_params(&fields),
+        patch_ty: format!("{}Patch", m.name),
+        patch_doc: format!(
+            " Several fields of one [`{}`] written in one atomic step (indexes and unique checks \
+             included): `{}Repo::patch(pk, &patch)`, or queued into a batch. `None` leaves a \
+             field as it is; a container is replaced whole.",
+            m.name, m.name
+        ),
+        patch_fields: m
+            .fields
+            .iter()
+            .zip(&fields)
+            .filter(|(f, view)| {
+                view.handle.is_some()
+                    && match &f.ty {
+                        Type::Struct(n) => plan::struct_leaves(schema, n).is_some(),
+                        _ => true,
+                    }
+            })
+            .map(|(f, _)| PatchFieldView {
+                name: f.name.clone(),
+                ty: f.ty.clone(),
+                doc: format!(" The new [`{}::{}`].", m.name, f.name),
+            })
+            .collect(),
         fields,
     }
 }

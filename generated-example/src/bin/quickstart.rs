@@ -1,9 +1,9 @@
-//! Quickstart: CRUD, atomic field operations and a pipeline on the leaderboard schema, through
+//! Quickstart: CRUD, atomic field operations, a batch, a patch and a pipeline on the leaderboard schema, through
 //! the generated repository.
 //!
 //! `cargo run -p rapyer-example --bin quickstart -- redis://127.0.0.1:6379/`
 
-use rapyer_example::generated::{Achievement, Player, PlayerStats};
+use rapyer_example::generated::{Achievement, Player, PlayerPatch, PlayerStats};
 
 #[tokio::main]
 async fn main() -> rapyer::Result<()> {
@@ -51,11 +51,31 @@ async fn main() -> rapyer::Result<()> {
         .await?;
     println!("after one win: score {score}, wins {wins}");
 
-    // A pipeline: several operations applied atomically, in one round trip, with typed results.
+    // A per-instance batch: its handles queue operations and return typed slots; `exec` applies
+    // them all in one script call, atomically, all or nothing.
+    let batch = players.batch(&alice.id);
+    let f = batch.fields();
+    let score = f.score().incr(10); // a Slot<i64>
+    f.wins().incr(1);
+    f.metadata().insert("last_win", "2026-11-26");
+    let mut results = batch.exec().await?;
+    println!("score now {}", results.take(score)?);
+
+    // A patch: several fields of one instance in one step, indexes and unique checks included.
+    let reset = PlayerPatch {
+        streak: Some(0),
+        metadata: Some([("region".to_string(), "us".to_string())].into()),
+        ..Default::default()
+    };
+    players.patch(&alice.id, &reset).await?;
+
+    // A pipeline: operations on any instances and models (batches appended), in one round trip.
     let mut p = db.pipeline();
     let score = p.add(alice_fields.score().incr(10));
     let wins = p.add(alice_fields.wins().incr(1));
-    p.add(alice_fields.metadata().insert("last_win", "2026-11-26"));
+    let bonus = players.batch(&alice.id);
+    bonus.fields().inventory_count().incr(1);
+    p.append(bonus); // with whatever it queued
     let mut results = p.exec().await?;
     println!(
         "pipeline: score {}, wins {}",

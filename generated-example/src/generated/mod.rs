@@ -11,5 +11,5 @@ mod player {
     include!("player.rs");
 }
 pub use achievement::Achievement;
-pub use player::{Player, PlayerFields, PlayerRepo};
+pub use player::{Player, PlayerFields, PlayerPatch, PlayerRepo};
 pub use player_stats::{PlayerStats, PlayerStatsFields};

@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 use crate::keys::Keyspace;
 use crate::meta::{ModelMeta, TtlRefresh};
 use crate::ops::op::{Decoder, Op, OpSpec};
+use crate::ops::sink::{Direct, Sink};
 use crate::protocol::{OpCode, TtlRefreshKeys};
 use crate::record::{Flat, RecordReader, RecordWriter};
 
@@ -40,11 +41,15 @@ impl Located {
 /// One instance of a model, by pk: a cheap handle (no I/O) that field handles are built on.
 /// Obtained from [`Repo::instance`](crate::Repo::instance); generated code wraps it in a typed
 /// `<Model>Fields` handle.
+///
+/// `S` is where its handles' operations go: returned as [`Op`]s ([`Direct`]), or queued into a
+/// [`Batch`](crate::Batch) ([`Batched`](crate::Batched)).
 #[derive(Clone, Debug)]
-pub struct Instance {
+pub struct Instance<S: Sink = Direct> {
     client: Client,
     // An unusable pk (empty) is reported when an operation built on it runs.
     located: std::result::Result<Arc<Located>, (String, &'static str)>,
+    sink: S,
 }
 
 /// Which key of the instance an operation targets.
@@ -89,6 +94,16 @@ impl Instance {
         Instance {
             client: client.clone(),
             located,
+            sink: Direct,
+        }
+    }
+
+    /// The same instance, its handles' operations going to `sink`.
+    pub(crate) fn with_sink<S: Sink>(self, sink: S) -> Instance<S> {
+        Instance {
+            client: self.client,
+            located: self.located,
+            sink,
         }
     }
 
@@ -131,10 +146,12 @@ impl Instance {
         });
         self.op(Target::Hash, field, OpCode::Pttl, Ok(Vec::new()), decode)
     }
+}
 
+impl<S: Sink> Instance<S> {
     /// A condition that only requires the instance to exist (its version marker is set):
     /// [`Error::NotFound`] otherwise, like every operation.
-    pub fn expect_exists(&self) -> Op<()> {
+    pub fn expect_exists(&self) -> S::Out<()> {
         let args = Ok(vec![
             crate::record::VERSION_FIELD.as_bytes().to_vec(),
             b"set".to_vec(),
@@ -174,9 +191,26 @@ impl Instance {
         }
     }
 
+    /// Builds an operation and hands it to the sink (see [`build`](Self::build)).
+    pub(crate) fn op<T: Send + 'static>(
+        &self,
+        target: Target<'_>,
+        field: Cow<'static, str>,
+        code: OpCode,
+        args: Result<Vec<Vec<u8>>>,
+        decode: Decoder<T>,
+    ) -> S::Out<T> {
+        self.emit(self.build(target, field, code, args, decode))
+    }
+
+    /// Hands a built operation to the sink.
+    pub(crate) fn emit<T: Send + 'static>(&self, op: Op<T>) -> S::Out<T> {
+        self.sink.emit(op)
+    }
+
     /// Builds an operation; `args` are the command's arguments after the key (an encoding
     /// error is reported when the operation runs, and fails a pipeline before it is sent).
-    pub(crate) fn op<T>(
+    pub(crate) fn build<T>(
         &self,
         target: Target<'_>,
         field: Cow<'static, str>,
@@ -237,27 +271,27 @@ impl Instance {
 /// nested in a model, its `<Struct>Fields`, whose fields are stored under the prefix `path`,
 /// `stats.`). A trait rather than an inherent constructor, so that no schema field name can
 /// collide with it, and one for every handle, so that generated code builds them all alike.
-pub trait FieldHandle {
+pub trait FieldHandle<S: Sink = Direct> {
     /// The handle of the field at `path` of `instance`.
-    fn at(instance: Instance, path: Cow<'static, str>) -> Self;
+    fn at(instance: Instance<S>, path: Cow<'static, str>) -> Self;
 }
 
 /// Where the fields of a generated `<Model>Fields` or `<Struct>Fields` are stored: an instance,
 /// and the prefix of a nested struct's fields (empty for a model's own fields).
 #[derive(Clone, Debug)]
-pub struct Place {
-    instance: Instance,
+pub struct Place<S: Sink = Direct> {
+    instance: Instance<S>,
     prefix: Cow<'static, str>,
 }
 
-impl Place {
+impl<S: Sink> Place<S> {
     /// The fields stored under `prefix` in `instance`.
-    pub fn new(instance: Instance, prefix: Cow<'static, str>) -> Place {
+    pub fn new(instance: Instance<S>, prefix: Cow<'static, str>) -> Self {
         Place { instance, prefix }
     }
 
     /// The handle of the field `name` stored here (for a struct, `name` is its prefix, `stats.`).
-    pub fn field<H: FieldHandle>(&self, name: &'static str) -> H {
+    pub fn field<H: FieldHandle<S>>(&self, name: &'static str) -> H {
         let path = if self.prefix.is_empty() {
             Cow::Borrowed(name)
         } else {
@@ -267,9 +301,9 @@ impl Place {
     }
 }
 
-impl Place {
+impl<S: Sink> Place<S> {
     /// Reads the whole struct stored here in one step (HGETALL of the instance's hash).
-    pub fn get_whole<T: Flat + Send + 'static>(&self) -> Op<T> {
+    pub fn get_whole<T: Flat + Send + 'static>(&self) -> S::Out<T> {
         let prefix = self.prefix.clone();
         self.instance.op(
             Target::Hash,
@@ -289,7 +323,11 @@ impl Place {
 
     /// Writes the whole struct stored here in one step: every leaf set (or, for an unset
     /// optional, cleared), each moving its own index, in one script.
-    pub fn set_whole<T: Flat>(&self, value: &T) -> Op<()> {
+    pub fn set_whole<T: Flat>(&self, value: &T) -> S::Out<()> {
+        self.instance.emit(self.whole_set_op(value))
+    }
+
+    fn whole_set_op<T: Flat>(&self, value: &T) -> Op<()> {
         match self.leaf_specs(value) {
             Ok(mut specs) if !specs.is_empty() => {
                 // The first leaf's op carries the others (run after it, replies dropped).
@@ -320,7 +358,7 @@ impl Place {
                 Some((_, raw)) => (OpCode::Hset, vec![path.clone().into_bytes(), raw.clone()]),
                 None => (OpCode::Hdel, vec![path.clone().into_bytes()]),
             };
-            let op: Op<()> = self.instance.op(
+            let op: Op<()> = self.instance.build(
                 Target::Hash,
                 Cow::Owned(path),
                 code,
@@ -350,8 +388,8 @@ impl Place {
 /// [`FieldHandle`] for handle types with an inherent `new(instance, path)`.
 macro_rules! field_handle {
     ($(impl[$($g:tt)*] $ty:ty;)*) => {$(
-        impl<$($g)*> $crate::ops::FieldHandle for $ty {
-            fn at(instance: $crate::ops::Instance, path: std::borrow::Cow<'static, str>) -> Self {
+        impl<$($g)*> $crate::ops::FieldHandle<S> for $ty {
+            fn at(instance: $crate::ops::Instance<S>, path: std::borrow::Cow<'static, str>) -> Self {
                 Self::new(instance, path)
             }
         }

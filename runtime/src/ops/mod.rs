@@ -19,15 +19,19 @@
 //!
 //! `docs/operations.md` in the repository lists every operation with the Redis commands it issues.
 
+mod assign;
 pub(crate) mod batch;
 mod containers;
 pub(crate) mod instance;
 pub(crate) mod op;
 mod pipeline;
 mod scalars;
+mod sink;
 
+pub use assign::{Assign, assign};
 pub use containers::{ListField, MapField, SetField, ZSetField};
 pub use instance::{FieldHandle, Instance, Place};
 pub use op::Op;
 pub use pipeline::{Group, GroupOutcome, Pipeline, Results, Slot, SplitResults};
 pub use scalars::{FloatField, IntField, OptionalField, ValueField};
+pub use sink::{Batched, Direct, Sink};

@@ -40,6 +40,9 @@ pub struct Pipeline {
     client: Client,
     id: u64,
     ops: Vec<(Result<OpSpec>, AnyDecoder)>,
+    /// The ids whose slots this pipeline's results accept, each with the position of its first
+    /// op: its own (at 0) and those of the pipelines and batches appended to it.
+    parts: Vec<(u64, usize)>,
     /// Locks (key, token) that must still be held when the pipeline runs.
     locks: Vec<(String, String)>,
     foreign_lock: bool,
@@ -70,10 +73,12 @@ impl<T> Copy for Slot<T> {}
 
 impl Pipeline {
     pub(crate) fn new(client: &Client) -> Self {
+        let id = NEXT_PIPELINE.fetch_add(1, Ordering::Relaxed);
         Pipeline {
             client: client.clone(),
-            id: NEXT_PIPELINE.fetch_add(1, Ordering::Relaxed),
+            id,
             ops: Vec::new(),
+            parts: vec![(id, 0)],
             locks: Vec::new(),
             foreign_lock: false,
         }
@@ -108,6 +113,31 @@ impl Pipeline {
         }
     }
 
+    /// Queues every operation of `other` (another pipeline, or a per-instance
+    /// [`Batch`](crate::Batch)) after those queued so far, with its required locks: they then
+    /// run in this pipeline's step, all or nothing together. The slots `other` handed out take
+    /// their results from this pipeline's [`Results`].
+    pub fn append(&mut self, other: impl Into<Pipeline>) -> &mut Self {
+        let other = other.into();
+        let offset = self.ops.len();
+        let same_client = other.client.same_connection(&self.client);
+        self.parts
+            .extend(other.parts.iter().map(|&(id, start)| (id, offset + start)));
+        for (spec, decode) in other.ops {
+            let spec = if same_client {
+                spec
+            } else {
+                Err(Error::Pipeline(
+                    "an operation was built on another client than the pipeline's",
+                ))
+            };
+            self.ops.push((spec, decode));
+        }
+        self.foreign_lock |= other.foreign_lock;
+        self.locks.extend(other.locks);
+        self
+    }
+
     /// Number of queued operations.
     pub fn len(&self) -> usize {
         self.ops.len()
@@ -124,7 +154,7 @@ impl Pipeline {
     /// [`Error::IndexOutOfRange`] or a value that does not decode) is in [`Results`].
     pub async fn exec(self) -> Result<Results> {
         let Checked {
-            id,
+            parts,
             client,
             locks,
             specs,
@@ -132,7 +162,7 @@ impl Pipeline {
         } = self.checked()?;
         if specs.is_empty() {
             return Ok(Results {
-                pipeline: id,
+                parts,
                 values: Vec::new(),
             });
         }
@@ -144,10 +174,7 @@ impl Pipeline {
             .zip(&specs)
             .map(|((reply, decode), spec)| Some(decode(reply, spec)))
             .collect();
-        Ok(Results {
-            pipeline: id,
-            values,
-        })
+        Ok(Results { parts, values })
     }
 
     /// The queued operations, once every one of them and every required lock is usable.
@@ -164,7 +191,7 @@ impl Pipeline {
             decoders.push(decode);
         }
         Ok(Checked {
-            id: self.id,
+            parts: self.parts,
             client: self.client,
             locks: self.locks,
             specs,
@@ -175,7 +202,7 @@ impl Pipeline {
 
 /// A pipeline ready to send: its operations' specs and decoders, in order.
 struct Checked {
-    id: u64,
+    parts: Vec<(u64, usize)>,
     client: Client,
     locks: Vec<(String, String)>,
     specs: Vec<OpSpec>,
@@ -190,7 +217,7 @@ impl Pipeline {
     /// whose slot has no operation gets a step of its own that only checks it).
     pub async fn exec_split(self) -> Result<SplitResults> {
         let Checked {
-            id,
+            parts,
             client,
             locks,
             specs,
@@ -242,10 +269,7 @@ impl Pipeline {
             reports.push(Group { slot, ops, outcome });
         }
         Ok(SplitResults {
-            results: Results {
-                pipeline: id,
-                values,
-            },
+            results: Results { parts, values },
             groups: reports,
         })
     }
@@ -296,11 +320,12 @@ impl SplitResults {
     /// Takes the result of the operation queued as `slot`; an operation whose step was not
     /// applied has none ([`Error::Pipeline`]; its step's error is in [`groups`](Self::groups)).
     pub fn take<T: 'static>(&mut self, slot: Slot<T>) -> Result<T> {
+        let index = self.results.position(slot)?;
         let applied = self
             .groups
             .iter()
-            .any(|g| g.ops.contains(&slot.index) && matches!(g.outcome, GroupOutcome::Applied));
-        if slot.pipeline == self.results.pipeline && !applied {
+            .any(|g| g.ops.contains(&index) && matches!(g.outcome, GroupOutcome::Applied));
+        if !applied {
             return Err(Error::Pipeline(
                 "this operation's slot group was not applied (see SplitResults::groups)",
             ));
@@ -311,7 +336,8 @@ impl SplitResults {
 
 /// The results of an executed [`Pipeline`].
 pub struct Results {
-    pipeline: u64,
+    /// The pipeline ids whose slots are accepted, each with the position of its first op.
+    parts: Vec<(u64, usize)>,
     values: Vec<Option<AnyResult>>,
 }
 
@@ -326,18 +352,25 @@ impl std::fmt::Debug for Results {
 impl Results {
     /// Takes the result of the operation queued as `slot`.
     pub fn take<T: 'static>(&mut self, slot: Slot<T>) -> Result<T> {
-        if slot.pipeline != self.pipeline {
-            return Err(Error::Pipeline("the slot belongs to another pipeline"));
-        }
+        let index = self.position(slot)?;
         let value = self
             .values
-            .get_mut(slot.index)
+            .get_mut(index)
             .and_then(Option::take)
             .ok_or(Error::Pipeline("this result was already taken"))??;
         value
             .downcast::<T>()
             .map(|b| *b)
             .map_err(|_| Error::Pipeline("the slot's type does not match its operation"))
+    }
+
+    /// Where the result of `slot` is.
+    fn position<T>(&self, slot: Slot<T>) -> Result<usize> {
+        self.parts
+            .iter()
+            .find(|(id, _)| *id == slot.pipeline)
+            .map(|(_, start)| start + slot.index)
+            .ok_or(Error::Pipeline("the slot belongs to another pipeline"))
     }
 }
 

@@ -7,7 +7,8 @@ use std::marker::PhantomData;
 use crate::codec::{Codec, CodecError, Element, Plain};
 use crate::error::{Error, Result};
 use crate::ops::instance::{Instance, Target};
-use crate::ops::op::{self, Op, OpSpec, int_arg};
+use crate::ops::op::{self, OpSpec, int_arg};
+use crate::ops::sink::{Direct, Sink};
 use crate::protocol::OpCode;
 
 fn encode_error(path: &str) -> impl FnOnce(CodecError) -> Error + '_ {
@@ -29,11 +30,11 @@ fn missing(spec: &OpSpec) -> Error {
 /// HGET of a field, decoded; a missing field gives `default`, or an error without one.
 // A `&Cow` rather than `&str`: cloning a borrowed `Cow` for the op's field name allocates nothing.
 #[allow(clippy::ptr_arg)]
-fn get<T: Codec + Send + 'static>(
-    instance: &Instance,
+fn get<T: Codec + Send + 'static, S: Sink>(
+    instance: &Instance<S>,
     path: &Cow<'static, str>,
     default: Option<T>,
-) -> Op<T> {
+) -> S::Out<T> {
     instance.op(
         Target::Hash,
         path.clone(),
@@ -48,7 +49,11 @@ fn get<T: Codec + Send + 'static>(
 
 /// HSET of one encoded field.
 #[allow(clippy::ptr_arg)]
-fn set(instance: &Instance, path: &Cow<'static, str>, raw: Result<Vec<u8>>) -> Op<()> {
+fn set<S: Sink>(
+    instance: &Instance<S>,
+    path: &Cow<'static, str>,
+    raw: Result<Vec<u8>>,
+) -> S::Out<()> {
     let args = raw.map(|raw| vec![path.as_bytes().to_vec(), raw]);
     instance.op(
         Target::Hash,
@@ -62,14 +67,14 @@ fn set(instance: &Instance, path: &Cow<'static, str>, raw: Result<Vec<u8>>) -> O
 /// A condition on the field at `path` (see `OpCode::Cond`): added to a pipeline, the pipeline
 /// writes nothing unless it holds ([`Error::ConditionFailed`]); alone, it only checks.
 #[allow(clippy::ptr_arg)]
-fn condition(
-    instance: &Instance,
+fn condition<S: Sink>(
+    instance: &Instance<S>,
     path: &Cow<'static, str>,
     comparator: &'static str,
     kind: &'static str,
     value: Result<Vec<u8>>,
     default: Vec<u8>,
-) -> Op<()> {
+) -> S::Out<()> {
     let args = value.map(|value| {
         vec![
             path.as_bytes().to_vec(),
@@ -90,12 +95,12 @@ fn condition(
 
 /// Compare-and-set of the field at `path` (stored texts, `None` for unset).
 #[allow(clippy::ptr_arg)]
-fn compare_and_set(
-    instance: &Instance,
+fn compare_and_set<S: Sink>(
+    instance: &Instance<S>,
     path: &Cow<'static, str>,
     expected: Result<Option<Vec<u8>>>,
     new: Result<Option<Vec<u8>>>,
-) -> Op<bool> {
+) -> S::Out<bool> {
     let arg = |v: Option<Vec<u8>>| match v {
         Some(raw) => [b"=".as_slice(), &raw].concat(),
         None => b"-".to_vec(),
@@ -116,7 +121,7 @@ macro_rules! expect_methods {
     ($value:ty, $kind:literal, $encode:expr, $default:expr; $($name:ident $cmp:literal $doc:literal),+) => {
         $(
             #[doc = concat!("A condition: the field ", $doc, " `value`. Added to a pipeline, the pipeline writes nothing unless it holds ([`Error::ConditionFailed`]), checked in the same script as its writes.")]
-            pub fn $name(&self, value: impl Into<$value>) -> Op<()> {
+            pub fn $name(&self, value: impl Into<$value>) -> S::Out<()> {
                 #[allow(clippy::redundant_closure_call)]
                 let raw = ($encode)(self, value.into());
                 #[allow(clippy::redundant_closure_call)]
@@ -129,15 +134,15 @@ macro_rules! expect_methods {
 
 /// An `int` field: HINCRBY, HSET, HGET.
 #[derive(Debug, Clone)]
-pub struct IntField {
-    instance: Instance,
+pub struct IntField<S: Sink = Direct> {
+    instance: Instance<S>,
     path: Cow<'static, str>,
     default: Option<i64>,
 }
 
-impl IntField {
+impl<S: Sink> IntField<S> {
     /// The field at `path` (`score`, `stats.wins`) of `instance`.
-    pub fn new(instance: Instance, path: impl Into<Cow<'static, str>>) -> Self {
+    pub fn new(instance: Instance<S>, path: impl Into<Cow<'static, str>>) -> Self {
         IntField {
             instance,
             path: path.into(),
@@ -154,7 +159,7 @@ impl IntField {
 
     /// Adds `by` and returns the new value (HINCRBY). Fails with
     /// [`Error::Overflow`] if the result does not fit in an `i64`; nothing is written then.
-    pub fn incr(&self, by: i64) -> Op<i64> {
+    pub fn incr(&self, by: i64) -> S::Out<i64> {
         // Redis starts a missing field at 0; a non-zero default is seeded first (HSETNX).
         let seed = match self.default {
             Some(d) if d != 0 => d.to_string().into_bytes(),
@@ -175,7 +180,7 @@ impl IntField {
     }
 
     /// Subtracts `by` and returns the new value (HINCRBY with `-by`).
-    pub fn decr(&self, by: i64) -> Op<i64> {
+    pub fn decr(&self, by: i64) -> S::Out<i64> {
         match by.checked_neg() {
             Some(neg) => self.incr(neg),
             None => self.instance.op(
@@ -193,7 +198,7 @@ impl IntField {
     }
 
     /// Sets the value (HSET).
-    pub fn set(&self, value: i64) -> Op<()> {
+    pub fn set(&self, value: i64) -> S::Out<()> {
         set(
             &self.instance,
             &self.path,
@@ -207,16 +212,16 @@ impl IntField {
 
     /// Keeps the larger of the field and `value` in one step and returns it ("keep the best
     /// score"); a sorted index follows.
-    pub fn max(&self, value: i64) -> Op<i64> {
+    pub fn max(&self, value: i64) -> S::Out<i64> {
         self.extreme(OpCode::Imax, value)
     }
 
     /// Keeps the smaller of the field and `value` in one step and returns it.
-    pub fn min(&self, value: i64) -> Op<i64> {
+    pub fn min(&self, value: i64) -> S::Out<i64> {
         self.extreme(OpCode::Imin, value)
     }
 
-    fn extreme(&self, code: OpCode, value: i64) -> Op<i64> {
+    fn extreme(&self, code: OpCode, value: i64) -> S::Out<i64> {
         let default = self.default.map(int_arg).unwrap_or_default();
         let args = Ok(vec![self.path.as_bytes().to_vec(), int_arg(value), default]);
         self.instance.op(
@@ -230,28 +235,28 @@ impl IntField {
 
     /// Sets the field to `new` only when it holds `expected`, in one step; returns whether it
     /// did. Of racing callers expecting one value, exactly one wins.
-    pub fn compare_and_set(&self, expected: i64, new: i64) -> Op<bool> {
+    pub fn compare_and_set(&self, expected: i64, new: i64) -> S::Out<bool> {
         let (expected, new) = (Ok(Some(int_arg(expected))), Ok(Some(int_arg(new))));
         compare_and_set(&self.instance, &self.path, expected, new)
     }
 
     /// Reads the value (HGET).
-    pub fn get(&self) -> Op<i64> {
+    pub fn get(&self) -> S::Out<i64> {
         get(&self.instance, &self.path, self.default)
     }
 }
 
 /// A `float` field: an `f64` addition in a script, HSET, HGET.
 #[derive(Debug, Clone)]
-pub struct FloatField {
-    instance: Instance,
+pub struct FloatField<S: Sink = Direct> {
+    instance: Instance<S>,
     path: Cow<'static, str>,
     default: Option<f64>,
 }
 
-impl FloatField {
+impl<S: Sink> FloatField<S> {
     /// The field at `path` of `instance`.
-    pub fn new(instance: Instance, path: impl Into<Cow<'static, str>>) -> Self {
+    pub fn new(instance: Instance<S>, path: impl Into<Cow<'static, str>>) -> Self {
         FloatField {
             instance,
             path: path.into(),
@@ -269,7 +274,7 @@ impl FloatField {
     /// that parses back to it (Redis's HINCRBYFLOAT would add in long double and keep 17
     /// decimals, so `1e-20 + 1e-20` would be 0). Fails with [`Error::Overflow`] if the result would not be a finite
     /// `f64`, and with [`Error::Encode`] if `by` is not finite; nothing is written then.
-    pub fn incr(&self, by: f64) -> Op<f64> {
+    pub fn incr(&self, by: f64) -> S::Out<f64> {
         let path = &self.path;
         let args = by.encode().map_err(encode_error(path)).map(|delta| {
             let seed = match self.default {
@@ -296,16 +301,16 @@ impl FloatField {
 
     /// Keeps the larger of the field and `value` in one step and returns it; a sorted index
     /// follows.
-    pub fn max(&self, value: f64) -> Op<f64> {
+    pub fn max(&self, value: f64) -> S::Out<f64> {
         self.extreme(OpCode::Fmax, value)
     }
 
     /// Keeps the smaller of the field and `value` in one step and returns it.
-    pub fn min(&self, value: f64) -> Op<f64> {
+    pub fn min(&self, value: f64) -> S::Out<f64> {
         self.extreme(OpCode::Fmin, value)
     }
 
-    fn extreme(&self, code: OpCode, value: f64) -> Op<f64> {
+    fn extreme(&self, code: OpCode, value: f64) -> S::Out<f64> {
         let default = self
             .default
             .and_then(|d| d.encode().ok())
@@ -327,13 +332,13 @@ impl FloatField {
     }
 
     /// Sets the value (HSET). NaN and infinities are refused with [`Error::Encode`].
-    pub fn set(&self, value: f64) -> Op<()> {
+    pub fn set(&self, value: f64) -> S::Out<()> {
         let raw = value.encode().map_err(encode_error(&self.path));
         set(&self.instance, &self.path, raw)
     }
 
     /// Reads the value (HGET).
-    pub fn get(&self) -> Op<f64> {
+    pub fn get(&self) -> S::Out<f64> {
         get(&self.instance, &self.path, self.default)
     }
 }
@@ -341,15 +346,15 @@ impl FloatField {
 /// A field of any other scalar type (`bool`, `string`, `bytes`, `datetime`, `uuid`, an enum,
 /// `json`): HSET, HGET.
 #[derive(Debug, Clone)]
-pub struct ValueField<T> {
-    instance: Instance,
+pub struct ValueField<T, S: Sink = Direct> {
+    instance: Instance<S>,
     path: Cow<'static, str>,
     default: Option<T>,
 }
 
-impl<T: Codec + Clone + Send + 'static> ValueField<T> {
+impl<T: Codec + Clone + Send + 'static, S: Sink> ValueField<T, S> {
     /// The field at `path` of `instance`.
-    pub fn new(instance: Instance, path: impl Into<Cow<'static, str>>) -> Self {
+    pub fn new(instance: Instance<S>, path: impl Into<Cow<'static, str>>) -> Self {
         ValueField {
             instance,
             path: path.into(),
@@ -364,13 +369,13 @@ impl<T: Codec + Clone + Send + 'static> ValueField<T> {
     }
 
     /// Sets the value (HSET).
-    pub fn set(&self, value: impl Into<T>) -> Op<()> {
+    pub fn set(&self, value: impl Into<T>) -> S::Out<()> {
         let raw = value.into().encode().map_err(encode_error(&self.path));
         set(&self.instance, &self.path, raw)
     }
 
     /// Reads the value (HGET).
-    pub fn get(&self) -> Op<T> {
+    pub fn get(&self) -> S::Out<T> {
         get(&self.instance, &self.path, self.default.clone())
     }
 
@@ -379,7 +384,7 @@ impl<T: Codec + Clone + Send + 'static> ValueField<T> {
 
     /// Sets the field to `new` only when it holds `expected`, in one step; returns whether it
     /// did. Of racing callers expecting one value, exactly one wins. Indexes follow.
-    pub fn compare_and_set(&self, expected: impl Into<T>, new: impl Into<T>) -> Op<bool> {
+    pub fn compare_and_set(&self, expected: impl Into<T>, new: impl Into<T>) -> S::Out<bool> {
         let encode = |v: T| v.encode().map(Some).map_err(encode_error(&self.path));
         let (expected, new) = (encode(expected.into()), encode(new.into()));
         compare_and_set(&self.instance, &self.path, expected, new)
@@ -388,7 +393,7 @@ impl<T: Codec + Clone + Send + 'static> ValueField<T> {
 
 /// Appends `suffix` to the stored bytes of the field at `path`; the new length in bytes.
 #[allow(clippy::ptr_arg)]
-fn append(instance: &Instance, path: &Cow<'static, str>, suffix: &[u8]) -> Op<u64> {
+fn append<S: Sink>(instance: &Instance<S>, path: &Cow<'static, str>, suffix: &[u8]) -> S::Out<u64> {
     let args = Ok(vec![path.as_bytes().to_vec(), suffix.to_vec()]);
     instance.op(
         Target::Hash,
@@ -399,17 +404,17 @@ fn append(instance: &Instance, path: &Cow<'static, str>, suffix: &[u8]) -> Op<u6
     )
 }
 
-impl ValueField<String> {
+impl<S: Sink> ValueField<String, S> {
     /// Appends `suffix` in one step and returns the new length in bytes (UTF-8). A unique or
     /// lookup index on the field follows.
-    pub fn append(&self, suffix: &str) -> Op<u64> {
+    pub fn append(&self, suffix: &str) -> S::Out<u64> {
         append(&self.instance, &self.path, suffix.as_bytes())
     }
 }
 
-impl ValueField<Vec<u8>> {
+impl<S: Sink> ValueField<Vec<u8>, S> {
     /// Appends `suffix` in one step and returns the new length.
-    pub fn append(&self, suffix: &[u8]) -> Op<u64> {
+    pub fn append(&self, suffix: &[u8]) -> S::Out<u64> {
         append(&self.instance, &self.path, suffix)
     }
 }
@@ -418,12 +423,12 @@ type DateTime = chrono::DateTime<chrono::Utc>;
 
 /// Adds `by` to the datetime field at `path` in the script (from `default` when missing).
 #[allow(clippy::ptr_arg)]
-fn add_duration(
-    instance: &Instance,
+fn add_duration<S: Sink>(
+    instance: &Instance<S>,
     path: &Cow<'static, str>,
     by: chrono::TimeDelta,
     default: Option<&DateTime>,
-) -> Op<DateTime> {
+) -> S::Out<DateTime> {
     // Whole seconds and nanoseconds in [0, 1e9), as the script adds them.
     let (secs, nanos) = (by.num_seconds(), by.subsec_nanos());
     let (secs, nanos) = if nanos < 0 {
@@ -450,7 +455,7 @@ fn add_duration(
     )
 }
 
-impl ValueField<DateTime> {
+impl<S: Sink> ValueField<DateTime, S> {
     expect_methods!(DateTime, "t", |s: &Self, v: DateTime| v.encode().map_err(encode_error(&s.path)), |s: &Self| s.default.as_ref().and_then(|d| d.encode().ok()).unwrap_or_default();
         expect_lt "lt" "is before", expect_le "le" "is at or before", expect_gt "gt" "is after",
         expect_ge "ge" "is at or after");
@@ -458,22 +463,22 @@ impl ValueField<DateTime> {
     /// Adds `by` (negative to go back) in one step and returns the new value, computed by the
     /// script from the stored one (a sorted index follows). [`Error::Overflow`] when the result
     /// falls outside the years 0 to 9999, which RFC 3339 cannot write; nothing is written then.
-    pub fn add(&self, by: chrono::TimeDelta) -> Op<DateTime> {
+    pub fn add(&self, by: chrono::TimeDelta) -> S::Out<DateTime> {
         add_duration(&self.instance, &self.path, by, self.default.as_ref())
     }
 }
 
-impl OptionalField<DateTime> {
+impl<S: Sink> OptionalField<DateTime, Plain, S> {
     /// Adds `by` to the value, as [`ValueField::add`]; an unset value is an
     /// [`Error::Decode`] ("field is missing"), nothing written.
-    pub fn add(&self, by: chrono::TimeDelta) -> Op<DateTime> {
+    pub fn add(&self, by: chrono::TimeDelta) -> S::Out<DateTime> {
         add_duration(&self.instance, &self.path, by, None)
     }
 }
 
-impl OptionalField<String> {
+impl<S: Sink> OptionalField<String, Plain, S> {
     /// Appends `suffix` in one step (to an empty string when unset); the new length in bytes.
-    pub fn append(&self, suffix: &str) -> Op<u64> {
+    pub fn append(&self, suffix: &str) -> S::Out<u64> {
         append(&self.instance, &self.path, suffix.as_bytes())
     }
 }
@@ -481,15 +486,15 @@ impl OptionalField<String> {
 /// An `optional<T>` field: absent from the hash when `None`. HSET, HDEL, HGET.
 /// `E` is how the value is stored: [`Plain`], or [`AsJson`](crate::codec::AsJson) for structs.
 #[derive(Debug, Clone)]
-pub struct OptionalField<T, E = Plain> {
-    instance: Instance,
+pub struct OptionalField<T, E = Plain, S: Sink = Direct> {
+    instance: Instance<S>,
     path: Cow<'static, str>,
     codec: PhantomData<fn() -> (T, E)>,
 }
 
-impl<T: Send + 'static, E: Element<T> + 'static> OptionalField<T, E> {
+impl<T: Send + 'static, E: Element<T> + 'static, S: Sink> OptionalField<T, E, S> {
     /// The field at `path` of `instance`.
-    pub fn new(instance: Instance, path: impl Into<Cow<'static, str>>) -> Self {
+    pub fn new(instance: Instance<S>, path: impl Into<Cow<'static, str>>) -> Self {
         OptionalField {
             instance,
             path: path.into(),
@@ -498,13 +503,13 @@ impl<T: Send + 'static, E: Element<T> + 'static> OptionalField<T, E> {
     }
 
     /// Sets a value (HSET).
-    pub fn set(&self, value: impl Into<T>) -> Op<()> {
+    pub fn set(&self, value: impl Into<T>) -> S::Out<()> {
         let raw = E::encode(&value.into()).map_err(encode_error(&self.path));
         set(&self.instance, &self.path, raw)
     }
 
     /// A condition: the value is set (see the `expect_*` methods of [`IntField`]).
-    pub fn expect_set(&self) -> Op<()> {
+    pub fn expect_set(&self) -> S::Out<()> {
         condition(
             &self.instance,
             &self.path,
@@ -516,7 +521,7 @@ impl<T: Send + 'static, E: Element<T> + 'static> OptionalField<T, E> {
     }
 
     /// A condition: the value is unset.
-    pub fn expect_unset(&self) -> Op<()> {
+    pub fn expect_unset(&self) -> S::Out<()> {
         condition(
             &self.instance,
             &self.path,
@@ -528,14 +533,14 @@ impl<T: Send + 'static, E: Element<T> + 'static> OptionalField<T, E> {
     }
 
     /// A condition: the value is set and equals `value`.
-    pub fn expect_eq(&self, value: impl Into<T>) -> Op<()> {
+    pub fn expect_eq(&self, value: impl Into<T>) -> S::Out<()> {
         let raw = E::encode(&value.into()).map_err(encode_error(&self.path));
         condition(&self.instance, &self.path, "eq", "s", raw, Vec::new())
     }
 
     /// Sets the value to `new` (`None`: clears it) only when it is `expected` (`None`: unset),
     /// in one step; returns whether it did.
-    pub fn compare_and_set(&self, expected: Option<T>, new: Option<T>) -> Op<bool> {
+    pub fn compare_and_set(&self, expected: Option<T>, new: Option<T>) -> S::Out<bool> {
         let encode = |v: Option<T>| {
             v.map(|v| E::encode(&v).map_err(encode_error(&self.path)))
                 .transpose()
@@ -545,7 +550,7 @@ impl<T: Send + 'static, E: Element<T> + 'static> OptionalField<T, E> {
     }
 
     /// Clears the value (HDEL); returns whether there was one.
-    pub fn clear(&self) -> Op<bool> {
+    pub fn clear(&self) -> S::Out<bool> {
         self.instance.op(
             Target::Hash,
             self.path.clone(),
@@ -556,7 +561,7 @@ impl<T: Send + 'static, E: Element<T> + 'static> OptionalField<T, E> {
     }
 
     /// Reads the value (HGET).
-    pub fn get(&self) -> Op<Option<T>> {
+    pub fn get(&self) -> S::Out<Option<T>> {
         self.instance.op(
             Target::Hash,
             self.path.clone(),
@@ -572,8 +577,8 @@ impl<T: Send + 'static, E: Element<T> + 'static> OptionalField<T, E> {
 }
 
 super::instance::field_handle! {
-    impl[] IntField;
-    impl[] FloatField;
-    impl[T: Codec + Clone + Send + 'static] ValueField<T>;
-    impl[T: Send + 'static, E: Element<T> + 'static] OptionalField<T, E>;
+    impl[S: Sink] IntField<S>;
+    impl[S: Sink] FloatField<S>;
+    impl[T: Codec + Clone + Send + 'static, S: Sink] ValueField<T, S>;
+    impl[T: Send + 'static, E: Element<T> + 'static, S: Sink] OptionalField<T, E, S>;
 }

@@ -4,4 +4,4 @@
 mod player {
     include!("player.rs");
 }
-pub use player::{Player, PlayerFields, PlayerRepo};
+pub use player::{Player, PlayerFields, PlayerPatch, PlayerRepo};

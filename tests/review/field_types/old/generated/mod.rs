@@ -7,5 +7,5 @@ mod tier {
 mod player {
     include!("player.rs");
 }
-pub use player::{Player, PlayerFields, PlayerRepo};
+pub use player::{Player, PlayerFields, PlayerPatch, PlayerRepo};
 pub use tier::Tier;

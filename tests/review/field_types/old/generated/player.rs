@@ -60,7 +60,7 @@ impl Player {
 }
 impl ::rapyer::Model for Player {
     type Pk = ::rapyer::Uuid;
-    type Fields = PlayerFields;
+    type Fields<S: ::rapyer::Sink> = PlayerFields<S>;
     const META: rt::ModelMeta = rt::ModelMeta {
         name: "Player",
         prefix: "Player",
@@ -115,47 +115,94 @@ impl ::core::ops::Deref for PlayerRepo {
 }
 /// Atomic operations on the fields of one [`Player`], from `PlayerRepo::fields(pk)`.
 #[derive(::core::fmt::Debug, ::core::clone::Clone)]
-pub struct PlayerFields(rt::Place);
-impl rt::FieldHandle for PlayerFields {
-    fn at(instance: rt::Instance, prefix: ::std::borrow::Cow<'static, str>) -> Self {
+pub struct PlayerFields<S: ::rapyer::Sink = ::rapyer::Direct>(rt::Place<S>);
+impl<S: ::rapyer::Sink> rt::FieldHandle<S> for PlayerFields<S> {
+    fn at(instance: rt::Instance<S>, prefix: ::std::borrow::Cow<'static, str>) -> Self {
         Self(rt::Place::new(instance, prefix))
     }
 }
-impl PlayerFields {
+impl<S: ::rapyer::Sink> PlayerFields<S> {
     /// Atomic operations on [`Player::name`].
-    pub fn name(&self) -> ::rapyer::ValueField<::std::string::String> {
+    pub fn name(&self) -> ::rapyer::ValueField<::std::string::String, S> {
         self.0.field("name")
     }
     /// Atomic operations on [`Player::score`].
-    pub fn score(&self) -> ::rapyer::IntField {
+    pub fn score(&self) -> ::rapyer::IntField<S> {
         self.0.field("score")
     }
     /// Atomic operations on [`Player::tier`].
-    pub fn tier(&self) -> ::rapyer::ValueField<super::Tier> {
+    pub fn tier(&self) -> ::rapyer::ValueField<super::Tier, S> {
         self.0.field("tier")
     }
     /// Atomic operations on [`Player::code`].
-    pub fn code(&self) -> ::rapyer::ValueField<::std::string::String> {
+    pub fn code(&self) -> ::rapyer::ValueField<::std::string::String, S> {
         self.0.field("code")
     }
     /// Atomic operations on [`Player::title`].
-    pub fn title(&self) -> ::rapyer::OptionalField<::std::string::String> {
+    pub fn title(
+        &self,
+    ) -> ::rapyer::OptionalField<::std::string::String, ::rapyer::Plain, S> {
         self.0.field("title")
     }
     /// Atomic operations on [`Player::level`].
-    pub fn level(&self) -> ::rapyer::IntField {
-        self.0.field::<::rapyer::IntField>("level").with_default(1i64)
+    pub fn level(&self) -> ::rapyer::IntField<S> {
+        self.0.field::<::rapyer::IntField<S>>("level").with_default(1i64)
     }
     /// Atomic operations on [`Player::motto`].
-    pub fn motto(&self) -> ::rapyer::OptionalField<::std::string::String> {
+    pub fn motto(
+        &self,
+    ) -> ::rapyer::OptionalField<::std::string::String, ::rapyer::Plain, S> {
         self.0.field("motto")
     }
     /// Atomic operations on [`Player::rank`].
-    pub fn rank(&self) -> ::rapyer::IntField {
+    pub fn rank(&self) -> ::rapyer::IntField<S> {
         self.0.field("rank")
     }
     /// Atomic operations on [`Player::queue`].
-    pub fn queue(&self) -> ::rapyer::SetField<::std::string::String> {
+    pub fn queue(&self) -> ::rapyer::SetField<::std::string::String, S> {
         self.0.field("queue")
+    }
+}
+/// Several fields of one [`Player`] written in one atomic step (indexes and unique checks included): `PlayerRepo::patch(pk, &patch)`, or queued into a batch. `None` leaves a field as it is; a container is replaced whole.
+#[derive(
+    ::core::fmt::Debug,
+    ::core::clone::Clone,
+    ::core::default::Default,
+    ::core::cmp::PartialEq
+)]
+pub struct PlayerPatch {
+    /// The new [`Player::name`].
+    pub name: ::core::option::Option<::std::string::String>,
+    /// The new [`Player::score`].
+    pub score: ::core::option::Option<i64>,
+    /// The new [`Player::tier`].
+    pub tier: ::core::option::Option<super::Tier>,
+    /// The new [`Player::code`].
+    pub code: ::core::option::Option<::std::string::String>,
+    /// The new [`Player::title`].
+    pub title: ::core::option::Option<::core::option::Option<::std::string::String>>,
+    /// The new [`Player::level`].
+    pub level: ::core::option::Option<i64>,
+    /// The new [`Player::motto`].
+    pub motto: ::core::option::Option<::core::option::Option<::std::string::String>>,
+    /// The new [`Player::rank`].
+    pub rank: ::core::option::Option<i64>,
+    /// The new [`Player::queue`].
+    pub queue: ::core::option::Option<
+        ::std::collections::BTreeSet<::std::string::String>,
+    >,
+}
+impl ::rapyer::Patch for PlayerPatch {
+    type Model = Player;
+    fn queue(&self, f: &PlayerFields<::rapyer::Batched>) {
+        rt::assign(f.name(), self.name.as_ref());
+        rt::assign(f.score(), self.score.as_ref());
+        rt::assign(f.tier(), self.tier.as_ref());
+        rt::assign(f.code(), self.code.as_ref());
+        rt::assign(f.title(), self.title.as_ref());
+        rt::assign(f.level(), self.level.as_ref());
+        rt::assign(f.motto(), self.motto.as_ref());
+        rt::assign(f.rank(), self.rank.as_ref());
+        rt::assign(f.queue(), self.queue.as_ref());
     }
 }

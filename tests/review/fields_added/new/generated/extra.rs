@@ -43,25 +43,32 @@ impl rt::Flat for Extra {
 impl rt::Finite for Extra {}
 /// Atomic operations on the fields of a [`Extra`] stored in an instance, from the handle of the field that holds it.
 #[derive(::core::fmt::Debug, ::core::clone::Clone)]
-pub struct ExtraFields(rt::Place);
-impl rt::FieldHandle for ExtraFields {
-    fn at(instance: rt::Instance, prefix: ::std::borrow::Cow<'static, str>) -> Self {
+pub struct ExtraFields<S: ::rapyer::Sink = ::rapyer::Direct>(rt::Place<S>);
+impl<S: ::rapyer::Sink> rt::FieldHandle<S> for ExtraFields<S> {
+    fn at(instance: rt::Instance<S>, prefix: ::std::borrow::Cow<'static, str>) -> Self {
         Self(rt::Place::new(instance, prefix))
     }
 }
-impl ExtraFields {
+impl<S: ::rapyer::Sink> ExtraFields<S> {
     /// Atomic operations on [`Extra::note`].
-    pub fn note(&self) -> ::rapyer::OptionalField<::std::string::String> {
+    pub fn note(
+        &self,
+    ) -> ::rapyer::OptionalField<::std::string::String, ::rapyer::Plain, S> {
         self.0.field("note")
     }
 }
-impl ExtraFields {
+impl<S: ::rapyer::Sink> ExtraFields<S> {
     /// Reads the whole struct in one step.
-    pub fn get(&self) -> ::rapyer::Op<Extra> {
+    pub fn get(&self) -> S::Out<super::Extra> {
         self.0.get_whole()
     }
     /// Writes the whole struct in one step; indexes on its fields follow.
-    pub fn set(&self, value: &Extra) -> ::rapyer::Op<()> {
+    pub fn set(&self, value: &super::Extra) -> S::Out<()> {
         self.0.set_whole(value)
+    }
+}
+impl rt::Assign<Extra> for ExtraFields<::rapyer::Batched> {
+    fn assign(&self, value: &Extra) {
+        self.set(value);
     }
 }

@@ -11,5 +11,5 @@ mod player {
     include!("player.rs");
 }
 pub use extra::{Extra, ExtraFields};
-pub use player::{Player, PlayerFields, PlayerRepo};
+pub use player::{Player, PlayerFields, PlayerPatch, PlayerRepo};
 pub use stats::{Stats, StatsFields};

@@ -52,7 +52,7 @@ impl Player {
 }
 impl ::rapyer::Model for Player {
     type Pk = ::rapyer::Uuid;
-    type Fields = PlayerFields;
+    type Fields<S: ::rapyer::Sink> = PlayerFields<S>;
     const META: rt::ModelMeta = rt::ModelMeta {
         name: "Player",
         prefix: "Player",
@@ -103,39 +103,78 @@ impl ::core::ops::Deref for PlayerRepo {
 }
 /// Atomic operations on the fields of one [`Player`], from `PlayerRepo::fields(pk)`.
 #[derive(::core::fmt::Debug, ::core::clone::Clone)]
-pub struct PlayerFields(rt::Place);
-impl rt::FieldHandle for PlayerFields {
-    fn at(instance: rt::Instance, prefix: ::std::borrow::Cow<'static, str>) -> Self {
+pub struct PlayerFields<S: ::rapyer::Sink = ::rapyer::Direct>(rt::Place<S>);
+impl<S: ::rapyer::Sink> rt::FieldHandle<S> for PlayerFields<S> {
+    fn at(instance: rt::Instance<S>, prefix: ::std::borrow::Cow<'static, str>) -> Self {
         Self(rt::Place::new(instance, prefix))
     }
 }
-impl PlayerFields {
+impl<S: ::rapyer::Sink> PlayerFields<S> {
     /// Atomic operations on [`Player::name`].
-    pub fn name(&self) -> ::rapyer::ValueField<::std::string::String> {
+    pub fn name(&self) -> ::rapyer::ValueField<::std::string::String, S> {
         self.0.field("name")
     }
     /// Atomic operations on [`Player::stats`].
-    pub fn stats(&self) -> super::StatsFields {
+    pub fn stats(&self) -> super::StatsFields<S> {
         self.0.field("stats.")
     }
     /// Atomic operations on [`Player::level`].
-    pub fn level(&self) -> ::rapyer::IntField {
-        self.0.field::<::rapyer::IntField>("level").with_default(1i64)
+    pub fn level(&self) -> ::rapyer::IntField<S> {
+        self.0.field::<::rapyer::IntField<S>>("level").with_default(1i64)
     }
     /// Atomic operations on [`Player::title`].
-    pub fn title(&self) -> ::rapyer::OptionalField<::std::string::String> {
+    pub fn title(
+        &self,
+    ) -> ::rapyer::OptionalField<::std::string::String, ::rapyer::Plain, S> {
         self.0.field("title")
     }
     /// Atomic operations on [`Player::tags`].
-    pub fn tags(&self) -> ::rapyer::ListField<::std::string::String> {
+    pub fn tags(
+        &self,
+    ) -> ::rapyer::ListField<::std::string::String, ::rapyer::Plain, S> {
         self.0.field("tags")
     }
     /// Atomic operations on [`Player::extra`].
-    pub fn extra(&self) -> super::ExtraFields {
+    pub fn extra(&self) -> super::ExtraFields<S> {
         self.0.field("extra.")
     }
     /// Atomic operations on [`Player::rating`].
-    pub fn rating(&self) -> ::rapyer::FloatField {
+    pub fn rating(&self) -> ::rapyer::FloatField<S> {
         self.0.field("rating")
+    }
+}
+/// Several fields of one [`Player`] written in one atomic step (indexes and unique checks included): `PlayerRepo::patch(pk, &patch)`, or queued into a batch. `None` leaves a field as it is; a container is replaced whole.
+#[derive(
+    ::core::fmt::Debug,
+    ::core::clone::Clone,
+    ::core::default::Default,
+    ::core::cmp::PartialEq
+)]
+pub struct PlayerPatch {
+    /// The new [`Player::name`].
+    pub name: ::core::option::Option<::std::string::String>,
+    /// The new [`Player::stats`].
+    pub stats: ::core::option::Option<super::Stats>,
+    /// The new [`Player::level`].
+    pub level: ::core::option::Option<i64>,
+    /// The new [`Player::title`].
+    pub title: ::core::option::Option<::core::option::Option<::std::string::String>>,
+    /// The new [`Player::tags`].
+    pub tags: ::core::option::Option<::std::vec::Vec<::std::string::String>>,
+    /// The new [`Player::extra`].
+    pub extra: ::core::option::Option<super::Extra>,
+    /// The new [`Player::rating`].
+    pub rating: ::core::option::Option<f64>,
+}
+impl ::rapyer::Patch for PlayerPatch {
+    type Model = Player;
+    fn queue(&self, f: &PlayerFields<::rapyer::Batched>) {
+        rt::assign(f.name(), self.name.as_ref());
+        rt::assign(f.stats(), self.stats.as_ref());
+        rt::assign(f.level(), self.level.as_ref());
+        rt::assign(f.title(), self.title.as_ref());
+        rt::assign(f.tags(), self.tags.as_ref());
+        rt::assign(f.extra(), self.extra.as_ref());
+        rt::assign(f.rating(), self.rating.as_ref());
     }
 }

@@ -36,25 +36,30 @@ impl rt::Flat for Stats {
 impl rt::Finite for Stats {}
 /// Atomic operations on the fields of a [`Stats`] stored in an instance, from the handle of the field that holds it.
 #[derive(::core::fmt::Debug, ::core::clone::Clone)]
-pub struct StatsFields(rt::Place);
-impl rt::FieldHandle for StatsFields {
-    fn at(instance: rt::Instance, prefix: ::std::borrow::Cow<'static, str>) -> Self {
+pub struct StatsFields<S: ::rapyer::Sink = ::rapyer::Direct>(rt::Place<S>);
+impl<S: ::rapyer::Sink> rt::FieldHandle<S> for StatsFields<S> {
+    fn at(instance: rt::Instance<S>, prefix: ::std::borrow::Cow<'static, str>) -> Self {
         Self(rt::Place::new(instance, prefix))
     }
 }
-impl StatsFields {
+impl<S: ::rapyer::Sink> StatsFields<S> {
     /// Atomic operations on [`Stats::wins`].
-    pub fn wins(&self) -> ::rapyer::IntField {
+    pub fn wins(&self) -> ::rapyer::IntField<S> {
         self.0.field("wins")
     }
 }
-impl StatsFields {
+impl<S: ::rapyer::Sink> StatsFields<S> {
     /// Reads the whole struct in one step.
-    pub fn get(&self) -> ::rapyer::Op<Stats> {
+    pub fn get(&self) -> S::Out<super::Stats> {
         self.0.get_whole()
     }
     /// Writes the whole struct in one step; indexes on its fields follow.
-    pub fn set(&self, value: &Stats) -> ::rapyer::Op<()> {
+    pub fn set(&self, value: &super::Stats) -> S::Out<()> {
         self.0.set_whole(value)
+    }
+}
+impl rt::Assign<Stats> for StatsFields<::rapyer::Batched> {
+    fn assign(&self, value: &Stats) {
+        self.set(value);
     }
 }

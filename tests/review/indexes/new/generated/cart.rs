@@ -30,7 +30,7 @@ impl Cart {
 }
 impl ::rapyer::Model for Cart {
     type Pk = ::rapyer::Uuid;
-    type Fields = CartFields;
+    type Fields<S: ::rapyer::Sink> = CartFields<S>;
     const META: rt::ModelMeta = rt::ModelMeta {
         name: "Cart",
         prefix: "Cart",
@@ -69,15 +69,32 @@ impl ::core::ops::Deref for CartRepo {
 }
 /// Atomic operations on the fields of one [`Cart`], from `CartRepo::fields(pk)`.
 #[derive(::core::fmt::Debug, ::core::clone::Clone)]
-pub struct CartFields(rt::Place);
-impl rt::FieldHandle for CartFields {
-    fn at(instance: rt::Instance, prefix: ::std::borrow::Cow<'static, str>) -> Self {
+pub struct CartFields<S: ::rapyer::Sink = ::rapyer::Direct>(rt::Place<S>);
+impl<S: ::rapyer::Sink> rt::FieldHandle<S> for CartFields<S> {
+    fn at(instance: rt::Instance<S>, prefix: ::std::borrow::Cow<'static, str>) -> Self {
         Self(rt::Place::new(instance, prefix))
     }
 }
-impl CartFields {
+impl<S: ::rapyer::Sink> CartFields<S> {
     /// Atomic operations on [`Cart::owner`].
-    pub fn owner(&self) -> ::rapyer::ValueField<::std::string::String> {
+    pub fn owner(&self) -> ::rapyer::ValueField<::std::string::String, S> {
         self.0.field("owner")
+    }
+}
+/// Several fields of one [`Cart`] written in one atomic step (indexes and unique checks included): `CartRepo::patch(pk, &patch)`, or queued into a batch. `None` leaves a field as it is; a container is replaced whole.
+#[derive(
+    ::core::fmt::Debug,
+    ::core::clone::Clone,
+    ::core::default::Default,
+    ::core::cmp::PartialEq
+)]
+pub struct CartPatch {
+    /// The new [`Cart::owner`].
+    pub owner: ::core::option::Option<::std::string::String>,
+}
+impl ::rapyer::Patch for CartPatch {
+    type Model = Cart;
+    fn queue(&self, f: &CartFields<::rapyer::Batched>) {
+        rt::assign(f.owner(), self.owner.as_ref());
     }
 }

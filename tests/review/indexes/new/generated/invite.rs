@@ -30,7 +30,7 @@ impl Invite {
 }
 impl ::rapyer::Model for Invite {
     type Pk = ::rapyer::Uuid;
-    type Fields = InviteFields;
+    type Fields<S: ::rapyer::Sink> = InviteFields<S>;
     const META: rt::ModelMeta = rt::ModelMeta {
         name: "Invite",
         prefix: "Invite",
@@ -82,15 +82,32 @@ impl InviteRepo {
 }
 /// Atomic operations on the fields of one [`Invite`], from `InviteRepo::fields(pk)`.
 #[derive(::core::fmt::Debug, ::core::clone::Clone)]
-pub struct InviteFields(rt::Place);
-impl rt::FieldHandle for InviteFields {
-    fn at(instance: rt::Instance, prefix: ::std::borrow::Cow<'static, str>) -> Self {
+pub struct InviteFields<S: ::rapyer::Sink = ::rapyer::Direct>(rt::Place<S>);
+impl<S: ::rapyer::Sink> rt::FieldHandle<S> for InviteFields<S> {
+    fn at(instance: rt::Instance<S>, prefix: ::std::borrow::Cow<'static, str>) -> Self {
         Self(rt::Place::new(instance, prefix))
     }
 }
-impl InviteFields {
+impl<S: ::rapyer::Sink> InviteFields<S> {
     /// Atomic operations on [`Invite::code`].
-    pub fn code(&self) -> ::rapyer::ValueField<::std::string::String> {
+    pub fn code(&self) -> ::rapyer::ValueField<::std::string::String, S> {
         self.0.field("code")
+    }
+}
+/// Several fields of one [`Invite`] written in one atomic step (indexes and unique checks included): `InviteRepo::patch(pk, &patch)`, or queued into a batch. `None` leaves a field as it is; a container is replaced whole.
+#[derive(
+    ::core::fmt::Debug,
+    ::core::clone::Clone,
+    ::core::default::Default,
+    ::core::cmp::PartialEq
+)]
+pub struct InvitePatch {
+    /// The new [`Invite::code`].
+    pub code: ::core::option::Option<::std::string::String>,
+}
+impl ::rapyer::Patch for InvitePatch {
+    type Model = Invite;
+    fn queue(&self, f: &InviteFields<::rapyer::Batched>) {
+        rt::assign(f.code(), self.code.as_ref());
     }
 }

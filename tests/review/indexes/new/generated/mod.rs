@@ -16,8 +16,8 @@ mod ranked {
 mod session {
     include!("session.rs");
 }
-pub use cart::{Cart, CartFields, CartRepo};
-pub use invite::{Invite, InviteFields, InviteRepo};
-pub use player::{Player, PlayerFields, PlayerRepo};
-pub use ranked::{Ranked, RankedFields, RankedRepo};
-pub use session::{Session, SessionFields, SessionRepo};
+pub use cart::{Cart, CartFields, CartPatch, CartRepo};
+pub use invite::{Invite, InviteFields, InvitePatch, InviteRepo};
+pub use player::{Player, PlayerFields, PlayerPatch, PlayerRepo};
+pub use ranked::{Ranked, RankedFields, RankedPatch, RankedRepo};
+pub use session::{Session, SessionFields, SessionPatch, SessionRepo};

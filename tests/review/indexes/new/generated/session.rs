@@ -30,7 +30,7 @@ impl Session {
 }
 impl ::rapyer::Model for Session {
     type Pk = ::rapyer::Uuid;
-    type Fields = SessionFields;
+    type Fields<S: ::rapyer::Sink> = SessionFields<S>;
     const META: rt::ModelMeta = rt::ModelMeta {
         name: "Session",
         prefix: "Session",
@@ -75,15 +75,32 @@ impl SessionRepo {
 }
 /// Atomic operations on the fields of one [`Session`], from `SessionRepo::fields(pk)`.
 #[derive(::core::fmt::Debug, ::core::clone::Clone)]
-pub struct SessionFields(rt::Place);
-impl rt::FieldHandle for SessionFields {
-    fn at(instance: rt::Instance, prefix: ::std::borrow::Cow<'static, str>) -> Self {
+pub struct SessionFields<S: ::rapyer::Sink = ::rapyer::Direct>(rt::Place<S>);
+impl<S: ::rapyer::Sink> rt::FieldHandle<S> for SessionFields<S> {
+    fn at(instance: rt::Instance<S>, prefix: ::std::borrow::Cow<'static, str>) -> Self {
         Self(rt::Place::new(instance, prefix))
     }
 }
-impl SessionFields {
+impl<S: ::rapyer::Sink> SessionFields<S> {
     /// Atomic operations on [`Session::owner`].
-    pub fn owner(&self) -> ::rapyer::ValueField<::std::string::String> {
+    pub fn owner(&self) -> ::rapyer::ValueField<::std::string::String, S> {
         self.0.field("owner")
+    }
+}
+/// Several fields of one [`Session`] written in one atomic step (indexes and unique checks included): `SessionRepo::patch(pk, &patch)`, or queued into a batch. `None` leaves a field as it is; a container is replaced whole.
+#[derive(
+    ::core::fmt::Debug,
+    ::core::clone::Clone,
+    ::core::default::Default,
+    ::core::cmp::PartialEq
+)]
+pub struct SessionPatch {
+    /// The new [`Session::owner`].
+    pub owner: ::core::option::Option<::std::string::String>,
+}
+impl ::rapyer::Patch for SessionPatch {
+    type Model = Session;
+    fn queue(&self, f: &SessionFields<::rapyer::Batched>) {
+        rt::assign(f.owner(), self.owner.as_ref());
     }
 }

@@ -40,7 +40,7 @@ impl Ranked {
 }
 impl ::rapyer::Model for Ranked {
     type Pk = ::rapyer::Uuid;
-    type Fields = RankedFields;
+    type Fields<S: ::rapyer::Sink> = RankedFields<S>;
     const META: rt::ModelMeta = rt::ModelMeta {
         name: "Ranked",
         prefix: "Ranked",
@@ -103,23 +103,46 @@ impl RankedRepo {
 }
 /// Atomic operations on the fields of one [`Ranked`], from `RankedRepo::fields(pk)`.
 #[derive(::core::fmt::Debug, ::core::clone::Clone)]
-pub struct RankedFields(rt::Place);
-impl rt::FieldHandle for RankedFields {
-    fn at(instance: rt::Instance, prefix: ::std::borrow::Cow<'static, str>) -> Self {
+pub struct RankedFields<S: ::rapyer::Sink = ::rapyer::Direct>(rt::Place<S>);
+impl<S: ::rapyer::Sink> rt::FieldHandle<S> for RankedFields<S> {
+    fn at(instance: rt::Instance<S>, prefix: ::std::borrow::Cow<'static, str>) -> Self {
         Self(rt::Place::new(instance, prefix))
     }
 }
-impl RankedFields {
+impl<S: ::rapyer::Sink> RankedFields<S> {
     /// Atomic operations on [`Ranked::name`].
-    pub fn name(&self) -> ::rapyer::ValueField<::std::string::String> {
+    pub fn name(&self) -> ::rapyer::ValueField<::std::string::String, S> {
         self.0.field("name")
     }
     /// Atomic operations on [`Ranked::score`].
-    pub fn score(&self) -> ::rapyer::IntField {
+    pub fn score(&self) -> ::rapyer::IntField<S> {
         self.0.field("score")
     }
     /// Atomic operations on [`Ranked::level`].
-    pub fn level(&self) -> ::rapyer::IntField {
+    pub fn level(&self) -> ::rapyer::IntField<S> {
         self.0.field("level")
+    }
+}
+/// Several fields of one [`Ranked`] written in one atomic step (indexes and unique checks included): `RankedRepo::patch(pk, &patch)`, or queued into a batch. `None` leaves a field as it is; a container is replaced whole.
+#[derive(
+    ::core::fmt::Debug,
+    ::core::clone::Clone,
+    ::core::default::Default,
+    ::core::cmp::PartialEq
+)]
+pub struct RankedPatch {
+    /// The new [`Ranked::name`].
+    pub name: ::core::option::Option<::std::string::String>,
+    /// The new [`Ranked::score`].
+    pub score: ::core::option::Option<i64>,
+    /// The new [`Ranked::level`].
+    pub level: ::core::option::Option<i64>,
+}
+impl ::rapyer::Patch for RankedPatch {
+    type Model = Ranked;
+    fn queue(&self, f: &RankedFields<::rapyer::Batched>) {
+        rt::assign(f.name(), self.name.as_ref());
+        rt::assign(f.score(), self.score.as_ref());
+        rt::assign(f.level(), self.level.as_ref());
     }
 }

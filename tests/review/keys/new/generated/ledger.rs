@@ -28,7 +28,7 @@ impl Ledger {
 }
 impl ::rapyer::Model for Ledger {
     type Pk = ::std::string::String;
-    type Fields = LedgerFields;
+    type Fields<S: ::rapyer::Sink> = LedgerFields<S>;
     const META: rt::ModelMeta = rt::ModelMeta {
         name: "Ledger",
         prefix: "Ledger",
@@ -67,15 +67,32 @@ impl ::core::ops::Deref for LedgerRepo {
 }
 /// Atomic operations on the fields of one [`Ledger`], from `LedgerRepo::fields(pk)`.
 #[derive(::core::fmt::Debug, ::core::clone::Clone)]
-pub struct LedgerFields(rt::Place);
-impl rt::FieldHandle for LedgerFields {
-    fn at(instance: rt::Instance, prefix: ::std::borrow::Cow<'static, str>) -> Self {
+pub struct LedgerFields<S: ::rapyer::Sink = ::rapyer::Direct>(rt::Place<S>);
+impl<S: ::rapyer::Sink> rt::FieldHandle<S> for LedgerFields<S> {
+    fn at(instance: rt::Instance<S>, prefix: ::std::borrow::Cow<'static, str>) -> Self {
         Self(rt::Place::new(instance, prefix))
     }
 }
-impl LedgerFields {
+impl<S: ::rapyer::Sink> LedgerFields<S> {
     /// Atomic operations on [`Ledger::balance`].
-    pub fn balance(&self) -> ::rapyer::IntField {
+    pub fn balance(&self) -> ::rapyer::IntField<S> {
         self.0.field("balance")
+    }
+}
+/// Several fields of one [`Ledger`] written in one atomic step (indexes and unique checks included): `LedgerRepo::patch(pk, &patch)`, or queued into a batch. `None` leaves a field as it is; a container is replaced whole.
+#[derive(
+    ::core::fmt::Debug,
+    ::core::clone::Clone,
+    ::core::default::Default,
+    ::core::cmp::PartialEq
+)]
+pub struct LedgerPatch {
+    /// The new [`Ledger::balance`].
+    pub balance: ::core::option::Option<i64>,
+}
+impl ::rapyer::Patch for LedgerPatch {
+    type Model = Ledger;
+    fn queue(&self, f: &LedgerFields<::rapyer::Batched>) {
+        rt::assign(f.balance(), self.balance.as_ref());
     }
 }

@@ -33,7 +33,7 @@ impl Transfer {
 }
 impl ::rapyer::Model for Transfer {
     type Pk = ::rapyer::Uuid;
-    type Fields = TransferFields;
+    type Fields<S: ::rapyer::Sink> = TransferFields<S>;
     const META: rt::ModelMeta = rt::ModelMeta {
         name: "Transfer",
         prefix: "Transfer",
@@ -74,19 +74,43 @@ impl ::core::ops::Deref for TransferRepo {
 }
 /// Atomic operations on the fields of one [`Transfer`], from `TransferRepo::fields(pk)`.
 #[derive(::core::fmt::Debug, ::core::clone::Clone)]
-pub struct TransferFields(rt::Place);
-impl rt::FieldHandle for TransferFields {
-    fn at(instance: rt::Instance, prefix: ::std::borrow::Cow<'static, str>) -> Self {
+pub struct TransferFields<S: ::rapyer::Sink = ::rapyer::Direct>(rt::Place<S>);
+impl<S: ::rapyer::Sink> rt::FieldHandle<S> for TransferFields<S> {
+    fn at(instance: rt::Instance<S>, prefix: ::std::borrow::Cow<'static, str>) -> Self {
         Self(rt::Place::new(instance, prefix))
     }
 }
-impl TransferFields {
+impl<S: ::rapyer::Sink> TransferFields<S> {
     /// Atomic operations on [`Transfer::from`].
-    pub fn from(&self) -> ::rapyer::ValueField<::rapyer::Ref<super::Account>> {
+    pub fn from(&self) -> ::rapyer::ValueField<::rapyer::Ref<super::Account>, S> {
         self.0.field("from")
     }
     /// Atomic operations on [`Transfer::to`].
-    pub fn to(&self) -> ::rapyer::OptionalField<::rapyer::Ref<super::Account>> {
+    pub fn to(
+        &self,
+    ) -> ::rapyer::OptionalField<::rapyer::Ref<super::Account>, ::rapyer::Plain, S> {
         self.0.field("to")
+    }
+}
+/// Several fields of one [`Transfer`] written in one atomic step (indexes and unique checks included): `TransferRepo::patch(pk, &patch)`, or queued into a batch. `None` leaves a field as it is; a container is replaced whole.
+#[derive(
+    ::core::fmt::Debug,
+    ::core::clone::Clone,
+    ::core::default::Default,
+    ::core::cmp::PartialEq
+)]
+pub struct TransferPatch {
+    /// The new [`Transfer::from`].
+    pub from: ::core::option::Option<::rapyer::Ref<super::Account>>,
+    /// The new [`Transfer::to`].
+    pub to: ::core::option::Option<
+        ::core::option::Option<::rapyer::Ref<super::Account>>,
+    >,
+}
+impl ::rapyer::Patch for TransferPatch {
+    type Model = Transfer;
+    fn queue(&self, f: &TransferFields<::rapyer::Batched>) {
+        rt::assign(f.from(), self.from.as_ref());
+        rt::assign(f.to(), self.to.as_ref());
     }
 }

@@ -31,7 +31,7 @@ impl Account {
 }
 impl ::rapyer::Model for Account {
     type Pk = i64;
-    type Fields = AccountFields;
+    type Fields<S: ::rapyer::Sink> = AccountFields<S>;
     const META: rt::ModelMeta = rt::ModelMeta {
         name: "Account",
         prefix: "Account",
@@ -70,15 +70,32 @@ impl ::core::ops::Deref for AccountRepo {
 }
 /// Atomic operations on the fields of one [`Account`], from `AccountRepo::fields(pk)`.
 #[derive(::core::fmt::Debug, ::core::clone::Clone)]
-pub struct AccountFields(rt::Place);
-impl rt::FieldHandle for AccountFields {
-    fn at(instance: rt::Instance, prefix: ::std::borrow::Cow<'static, str>) -> Self {
+pub struct AccountFields<S: ::rapyer::Sink = ::rapyer::Direct>(rt::Place<S>);
+impl<S: ::rapyer::Sink> rt::FieldHandle<S> for AccountFields<S> {
+    fn at(instance: rt::Instance<S>, prefix: ::std::borrow::Cow<'static, str>) -> Self {
         Self(rt::Place::new(instance, prefix))
     }
 }
-impl AccountFields {
+impl<S: ::rapyer::Sink> AccountFields<S> {
     /// Atomic operations on [`Account::owner`].
-    pub fn owner(&self) -> ::rapyer::ValueField<::std::string::String> {
+    pub fn owner(&self) -> ::rapyer::ValueField<::std::string::String, S> {
         self.0.field("owner")
+    }
+}
+/// Several fields of one [`Account`] written in one atomic step (indexes and unique checks included): `AccountRepo::patch(pk, &patch)`, or queued into a batch. `None` leaves a field as it is; a container is replaced whole.
+#[derive(
+    ::core::fmt::Debug,
+    ::core::clone::Clone,
+    ::core::default::Default,
+    ::core::cmp::PartialEq
+)]
+pub struct AccountPatch {
+    /// The new [`Account::owner`].
+    pub owner: ::core::option::Option<::std::string::String>,
+}
+impl ::rapyer::Patch for AccountPatch {
+    type Model = Account;
+    fn queue(&self, f: &AccountFields<::rapyer::Batched>) {
+        rt::assign(f.owner(), self.owner.as_ref());
     }
 }

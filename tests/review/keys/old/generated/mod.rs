@@ -13,7 +13,7 @@ mod player {
 mod transfer {
     include!("transfer.rs");
 }
-pub use account::{Account, AccountFields, AccountRepo};
-pub use ledger::{Ledger, LedgerFields, LedgerRepo};
-pub use player::{Player, PlayerFields, PlayerRepo};
-pub use transfer::{Transfer, TransferFields, TransferRepo};
+pub use account::{Account, AccountFields, AccountPatch, AccountRepo};
+pub use ledger::{Ledger, LedgerFields, LedgerPatch, LedgerRepo};
+pub use player::{Player, PlayerFields, PlayerPatch, PlayerRepo};
+pub use transfer::{Transfer, TransferFields, TransferPatch, TransferRepo};

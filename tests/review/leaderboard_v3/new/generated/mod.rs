@@ -14,6 +14,6 @@ mod player {
     include!("player.rs");
 }
 pub use achievement::Achievement;
-pub use player::{Player, PlayerFields, PlayerRepo};
+pub use player::{Player, PlayerFields, PlayerPatch, PlayerRepo};
 pub use player_stats::{PlayerStats, PlayerStatsFields};
 pub use region::Region;

@@ -62,7 +62,7 @@ impl Player {
 }
 impl ::rapyer::Model for Player {
     type Pk = ::rapyer::Uuid;
-    type Fields = PlayerFields;
+    type Fields<S: ::rapyer::Sink> = PlayerFields<S>;
     const META: rt::ModelMeta = rt::ModelMeta {
         name: "Player",
         prefix: "Player",
@@ -140,47 +140,94 @@ impl PlayerRepo {
 }
 /// Atomic operations on the fields of one [`Player`], from `PlayerRepo::fields(pk)`.
 #[derive(::core::fmt::Debug, ::core::clone::Clone)]
-pub struct PlayerFields(rt::Place);
-impl rt::FieldHandle for PlayerFields {
-    fn at(instance: rt::Instance, prefix: ::std::borrow::Cow<'static, str>) -> Self {
+pub struct PlayerFields<S: ::rapyer::Sink = ::rapyer::Direct>(rt::Place<S>);
+impl<S: ::rapyer::Sink> rt::FieldHandle<S> for PlayerFields<S> {
+    fn at(instance: rt::Instance<S>, prefix: ::std::borrow::Cow<'static, str>) -> Self {
         Self(rt::Place::new(instance, prefix))
     }
 }
-impl PlayerFields {
+impl<S: ::rapyer::Sink> PlayerFields<S> {
     /// Atomic operations on [`Player::username`].
-    pub fn username(&self) -> ::rapyer::ValueField<::std::string::String> {
+    pub fn username(&self) -> ::rapyer::ValueField<::std::string::String, S> {
         self.0.field("username")
     }
     /// Atomic operations on [`Player::score`].
-    pub fn score(&self) -> ::rapyer::IntField {
-        self.0.field::<::rapyer::IntField>("score").with_default(0i64)
+    pub fn score(&self) -> ::rapyer::IntField<S> {
+        self.0.field::<::rapyer::IntField<S>>("score").with_default(0i64)
     }
     /// Atomic operations on [`Player::wins`].
-    pub fn wins(&self) -> ::rapyer::IntField {
-        self.0.field::<::rapyer::IntField>("wins").with_default(0i64)
+    pub fn wins(&self) -> ::rapyer::IntField<S> {
+        self.0.field::<::rapyer::IntField<S>>("wins").with_default(0i64)
     }
     /// Atomic operations on [`Player::losses`].
-    pub fn losses(&self) -> ::rapyer::IntField {
-        self.0.field::<::rapyer::IntField>("losses").with_default(0i64)
+    pub fn losses(&self) -> ::rapyer::IntField<S> {
+        self.0.field::<::rapyer::IntField<S>>("losses").with_default(0i64)
     }
     /// Atomic operations on [`Player::inventory_count`].
-    pub fn inventory_count(&self) -> ::rapyer::IntField {
-        self.0.field::<::rapyer::IntField>("inventory_count").with_default(0i64)
+    pub fn inventory_count(&self) -> ::rapyer::IntField<S> {
+        self.0.field::<::rapyer::IntField<S>>("inventory_count").with_default(0i64)
     }
     /// Atomic operations on [`Player::streak`].
-    pub fn streak(&self) -> ::rapyer::IntField {
-        self.0.field::<::rapyer::IntField>("streak").with_default(0i64)
+    pub fn streak(&self) -> ::rapyer::IntField<S> {
+        self.0.field::<::rapyer::IntField<S>>("streak").with_default(0i64)
     }
     /// Atomic operations on [`Player::achievements`].
-    pub fn achievements(&self) -> ::rapyer::ListField<super::Achievement> {
+    pub fn achievements(
+        &self,
+    ) -> ::rapyer::ListField<super::Achievement, ::rapyer::Plain, S> {
         self.0.field("achievements")
     }
     /// Atomic operations on [`Player::stats`].
-    pub fn stats(&self) -> super::PlayerStatsFields {
+    pub fn stats(&self) -> super::PlayerStatsFields<S> {
         self.0.field("stats.")
     }
     /// Atomic operations on [`Player::metadata`].
-    pub fn metadata(&self) -> ::rapyer::MapField<::std::string::String> {
+    pub fn metadata(
+        &self,
+    ) -> ::rapyer::MapField<::std::string::String, ::rapyer::Plain, S> {
         self.0.field("metadata")
+    }
+}
+/// Several fields of one [`Player`] written in one atomic step (indexes and unique checks included): `PlayerRepo::patch(pk, &patch)`, or queued into a batch. `None` leaves a field as it is; a container is replaced whole.
+#[derive(
+    ::core::fmt::Debug,
+    ::core::clone::Clone,
+    ::core::default::Default,
+    ::core::cmp::PartialEq
+)]
+pub struct PlayerPatch {
+    /// The new [`Player::username`].
+    pub username: ::core::option::Option<::std::string::String>,
+    /// The new [`Player::score`].
+    pub score: ::core::option::Option<i64>,
+    /// The new [`Player::wins`].
+    pub wins: ::core::option::Option<i64>,
+    /// The new [`Player::losses`].
+    pub losses: ::core::option::Option<i64>,
+    /// The new [`Player::inventory_count`].
+    pub inventory_count: ::core::option::Option<i64>,
+    /// The new [`Player::streak`].
+    pub streak: ::core::option::Option<i64>,
+    /// The new [`Player::achievements`].
+    pub achievements: ::core::option::Option<::std::vec::Vec<super::Achievement>>,
+    /// The new [`Player::stats`].
+    pub stats: ::core::option::Option<super::PlayerStats>,
+    /// The new [`Player::metadata`].
+    pub metadata: ::core::option::Option<
+        ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    >,
+}
+impl ::rapyer::Patch for PlayerPatch {
+    type Model = Player;
+    fn queue(&self, f: &PlayerFields<::rapyer::Batched>) {
+        rt::assign(f.username(), self.username.as_ref());
+        rt::assign(f.score(), self.score.as_ref());
+        rt::assign(f.wins(), self.wins.as_ref());
+        rt::assign(f.losses(), self.losses.as_ref());
+        rt::assign(f.inventory_count(), self.inventory_count.as_ref());
+        rt::assign(f.streak(), self.streak.as_ref());
+        rt::assign(f.achievements(), self.achievements.as_ref());
+        rt::assign(f.stats(), self.stats.as_ref());
+        rt::assign(f.metadata(), self.metadata.as_ref());
     }
 }

@@ -62,37 +62,42 @@ impl rt::Finite for PlayerStats {
 }
 /// Atomic operations on the fields of a [`PlayerStats`] stored in an instance, from the handle of the field that holds it.
 #[derive(::core::fmt::Debug, ::core::clone::Clone)]
-pub struct PlayerStatsFields(rt::Place);
-impl rt::FieldHandle for PlayerStatsFields {
-    fn at(instance: rt::Instance, prefix: ::std::borrow::Cow<'static, str>) -> Self {
+pub struct PlayerStatsFields<S: ::rapyer::Sink = ::rapyer::Direct>(rt::Place<S>);
+impl<S: ::rapyer::Sink> rt::FieldHandle<S> for PlayerStatsFields<S> {
+    fn at(instance: rt::Instance<S>, prefix: ::std::borrow::Cow<'static, str>) -> Self {
         Self(rt::Place::new(instance, prefix))
     }
 }
-impl PlayerStatsFields {
+impl<S: ::rapyer::Sink> PlayerStatsFields<S> {
     /// Atomic operations on [`PlayerStats::total_games`].
-    pub fn total_games(&self) -> ::rapyer::IntField {
+    pub fn total_games(&self) -> ::rapyer::IntField<S> {
         self.0.field("total_games")
     }
     /// Atomic operations on [`PlayerStats::wins`].
-    pub fn wins(&self) -> ::rapyer::IntField {
+    pub fn wins(&self) -> ::rapyer::IntField<S> {
         self.0.field("wins")
     }
     /// Atomic operations on [`PlayerStats::losses`].
-    pub fn losses(&self) -> ::rapyer::IntField {
+    pub fn losses(&self) -> ::rapyer::IntField<S> {
         self.0.field("losses")
     }
     /// Atomic operations on [`PlayerStats::avg_score`].
-    pub fn avg_score(&self) -> ::rapyer::FloatField {
+    pub fn avg_score(&self) -> ::rapyer::FloatField<S> {
         self.0.field("avg_score")
     }
 }
-impl PlayerStatsFields {
+impl<S: ::rapyer::Sink> PlayerStatsFields<S> {
     /// Reads the whole struct in one step.
-    pub fn get(&self) -> ::rapyer::Op<PlayerStats> {
+    pub fn get(&self) -> S::Out<super::PlayerStats> {
         self.0.get_whole()
     }
     /// Writes the whole struct in one step; indexes on its fields follow.
-    pub fn set(&self, value: &PlayerStats) -> ::rapyer::Op<()> {
+    pub fn set(&self, value: &super::PlayerStats) -> S::Out<()> {
         self.0.set_whole(value)
+    }
+}
+impl rt::Assign<PlayerStats> for PlayerStatsFields<::rapyer::Batched> {
+    fn assign(&self, value: &PlayerStats) {
+        self.set(value);
     }
 }

@@ -10,6 +10,6 @@ mod season {
 mod team {
     include!("team.rs");
 }
-pub use player::{Player, PlayerFields, PlayerRepo};
-pub use season::{Season, SeasonFields, SeasonRepo};
-pub use team::{Team, TeamFields, TeamRepo};
+pub use player::{Player, PlayerFields, PlayerPatch, PlayerRepo};
+pub use season::{Season, SeasonFields, SeasonPatch, SeasonRepo};
+pub use team::{Team, TeamFields, TeamPatch, TeamRepo};

@@ -30,7 +30,7 @@ impl Season {
 }
 impl ::rapyer::Model for Season {
     type Pk = ::rapyer::Uuid;
-    type Fields = SeasonFields;
+    type Fields<S: ::rapyer::Sink> = SeasonFields<S>;
     const META: rt::ModelMeta = rt::ModelMeta {
         name: "Season",
         prefix: "Season",
@@ -69,15 +69,32 @@ impl ::core::ops::Deref for SeasonRepo {
 }
 /// Atomic operations on the fields of one [`Season`], from `SeasonRepo::fields(pk)`.
 #[derive(::core::fmt::Debug, ::core::clone::Clone)]
-pub struct SeasonFields(rt::Place);
-impl rt::FieldHandle for SeasonFields {
-    fn at(instance: rt::Instance, prefix: ::std::borrow::Cow<'static, str>) -> Self {
+pub struct SeasonFields<S: ::rapyer::Sink = ::rapyer::Direct>(rt::Place<S>);
+impl<S: ::rapyer::Sink> rt::FieldHandle<S> for SeasonFields<S> {
+    fn at(instance: rt::Instance<S>, prefix: ::std::borrow::Cow<'static, str>) -> Self {
         Self(rt::Place::new(instance, prefix))
     }
 }
-impl SeasonFields {
+impl<S: ::rapyer::Sink> SeasonFields<S> {
     /// Atomic operations on [`Season::number`].
-    pub fn number(&self) -> ::rapyer::IntField {
+    pub fn number(&self) -> ::rapyer::IntField<S> {
         self.0.field("number")
+    }
+}
+/// Several fields of one [`Season`] written in one atomic step (indexes and unique checks included): `SeasonRepo::patch(pk, &patch)`, or queued into a batch. `None` leaves a field as it is; a container is replaced whole.
+#[derive(
+    ::core::fmt::Debug,
+    ::core::clone::Clone,
+    ::core::default::Default,
+    ::core::cmp::PartialEq
+)]
+pub struct SeasonPatch {
+    /// The new [`Season::number`].
+    pub number: ::core::option::Option<i64>,
+}
+impl ::rapyer::Patch for SeasonPatch {
+    type Model = Season;
+    fn queue(&self, f: &SeasonFields<::rapyer::Batched>) {
+        rt::assign(f.number(), self.number.as_ref());
     }
 }

@@ -30,7 +30,7 @@ impl Team {
 }
 impl ::rapyer::Model for Team {
     type Pk = ::rapyer::Uuid;
-    type Fields = TeamFields;
+    type Fields<S: ::rapyer::Sink> = TeamFields<S>;
     const META: rt::ModelMeta = rt::ModelMeta {
         name: "Team",
         prefix: "clan",
@@ -69,15 +69,32 @@ impl ::core::ops::Deref for TeamRepo {
 }
 /// Atomic operations on the fields of one [`Team`], from `TeamRepo::fields(pk)`.
 #[derive(::core::fmt::Debug, ::core::clone::Clone)]
-pub struct TeamFields(rt::Place);
-impl rt::FieldHandle for TeamFields {
-    fn at(instance: rt::Instance, prefix: ::std::borrow::Cow<'static, str>) -> Self {
+pub struct TeamFields<S: ::rapyer::Sink = ::rapyer::Direct>(rt::Place<S>);
+impl<S: ::rapyer::Sink> rt::FieldHandle<S> for TeamFields<S> {
+    fn at(instance: rt::Instance<S>, prefix: ::std::borrow::Cow<'static, str>) -> Self {
         Self(rt::Place::new(instance, prefix))
     }
 }
-impl TeamFields {
+impl<S: ::rapyer::Sink> TeamFields<S> {
     /// Atomic operations on [`Team::name`].
-    pub fn name(&self) -> ::rapyer::ValueField<::std::string::String> {
+    pub fn name(&self) -> ::rapyer::ValueField<::std::string::String, S> {
         self.0.field("name")
+    }
+}
+/// Several fields of one [`Team`] written in one atomic step (indexes and unique checks included): `TeamRepo::patch(pk, &patch)`, or queued into a batch. `None` leaves a field as it is; a container is replaced whole.
+#[derive(
+    ::core::fmt::Debug,
+    ::core::clone::Clone,
+    ::core::default::Default,
+    ::core::cmp::PartialEq
+)]
+pub struct TeamPatch {
+    /// The new [`Team::name`].
+    pub name: ::core::option::Option<::std::string::String>,
+}
+impl ::rapyer::Patch for TeamPatch {
+    type Model = Team;
+    fn queue(&self, f: &TeamFields<::rapyer::Batched>) {
+        rt::assign(f.name(), self.name.as_ref());
     }
 }

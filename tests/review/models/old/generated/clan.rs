@@ -30,7 +30,7 @@ impl Clan {
 }
 impl ::rapyer::Model for Clan {
     type Pk = ::rapyer::Uuid;
-    type Fields = ClanFields;
+    type Fields<S: ::rapyer::Sink> = ClanFields<S>;
     const META: rt::ModelMeta = rt::ModelMeta {
         name: "Clan",
         prefix: "clan",
@@ -69,15 +69,32 @@ impl ::core::ops::Deref for ClanRepo {
 }
 /// Atomic operations on the fields of one [`Clan`], from `ClanRepo::fields(pk)`.
 #[derive(::core::fmt::Debug, ::core::clone::Clone)]
-pub struct ClanFields(rt::Place);
-impl rt::FieldHandle for ClanFields {
-    fn at(instance: rt::Instance, prefix: ::std::borrow::Cow<'static, str>) -> Self {
+pub struct ClanFields<S: ::rapyer::Sink = ::rapyer::Direct>(rt::Place<S>);
+impl<S: ::rapyer::Sink> rt::FieldHandle<S> for ClanFields<S> {
+    fn at(instance: rt::Instance<S>, prefix: ::std::borrow::Cow<'static, str>) -> Self {
         Self(rt::Place::new(instance, prefix))
     }
 }
-impl ClanFields {
+impl<S: ::rapyer::Sink> ClanFields<S> {
     /// Atomic operations on [`Clan::name`].
-    pub fn name(&self) -> ::rapyer::ValueField<::std::string::String> {
+    pub fn name(&self) -> ::rapyer::ValueField<::std::string::String, S> {
         self.0.field("name")
+    }
+}
+/// Several fields of one [`Clan`] written in one atomic step (indexes and unique checks included): `ClanRepo::patch(pk, &patch)`, or queued into a batch. `None` leaves a field as it is; a container is replaced whole.
+#[derive(
+    ::core::fmt::Debug,
+    ::core::clone::Clone,
+    ::core::default::Default,
+    ::core::cmp::PartialEq
+)]
+pub struct ClanPatch {
+    /// The new [`Clan::name`].
+    pub name: ::core::option::Option<::std::string::String>,
+}
+impl ::rapyer::Patch for ClanPatch {
+    type Model = Clan;
+    fn queue(&self, f: &ClanFields<::rapyer::Batched>) {
+        rt::assign(f.name(), self.name.as_ref());
     }
 }

@@ -30,7 +30,7 @@ impl Guild {
 }
 impl ::rapyer::Model for Guild {
     type Pk = ::rapyer::Uuid;
-    type Fields = GuildFields;
+    type Fields<S: ::rapyer::Sink> = GuildFields<S>;
     const META: rt::ModelMeta = rt::ModelMeta {
         name: "Guild",
         prefix: "Guild",
@@ -69,15 +69,32 @@ impl ::core::ops::Deref for GuildRepo {
 }
 /// Atomic operations on the fields of one [`Guild`], from `GuildRepo::fields(pk)`.
 #[derive(::core::fmt::Debug, ::core::clone::Clone)]
-pub struct GuildFields(rt::Place);
-impl rt::FieldHandle for GuildFields {
-    fn at(instance: rt::Instance, prefix: ::std::borrow::Cow<'static, str>) -> Self {
+pub struct GuildFields<S: ::rapyer::Sink = ::rapyer::Direct>(rt::Place<S>);
+impl<S: ::rapyer::Sink> rt::FieldHandle<S> for GuildFields<S> {
+    fn at(instance: rt::Instance<S>, prefix: ::std::borrow::Cow<'static, str>) -> Self {
         Self(rt::Place::new(instance, prefix))
     }
 }
-impl GuildFields {
+impl<S: ::rapyer::Sink> GuildFields<S> {
     /// Atomic operations on [`Guild::name`].
-    pub fn name(&self) -> ::rapyer::ValueField<::std::string::String> {
+    pub fn name(&self) -> ::rapyer::ValueField<::std::string::String, S> {
         self.0.field("name")
+    }
+}
+/// Several fields of one [`Guild`] written in one atomic step (indexes and unique checks included): `GuildRepo::patch(pk, &patch)`, or queued into a batch. `None` leaves a field as it is; a container is replaced whole.
+#[derive(
+    ::core::fmt::Debug,
+    ::core::clone::Clone,
+    ::core::default::Default,
+    ::core::cmp::PartialEq
+)]
+pub struct GuildPatch {
+    /// The new [`Guild::name`].
+    pub name: ::core::option::Option<::std::string::String>,
+}
+impl ::rapyer::Patch for GuildPatch {
+    type Model = Guild;
+    fn queue(&self, f: &GuildFields<::rapyer::Batched>) {
+        rt::assign(f.name(), self.name.as_ref());
     }
 }

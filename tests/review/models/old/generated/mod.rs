@@ -10,6 +10,6 @@ mod guild {
 mod player {
     include!("player.rs");
 }
-pub use clan::{Clan, ClanFields, ClanRepo};
-pub use guild::{Guild, GuildFields, GuildRepo};
-pub use player::{Player, PlayerFields, PlayerRepo};
+pub use clan::{Clan, ClanFields, ClanPatch, ClanRepo};
+pub use guild::{Guild, GuildFields, GuildPatch, GuildRepo};
+pub use player::{Player, PlayerFields, PlayerPatch, PlayerRepo};

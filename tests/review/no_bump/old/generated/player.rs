@@ -30,7 +30,7 @@ impl Player {
 }
 impl ::rapyer::Model for Player {
     type Pk = ::rapyer::Uuid;
-    type Fields = PlayerFields;
+    type Fields<S: ::rapyer::Sink> = PlayerFields<S>;
     const META: rt::ModelMeta = rt::ModelMeta {
         name: "Player",
         prefix: "Player",
@@ -69,15 +69,32 @@ impl ::core::ops::Deref for PlayerRepo {
 }
 /// Atomic operations on the fields of one [`Player`], from `PlayerRepo::fields(pk)`.
 #[derive(::core::fmt::Debug, ::core::clone::Clone)]
-pub struct PlayerFields(rt::Place);
-impl rt::FieldHandle for PlayerFields {
-    fn at(instance: rt::Instance, prefix: ::std::borrow::Cow<'static, str>) -> Self {
+pub struct PlayerFields<S: ::rapyer::Sink = ::rapyer::Direct>(rt::Place<S>);
+impl<S: ::rapyer::Sink> rt::FieldHandle<S> for PlayerFields<S> {
+    fn at(instance: rt::Instance<S>, prefix: ::std::borrow::Cow<'static, str>) -> Self {
         Self(rt::Place::new(instance, prefix))
     }
 }
-impl PlayerFields {
+impl<S: ::rapyer::Sink> PlayerFields<S> {
     /// Atomic operations on [`Player::badge`].
-    pub fn badge(&self) -> ::rapyer::ValueField<super::Badge> {
+    pub fn badge(&self) -> ::rapyer::ValueField<super::Badge, S> {
         self.0.field("badge")
+    }
+}
+/// Several fields of one [`Player`] written in one atomic step (indexes and unique checks included): `PlayerRepo::patch(pk, &patch)`, or queued into a batch. `None` leaves a field as it is; a container is replaced whole.
+#[derive(
+    ::core::fmt::Debug,
+    ::core::clone::Clone,
+    ::core::default::Default,
+    ::core::cmp::PartialEq
+)]
+pub struct PlayerPatch {
+    /// The new [`Player::badge`].
+    pub badge: ::core::option::Option<super::Badge>,
+}
+impl ::rapyer::Patch for PlayerPatch {
+    type Model = Player;
+    fn queue(&self, f: &PlayerFields<::rapyer::Batched>) {
+        rt::assign(f.badge(), self.badge.as_ref());
     }
 }

@@ -12,4 +12,4 @@ mod thing {
 }
 pub use shape::Shape;
 pub use size::{Size, SizeFields};
-pub use thing::{Thing, ThingFields, ThingRepo};
+pub use thing::{Thing, ThingFields, ThingPatch, ThingRepo};

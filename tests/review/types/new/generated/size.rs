@@ -36,25 +36,30 @@ impl rt::Flat for Size {
 impl rt::Finite for Size {}
 /// Atomic operations on the fields of a [`Size`] stored in an instance, from the handle of the field that holds it.
 #[derive(::core::fmt::Debug, ::core::clone::Clone)]
-pub struct SizeFields(rt::Place);
-impl rt::FieldHandle for SizeFields {
-    fn at(instance: rt::Instance, prefix: ::std::borrow::Cow<'static, str>) -> Self {
+pub struct SizeFields<S: ::rapyer::Sink = ::rapyer::Direct>(rt::Place<S>);
+impl<S: ::rapyer::Sink> rt::FieldHandle<S> for SizeFields<S> {
+    fn at(instance: rt::Instance<S>, prefix: ::std::borrow::Cow<'static, str>) -> Self {
         Self(rt::Place::new(instance, prefix))
     }
 }
-impl SizeFields {
+impl<S: ::rapyer::Sink> SizeFields<S> {
     /// Atomic operations on [`Size::w`].
-    pub fn w(&self) -> ::rapyer::IntField {
+    pub fn w(&self) -> ::rapyer::IntField<S> {
         self.0.field("w")
     }
 }
-impl SizeFields {
+impl<S: ::rapyer::Sink> SizeFields<S> {
     /// Reads the whole struct in one step.
-    pub fn get(&self) -> ::rapyer::Op<Size> {
+    pub fn get(&self) -> S::Out<super::Size> {
         self.0.get_whole()
     }
     /// Writes the whole struct in one step; indexes on its fields follow.
-    pub fn set(&self, value: &Size) -> ::rapyer::Op<()> {
+    pub fn set(&self, value: &super::Size) -> S::Out<()> {
         self.0.set_whole(value)
+    }
+}
+impl rt::Assign<Size> for SizeFields<::rapyer::Batched> {
+    fn assign(&self, value: &Size) {
+        self.set(value);
     }
 }

@@ -12,4 +12,4 @@ mod thing {
 }
 pub use color::Color;
 pub use point::{Point, PointFields};
-pub use thing::{Thing, ThingFields, ThingRepo};
+pub use thing::{Thing, ThingFields, ThingPatch, ThingRepo};

@@ -36,25 +36,30 @@ impl rt::Flat for Point {
 impl rt::Finite for Point {}
 /// Atomic operations on the fields of a [`Point`] stored in an instance, from the handle of the field that holds it.
 #[derive(::core::fmt::Debug, ::core::clone::Clone)]
-pub struct PointFields(rt::Place);
-impl rt::FieldHandle for PointFields {
-    fn at(instance: rt::Instance, prefix: ::std::borrow::Cow<'static, str>) -> Self {
+pub struct PointFields<S: ::rapyer::Sink = ::rapyer::Direct>(rt::Place<S>);
+impl<S: ::rapyer::Sink> rt::FieldHandle<S> for PointFields<S> {
+    fn at(instance: rt::Instance<S>, prefix: ::std::borrow::Cow<'static, str>) -> Self {
         Self(rt::Place::new(instance, prefix))
     }
 }
-impl PointFields {
+impl<S: ::rapyer::Sink> PointFields<S> {
     /// Atomic operations on [`Point::x`].
-    pub fn x(&self) -> ::rapyer::IntField {
+    pub fn x(&self) -> ::rapyer::IntField<S> {
         self.0.field("x")
     }
 }
-impl PointFields {
+impl<S: ::rapyer::Sink> PointFields<S> {
     /// Reads the whole struct in one step.
-    pub fn get(&self) -> ::rapyer::Op<Point> {
+    pub fn get(&self) -> S::Out<super::Point> {
         self.0.get_whole()
     }
     /// Writes the whole struct in one step; indexes on its fields follow.
-    pub fn set(&self, value: &Point) -> ::rapyer::Op<()> {
+    pub fn set(&self, value: &super::Point) -> S::Out<()> {
         self.0.set_whole(value)
+    }
+}
+impl rt::Assign<Point> for PointFields<::rapyer::Batched> {
+    fn assign(&self, value: &Point) {
+        self.set(value);
     }
 }

@@ -30,7 +30,7 @@ impl Thing {
 }
 impl ::rapyer::Model for Thing {
     type Pk = ::rapyer::Uuid;
-    type Fields = ThingFields;
+    type Fields<S: ::rapyer::Sink> = ThingFields<S>;
     const META: rt::ModelMeta = rt::ModelMeta {
         name: "Thing",
         prefix: "Thing",
@@ -69,15 +69,32 @@ impl ::core::ops::Deref for ThingRepo {
 }
 /// Atomic operations on the fields of one [`Thing`], from `ThingRepo::fields(pk)`.
 #[derive(::core::fmt::Debug, ::core::clone::Clone)]
-pub struct ThingFields(rt::Place);
-impl rt::FieldHandle for ThingFields {
-    fn at(instance: rt::Instance, prefix: ::std::borrow::Cow<'static, str>) -> Self {
+pub struct ThingFields<S: ::rapyer::Sink = ::rapyer::Direct>(rt::Place<S>);
+impl<S: ::rapyer::Sink> rt::FieldHandle<S> for ThingFields<S> {
+    fn at(instance: rt::Instance<S>, prefix: ::std::borrow::Cow<'static, str>) -> Self {
         Self(rt::Place::new(instance, prefix))
     }
 }
-impl ThingFields {
+impl<S: ::rapyer::Sink> ThingFields<S> {
     /// Atomic operations on [`Thing::name`].
-    pub fn name(&self) -> ::rapyer::ValueField<::std::string::String> {
+    pub fn name(&self) -> ::rapyer::ValueField<::std::string::String, S> {
         self.0.field("name")
+    }
+}
+/// Several fields of one [`Thing`] written in one atomic step (indexes and unique checks included): `ThingRepo::patch(pk, &patch)`, or queued into a batch. `None` leaves a field as it is; a container is replaced whole.
+#[derive(
+    ::core::fmt::Debug,
+    ::core::clone::Clone,
+    ::core::default::Default,
+    ::core::cmp::PartialEq
+)]
+pub struct ThingPatch {
+    /// The new [`Thing::name`].
+    pub name: ::core::option::Option<::std::string::String>,
+}
+impl ::rapyer::Patch for ThingPatch {
+    type Model = Thing;
+    fn queue(&self, f: &ThingFields<::rapyer::Batched>) {
+        rt::assign(f.name(), self.name.as_ref());
     }
 }

@@ -8,4 +8,4 @@ mod player {
     include!("player.rs");
 }
 pub use badge::Badge;
-pub use player::{Player, PlayerFields, PlayerRepo};
+pub use player::{Player, PlayerFields, PlayerPatch, PlayerRepo};
