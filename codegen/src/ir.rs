@@ -141,6 +141,8 @@ pub struct Field {
     pub default: Option<Value>,
     /// The index declared on the field.
     pub index: Option<IndexKind>,
+    /// For a sorted index, the field of the model it is partitioned by (`partition_by`).
+    pub partition_by: Option<String>,
     /// The field's previous name (`renamed_from:`): stored data is read from it too.
     pub renamed_from: Option<String>,
     /// Where the field is declared.

@@ -156,6 +156,8 @@ pub struct IndexPlan {
     pub accessor: String,
     /// `get_by_<path>`, for unique indexes.
     pub get_by: Option<String>,
+    /// For a partitioned sorted index: the partition field's path and type.
+    pub partition: Option<(String, Type)>,
 }
 
 /// One stored path of a model.
@@ -235,8 +237,15 @@ fn walk<'s>(
     for field in fields {
         let path = format!("{prefix}{}", field.name);
         let storage = Storage::of(&field.ty);
+        // A partition is a field of the model itself (the checker refuses one in a struct).
+        let partition = field.partition_by.as_ref().and_then(|by| {
+            let target = fields.iter().find(|f| f.name == *by && depth == 0)?;
+            Some((target.name.clone(), target.ty.clone()))
+        });
         out.push(StoredPath {
-            index: field.index.map(|kind| index_plan(&path, kind, &field.ty)),
+            index: field
+                .index
+                .map(|kind| index_plan(&path, kind, &field.ty, partition)),
             old_path: field
                 .renamed_from
                 .as_ref()
@@ -254,7 +263,12 @@ fn walk<'s>(
     }
 }
 
-fn index_plan(path: &str, kind: IndexKind, ty: &Type) -> IndexPlan {
+fn index_plan(
+    path: &str,
+    kind: IndexKind,
+    ty: &Type,
+    partition: Option<(String, Type)>,
+) -> IndexPlan {
     let value_ty = match ty {
         Type::Optional(inner) => inner.as_ref().clone(),
         t => t.clone(),
@@ -273,6 +287,7 @@ fn index_plan(path: &str, kind: IndexKind, ty: &Type) -> IndexPlan {
         value_ty,
         accessor: format!("by_{base}"),
         get_by: (kind == IndexKind::Unique).then(|| format!("get_by_{base}")),
+        partition,
     }
 }
 

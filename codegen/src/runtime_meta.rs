@@ -25,7 +25,12 @@ pub fn model_meta(schema: &Schema, model: &Model) -> rapyer::__private::ModelMet
                 IndexStorage::Unique => rapyer::__private::IndexKind::Unique,
                 IndexStorage::Lookup => rapyer::__private::IndexKind::Lookup,
             };
-            rapyer::__private::IndexMeta::new(leak(&p.path), kind)
+            match &ix.partition {
+                None => rapyer::__private::IndexMeta::new(leak(&p.path), kind),
+                Some((by, _)) => {
+                    rapyer::__private::IndexMeta::partitioned(leak(&p.path), kind, leak(by))
+                }
+            }
         })
         .collect();
     let containers = plan

@@ -7,6 +7,7 @@
 //! | sorted | ZSET pk -> value, per bucket | top, bottom, rank, around, range, count: O(B log N + B k) |
 //! | unique | HASH value -> pk | pk, get: O(1) |
 //! | lookup | ZSET of `<len>:<value><pk>` (lexicographic), per bucket | find (paged), count: O(B log N + B k) |
+//! | sorted, partitioned | ZSET of `<len>:<partition><score, 8 bytes><pk>` (lexicographic), per bucket | the sorted queries within one partition: O(B log N + B k) |
 //!
 //! A model with `B` buckets has one sorted or lookup index key per bucket (see
 //! [`Keyspace`](crate::keys::Keyspace)). A query asks every bucket (concurrently; on a cluster
@@ -31,7 +32,7 @@ use crate::conn::{Call, Effect};
 use crate::error::{Error, Result};
 use crate::expiry;
 use crate::keys::Keyspace;
-use crate::meta::{IndexKind, PkRef, PrimaryKey};
+use crate::meta::{IndexKind, IndexMeta, PkRef, PrimaryKey};
 use crate::model::Model;
 use crate::page::{Cursor, Page, score_text, walk};
 use crate::reply;
@@ -106,20 +107,57 @@ impl<M, V> Clone for SortedIndex<M, V> {
     fn clone(&self) -> Self {
         SortedIndex {
             at: self.at.clone(),
+            partition: self.partition.clone(),
             value: PhantomData,
+        }
+    }
+}
+
+/// The partition a handle of a partitioned sorted index queries.
+#[derive(Clone)]
+struct Partition {
+    /// The index.
+    ix: &'static IndexMeta,
+    /// The member prefix of the partition (`<len>:<stored text>`; see `lua/index.lua`), or why
+    /// the partition cannot be queried.
+    prefix: std::result::Result<Vec<u8>, Unusable>,
+}
+
+/// Why a partition handle cannot query (reported by each query).
+#[derive(Clone)]
+enum Unusable {
+    /// The partition value does not encode.
+    Encode { field: &'static str, reason: String },
+    /// The model has no partitioned index on the path.
+    NoIndex(String),
+}
+
+impl Unusable {
+    fn error(&self) -> Error {
+        match self {
+            Unusable::Encode { field, reason } => Error::Encode {
+                field: field.to_string(),
+                reason: reason.clone(),
+            },
+            Unusable::NoIndex(message) => Error::Config(message.clone()),
         }
     }
 }
 
 impl<M: Model> IndexAt<M> {
     fn new(repo: &Repo<M>, path: &'static str, kind: IndexKind) -> Self {
+        Self::of(repo, &IndexMeta::new(path, kind))
+    }
+
+    fn of(repo: &Repo<M>, ix: &IndexMeta) -> Self {
+        let (path, kind) = (ix.path, ix.kind);
         let space = repo.client().keys();
         let buckets = match kind {
             IndexKind::Unique => 1,
             _ => M::META.buckets.max(1),
         };
         let keys = (0..buckets)
-            .map(|b| space.index(&M::META, kind, path, b))
+            .map(|b| space.index_key(&M::META, ix, b))
             .collect();
         let purge_keys = (0..buckets)
             .map(|b| expiry::purge_keys(repo.client(), &M::META, b))
@@ -145,14 +183,22 @@ impl<M: Model> IndexAt<M> {
     /// Runs one query script on the index key `key` (forgetting the expired instances of its
     /// bucket first, for a model whose instances expire).
     async fn query(&self, key: &str, query: &[&[u8]]) -> Result<Value> {
+        self.query_reading(key, query, None).await
+    }
+
+    /// [`query`](Self::query), also declaring `hash`, an instance hash of the key's bucket that
+    /// the query reads (the last key).
+    async fn query_reading(&self, key: &str, query: &[&[u8]], hash: Option<&str>) -> Result<Value> {
         let bucket = self.keys.iter().position(|k| k == key).unwrap_or(0);
         let client = self.repo.client();
         if let Some(Some([registry, memo])) = self.purge_keys.get(bucket) {
-            let mut cmd = scripts::QUERY_EXPIRING.call(&[key, registry, memo]);
+            let keys: Vec<&str> = [key, registry, memo].into_iter().chain(hash).collect();
+            let mut cmd = scripts::QUERY_EXPIRING.call(&keys);
             cmd.arg(query);
             return expiry::run_purging(client, &scripts::QUERY_EXPIRING, &cmd).await;
         }
-        let mut cmd = scripts::QUERY.call(&[key]);
+        let keys: Vec<&str> = std::iter::once(key).chain(hash).collect();
+        let mut cmd = scripts::QUERY.call(&keys);
         cmd.arg(query);
         client
             .execute(Call::script(&scripts::QUERY, &cmd, Effect::Reads))
@@ -273,7 +319,10 @@ fn page(
         .collect()
 }
 
-/// Queries of a sorted index (`index: sorted` on an `int`, `float` or `datetime` field).
+/// Queries of a sorted index (`index: sorted` on an `int`, `float` or `datetime` field), or of
+/// one partition of a partitioned one (`index: { sorted, partition_by: region }`: every query
+/// then answers within the instances whose partition field holds the value given, each as fast
+/// as on an index of that partition alone).
 ///
 /// Ties: instances with equal values are ordered by pk text, bytewise: ascending queries (`bottom`,
 /// `range`) list the smaller pk first, descending ones (`top`, `rank`, `around`) the larger pk
@@ -281,6 +330,7 @@ fn page(
 /// many.
 pub struct SortedIndex<M, V> {
     at: IndexAt<M>,
+    partition: Option<Partition>,
     value: PhantomData<fn() -> V>,
 }
 
@@ -290,8 +340,80 @@ impl<M: Model, V: Score> SortedIndex<M, V> {
     pub fn new(repo: &Repo<M>, path: &'static str) -> Self {
         SortedIndex {
             at: IndexAt::new(repo, path, IndexKind::SortedInt),
+            partition: None,
             value: PhantomData,
         }
+    }
+
+    /// The partition `value` of the partitioned sorted index on the field at `path` (generated
+    /// code calls this from `by_<field>(partition)`). A model without such an index gives a
+    /// handle whose queries fail with [`Error::Config`].
+    pub fn partition<P: Codec>(repo: &Repo<M>, path: &'static str, value: &P) -> Self {
+        static NONE: IndexMeta = IndexMeta::partitioned("", IndexKind::SortedInt, "");
+        let found = M::META
+            .indexes
+            .iter()
+            .find(|ix| ix.path == path && ix.partition.is_some());
+        let prefix = match found {
+            Some(ix) => value
+                .encode()
+                .map(|text| [format!("{}:", text.len()).into_bytes(), text].concat())
+                .map_err(|e| Unusable::Encode {
+                    field: ix.partition.unwrap_or(""),
+                    reason: e.to_string(),
+                }),
+            None => Err(Unusable::NoIndex(format!(
+                "model {} has no partitioned index on `{path}`",
+                M::META.name
+            ))),
+        };
+        let ix = found.unwrap_or(&NONE);
+        SortedIndex {
+            at: IndexAt::of(repo, ix),
+            partition: Some(Partition { ix, prefix }),
+            value: PhantomData,
+        }
+    }
+
+    /// The arguments of query `verb`: as given, or for a partition the partition's own verb
+    /// (`p` + verb) and its member prefix first.
+    fn args(&self, verb: &str, rest: &[&[u8]]) -> Result<Vec<Vec<u8>>> {
+        let mut out = Vec::with_capacity(rest.len() + 2);
+        match &self.partition {
+            None => out.push(verb.as_bytes().to_vec()),
+            Some(p) => {
+                let prefix = p.prefix.as_ref().map_err(Unusable::error)?;
+                out.push(format!("p{verb}").into_bytes());
+                out.push(prefix.clone());
+            }
+        }
+        out.extend(rest.iter().map(|a| a.to_vec()));
+        Ok(out)
+    }
+
+    /// Runs query `verb` on every bucket.
+    async fn ask_all(&self, verb: &str, rest: &[&[u8]]) -> Result<Vec<Value>> {
+        let args = self.args(verb, rest)?;
+        let refs: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+        self.at.query_all(&refs).await
+    }
+
+    /// The counts of every bucket's reply, summed.
+    fn sum(&self, replies: Vec<Value>) -> Result<u64> {
+        let mut total = 0;
+        for reply in replies {
+            match reply {
+                Value::Int(n) => total += u64::try_from(n).unwrap_or(0),
+                other => {
+                    return Err(Error::Decode {
+                        key: self.at.keys[0].clone(),
+                        field: String::new(),
+                        reason: format!("expected a count from Redis, found {other:?}"),
+                    });
+                }
+            }
+        }
+        Ok(total)
     }
 
     /// The field the index follows.
@@ -301,9 +423,9 @@ impl<M: Model, V: Score> SortedIndex<M, V> {
 
     /// The `n` highest entries, highest first: each bucket's `n` highest, merged.
     async fn ends(&self, n: usize, top: bool) -> Result<Vec<String>> {
-        let q: &[u8] = if top { b"top" } else { b"bottom" };
+        let q = if top { "top" } else { "bottom" };
         let mut entries = Vec::new();
-        for reply in self.at.query_all(&[q, &num(n)]).await? {
+        for reply in self.ask_all(q, &[&num(n)]).await? {
             entries.extend(self.at.entries(reply)?);
         }
         let order = if top {
@@ -336,10 +458,24 @@ impl<M: Model, V: Score> SortedIndex<M, V> {
 
     /// `pk`'s score as stored (text), or `None` when it is not in the index.
     async fn score_of(&self, pk: &str) -> Result<Option<String>> {
-        let reply = self
-            .at
-            .query(self.at.key_of(pk), &[b"score", pk.as_bytes()])
-            .await?;
+        let key = self.at.key_of(pk);
+        let reply = match &self.partition {
+            None => self.at.query(key, &[b"score", pk.as_bytes()]).await?,
+            // The instance's entry, computed from its fields by the script that writes it.
+            Some(p) => {
+                let ix = p.ix;
+                let kind = crate::protocol::index_wire(ix);
+                let rest: [&[u8]; 3] = [
+                    kind.as_bytes(),
+                    ix.path.as_bytes(),
+                    ix.partition.unwrap_or("").as_bytes(),
+                ];
+                let args = self.args("score", &rest)?;
+                let refs: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+                let hash = self.at.repo.instance_keys(pk)?.hash;
+                self.at.query_reading(key, &refs, Some(&hash)).await?
+            }
+        };
         match reply {
             Value::Nil => Ok(None),
             Value::Double(d) => Ok(Some(d.to_string())),
@@ -353,7 +489,7 @@ impl<M: Model, V: Score> SortedIndex<M, V> {
     /// index. One bucket: ZREVRANK. Several: the entries before `pk` in every bucket, summed.
     pub async fn rank<Q: PkRef + ?Sized>(&self, pk: &Q) -> Result<Option<u64>> {
         let pk = pk.pk_text();
-        if self.at.keys.len() == 1 {
+        if self.at.keys.len() == 1 && self.partition.is_none() {
             let mut cmd = redis::cmd("ZREVRANK");
             cmd.arg(&self.at.keys[0]).arg(pk.as_ref());
             return self.at.repo.client().query(Call::read(&cmd)).await;
@@ -361,24 +497,10 @@ impl<M: Model, V: Score> SortedIndex<M, V> {
         let Some(score) = self.score_of(&pk).await? else {
             return Ok(None);
         };
-        let mut rank = 0;
-        for reply in self
-            .at
-            .query_all(&[b"above", score.as_bytes(), pk.as_bytes()])
-            .await?
-        {
-            match reply {
-                Value::Int(n) => rank += u64::try_from(n).unwrap_or(0),
-                other => {
-                    return Err(Error::Decode {
-                        key: self.at.keys[0].clone(),
-                        field: String::new(),
-                        reason: format!("expected a count from Redis, found {other:?}"),
-                    });
-                }
-            }
-        }
-        Ok(Some(rank))
+        let replies = self
+            .ask_all("above", &[score.as_bytes(), pk.as_bytes()])
+            .await?;
+        Ok(Some(self.sum(replies)?))
     }
 
     /// `pk` and up to `k` neighbours on each side, highest first; empty when `pk` is not in
@@ -387,9 +509,9 @@ impl<M: Model, V: Score> SortedIndex<M, V> {
         let Some(score) = self.score_of(pk).await? else {
             return Ok(Vec::new());
         };
-        let query: [&[u8]; 4] = [b"window", score.as_bytes(), pk.as_bytes(), &num(k)];
+        let query: [&[u8]; 3] = [score.as_bytes(), pk.as_bytes(), &num(k)];
         let mut entries = Vec::new();
-        for reply in self.at.query_all(&query).await? {
+        for reply in self.ask_all("window", &query).await? {
             let mut parts = reply::array(reply, &self.at.keys[0])?.into_iter();
             let _first = parts.next();
             entries.extend(self.at.entries(parts.next().unwrap_or(Value::Nil))?);
@@ -434,8 +556,7 @@ impl<M: Model, V: Score> SortedIndex<M, V> {
         let (skip, take) = redis_limit(single, offset, limit);
         let mut entries = Vec::new();
         for reply in self
-            .at
-            .query_all(&[b"range", &min, &max, &num(skip), &num(take)])
+            .ask_all("range", &[&min, &max, &num(skip), &num(take)])
             .await?
         {
             entries.extend(self.at.entries(reply)?);
@@ -476,14 +597,14 @@ impl<M: Model, V: Score> SortedIndex<M, V> {
     ) -> Result<Page<M::Pk>> {
         let (min, max) = (score_text(min.score()), score_text(max.score()));
         let limit_arg = num(limit.min(i64::MAX as usize));
-        let mut query: Vec<&[u8]> = vec![b"after", min.as_bytes(), max.as_bytes(), &limit_arg];
+        let mut query: Vec<&[u8]> = vec![min.as_bytes(), max.as_bytes(), &limit_arg];
         let cursor = after.map(|c| (c.score_arg(), c.pk.clone()));
         if let Some((score, pk)) = &cursor {
             query.push(score.as_bytes());
             query.push(pk.as_bytes());
         }
         let mut entries = Vec::new();
-        for reply in self.at.query_all(&query).await? {
+        for reply in self.ask_all("after", &query).await? {
             entries.extend(self.at.entries(reply)?);
         }
         entries.sort_by(Entry::ascending);
@@ -517,6 +638,7 @@ impl<M: Model, V: Score> SortedIndex<M, V> {
     {
         let index = SortedIndex {
             at: self.at.clone(),
+            partition: self.partition.clone(),
             value: PhantomData,
         };
         walk(batch, move |after, limit| {
@@ -533,9 +655,14 @@ impl<M: Model, V: Score> SortedIndex<M, V> {
         })
     }
 
-    /// How many values are in `[min, max]` (ZCOUNT of every bucket, summed).
+    /// How many values are in `[min, max]` (ZCOUNT of every bucket, summed; ZLEXCOUNT in a
+    /// partition).
     pub async fn count(&self, min: V, max: V) -> Result<u64> {
         let (min, max) = (min.score(), max.score());
+        if self.partition.is_some() {
+            let replies = self.ask_all("count", &[&num(min), &num(max)]).await?;
+            return self.sum(replies);
+        }
         let counts: Vec<u64> = self
             .at
             .command_all(|key| {
@@ -547,8 +674,13 @@ impl<M: Model, V: Score> SortedIndex<M, V> {
         Ok(counts.into_iter().sum())
     }
 
-    /// The number of instances in the index (ZCARD of every bucket, summed).
+    /// The number of instances in the index, or in the partition (ZCARD of every bucket,
+    /// summed; ZLEXCOUNT in a partition).
     pub async fn len(&self) -> Result<u64> {
+        if self.partition.is_some() {
+            let replies = self.ask_all("len", &[]).await?;
+            return self.sum(replies);
+        }
         let counts: Vec<u64> = self
             .at
             .command_all(|key| {

@@ -36,7 +36,7 @@
 use std::borrow::Cow;
 
 use crate::error::{Error, Result};
-use crate::meta::{IndexKind, ModelMeta};
+use crate::meta::{IndexKind, IndexMeta, ModelMeta};
 use crate::slot;
 
 /// Builds every key rapyer uses, under an optional namespace.
@@ -120,6 +120,21 @@ impl Keyspace {
             }
             IndexKind::Lookup => format!("{base}:lookup:{path}:{{{}}}", Self::tag(meta, bucket)),
             _ => format!("{base}:idx:{path}:{{{}}}", Self::tag(meta, bucket)),
+        }
+    }
+
+    /// The key of the index `ix` for the instances of `bucket` (see [`index`](Self::index)); a
+    /// partitioned sorted index has a key of its own kind, `<prefix>:part:<path>:{tag}`, holding
+    /// every partition of the bucket.
+    pub fn index_key(&self, meta: &ModelMeta, ix: &IndexMeta, bucket: u16) -> String {
+        match ix.partition {
+            None => self.index(meta, ix.kind, ix.path, bucket),
+            Some(_) => format!(
+                "{}:part:{}:{{{}}}",
+                self.base(meta.prefix),
+                ix.path,
+                Self::tag(meta, bucket)
+            ),
         }
     }
 

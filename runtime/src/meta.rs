@@ -71,12 +71,37 @@ pub struct IndexMeta {
     pub path: &'static str,
     /// Its kind.
     pub kind: IndexKind,
+    /// For a sorted index partitioned by another field (`partition_by`), that field's path: the
+    /// index then orders the instances of each value of it apart.
+    pub partition: Option<&'static str>,
 }
 
 impl IndexMeta {
     /// The index on `path`.
     pub const fn new(path: &'static str, kind: IndexKind) -> IndexMeta {
-        IndexMeta { path, kind }
+        IndexMeta {
+            path,
+            kind,
+            partition: None,
+        }
+    }
+
+    /// The sorted index on `path`, partitioned by the field at `partition`.
+    pub const fn partitioned(
+        path: &'static str,
+        kind: IndexKind,
+        partition: &'static str,
+    ) -> IndexMeta {
+        IndexMeta {
+            path,
+            kind,
+            partition: Some(partition),
+        }
+    }
+
+    /// True when a write of the field at `path` can move this index's entry.
+    pub fn follows(&self, path: &str) -> bool {
+        self.path == path || self.partition == Some(path)
     }
 }
 
@@ -124,9 +149,23 @@ impl ModelMeta {
             .map(|(_, old)| *old)
     }
 
-    /// The index on the field at `path`, if any.
+    /// The index on the field at `path`, if any, unless it is partitioned (see
+    /// [`partitioned_by`](Self::partitioned_by)).
     pub fn index_on(&self, path: &str) -> Option<&'static IndexMeta> {
-        self.indexes.iter().find(|i| i.path == path)
+        self.indexes
+            .iter()
+            .find(|i| i.path == path && i.partition.is_none())
+    }
+
+    /// The partitioned indexes whose entry a write of the field at `path` can move: those on
+    /// it, and those partitioned by it.
+    pub fn partitioned_by<'a>(
+        &self,
+        path: &'a str,
+    ) -> impl Iterator<Item = &'static IndexMeta> + 'a {
+        self.indexes
+            .iter()
+            .filter(move |i| i.partition.is_some() && i.follows(path))
     }
 }
 

@@ -16,7 +16,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use crate::meta::{ContainerKind, IndexKind};
+use crate::meta::{ContainerKind, IndexKind, IndexMeta};
 
 /// The Redis type an op needs its key to hold (a missing key is always fine).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -192,6 +192,18 @@ pub(crate) fn index_code(kind: IndexKind) -> &'static str {
         IndexKind::Lookup => "L",
     }
 }
+
+/// The code of an index in script arguments: its kind's letter, after `P` for a partitioned
+/// index (`PI`: an `int` index partitioned by another field).
+pub(crate) fn index_wire(ix: &IndexMeta) -> Cow<'static, str> {
+    match ix.partition {
+        None => Cow::Borrowed(index_code(ix.kind)),
+        Some(_) => Cow::Owned(format!("{PARTITIONED}{}", index_code(ix.kind))),
+    }
+}
+
+/// What starts the code of a partitioned index (`IX_PART` in Lua).
+const PARTITIONED: &str = "P";
 
 /// The one-letter code of a container kind in script arguments.
 pub(crate) fn container_code(kind: ContainerKind) -> &'static str {
@@ -390,6 +402,7 @@ pub(crate) fn lua_prelude() -> String {
     ] {
         lua.push_str(&format!("local {name} = '{}'\n", index_code(kind)));
     }
+    lua.push_str(&format!("local IX_PART = '{PARTITIONED}'\n"));
     for (name, kind) in [
         ("C_LIST", ContainerKind::List),
         ("C_SET", ContainerKind::Set),
@@ -463,6 +476,10 @@ pub(crate) struct GeneralOp<'a> {
     pub(crate) ttl_from: Option<&'a str>,
     /// The index the op's field feeds.
     pub(crate) index: Option<IndexedOp<'a>>,
+    /// The partitioned indexes whose entry the op can move, with their keys.
+    pub(crate) partitions: &'a [(&'static IndexMeta, String)],
+    /// With partitions: the instance's pk, and its bucket's memo of expiring instances.
+    pub(crate) partition_owner: Option<(&'a str, Option<&'a str>)>,
     /// Further keys the op touches (an expiry: the instance's other keys), by position.
     pub(crate) extra: Vec<&'a str>,
     pub(crate) args: Cow<'a, [Vec<u8>]>,
@@ -504,6 +521,14 @@ pub(crate) struct OpsArgs<'a> {
     ops: Vec<PlacedOp<'a>>,
 }
 
+/// The partitioned indexes of an op: the instance's pk, its memo's position (0 for none), and
+/// each index with its key's position.
+struct PlacedPartitions<'a> {
+    pk: &'a str,
+    memo: usize,
+    indexes: Vec<(&'static IndexMeta, usize)>,
+}
+
 /// An op with its keys replaced by their KEYS positions.
 struct PlacedOp<'a> {
     code: OpCode,
@@ -511,6 +536,8 @@ struct PlacedOp<'a> {
     ttl_from: usize,
     /// Kind, index key position, pk, memo position (0 for none).
     index: Option<(IndexKind, usize, &'a str, usize)>,
+    /// The partitioned indexes the op can move, when it has any.
+    partitions: Option<PlacedPartitions<'a>>,
     extra: Vec<usize>,
     args: Cow<'a, [Vec<u8>]>,
 }
@@ -564,12 +591,22 @@ impl<'a> OpsArgs<'a> {
             let memo = ix.memo.map_or(0, |memo| self.key(memo));
             (ix.kind, at, ix.pk, memo)
         });
+        let partitions = op.partition_owner.map(|(pk, memo)| {
+            let memo = memo.map_or(0, |memo| self.key(memo));
+            let indexes = op
+                .partitions
+                .iter()
+                .map(|(ix, key)| (*ix, self.key(key)))
+                .collect();
+            PlacedPartitions { pk, memo, indexes }
+        });
         let extra = op.extra.iter().map(|k| self.key(k)).collect();
         self.ops.push(PlacedOp {
             code: op.code,
             key,
             ttl_from: ttl,
             index,
+            partitions,
             extra,
             args: op.args,
         });
@@ -604,6 +641,20 @@ impl<'a> OpsArgs<'a> {
                 Some((kind, at, pk, memo)) => cmd.arg(index_code(kind)).arg(at).arg(pk).arg(memo),
                 None => cmd.arg("-"),
             };
+            match &op.partitions {
+                Some(PlacedPartitions { pk, memo, indexes }) => {
+                    cmd.arg(indexes.len()).arg(*pk).arg(*memo);
+                    for (ix, at) in indexes {
+                        cmd.arg(index_wire(ix).as_ref())
+                            .arg(*at)
+                            .arg(ix.path)
+                            .arg(ix.partition.unwrap_or(""));
+                    }
+                }
+                None => {
+                    cmd.arg(0);
+                }
+            }
             cmd.arg(op.extra.len()).arg(&op.extra);
             cmd.arg(op.args.len()).arg(op.args.as_ref());
         }

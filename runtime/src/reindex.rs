@@ -81,7 +81,10 @@ pub async fn reindex(client: &Client, meta: &ModelMeta) -> Result<ReindexReport>
         cmd.arg(mode).arg(indexes.len());
         for ix in indexes {
             let old = meta.renamed_from(ix.path).unwrap_or("");
-            cmd.arg(protocol::index_code(ix.kind)).arg(ix.path).arg(old);
+            cmd.arg(protocol::index_wire(ix).as_ref())
+                .arg(ix.path)
+                .arg(old)
+                .arg(ix.partition.unwrap_or(""));
         }
     };
     let hash = |pk: &str| space.instance(meta, pk);
@@ -90,7 +93,7 @@ pub async fn reindex(client: &Client, meta: &ModelMeta) -> Result<ReindexReport>
     for bucket in 0..meta.buckets.max(1) {
         let index_keys: Vec<String> = local
             .iter()
-            .map(|ix| space.index(meta, ix.kind, ix.path, bucket))
+            .map(|ix| space.index_key(meta, ix, bucket))
             .collect();
         let registry = space.registry(meta, bucket);
         let mut live = scripts::LIVE_PKS.call(&[&registry]);
@@ -159,7 +162,7 @@ pub async fn reindex(client: &Client, meta: &ModelMeta) -> Result<ReindexReport>
         for bucket in 0..buckets {
             let index_keys: Vec<String> = local
                 .iter()
-                .map(|ix| space.index(meta, ix.kind, ix.path, bucket))
+                .map(|ix| space.index_key(meta, ix, bucket))
                 .collect();
             report.removed += sweep(client, meta, &local, i, &index_keys, &header).await?;
         }
@@ -210,9 +213,12 @@ async fn sweep(
                     })
                     .collect(),
             ),
-            IndexKind::Lookup => {
+            // A lookup member is the length-prefixed value then the pk; a partitioned one has
+            // the score's 8 bytes between them.
+            _ if ix.kind == IndexKind::Lookup || ix.partition.is_some() => {
                 let members: Vec<&Vec<u8>> = items.iter().step_by(2).collect();
-                let pks = members.iter().map(|m| lookup_pk(m)).collect();
+                let skip = if ix.partition.is_some() { 8 } else { 0 };
+                let pks = members.iter().map(|m| prefixed_pk(m, skip)).collect();
                 (members, pks)
             }
             _ => {
@@ -233,12 +239,9 @@ async fn sweep(
                 .cloned()
                 .chain(pks.iter().map(|pk| {
                     let here = ix.kind == IndexKind::Unique || meta.buckets <= 1 || {
-                        let own = client.keys().index(
-                            meta,
-                            ix.kind,
-                            ix.path,
-                            Keyspace::bucket_of(meta, pk),
-                        );
+                        let own = client
+                            .keys()
+                            .index_key(meta, ix, Keyspace::bucket_of(meta, pk));
                         own == *key
                     };
                     if pk.is_empty() || !here {
@@ -336,15 +339,18 @@ async fn sweep_claims(client: &Client, meta: &ModelMeta, ix: &IndexMeta) -> Resu
     }
 }
 
-/// The pk of a lookup member `<len>:<value><pk>` (empty when malformed).
-fn lookup_pk(member: &[u8]) -> String {
-    let text = String::from_utf8_lossy(member);
-    let Some((len, rest)) = text.split_once(':') else {
+/// The pk of a member `<len>:<value>` + `skip` bytes + pk: a lookup member (`skip` 0) or a
+/// partitioned one (the score's 8 bytes); empty when malformed.
+fn prefixed_pk(member: &[u8], skip: usize) -> String {
+    let Some(colon) = member.iter().position(|&b| b == b':') else {
         return String::new();
     };
-    match len.parse::<usize>() {
-        Ok(len) if rest.len() >= len => rest[len..].to_string(),
-        _ => String::new(),
+    let len = std::str::from_utf8(&member[..colon])
+        .ok()
+        .and_then(|len| len.parse::<usize>().ok());
+    match len.and_then(|len| member.get(colon + 1 + len + skip..)) {
+        Some(pk) => String::from_utf8_lossy(pk).into_owned(),
+        None => String::new(),
     }
 }
 

@@ -61,8 +61,12 @@ pub(crate) static WRITE_MANY: LazyLock<Lua> = LazyLock::new(|| {
 const RANKS: &str = include_str!("lua/ranks.lua");
 
 /// Index queries (see `lua/query.lua`).
-pub(crate) static QUERY: LazyLock<Lua> =
-    LazyLock::new(|| lua(Access::ReadsOnly, &[RANKS, include_str!("lua/query.lua")]));
+pub(crate) static QUERY: LazyLock<Lua> = LazyLock::new(|| {
+    lua(
+        Access::ReadsOnly,
+        &[INDEX, RANKS, include_str!("lua/query.lua")],
+    )
+});
 
 /// Forgetting expired instances, alone (see `lua/purge.lua`). It only deletes, so it runs on a
 /// server out of memory too.

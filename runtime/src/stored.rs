@@ -71,7 +71,7 @@ fn unique_indexes(meta: &ModelMeta) -> impl Iterator<Item = &'static IndexMeta> 
 fn index_keys(client: &Client, meta: &ModelMeta, bucket: u16) -> Vec<String> {
     meta.indexes
         .iter()
-        .map(|ix| client.keys().index(meta, ix.kind, ix.path, bucket))
+        .map(|ix| client.keys().index_key(meta, ix, bucket))
         .collect()
 }
 
@@ -318,7 +318,7 @@ pub(crate) fn write_args(
         }
     }
     for (ix, at) in meta.indexes.iter().zip(positions) {
-        cmd.arg(protocol::index_code(ix.kind)).arg(ix.path).arg(at);
+        index_arg(&mut cmd, ix, at);
     }
     cmd
 }
@@ -440,9 +440,17 @@ pub(crate) fn delete_args(client: &Client, meta: &ModelMeta, keys: &InstanceKeys
         .arg(meta.indexes.len())
         .arg(memo_position);
     for (ix, at) in meta.indexes.iter().zip(positions) {
-        cmd.arg(protocol::index_code(ix.kind)).arg(ix.path).arg(at);
+        index_arg(&mut cmd, ix, at);
     }
     cmd
+}
+
+/// One index of a write or delete script: kind, path, partition path, key position.
+fn index_arg(cmd: &mut ScriptArgs, ix: &IndexMeta, at: usize) {
+    cmd.arg(protocol::index_wire(ix).as_ref())
+        .arg(ix.path)
+        .arg(ix.partition.unwrap_or(""))
+        .arg(at);
 }
 
 /// One page of the live pks of `meta`'s model after `after`, in (expiry, pk) order, merged

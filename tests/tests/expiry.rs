@@ -399,6 +399,7 @@ async fn index_memory_returns_to_its_baseline_after_a_churn_of_expiries(t: TestR
                         let mut p = Ping::new(format!("w{wave}-{i}"), format!("c{wave}-{i}"));
                         p.at = i as i64;
                         p.zone = REGIONS[i % 3];
+                        p.level = (i % 7) as i64;
                         repo.insert(&p).await.unwrap();
                     }
                 })
@@ -427,6 +428,7 @@ async fn index_memory_returns_to_its_baseline_after_a_churn_of_expiries(t: TestR
     // is gone, so its memory is back to the empty baseline.
     tokio::time::sleep(Duration::from_millis(1200)).await;
     assert_eq!(repo.by_at().top(10).await.unwrap(), Vec::<String>::new());
+    assert_eq!(repo.by_level(Region::Us).len().await.unwrap(), 0);
     assert_eq!(repo.by_code().pk("c9-1").await.unwrap(), None);
     assert_eq!(repo.count().await.unwrap(), 0);
     let left = t.keys().await;
@@ -596,4 +598,32 @@ async fn expiry_operations_in_a_pipeline_are_all_or_nothing(t: TestRedis) {
     let mut conn = t.raw().await;
     let held: Vec<String> = conn.hkeys(&memo).await.unwrap();
     assert_eq!(held, vec!["a".to_string()]);
+}
+
+rapyer_tests::on_all!(an_expired_instance_leaves_its_partition_of_a_partitioned_index);
+async fn an_expired_instance_leaves_its_partition_of_a_partitioned_index(t: TestRedis) {
+    let repo = Presence::repo(&t.client);
+    for (user, beats) in [("ann", 3), ("bob", 5), ("cy", 1)] {
+        let mut p = Presence::new(user, "lobby");
+        p.beats = beats;
+        repo.insert(&p).await.unwrap();
+    }
+    // Moved to another partition by a field op (the memo follows), then expired.
+    repo.fields("ann").room().set("hall").await.unwrap();
+    assert_eq!(repo.by_beats("hall").top(5).await.unwrap(), ["ann"]);
+    repo.expire("ann", Duration::from_millis(50)).await.unwrap();
+    repo.expire("cy", Duration::from_millis(50)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert!(repo.by_beats("hall").top(5).await.unwrap().is_empty());
+    assert_eq!(repo.by_beats("hall").len().await.unwrap(), 0);
+    assert_eq!(repo.by_beats("lobby").top(5).await.unwrap(), ["bob"]);
+    assert_eq!(repo.by_beats("lobby").rank("cy").await.unwrap(), None);
+    assert_eq!(repo.by_beats("lobby").count(0, 10).await.unwrap(), 1);
+    // Nothing of the expired instances is left in the index key.
+    let key = t
+        .client
+        .keys()
+        .index_key(&Presence::META, &Presence::META.indexes[1], 0);
+    let members: u64 = t.raw().await.zcard(&key).await.unwrap();
+    assert_eq!(members, 1);
 }

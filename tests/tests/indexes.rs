@@ -7,7 +7,8 @@ use rapyer::__private::IndexKind;
 use rapyer::__private::Keyspace;
 use rapyer::{Error, Model as _, Op, Pipeline};
 use rapyer_tests::fixtures::indexes::{
-    Board, Gamer, GamerRepo, Guild, Ladder, Membership, Pass, Ping, Presence, Region,
+    Board, Gamer, GamerRepo, Guild, Ladder, Membership, Pass, Ping, Presence, Region, Season,
+    SeasonPatch,
 };
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -56,6 +57,7 @@ fn random_gamer(rng: &mut Rng, handle: String) -> Gamer {
     g.level = rng.int(1, 4);
     g.guild = rng.chance(60).then(|| format!("g{}", rng.below(4)));
     g.stats.wins = rng.int(0, 6);
+    g.elo = rng.int(-6, 6);
     g
 }
 
@@ -75,11 +77,17 @@ fn unique_conflict(model: &Model, g: &Gamer) -> bool {
 /// One random field operation on `g`, applied to the model copy and returned as an op.
 fn random_field_op(rng: &mut Rng, repo: &GamerRepo, g: &mut Gamer) -> Op<()> {
     let f = repo.fields(&g.handle);
-    match rng.below(12) {
+    match rng.below(13) {
         0 => {
             let d = rng.int(-3, 3);
             g.score += d;
             unit(f.score().incr(d))
+        }
+        12 => {
+            // The partitioned index follows its field (and, in case 3, its partition).
+            let d = rng.int(-3, 3);
+            g.elo += d;
+            unit(f.elo().incr(d))
         }
         1 => {
             let d = rng.int(-4, 4) as f64 * 0.25;
@@ -270,24 +278,25 @@ async fn step(rng: &mut Rng, t: &TestRedis, repo: &GamerRepo, model: &mut Model,
 }
 
 /// The pks a sorted index should list, highest first: by value, then by pk, both descending.
-fn descending<V: PartialOrd + Copy>(
-    model: &Model,
-    value: impl Fn(&Gamer) -> Option<V>,
+fn descending<T, V: PartialOrd + Copy>(
+    model: &BTreeMap<String, T>,
+    value: impl Fn(&T) -> Option<V>,
 ) -> Vec<String> {
     let mut entries: Vec<(V, &String)> = model
-        .values()
-        .filter_map(|g| value(g).map(|v| (v, &g.handle)))
+        .iter()
+        .filter_map(|(pk, g)| value(g).map(|v| (v, pk)))
         .collect();
     entries.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap().then(b.1.cmp(a.1)));
     entries.into_iter().map(|(_, h)| h.clone()).collect()
 }
 
-async fn check_sorted<V>(
+async fn check_sorted<T, V>(
     name: &str,
-    index: rapyer::SortedIndex<Gamer, V>,
-    model: &Model,
-    value: impl Fn(&Gamer) -> Option<V>,
+    index: rapyer::SortedIndex<T, V>,
+    model: &BTreeMap<String, T>,
+    value: impl Fn(&T) -> Option<V>,
 ) where
+    T: rapyer::Model<Pk = String> + PartialEq + std::fmt::Debug,
     V: rapyer::Score + PartialOrd + Copy,
 {
     let top = descending(model, &value);
@@ -312,8 +321,9 @@ async fn check_sorted<V>(
         .unwrap()
         .into_iter()
         .map(|g| {
-            assert_eq!(Some(&g), model.get(&g.handle), "{name}: instance");
-            g.handle
+            let pk = rapyer::PkRef::pk_text(g.pk()).into_owned();
+            assert_eq!(Some(&g), model.get(&pk), "{name}: instance");
+            pk
         })
         .collect();
     assert_eq!(
@@ -361,6 +371,17 @@ async fn check_sorted<V>(
             page,
             "{name}: page"
         );
+        // Keyset pages of 3 walk the same range.
+        let (mut walked, mut after) = (Vec::new(), None);
+        loop {
+            let page = index.range_page(lo, hi, after.as_ref(), 3).await.unwrap();
+            walked.extend(page.items.iter().cloned());
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(walked, inside, "{name}: keyset pages");
     }
 }
 
@@ -447,6 +468,17 @@ async fn check_all(t: &TestRedis, repo: &GamerRepo, model: &Model) {
         Some(g.stats.wins)
     })
     .await;
+    // The partitioned index: every query within each region equals the brute force over that
+    // region's instances.
+    for region in REGIONS {
+        let in_region: Model = model
+            .iter()
+            .filter(|(_, g)| g.region == region)
+            .map(|(h, g)| (h.clone(), g.clone()))
+            .collect();
+        let name = format!("elo in {region:?}");
+        check_sorted(&name, repo.by_elo(region), &in_region, |g| Some(g.elo)).await;
+    }
     let key = |path| {
         t.client
             .keys()
@@ -778,6 +810,23 @@ async fn reindex_repairs_every_kind_of_damage(t: TestRedis) {
             handles.next().unwrap().clone(),
         )
     };
+    // The partitioned index: one bucket's key lost, junk members, and a member of a real
+    // instance in the wrong partition.
+    let elo = Gamer::META
+        .indexes
+        .iter()
+        .find(|ix| ix.path == "elo")
+        .unwrap();
+    let _: () = raw.del(keys.index_key(&Gamer::META, elo, 0)).await.unwrap();
+    let elo_a = keys.index_key(&Gamer::META, elo, Keyspace::bucket_of(&Gamer::META, &a));
+    let misplaced = [
+        b"2:us".as_slice(),
+        &[0x80, 0, 0, 0, 0, 0, 0, 0],
+        a.as_bytes(),
+    ]
+    .concat();
+    let _: () = raw.zadd(&elo_a, misplaced, 0).await.unwrap();
+    let _: () = raw.zadd(&elo_a, "junk", 0).await.unwrap();
     let key_a = repo.key_of(&a).unwrap();
     let _: () = raw.hset(&key_a, "level", 55).await.unwrap();
     let _: () = raw.hset(&key_a, "region", "asia").await.unwrap();
@@ -787,7 +836,7 @@ async fn reindex_repairs_every_kind_of_damage(t: TestRedis) {
 
     let report = repo.reindex().await.unwrap();
     assert_eq!(report.instances, model.len() as u64);
-    assert!(report.removed >= 4, "{report:?}");
+    assert!(report.removed >= 6, "{report:?}");
     assert!(report.conflicts.is_empty(), "{report:?}");
     check_all(&t, &repo, &model).await;
 
@@ -827,6 +876,7 @@ fn the_cli_describes_models_as_the_generated_code_does() {
                 Presence::META,
                 Membership::META,
                 Ladder::META,
+                Season::META,
             ],
         ),
         ("review/renames/new", vec![renames::new::Player::META]),
@@ -942,4 +992,121 @@ async fn datetime_scores_agree_with_rust_and_keep_order_over_the_whole_range(t: 
         let (a, b) = (at_of(&pair[0]), at_of(&pair[1]));
         assert!(a <= b || a.score() == b.score(), "{a} listed before {b}");
     }
+}
+
+/// Partition values that test the member layout: empty, with the key syntax's `:` and `{}`, a
+/// prefix of another, multi-byte UTF-8.
+const LEAGUES: [&str; 6] = ["", "eu:west", "{tag}", "a", "ab", "ünï"];
+
+/// Scores at the edges of the encoding: signs, zeros of both signs, the smallest and largest
+/// magnitudes.
+const POINTS: [f64; 10] = [
+    0.0,
+    -0.0,
+    1e-300,
+    -1e-300,
+    1.5,
+    -1.5,
+    1e300,
+    -1e300,
+    f64::MAX,
+    f64::MIN,
+];
+
+fn random_season(rng: &mut Rng, id: String) -> Season {
+    let joined = rapyer_tests::samples::at(rng.int(-5_000_000_000, 5_000_000_000), 0);
+    let mut s = Season::new(id, LEAGUES[rng.below(6) as usize], joined);
+    s.points = POINTS[rng.below(10) as usize];
+    s.best = rng.chance(70).then(|| rng.int(-3, 3));
+    s
+}
+
+rapyer_tests::on_all!(partitioned_indexes_of_every_value_kind_answer_like_a_brute_force);
+async fn partitioned_indexes_of_every_value_kind_answer_like_a_brute_force(t: TestRedis) {
+    let repo = Season::repo(&t.client);
+    let mut model: BTreeMap<String, Season> = BTreeMap::new();
+    let mut rng = Rng(0x9a27_1110_0000_0007);
+    for step in 0..700 {
+        let id = format!("s{}", rng.below(150));
+        match rng.below(5) {
+            // A whole write: the entries of all three indexes move together.
+            0 | 1 => {
+                let s = random_season(&mut rng, id.clone());
+                repo.save(&s).await.unwrap();
+                model.insert(id, s);
+            }
+            // The partition changes: every index's entry moves to the new partition.
+            2 if model.contains_key(&id) => {
+                let league = LEAGUES[rng.below(6) as usize];
+                repo.fields(&id).league().set(league).await.unwrap();
+                model.get_mut(&id).unwrap().league = league.to_string();
+            }
+            // A patch of a value and maybe the partition, in one step.
+            3 if model.contains_key(&id) => {
+                let s = model.get_mut(&id).unwrap();
+                s.points = POINTS[rng.below(10) as usize];
+                s.best = rng.chance(50).then(|| rng.int(-3, 3));
+                let league = rng
+                    .chance(50)
+                    .then(|| LEAGUES[rng.below(6) as usize].to_string());
+                if let Some(l) = &league {
+                    s.league = l.clone();
+                }
+                let patch = SeasonPatch {
+                    points: Some(s.points),
+                    best: Some(s.best),
+                    league,
+                    ..Default::default()
+                };
+                repo.patch(&id, &patch).await.unwrap();
+            }
+            4 if step % 3 == 0 => {
+                assert_eq!(repo.delete(&id).await.unwrap(), model.remove(&id).is_some());
+            }
+            _ => {}
+        }
+    }
+    assert!(model.len() > 60, "too few instances: {}", model.len());
+    for league in LEAGUES {
+        let in_league: BTreeMap<String, Season> = model
+            .iter()
+            .filter(|(_, s)| s.league == league)
+            .map(|(k, s)| (k.clone(), s.clone()))
+            .collect();
+        check_sorted(
+            &format!("points in {league:?}"),
+            repo.by_points(league),
+            &in_league,
+            |s| Some(s.points),
+        )
+        .await;
+        check_sorted(
+            &format!("joined in {league:?}"),
+            repo.by_joined(league),
+            &in_league,
+            |s| Some(s.joined),
+        )
+        .await;
+        check_sorted(
+            &format!("best in {league:?}"),
+            repo.by_best(league),
+            &in_league,
+            |s| s.best,
+        )
+        .await;
+    }
+    // A partition nobody is in is empty, and an unknown pk has no rank in any.
+    assert_eq!(repo.by_points("nowhere").len().await.unwrap(), 0);
+    assert!(repo.by_points("nowhere").top(5).await.unwrap().is_empty());
+    let anyone = model.keys().next().unwrap();
+    let theirs = &model[anyone].league;
+    let other = LEAGUES.iter().find(|l| *l != theirs).unwrap();
+    assert_eq!(repo.by_points(*other).rank(anyone).await.unwrap(), None);
+    assert!(
+        repo.by_points(theirs.as_str())
+            .rank(anyone)
+            .await
+            .unwrap()
+            .is_some()
+    );
 }

@@ -30,6 +30,7 @@ const MODEL_KEYS: &[&str] = &[
 const FIELD_KEYS: &[&str] = &["type", "default", "doc", "index", "renamed_from"];
 const KEY_KEYS: &[&str] = &["generate", "field"];
 const TTL_KEYS: &[&str] = &["after", "refresh"];
+const INDEX_KEYS: &[&str] = &["sorted", "unique", "lookup", "partition_by"];
 const BUILTINS: &[&str] = &[
     "bool", "int", "float", "string", "bytes", "datetime", "uuid", "json", "optional", "list",
     "set", "map", "ref", "zset",
@@ -518,9 +519,12 @@ impl<'a> Checker<'a> {
             (Some(d), Some(ty)) => self.check_default(ty, d),
             _ => None,
         };
-        let index = match (get(&entries, "index"), &ty) {
-            (Some(i), Some(ty)) => self.check_index(ty, i),
-            _ => None,
+        let (index, partition_by) = match (get(&entries, "index"), &ty) {
+            (Some(i), Some(ty)) => match self.check_index(ty, i) {
+                Some((kind, partition_by)) => (Some(kind), partition_by),
+                None => (None, None),
+            },
+            _ => (None, None),
         };
         let renamed_from = get(&entries, "renamed_from").and_then(|node| {
             let old = self.string(node, "`renamed_from`")?;
@@ -548,6 +552,7 @@ impl<'a> Checker<'a> {
             ty,
             default,
             index,
+            partition_by,
             renamed_from,
             span: key.span,
         })
@@ -853,8 +858,39 @@ impl<'a> Checker<'a> {
             .map(|d| d.node)
     }
 
-    fn check_index(&mut self, ty: &Type, node: &'a Node) -> Option<IndexKind> {
-        let name = self.string(node, "`index`")?;
+    /// `index: sorted` (or `unique`, `lookup`), or `index: { sorted, partition_by: <field> }`:
+    /// the kind, and the field a sorted index is partitioned by (checked against the model's
+    /// fields in `check_indexes`).
+    fn check_index(&mut self, ty: &Type, node: &'a Node) -> Option<(IndexKind, Option<String>)> {
+        let (name, partition_by) = match &node.kind {
+            NodeKind::Map(_) => {
+                let entries = self.entries(node, "`index`", Some(INDEX_KEYS));
+                let kinds: Vec<&str> = entries
+                    .iter()
+                    .map(|(k, _)| k.name.as_str())
+                    .filter(|k| *k != "partition_by")
+                    .collect();
+                let [kind] = kinds.as_slice() else {
+                    self.error(
+                        node.span,
+                        "`index` names one kind: sorted, unique or lookup",
+                    )
+                    .help = Some("for example `index: { sorted, partition_by: region }`".into());
+                    return None;
+                };
+                let partition_by = match get(&entries, "partition_by") {
+                    Some(p) => Some(self.string(p, "`partition_by`")?.to_string()),
+                    None => None,
+                };
+                if partition_by.is_some() && *kind != "sorted" {
+                    self.error(node.span, "only a `sorted` index can be partitioned")
+                        .help = Some("drop `partition_by`, or make the index `sorted`".into());
+                    return None;
+                }
+                (*kind, partition_by)
+            }
+            _ => (self.string(node, "`index`")?, None),
+        };
         let kind = match name {
             "sorted" => IndexKind::Sorted,
             "unique" => IndexKind::Unique,
@@ -900,7 +936,7 @@ impl<'a> Checker<'a> {
             .help = Some(format!("`{name}` indexes work on {allowed}"));
             return None;
         }
-        Some(kind)
+        Some((kind, partition_by))
     }
 }
 

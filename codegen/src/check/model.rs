@@ -147,6 +147,7 @@ impl<'a> Checker<'a> {
                         ty: Type::Uuid,
                         default: None,
                         index: None,
+                        partition_by: None,
                         renamed_from: None,
                         span,
                     },
@@ -329,6 +330,11 @@ impl<'a> Checker<'a> {
                     );
                 }
             }
+            for (p, _) in plan.indexes() {
+                if let Some(by) = &p.field.partition_by {
+                    self.check_partition(m, p.depth, &p.path, p.field, by);
+                }
+            }
             let mut accessors: BTreeMap<&str, &str> = BTreeMap::new();
             for (p, ix) in plan.indexes() {
                 for name in std::iter::once(&ix.accessor).chain(&ix.get_by) {
@@ -344,6 +350,52 @@ impl<'a> Checker<'a> {
                     }
                 }
             }
+        }
+    }
+
+    /// `partition_by` names another field of the model itself (not of a struct), a required
+    /// `string`, `int`, `bool` or enum field that was not renamed, on an index whose field was
+    /// not renamed either (the scripts read both fields by their names).
+    fn check_partition(&mut self, m: &Model, depth: usize, path: &str, field: &Field, by: &str) {
+        let span = field.span;
+        if depth > 0 {
+            self.error(
+                span,
+                format!("the index on `{path}` of model `{}` is partitioned, but partitioned indexes are declared on fields of the model itself, not of a struct", m.name),
+            );
+            return;
+        }
+        let Some(target) = m.fields.iter().find(|f| f.name == by) else {
+            self.error(
+                span,
+                format!("`partition_by: {by}` names no field of model `{}`", m.name),
+            )
+            .help = Some("name a `string`, `int`, `bool` or enum field of the model".into());
+            return;
+        };
+        let allowed = matches!(
+            target.ty,
+            Type::String | Type::Int | Type::Bool | Type::Enum(_)
+        );
+        if target.name == field.name || !allowed {
+            self.error(
+                span,
+                format!(
+                    "the index on `{path}` cannot be partitioned by `{by}` (of type `{}`)",
+                    target.ty.schema_name()
+                ),
+            )
+            .help = Some(
+                "partition by another field, a required `string`, `int`, `bool` or enum".into(),
+            );
+            return;
+        }
+        if field.renamed_from.is_some() || target.renamed_from.is_some() {
+            self.error(
+                span,
+                format!("the partitioned index on `{path}` involves a renamed field (`{path}` or `{by}`)"),
+            )
+            .help = Some("drop the partition, or the rename (rebuild the index with `reindex` first)".into());
         }
     }
 

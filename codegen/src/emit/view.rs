@@ -134,6 +134,10 @@ pub struct IndexView {
     pub accessor: String,
     /// `get_by_<path>` for unique indexes.
     pub get_by: Option<String>,
+    /// A partitioned index's partition field path (the accessor then takes its value).
+    pub partition: Option<String>,
+    /// That field's type.
+    pub partition_ty: Option<Type>,
 }
 
 #[derive(Serialize)]
@@ -423,6 +427,8 @@ fn model_view(schema: &Schema, m: &ir::Model) -> ModelView {
                 value_ty: ix.value_ty.clone(),
                 accessor: ix.accessor.clone(),
                 get_by: ix.get_by.clone(),
+                partition: ix.partition.as_ref().map(|(p, _)| p.clone()),
+                partition_ty: ix.partition.as_ref().map(|(_, t)| t.clone()),
             })
             .collect(),
         containers: plan

@@ -629,6 +629,25 @@ fn compare_field(c: &mut Collector, owner: &str, before: &Field, f: &Field) {
             Severity::Warning,
             format!("{owner}: index on `{name}` changed from `{}` to `{}`: run `reindex`, then delete the old index key", a.name(), b.name()),
         ),
+        (Some(_), Some(b)) if before.partition_by != f.partition_by => {
+            let partition = |by: &Option<String>| match by {
+                Some(by) => format!("partitioned by `{by}`"),
+                None => "not partitioned".to_string(),
+            };
+            c.add(
+                rules::INDEX_CHANGED,
+                at,
+                true,
+                true,
+                Severity::Warning,
+                format!(
+                    "{owner}: the `{}` index on `{name}` is {} now (it was {}): run `reindex`, then delete the old index keys",
+                    b.name(),
+                    partition(&f.partition_by),
+                    partition(&before.partition_by),
+                ),
+            )
+        }
         _ => {}
     }
 }

@@ -5,8 +5,9 @@
 -- the locks ever taken on it; runtime/src/keys.rs), KEYS[4 .. 3+nc] containers, then the index
 -- keys kept in this slot.
 -- ARGV[1] pk, ARGV[2] nc, ARGV[3] ni, ARGV[4] the position in KEYS of the bucket's memo of
--- expiring instances (index.lua; 0 for none), then per index: kind, field path, and the
--- position of its key in KEYS, or 0 for a unique index kept in another slot by claims.
+-- expiring instances (index.lua; 0 for none), then per index: kind, field path, partition field
+-- path ('' unless partitioned), and the position of its key in KEYS, or 0 for a unique index
+-- kept in another slot by claims.
 -- Returns { 1 if the instance existed else 0, then the old stored text of each index kept
 -- elsewhere (false when unset), in order }.
 local function delete_one(KEYS, ARGV)
@@ -19,15 +20,17 @@ local function delete_one(KEYS, ARGV)
     redis.call('HDEL', memo, pk)
   end
   local pos = 5
+  local stored_now = hash_reader(hash)
   for _ = 1, ni do
-    local kind, path, at = ARGV[pos], ARGV[pos + 1], tonumber(ARGV[pos + 2])
-    local old = redis.call('HGET', hash, path) or nil
+    local ix = { kind = ARGV[pos], path = ARGV[pos + 1], part = ARGV[pos + 2] }
+    local at = tonumber(ARGV[pos + 3])
+    local old = entry_text(ix, stored_now)
     if at > 0 then
-      index_move(kind, KEYS[at], pk, old, nil)
+      index_move(ix.kind, KEYS[at], pk, old, nil)
     else
       out[#out + 1] = old or false
     end
-    pos = pos + 3
+    pos = pos + 4
   end
   -- Lock keys are named as Keyspace::lock names them, in the instance's slot.
   for _, name in ipairs(redis.call('HKEYS', KEYS[3])) do

@@ -1,7 +1,8 @@
 -- Index maintenance, shared by every script that writes (it is prepended to them). An index entry
 -- is a pure function of the field's stored text, so every write path keeps indexes in step the
 -- same way: read the field before, write, read it after, move the entry.
--- Kinds (codes from the prelude): IX_INT, IX_FLOAT, IX_DATETIME sorted; IX_UNIQUE; IX_LOOKUP.
+-- Kinds (codes from the prelude): IX_INT, IX_FLOAT, IX_DATETIME sorted; IX_UNIQUE; IX_LOOKUP;
+-- IX_PART followed by a sorted kind ('pi', ...) for a sorted index partitioned by another field.
 
 -- Microseconds since the epoch of a stored datetime (RFC 3339 in UTC, as the codec writes it),
 -- rounded once to a double exactly as Rust's `timestamp_micros() as f64` (runtime/src/index.rs):
@@ -30,6 +31,70 @@ end
 -- pk. A pk is UTF-8, which never holds the byte 0xff, so [P, P\255) spans exactly the value P.
 local function lookup_prefix(text)
   return #text .. ':' .. text
+end
+
+-- Partitioned sorted indexes: one sorted set per bucket whose members all score 0 and sort
+-- bytewise as
+--   <partition text, length-prefixed as above> <the score in 8 bytes that sort as the double
+--   does> <pk>
+-- so a partition is one range of members in score order (ties by pk bytes, as a sorted index
+-- orders them): its top k, a rank in it and a count are O(log N + k) range commands
+-- (query.lua). The text such an index keeps for an instance (moves, memo) is that member without
+-- the pk. runtime/src/index.rs encodes scores the same way (score_bytes).
+
+-- The 8 bytes of a score: big-endian IEEE 754 with the sign bit flipped for a positive score and
+-- every bit flipped for a negative one (-0 as 0, as a sorted set orders them).
+local function score_bytes(score)
+  if score == 0 then
+    score = 0
+  end
+  local raw = struct.pack('>d', score)
+  local first = string.byte(raw, 1)
+  if first < 128 then
+    return string.char(first + 128) .. string.sub(raw, 2)
+  end
+  local out = {}
+  for i = 1, 8 do
+    out[i] = string.char(255 - string.byte(raw, i))
+  end
+  return table.concat(out)
+end
+
+-- The score of 8 bytes written by score_bytes.
+local function bytes_score(bytes)
+  local first = string.byte(bytes, 1)
+  if first >= 128 then
+    return (struct.unpack('>d', string.char(first - 128) .. string.sub(bytes, 2, 8)))
+  end
+  local out = {}
+  for i = 1, 8 do
+    out[i] = string.char(255 - string.byte(bytes, i))
+  end
+  return (struct.unpack('>d', table.concat(out)))
+end
+
+local function partitioned(kind)
+  return string.sub(kind, 1, 1) == IX_PART
+end
+
+-- The text index `ix` ({ kind, path, part }) keeps for an instance whose stored field texts
+-- `read(path)` gives (nil for none): the field's own text, or for a partitioned index the
+-- member prefix above (none unless both fields are set).
+local function entry_text(ix, read)
+  local text = read(ix.path)
+  if not text or not partitioned(ix.kind) then
+    return text
+  end
+  local part = read(ix.part)
+  local score = part and index_score(string.sub(ix.kind, 2), text)
+  return score and (lookup_prefix(part) .. score_bytes(score)) or nil
+end
+
+-- A reader of an instance hash's field texts, for entry_text.
+local function hash_reader(hash)
+  return function(path)
+    return redis.call('HGET', hash, path) or nil
+  end
 end
 
 -- A unique index maps each value to a claim record (runtime/src/claims.rs):
@@ -71,6 +136,13 @@ local function index_move(kind, key, pk, old, new)
     end
     if new then
       redis.call('ZADD', key, 0, lookup_prefix(new) .. pk)
+    end
+  elseif partitioned(kind) then
+    if old then
+      redis.call('ZREM', key, old .. pk)
+    end
+    if new then
+      redis.call('ZADD', key, 0, new .. pk)
     end
   else
     local score = new and index_score(kind, new)
@@ -122,7 +194,9 @@ local function forget(registry, memo, pk)
       return false
     end
     for key, coded in pairs(entry[2]) do
-      index_move(string.sub(coded, 1, 1), key, pk, string.sub(coded, 2), nil)
+      -- The kind is one letter, or two for a partitioned index.
+      local width = partitioned(coded) and 2 or 1
+      index_move(string.sub(coded, 1, width), key, pk, string.sub(coded, width + 1), nil)
     end
     redis.call('HDEL', memo, pk)
   end
@@ -161,7 +235,7 @@ end
 
 -- Sets the expiry of an instance to `ms` milliseconds from now, or removes it (`ms` nil): every
 -- key in `keys` (its hash first), its registry entry and, with a memo, its memo entry, which
--- then lists the entries of `indexes` ({ kind, path, old path or '', key } each) it has.
+-- then lists the entries of `indexes` ({ kind, path, old path or '', part, key } each) it has.
 local function set_expiry(keys, registry, memo, pk, ms, indexes)
   local hash = keys[1]
   for _, key in ipairs(keys) do
@@ -179,10 +253,13 @@ local function set_expiry(keys, registry, memo, pk, ms, indexes)
   if memo then
     local entries = {}
     for _, ix in ipairs(indexes) do
-      local text = redis.call('HGET', hash, ix.path)
-      if not text and ix.old ~= '' then
-        text = redis.call('HGET', hash, ix.old)
-      end
+      local text = entry_text(ix, function(path)
+        local found = redis.call('HGET', hash, path)
+        if not found and path == ix.path and ix.old ~= '' then
+          found = redis.call('HGET', hash, ix.old)
+        end
+        return found or nil
+      end)
       if text then
         entries[ix.key] = ix.kind .. text
       end

@@ -17,8 +17,11 @@
 --       n, then per op: code, key position, ttl source (position of the instance hash whose TTL
 --       a container key created by this op must copy, 0 for none), index kind ('-' for none;
 --       otherwise followed by the index key's position, the pk, and the position of the
---       bucket's memo of expiring instances, 0 for none: see index.lua), e, then e positions
---       of further keys the op touches, argc, then argc arguments.
+--       bucket's memo of expiring instances, 0 for none: see index.lua), np (the partitioned
+--       sorted indexes whose entry the op can move: on its field, or partitioned by it; when
+--       np > 0 followed by the pk, the memo's position or 0, then per index: kind, key
+--       position, field path, partition field path), e, then e positions of further keys the
+--       op touches, argc, then argc arguments.
 -- Op codes are listed in runtime/src/protocol.rs (OpCode): Redis commands run on the op's key,
 -- and the script's own lowercase codes:
 --   incr f delta default / incrf f delta default   HINCRBY / an f64 addition in the script
@@ -31,7 +34,7 @@
 --   mv new old                                     move a renamed field's value to its new name
 --   expect f [v]                                   f must hold v (or nothing): checked before
 --                                                  anything is written
---   expiry ms pk memo? k ni (kind path old)*ni     sets (ms) or removes ('') the instance's
+--   expiry ms pk memo? k ni (kind path old part)*ni  sets (ms) or removes ('') the instance's
 --                                                  expiry (set_expiry in index.lua); the
 --                                                  further keys: the registry, the memo when
 --                                                  memo? is '1', the instance's k keys (its
@@ -464,6 +467,16 @@ for i = 1, count do
       op.ix.memo = KEYS[memo]
     end
   end
+  local np = tonumber(next_arg())
+  if np > 0 then
+    op.parts = { pk = next_arg() }
+    local memo = tonumber(next_arg())
+    op.parts.memo = memo > 0 and KEYS[memo] or nil
+    for j = 1, np do
+      op.parts[j] = { kind = next_arg(), key = KEYS[tonumber(next_arg())], path = next_arg(),
+        part = next_arg() }
+    end
+  end
   op.extra = {}
   for j = 1, tonumber(next_arg()) do
     op.extra[j] = KEYS[tonumber(next_arg())]
@@ -598,8 +611,9 @@ local function run(op)
       keys[j] = op.extra[first + j - 1]
     end
     for j = 1, ni do
-      local at = a + 5 + 3 * (j - 1)
-      indexes[j] = { kind = ARGV[at], path = ARGV[at + 1], old = ARGV[at + 2], key = op.extra[first + k + j - 1] }
+      local at = a + 5 + 4 * (j - 1)
+      indexes[j] = { kind = ARGV[at], path = ARGV[at + 1], old = ARGV[at + 2], part = ARGV[at + 3],
+        key = op.extra[first + k + j - 1] }
     end
     set_expiry(keys, registry, memo, ARGV[a + 1], ms, indexes)
     return 1
@@ -621,9 +635,15 @@ end
 local replies = {}
 local wrote = false
 for i, op in ipairs(ops) do
-  local old_text
+  local old_text, old_parts
   if op.ix then
     old_text = redis.call('HGET', op.key, ARGV[op.first]) or nil
+  end
+  if op.parts then
+    old_parts = {}
+    for j, ix in ipairs(op.parts) do
+      old_parts[j] = entry_text(ix, hash_reader(op.key)) or false
+    end
   end
   local reply = run(op)
   if type(reply) == 'table' and reply.err then
@@ -638,6 +658,15 @@ for i, op in ipairs(ops) do
     index_move(op.ix.kind, op.ix.key, op.ix.pk, old_text, new_text)
     if op.ix.memo and redis.call('PTTL', op.key) > 0 then
       memo_note(op.ix.memo, op.ix.pk, op.key, op.ix.key, op.ix.kind, new_text)
+    end
+  end
+  if op.parts then
+    for j, ix in ipairs(op.parts) do
+      local new_entry = entry_text(ix, hash_reader(op.key))
+      index_move(ix.kind, ix.key, op.parts.pk, old_parts[j] or nil, new_entry)
+      if op.parts.memo and redis.call('PTTL', op.key) > 0 then
+        memo_note(op.parts.memo, op.parts.pk, op.key, ix.key, ix.kind, new_entry)
+      end
     end
   end
   if op.ttl_from then

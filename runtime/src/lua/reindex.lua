@@ -3,7 +3,8 @@
 -- stay consistent with it. Every key is declared: on a cluster a call stays in one slot.
 -- KEYS: the index keys (n of them), then one instance hash per batch item.
 -- ARGV[1] mode, ARGV[2] n, then per index: kind, path, old path ('' unless the field was renamed:
---   instances written before the rename hold the value there); then the batch.
+--   instances written before the rename hold the value there), partition field path ('' unless
+--   partitioned); then the batch.
 -- mode 'set': the batch is pks (KEYS[n + i] is the hash of the i-th). Every index entry of each
 --   live instance is written, except a unique value the index gives to another pk: that is
 --   returned for the client to check. Returns { written, held... } where held is
@@ -13,24 +14,29 @@
 --   instance no longer has it: returns 1; -1 when holder still has it (a conflict); 0 when the
 --   index changed meanwhile.
 -- mode 'sweep' (ARGV[first] = the index number i): the batch is entries of index i (sorted:
---   pks; unique: value, record pairs; lookup: members), KEYS[n + j] the hash of the j-th entry's
+--   pks; unique: value, record pairs; lookup and partitioned: members), KEYS[n + j] the hash of
+--   the j-th entry's
 --   pk (the index key itself for an entry naming none); every entry that no longer matches its
 --   instance is removed. Returns the number removed.
 local mode, n = ARGV[1], tonumber(ARGV[2])
 local indexes = {}
 for i = 1, n do
-  indexes[i] = { kind = ARGV[3 * i], path = ARGV[3 * i + 1], old = ARGV[3 * i + 2], key = KEYS[i] }
+  local at = 4 * i - 1
+  indexes[i] = { kind = ARGV[at], path = ARGV[at + 1], old = ARGV[at + 2], part = ARGV[at + 3],
+    key = KEYS[i] }
 end
-local first = 3 + 3 * n
+local first = 3 + 4 * n
 
--- The indexed value of an instance: its field, or the field's old name for an instance written
--- before a rename.
+-- The text index `ix` keeps for an instance (entry_text in index.lua), reading its field, or the
+-- field's old name for an instance written before a rename.
 local function stored(hash, ix)
-  local value = redis.call('HGET', hash, ix.path)
-  if not value and ix.old ~= '' then
-    value = redis.call('HGET', hash, ix.old)
-  end
-  return value
+  return entry_text(ix, function(path)
+    local value = redis.call('HGET', hash, path)
+    if not value and path == ix.path and ix.old ~= '' then
+      value = redis.call('HGET', hash, ix.old)
+    end
+    return value or nil
+  end)
 end
 
 if mode == 'set' then
@@ -83,6 +89,15 @@ if ix.kind == IX_UNIQUE then
       and (not holder or stored(hash, ix) ~= value) then
       redis.call('HDEL', ix.key, value)
       removed = removed + 1
+    end
+  end
+elseif partitioned(ix.kind) then
+  for a = first + 1, #ARGV do
+    local member, hash = ARGV[a], KEYS[n + a - first]
+    local len, rest = string.match(member, '^(%d+):(.*)$')
+    local text = stored(hash, ix)
+    if not len or not text or text .. string.sub(rest, tonumber(len) + 9) ~= member then
+      removed = removed + redis.call('ZREM', ix.key, member)
     end
   end
 elseif ix.kind == IX_LOOKUP then

@@ -17,7 +17,8 @@
 --          the model has no expiry or no index
 -- ARGV[10] number n of hash field/value pairs, followed by the 2n pair items
 -- then, per container in KEYS order: kind (C_LIST, C_SET, C_MAP or C_ZSET), element count c,
--- then the c items (2c for C_MAP: field, value; for C_ZSET: score, member); then, per index: kind, field path, and the position of its key in
+-- then the c items (2c for C_MAP: field, value; for C_ZSET: score, member); then, per index:
+-- kind, field path, partition field path ('' unless partitioned), and the position of its key in
 -- KEYS, or 0 for a unique index kept in another slot by claims.
 -- Returns the old stored text of each index kept elsewhere (false when unset), in order; for
 -- get_or_insert of an existing pk, { -1, { hash fields, container 1, ..., container nc } }
@@ -79,12 +80,17 @@ local function write_one(KEYS, ARGV)
 
   -- Indexes: the old and new stored text of each indexed field; unique values are checked first.
   local indexes, elsewhere = {}, {}
+  local stored_now = hash_reader(hash)
+  local written = function(path)
+    return fields[path]
+  end
   for i = 1, ni do
-    local at = tonumber(ARGV[pos + 2])
-    local ix = { kind = ARGV[pos], path = ARGV[pos + 1], key = at > 0 and KEYS[at] or nil }
-    pos = pos + 3
-    ix.old = redis.call('HGET', hash, ix.path) or nil
-    ix.new = fields[ix.path]
+    local at = tonumber(ARGV[pos + 3])
+    local ix = { kind = ARGV[pos], path = ARGV[pos + 1], part = ARGV[pos + 2] }
+    ix.key = at > 0 and KEYS[at] or nil
+    pos = pos + 4
+    ix.old = entry_text(ix, stored_now)
+    ix.new = entry_text(ix, written)
     if not ix.key then
       elsewhere[#elsewhere + 1] = ix.old or false
     else

@@ -22,6 +22,7 @@ pub(crate) async fn run_one(client: &Client, spec: &OpSpec) -> Result<Value> {
     if spec.code.layout() == Layout::General
         || spec.args.len() > COMPACT_MAX_ARGS
         || spec.index.is_some()
+        || !spec.partitions.is_empty()
         || spec.renamed_from.is_some()
         || spec.located.refreshed_by(spec.code)
         || !spec.also.is_empty()
@@ -315,6 +316,8 @@ impl<'s, 'a> Batch<'s, 'a> {
                     key: &spec.key,
                     ttl_from: None,
                     index: None,
+                    partitions: &[],
+                    partition_owner: None,
                     extra: Vec::new(),
                     args: Cow::Owned(vec![
                         spec.field.as_bytes().to_vec(),
@@ -334,6 +337,9 @@ impl<'s, 'a> Batch<'s, 'a> {
                     pk: spec.located.pk.as_str(),
                     memo: spec.located.memo.as_deref(),
                 }),
+                partitions: &spec.partitions,
+                partition_owner: (!spec.partitions.is_empty())
+                    .then(|| (spec.located.pk.as_str(), spec.located.memo.as_deref())),
                 extra: spec.extra_keys.iter().map(String::as_str).collect(),
                 args: Cow::Borrowed(&spec.args),
             });

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::keys::Keyspace;
-use crate::meta::{ModelMeta, TtlRefresh};
+use crate::meta::{IndexMeta, ModelMeta, TtlRefresh};
 use crate::ops::op::{Decoder, Op, OpSpec};
 use crate::ops::sink::{Direct, Sink};
 use crate::protocol::{OpCode, TtlRefreshKeys};
@@ -229,25 +229,25 @@ impl<S: Sink> Instance<S> {
                     Target::Hash => located.meta.renamed_from(&field),
                     Target::Container { .. } => None,
                 };
-                let (key, in_container, index) = match target {
-                    Target::Hash => {
-                        // Only a write can move an index entry.
-                        let indexed = (!code.reads_only())
-                            .then(|| located.meta.index_on(&field))
-                            .flatten();
-                        let index = indexed.map(|ix| {
-                            let bucket = Keyspace::bucket_of(&located.meta, &located.pk);
-                            let key =
-                                self.client
-                                    .keys()
-                                    .index(&located.meta, ix.kind, ix.path, bucket);
-                            (ix, key)
-                        });
-                        (located.hash.clone(), false, index)
+                let (key, in_container, index, partitions) = match target {
+                    // Only a write can move an index entry.
+                    Target::Hash if !code.reads_only() => {
+                        let meta = &located.meta;
+                        let key_of = |ix: &'static IndexMeta| {
+                            let bucket = Keyspace::bucket_of(meta, &located.pk);
+                            (ix, self.client.keys().index_key(meta, ix, bucket))
+                        };
+                        let index = meta.index_on(&field).map(key_of);
+                        let partitions = meta.partitioned_by(&field).map(key_of).collect();
+                        (located.hash.clone(), false, index, partitions)
                     }
-                    Target::Container { path } => {
-                        (Keyspace::container(&located.hash, path), true, None)
-                    }
+                    Target::Hash => (located.hash.clone(), false, None, Vec::new()),
+                    Target::Container { path } => (
+                        Keyspace::container(&located.hash, path),
+                        true,
+                        None,
+                        Vec::new(),
+                    ),
                 };
                 Ok(OpSpec {
                     located: Arc::clone(located),
@@ -257,6 +257,7 @@ impl<S: Sink> Instance<S> {
                     args,
                     creates_key: in_container && code.creates_key(),
                     index,
+                    partitions,
                     renamed_from,
                     extra_keys: Vec::new(),
                     also: Vec::new(),
@@ -434,10 +435,11 @@ fn expiry_parts(
         meta.indexes.len().to_string().into_bytes(),
     ];
     for ix in meta.indexes {
-        extra.push(client.keys().index(meta, ix.kind, ix.path, bucket));
-        args.push(crate::protocol::index_code(ix.kind).as_bytes().to_vec());
+        extra.push(client.keys().index_key(meta, ix, bucket));
+        args.push(crate::protocol::index_wire(ix).as_bytes().to_vec());
         args.push(ix.path.as_bytes().to_vec());
         args.push(meta.renamed_from(ix.path).unwrap_or("").as_bytes().to_vec());
+        args.push(ix.partition.unwrap_or("").as_bytes().to_vec());
     }
     (extra, args)
 }

@@ -35,6 +35,9 @@ pub(crate) struct OpSpec {
     pub(crate) creates_key: bool,
     /// The index on the field this op writes, with the index's key.
     pub(crate) index: Option<(&'static IndexMeta, String)>,
+    /// The partitioned sorted indexes whose entry this op can move (on its field, or
+    /// partitioned by it), with their keys.
+    pub(crate) partitions: Vec<(&'static IndexMeta, String)>,
     /// The field's old name, when it was renamed: the value is moved first.
     pub(crate) renamed_from: Option<&'static str>,
     /// Further keys the op touches, besides `key` (an expiry: the instance's other keys).

@@ -7,6 +7,9 @@ mod cart {
 mod invite {
     include!("invite.rs");
 }
+mod league {
+    include!("league.rs");
+}
 mod player {
     include!("player.rs");
 }
@@ -18,6 +21,7 @@ mod session {
 }
 pub use cart::{Cart, CartFields, CartPatch, CartRepo};
 pub use invite::{Invite, InviteFields, InvitePatch, InviteRepo};
+pub use league::{League, LeagueFields, LeaguePatch, LeagueRepo};
 pub use player::{Player, PlayerFields, PlayerPatch, PlayerRepo};
 pub use ranked::{Ranked, RankedFields, RankedPatch, RankedRepo};
 pub use session::{Session, SessionFields, SessionPatch, SessionRepo};
