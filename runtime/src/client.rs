@@ -38,6 +38,9 @@ struct Shared {
     dedicated: DedicatedPool,
     cluster: bool,
     server: ServerInfo,
+    /// Single operations share script calls under load (see `ops/coalesce.rs`), unless off.
+    coalesce: bool,
+    coalescer: crate::ops::coalesce::Coalescer,
 }
 
 impl std::fmt::Debug for Client {
@@ -114,6 +117,16 @@ impl Client {
     /// True when both handles share one connection (one is a clone of the other).
     pub(crate) fn same_connection(&self, other: &Client) -> bool {
         self.id == other.id
+    }
+
+    /// True when concurrent single operations share script calls.
+    pub(crate) fn coalesces(&self) -> bool {
+        self.shared.coalesce
+    }
+
+    /// The lanes of coalesced single operations.
+    pub(crate) fn coalescer(&self) -> &crate::ops::coalesce::Coalescer {
+        &self.shared.coalescer
     }
 
     /// Runs one command under rapyer's rules: at most once, retried only when a reply proves it
@@ -380,6 +393,7 @@ pub struct ClientBuilder {
     claim_fault: Option<crate::conn::ClaimFault>,
     tls: TlsSettings,
     allow_key_eviction: bool,
+    coalesce: bool,
 }
 
 /// The default lease on a reserved unique value.
@@ -431,6 +445,7 @@ impl ClientBuilder {
             claim_fault: None,
             tls: TlsSettings::default(),
             allow_key_eviction: false,
+            coalesce: true,
         }
     }
 
@@ -445,6 +460,16 @@ impl ClientBuilder {
     /// ([`Error::OutcomeUnknown`]); rapyer never resends it.
     pub fn response_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.response_timeout = timeout;
+        self
+    }
+
+    /// Whether single field operations issued concurrently on this client share script calls
+    /// (default on): while one call is in flight, the operations issued meanwhile wait for it
+    /// and then go together in one call, each with its own result and error (they are not all
+    /// or nothing; use a pipeline for that). No timer is involved, so an operation issued on an
+    /// idle client is sent at once. Off, every operation is a call of its own.
+    pub fn coalesce(mut self, on: bool) -> Self {
+        self.coalesce = on;
         self
     }
 
@@ -691,6 +716,8 @@ impl ClientBuilder {
                 dedicated,
                 cluster,
                 server,
+                coalesce: self.coalesce,
+                coalescer: Default::default(),
             }),
         })
     }

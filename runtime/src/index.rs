@@ -423,6 +423,18 @@ impl<M: Model, V: Score> SortedIndex<M, V> {
 
     /// The `n` highest entries, highest first: each bucket's `n` highest, merged.
     async fn ends(&self, n: usize, top: bool) -> Result<Vec<String>> {
+        // One bucket of an index whose instances never expire: the ZSET's own order is the
+        // answer, a plain command (no script to run, no merge).
+        if self.at.keys.len() == 1 && self.partition.is_none() && self.at.purge_keys[0].is_none() {
+            if n == 0 {
+                return Ok(Vec::new());
+            }
+            let mut cmd = redis::cmd(if top { "ZREVRANGE" } else { "ZRANGE" });
+            let last = i64::try_from(n - 1).unwrap_or(i64::MAX);
+            cmd.arg(&self.at.keys[0]).arg(0).arg(last);
+            let reply = self.at.repo.client().execute(Call::read(&cmd)).await?;
+            return self.at.pk_texts(reply);
+        }
         let q = if top { "top" } else { "bottom" };
         let mut entries = Vec::new();
         for reply in self.ask_all(q, &[&num(n)]).await? {

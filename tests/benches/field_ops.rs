@@ -76,6 +76,22 @@ async fn main() {
             }
         }
     };
+    // The same with every operation a script call of its own (coalescing off), to show what
+    // coalescing brings.
+    let alone_db = rapyer::Client::builder(&server.url)
+        .coalesce(false)
+        .connect()
+        .await
+        .expect("connect");
+    let uncoalesced = {
+        let accounts = Account::repo(&alone_db);
+        move || {
+            let op = accounts.fields(&1).balance().incr(1);
+            async move {
+                op.await.expect("incr");
+            }
+        }
+    };
     let pipelined = {
         let (accounts, db) = (accounts.clone(), db.clone());
         move || {
@@ -93,30 +109,35 @@ async fn main() {
         "field operations vs raw redis-rs: TCP, one multiplexed connection, median of {rounds} alternating rounds"
     );
     println!(
-        "{:>6} {:>14} {:>14} {:>7} {:>16}",
-        "tasks", "raw HINCRBY/s", "generated/s", "ratio", "pipelined(10)/s"
+        "{:>6} {:>14} {:>14} {:>7} {:>16} {:>14}",
+        "tasks", "raw HINCRBY/s", "generated/s", "ratio", "pipelined(10)/s", "uncoalesced/s"
     );
     let mut json = Vec::new();
     for tasks in [1, 4, 16, 64, 256] {
         let per_task = (total / tasks / if tasks == 1 { 5 } else { 1 }).max(1);
-        let (mut raws, mut gens, mut pipes, mut ratios) = (vec![], vec![], vec![], vec![]);
+        let (mut raws, mut gens, mut pipes, mut ratios, mut alone) =
+            (vec![], vec![], vec![], vec![], vec![]);
         for _ in 0..rounds {
             let r = measure(tasks, per_task, 1, &raw).await;
             let g = measure(tasks, per_task, 1, &generated).await;
             let p = measure(tasks, (per_task / 10).max(1), 10, &pipelined).await;
+            let u = measure(tasks, per_task, 1, &uncoalesced).await;
             ratios.push(g / r);
             raws.push(r);
             gens.push(g);
             pipes.push(p);
+            alone.push(u);
         }
         let (r, g, p, ratio) = (median(raws), median(gens), median(pipes), median(ratios));
-        println!("{tasks:>6} {r:>14.0} {g:>14.0} {ratio:>7.2} {p:>16.0}");
+        let u = median(alone);
+        println!("{tasks:>6} {r:>14.0} {g:>14.0} {ratio:>7.2} {p:>16.0} {u:>14.0}");
         json.push(serde_json::json!({
             "tasks": tasks,
             "raw_hincrby_per_sec": r.round(),
             "generated_incr_per_sec": g.round(),
             "ratio": (ratio * 100.0).round() / 100.0,
             "pipelined_incr_per_sec": p.round(),
+            "uncoalesced_incr_per_sec": u.round(),
         }));
     }
     let balance = accounts.fields(&1).balance().get().await.expect("get");

@@ -10,35 +10,79 @@
 -- refuses the command, nothing was written and the general part below (which this script falls
 -- through to) says why, with the same typed errors as a batch. incrf, lset and mv, which need
 -- a precheck, and huge argument lists always use the general layout (see ops.lua).
-local single_failure
-if ARGV[1] == 's' then
-  local hash, code = KEYS[1], ARGV[2]
+-- Runs one op of the compact layout on `key` of the instance whose hash is `hash`, its
+-- arguments ARGV[first .. first + argc - 1] (an incr's: field, delta, default): the command's
+-- reply, or an error table when the instance is missing or Redis refused the command (nothing
+-- of the op written either way: a single command applies whole or not at all).
+local function run_compact(hash, key, code, copy_ttl, first, argc)
   if redis.call('EXISTS', hash) == 0 then
     return fail(E_NOTFOUND, 1)
   end
-  local key = KEYS[2] or hash
   local reply
   if code == OP_INCR then
-    if ARGV[6] ~= '' then
-      redis.pcall('HSETNX', key, ARGV[4], ARGV[6])
+    local field, seed = ARGV[first], ARGV[first + 2]
+    if seed ~= '' then
+      redis.pcall('HSETNX', key, field, seed)
     end
-    reply = redis.pcall('HINCRBY', key, ARGV[4], ARGV[5])
+    reply = redis.pcall('HINCRBY', key, field, ARGV[first + 1])
     -- Lua numbers are doubles: beyond 2^53 the exact value is read back as text.
     if type(reply) == 'number' and (reply >= 9007199254740992 or reply <= -9007199254740992) then
-      reply = redis.call('HGET', key, ARGV[4])
+      reply = redis.call('HGET', key, field)
     end
   else
-    reply = redis.pcall(code, key, unpack(ARGV, 4))
+    reply = redis.pcall(code, key, unpack(ARGV, first, first + argc - 1))
   end
   if type(reply) == 'table' and reply.err then
-    single_failure = reply.err
-  else
-    if ARGV[3] == '1' then
-      local ttl = redis.call('PTTL', hash)
-      if ttl > 0 then
-        redis.call('PEXPIRE', key, ttl)
-      end
-    end
     return reply
   end
+  if copy_ttl == '1' then
+    local ttl = redis.call('PTTL', hash)
+    if ttl > 0 then
+      redis.call('PEXPIRE', key, ttl)
+    end
+  end
+  return reply
+end
+
+local single_failure
+if ARGV[1] == 's' then
+  local reply = run_compact(KEYS[1], KEYS[2] or KEYS[1], ARGV[2], ARGV[3], 4, #ARGV - 3)
+  if type(reply) ~= 'table' or not reply.err then
+    return reply
+  end
+  if redis.call('EXISTS', KEYS[1]) == 0 then
+    return reply
+  end
+  single_failure = reply.err
+end
+
+-- Independent single operations that concurrent callers issued while an earlier call was in
+-- flight, sent together by the client (runtime/src/ops/coalesce.rs): ARGV = { 'm', n, then per
+-- op: the KEYS positions of its instance hash and of its key, code, ttl flag, argc, then argc
+-- arguments }. Each op runs as it would alone and has its own outcome. Returns { flags, reply
+-- of op 1, reply of op 2, ... }: flags has one letter per op, '.' when it applied, 'x' when it
+-- failed and wrote nothing (its reply is then nil; the client learns why by running it alone).
+-- Errors are not sent as elements: a client library may fail a whole reply that holds one. No
+-- op depends on another: they are not all or nothing.
+if ARGV[1] == 'm' then
+  local out, flags, pos = { '' }, {}, 3
+  for i = 1, tonumber(ARGV[2]) do
+    local hash, key = KEYS[tonumber(ARGV[pos])], KEYS[tonumber(ARGV[pos + 1])]
+    local argc = tonumber(ARGV[pos + 4])
+    local reply = run_compact(hash, key, ARGV[pos + 2], ARGV[pos + 3], pos + 5, argc)
+    if type(reply) == 'table' and reply.err then
+      flags[i] = 'x'
+      reply = false
+    else
+      flags[i] = '.'
+    end
+    -- A nil reply would end the array early: false is sent as nil all the same.
+    if reply == nil then
+      reply = false
+    end
+    out[i + 1] = reply
+    pos = pos + 5 + argc
+  end
+  out[1] = table.concat(flags)
+  return out
 end

@@ -30,6 +30,17 @@ pub(crate) async fn run_one(client: &Client, spec: &OpSpec) -> Result<Value> {
         let mut replies = run(client, &[spec]).await?;
         return Ok(replies.pop().unwrap_or(Value::Nil));
     }
+    if client.coalesces() {
+        return super::coalesce::run(client, spec, |client, spec| {
+            Box::pin(run_compact(client, spec))
+        })
+        .await;
+    }
+    run_compact(client, spec).await
+}
+
+/// Runs one op alone in the compact layout (see `lua/ops_single.lua`).
+async fn run_compact(client: &Client, spec: &OpSpec) -> Result<Value> {
     let copy_ttl = spec.creates_key && spec.located.meta.ttl_seconds.is_some();
     let hash = spec.located.hash.as_str();
     let cmd = protocol::compact_call(

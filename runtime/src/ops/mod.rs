@@ -21,6 +21,7 @@
 
 mod assign;
 pub(crate) mod batch;
+pub(crate) mod coalesce;
 mod containers;
 pub(crate) mod instance;
 pub(crate) mod op;

@@ -1,0 +1,286 @@
+//! Coalescing of single operations: while one script call of a lane (the server, or one hash
+//! slot of a cluster) is in flight, single operations issued on the same client wait for it,
+//! and then go together in one call (`'m'` mode of `lua/ops_single.lua`). Nothing waits for a
+//! timer: an operation issued when its lane is idle is sent at once, so latency at low load is
+//! unchanged, and under load the server runs one script call for many operations.
+//!
+//! Each operation keeps its own outcome. The ops of one call are independent (not all or
+//! nothing); an op that fails in a shared call wrote nothing (a single command applies whole or
+//! not at all), and is then run alone, which reports its typed error exactly as an uncoalesced
+//! op does. A shared call whose outcome is unknown reports that to every op in it: none is
+//! sent again.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+
+use redis::Value;
+use tokio::sync::oneshot;
+
+use crate::client::Client;
+use crate::conn::{Call, Effect};
+use crate::error::{Error, Result};
+use crate::ops::op::OpSpec;
+use crate::scripts;
+
+/// The lanes of one client (shared by its clones).
+#[derive(Default)]
+pub(crate) struct Coalescer {
+    lanes: Mutex<HashMap<u16, Lane>>,
+}
+
+impl std::fmt::Debug for Coalescer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Coalescer").finish_non_exhaustive()
+    }
+}
+
+/// How many calls of one lane may be in flight before single operations wait to share the next
+/// one: enough that a few concurrent callers are pipelined on the connection as before, few
+/// enough that many callers share calls.
+const IN_FLIGHT: usize = 32;
+
+/// One lane: how many of its calls are in flight, and the ops waiting for one to end.
+#[derive(Default)]
+struct Lane {
+    in_flight: usize,
+    waiting: Vec<Waiting>,
+}
+
+/// An op waiting for its lane, and where its outcome goes.
+struct Waiting {
+    spec: OpSpec,
+    outcome: oneshot::Sender<Result<Value>>,
+}
+
+/// How an op is sent alone (the compact single-op call, or the general layout).
+pub(crate) type SendAlone =
+    for<'a> fn(
+        &'a Client,
+        &'a OpSpec,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<Value>> + Send + 'a>>;
+
+/// Runs `spec` (an op of the compact layout): at once when its lane is idle, otherwise with the
+/// ops that wait for the call in flight.
+pub(crate) async fn run(client: &Client, spec: &OpSpec, alone: SendAlone) -> Result<Value> {
+    let lane = lane_of(client, spec);
+    let coalescer = client.coalescer();
+    let receiver = {
+        let mut lanes = coalescer
+            .lanes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let state = lanes.entry(lane).or_default();
+        if state.in_flight >= IN_FLIGHT {
+            let (outcome, receiver) = oneshot::channel();
+            state.waiting.push(Waiting {
+                spec: spec.clone(),
+                outcome,
+            });
+            Some(receiver)
+        } else {
+            state.in_flight += 1;
+            None
+        }
+    };
+    match receiver {
+        Some(receiver) => receiver.await.unwrap_or_else(|_| {
+            // The lane's driver ended without an answer (its runtime shut down): nothing is
+            // known of the op.
+            Err(Error::OutcomeUnknown {
+                source: redis::RedisError::from((
+                    redis::ErrorKind::Io,
+                    "the coalesced call was abandoned",
+                )),
+            })
+        }),
+        None => {
+            // This op drives the lane; whatever queued meanwhile is sent when it is done (also
+            // when this future is dropped first).
+            let _driver = Driver {
+                client: client.clone(),
+                lane,
+                alone,
+            };
+            alone(client, spec).await
+        }
+    }
+}
+
+/// The lane of `spec`: its hash slot on a cluster (a call cannot span slots), else one.
+fn lane_of(client: &Client, spec: &OpSpec) -> u16 {
+    if client.is_cluster() {
+        crate::slot::slot(spec.located.hash.as_bytes())
+    } else {
+        0
+    }
+}
+
+/// Hands the lane on when the op that drove it is done: sends what waits, in a task of its own,
+/// until nothing does.
+struct Driver {
+    client: Client,
+    lane: u16,
+    alone: SendAlone,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        if let Some(batch) = next_batch(&self.client, self.lane) {
+            let (client, lane, alone) = (self.client.clone(), self.lane, self.alone);
+            tokio::spawn(async move {
+                let mut batch = batch;
+                loop {
+                    send_batch(&client, batch, alone).await;
+                    match next_batch(&client, lane) {
+                        Some(next) => batch = next,
+                        None => break,
+                    }
+                }
+            });
+        }
+    }
+}
+
+/// The ops waiting in `lane` (their callers still waiting), or `None` after giving up the
+/// caller's place in flight when there are none.
+fn next_batch(client: &Client, lane: u16) -> Option<Vec<Waiting>> {
+    let mut lanes = client
+        .coalescer()
+        .lanes
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    let state = lanes.entry(lane).or_default();
+    // A caller that gave up before its op was sent: the op is not sent at all.
+    let waiting: Vec<Waiting> = std::mem::take(&mut state.waiting)
+        .into_iter()
+        .filter(|w| !w.outcome.is_closed())
+        .collect();
+    if waiting.is_empty() {
+        state.in_flight -= 1;
+        None
+    } else {
+        Some(waiting)
+    }
+}
+
+/// Sends `batch` and delivers each op's outcome.
+async fn send_batch(client: &Client, batch: Vec<Waiting>, alone: SendAlone) {
+    if batch.len() == 1 {
+        let Some(w) = batch.into_iter().next() else {
+            return;
+        };
+        let outcome = alone(client, &w.spec).await;
+        let _ = w.outcome.send(outcome);
+        return;
+    }
+    let specs: Vec<&OpSpec> = batch.iter().map(|w| &w.spec).collect();
+    let cmd = shared_call(&specs);
+    let effect = if specs.iter().all(|s| s.code.reads_only()) {
+        Effect::Reads
+    } else {
+        Effect::Writes
+    };
+    let reply = client
+        .execute(Call::script(&scripts::OPS, &cmd, effect))
+        .await;
+    match reply.map(flagged) {
+        Ok(Some((flags, replies))) if flags.len() == batch.len() => {
+            let mut again = Vec::new();
+            for ((w, applied), reply) in batch.into_iter().zip(flags).zip(replies) {
+                if applied {
+                    let _ = w.outcome.send(Ok(reply));
+                } else {
+                    // Nothing of this op was written: run alone, it reports why.
+                    again.push(w);
+                }
+            }
+            for w in again {
+                let outcome = alone(client, &w.spec).await;
+                let _ = w.outcome.send(outcome);
+            }
+        }
+        // The server refused the call before running it (out of memory, a missing permission):
+        // each op runs alone and reports that as it would.
+        Err(Error::Redis(e)) if matches!(e.code(), Some("OOM" | "NOPERM")) => {
+            for w in batch {
+                let outcome = alone(client, &w.spec).await;
+                let _ = w.outcome.send(outcome);
+            }
+        }
+        Err(e @ Error::Redis(_)) => {
+            // Any other failure of the script may have come after some ops applied.
+            for w in batch {
+                let _ = w.outcome.send(Err(Error::OutcomeUnknown {
+                    source: redis::RedisError::from((
+                        redis::ErrorKind::Client,
+                        "a coalesced call failed part way",
+                        e.to_string(),
+                    )),
+                }));
+            }
+        }
+        Err(e) => {
+            for w in batch {
+                let _ = w.outcome.send(Err(e.for_another()));
+            }
+        }
+        Ok(_) => {
+            // Only a server that is not Redis answers otherwise: the outcome is unknown.
+            for w in batch {
+                let _ = w.outcome.send(Err(Error::OutcomeUnknown {
+                    source: redis::RedisError::from((
+                        redis::ErrorKind::Client,
+                        "unexpected reply to a coalesced call",
+                    )),
+                }));
+            }
+        }
+    }
+}
+
+/// The flags (true: applied) and replies of an `'m'` call's reply, if it has that shape.
+fn flagged(reply: Value) -> Option<(Vec<bool>, Vec<Value>)> {
+    let Value::Array(mut items) = reply else {
+        return None;
+    };
+    if items.is_empty() {
+        return None;
+    }
+    let flags = match items.remove(0) {
+        Value::BulkString(flags) => flags,
+        Value::SimpleString(flags) => flags.into_bytes(),
+        _ => return None,
+    };
+    let flags: Vec<bool> = flags.iter().map(|&f| f == b'.').collect();
+    (flags.len() == items.len()).then_some((flags, items))
+}
+
+/// The `'m'` call of `specs` (see `lua/ops_single.lua`).
+fn shared_call(specs: &[&OpSpec]) -> redis::Cmd {
+    let mut keys: Vec<&str> = Vec::with_capacity(specs.len() * 2);
+    let mut positions: HashMap<&str, usize> = HashMap::with_capacity(specs.len() * 2);
+    let mut at = |key| {
+        if let Some(&p) = positions.get(key) {
+            return p;
+        }
+        keys.push(key);
+        positions.insert(key, keys.len());
+        keys.len()
+    };
+    let placed: Vec<(usize, usize)> = specs
+        .iter()
+        .map(|s| (at(s.located.hash.as_str()), at(s.key.as_str())))
+        .collect();
+    let mut cmd = scripts::OPS.call(&keys);
+    cmd.arg("m").arg(specs.len());
+    for (spec, (hash, key)) in specs.iter().zip(placed) {
+        let copy_ttl = spec.creates_key && spec.located.meta.ttl_seconds.is_some();
+        cmd.arg(hash)
+            .arg(key)
+            .arg(spec.code.wire())
+            .arg(if copy_ttl { "1" } else { "0" })
+            .arg(spec.args.len())
+            .arg(&spec.args);
+    }
+    cmd
+}
