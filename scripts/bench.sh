@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh >/dev/null
 rm -f target/bench/*.json
-for bench in field_ops indexes locks codegen cluster queries; do
+for bench in field_ops indexes locks codegen cluster queries workloads; do
   cargo bench -p rapyer-tests --bench "$bench"
 done
 cargo run --release -q -p rapyer-tests --bin bench-report

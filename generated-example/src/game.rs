@@ -162,8 +162,10 @@ pub async fn transfer_items(
         p.add(players.fields(to).inventory_count().incr(count));
         p.exec().await.map(drop).map_err(GameError::from)
     };
-    giver.release().await?;
-    taker.release().await?;
+    // Both releases in flight at once: one round trip.
+    let (given, taken) = rapyer::futures_util::future::join(giver.release(), taker.release()).await;
+    given?;
+    taken?;
     outcome
 }
 

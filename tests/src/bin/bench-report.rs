@@ -145,6 +145,7 @@ fn main() {
         "codegen": read_json("codegen"),
         "cluster": read_json("cluster"),
         "queries": read_json("queries"),
+        "workloads": read_json("workloads"),
         "redis_benchmark": ceilings,
     });
     std::fs::write(
@@ -170,6 +171,104 @@ fn thousands(n: f64) -> String {
         out.push(c);
     }
     out
+}
+
+/// The game server's hot paths beside raw redis-rs, against issue 16's goals.
+fn workloads(md: &mut String, w: &Value) {
+    if w.is_null() {
+        return;
+    }
+    writeln!(md, "## Workloads: the hot paths beside raw redis-rs\n").unwrap();
+    writeln!(md, "The leaderboard `Player` model, 10,000 players, one multiplexed TCP connection; every row beside raw redis-rs doing the same Redis work in the same run, medians of alternating rounds (`cargo bench -p rapyer-tests --bench workloads`). Goals are issue 16's.\n").unwrap();
+    writeln!(
+        md,
+        "| workload | rapyer-rs | raw redis-rs | ratio | goal |\n|---|---|---|---|---|"
+    )
+    .unwrap();
+    for row in w["incr"].as_array().into_iter().flatten() {
+        writeln!(
+            md,
+            "| `incr` of a field, {} tasks (raw: `HINCRBY`) | {}/s | {}/s | {:.2} | >= 0.9 |",
+            row["tasks"],
+            thousands(f(&row["generated_per_sec"])),
+            thousands(f(&row["raw_per_sec"])),
+            f(&row["ratio"])
+        )
+        .unwrap();
+    }
+    let p = &w["pipelines"];
+    writeln!(
+        md,
+        "| pipelines of 10 `incr`, 64 tasks (beside: single `incr`) | {} ops/s | {} ops/s | {:.2} | >= 2 |",
+        thousands(f(&p["pipelined_ops_per_sec"])),
+        thousands(f(&p["single_per_sec"])),
+        f(&p["ratio"])
+    )
+    .unwrap();
+    let g = &w["get"];
+    writeln!(
+        md,
+        "| `get` of a player, 16 tasks (raw: HGETALL, LRANGE, HGETALL in one round trip) | {}/s | {}/s | {:.2} | >= 0.9 |",
+        thousands(f(&g["generated_per_sec"])),
+        thousands(f(&g["raw_per_sec"])),
+        f(&g["ratio"])
+    )
+    .unwrap();
+    for row in w["game_results"].as_array().into_iter().flatten() {
+        let goal = if row["case"] == "hot" {
+            ">= 10k games/s"
+        } else {
+            ">= 40k games/s"
+        };
+        writeln!(
+            md,
+            "| `record_game_result`, {} ({} tasks; {:.2} closure runs per game; {} gave up with `Conflict`; raw: the writes alone as one MULTI/EXEC) | {} games/s | {}/s | {:.2} | {goal} |",
+            row["case"].as_str().unwrap_or(""),
+            row["tasks"],
+            f(&row["closure_runs_per_game"]),
+            row["conflicts"],
+            thousands(f(&row["games_per_sec"])),
+            thousands(f(&row["raw_writes_per_sec"])),
+            f(&row["games_per_sec"]) / f(&row["raw_writes_per_sec"])
+        )
+        .unwrap();
+    }
+    for row in w["transfers"].as_array().into_iter().flatten() {
+        let goal = if row["case"] == "one hot pair" {
+            ">= 2k/s, no `LockTimeout`"
+        } else {
+            ">= 10k/s"
+        };
+        writeln!(
+            md,
+            "| lock-pair `transfer_items`, {} ({} tasks; {} lock timeouts; raw: SET NX PX of both, MULTI/EXEC, DEL of both) | {}/s | {}/s | {:.2} | {goal} |",
+            row["case"].as_str().unwrap_or(""),
+            row["tasks"],
+            row["lock_timeouts"],
+            thousands(f(&row["transfers_per_sec"])),
+            thousands(f(&row["raw_per_sec"])),
+            f(&row["transfers_per_sec"]) / f(&row["raw_per_sec"])
+        )
+        .unwrap();
+    }
+    let t = &w["top10"];
+    writeln!(
+        md,
+        "| top 10 through the sorted index, 16 tasks (raw: `ZREVRANGE 0 9`) | {}/s | {}/s | {:.2} | >= 0.9 |",
+        thousands(f(&t["generated_per_sec"])),
+        thousands(f(&t["raw_per_sec"])),
+        f(&t["ratio"])
+    )
+    .unwrap();
+    let m = &w["memory"];
+    writeln!(
+        md,
+        "| memory of one player (`MEMORY USAGE` of its hash and two container keys; beside: the same player as one JSON string) | {} bytes | {} bytes | {:.2} | reported |\n",
+        f(&m["player_bytes"]),
+        f(&m["json_string_bytes"]),
+        f(&m["json_string_bytes"]) / f(&m["player_bytes"])
+    )
+    .unwrap();
 }
 
 fn markdown(r: &Value) -> String {
@@ -199,6 +298,8 @@ fn markdown(r: &Value) -> String {
         "\nThe client and the server share this machine, so every figure includes both sides.\n"
     )
     .unwrap();
+
+    workloads(&mut md, &r["workloads"]);
 
     writeln!(md, "## Field operations vs raw redis-rs\n").unwrap();
     writeln!(md, "One `incr` of an `int` field through the generated code (a guarded script: EXISTS, then HINCRBY) against a raw redis-rs `HINCRBY` on the same multiplexed TCP connection and concurrency; median of alternating rounds (`cargo bench -p rapyer-tests --bench field_ops`). Single operations issued while a call is in flight share the next script call (coalescing, the default); the last column is the same `incr` with `ClientBuilder::coalesce(false)`, one call per operation.\n").unwrap();
