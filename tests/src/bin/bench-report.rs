@@ -270,7 +270,11 @@ fn workloads(md: &mut String, w: &Value) {
     )
     .unwrap();
     // What was tried (issue 16 asks for the levers that did not help as well).
-    writeln!(md, "Levers measured so far (2026-12-01, this machine; figures of the runs that decided):\n").unwrap();
+    writeln!(
+        md,
+        "Levers measured so far (2026-12-01, this machine; figures of the runs that decided):\n"
+    )
+    .unwrap();
     for line in [
         "- Coalescing single operations (kept, default on): with up to 32 calls in flight per lane, operations issued meanwhile share the next script call. 256 tasks: 397,641 vs 301,228 incr/s without; 1 to 64 tasks within noise. One call in flight serialised 4 tasks (31k/s instead of 56k/s); 4 or 16 in flight cost 13-19% at 64 tasks.",
         "- Top 10 of a one-bucket index of a model that never expires as a plain `ZREVRANGE` instead of the query script (kept).",
