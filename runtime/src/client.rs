@@ -40,7 +40,6 @@ struct Shared {
     server: ServerInfo,
     /// Single operations share script calls under load (see `ops/coalesce.rs`), unless off.
     coalesce: bool,
-    coalescer: crate::ops::coalesce::Coalescer,
 }
 
 impl std::fmt::Debug for Client {
@@ -124,9 +123,9 @@ impl Client {
         self.shared.coalesce
     }
 
-    /// The lanes of coalesced single operations.
-    pub(crate) fn coalescer(&self) -> &crate::ops::coalesce::Coalescer {
-        &self.shared.coalescer
+    /// Identifies the connection this client and its clones share.
+    pub(crate) fn connection_id(&self) -> u64 {
+        self.id
     }
 
     /// Runs one command under rapyer's rules: at most once, retried only when a reply proves it
@@ -717,7 +716,6 @@ impl ClientBuilder {
                 cluster,
                 server,
                 coalesce: self.coalesce,
-                coalescer: Default::default(),
             }),
         })
     }

@@ -11,7 +11,7 @@
 //! sent again.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{LazyLock, Mutex, PoisonError};
 
 use redis::Value;
 use tokio::sync::oneshot;
@@ -22,17 +22,10 @@ use crate::error::{Error, Result};
 use crate::ops::op::OpSpec;
 use crate::scripts;
 
-/// The lanes of one client (shared by its clones).
-#[derive(Default)]
-pub(crate) struct Coalescer {
-    lanes: Mutex<HashMap<u16, Lane>>,
-}
-
-impl std::fmt::Debug for Coalescer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Coalescer").finish_non_exhaustive()
-    }
-}
+/// Every busy lane of every client, by (connection id, lane). A lane is here only while it has a
+/// call in flight, so an idle or dropped client leaves nothing behind. (Kept here rather than in
+/// the client, which sits below the operations.)
+static LANES: LazyLock<Mutex<HashMap<(u64, u16), Lane>>> = LazyLock::new(Default::default);
 
 /// How many calls of one lane may be in flight before single operations wait to share the next
 /// one: enough that a few concurrent callers are pipelined on the connection as before, few
@@ -63,13 +56,9 @@ pub(crate) type SendAlone =
 /// ops that wait for the call in flight.
 pub(crate) async fn run(client: &Client, spec: &OpSpec, alone: SendAlone) -> Result<Value> {
     let lane = lane_of(client, spec);
-    let coalescer = client.coalescer();
     let receiver = {
-        let mut lanes = coalescer
-            .lanes
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let state = lanes.entry(lane).or_default();
+        let mut lanes = LANES.lock().unwrap_or_else(PoisonError::into_inner);
+        let state = lanes.entry((client.connection_id(), lane)).or_default();
         if state.in_flight >= IN_FLIGHT {
             let (outcome, receiver) = oneshot::channel();
             state.waiting.push(Waiting {
@@ -144,23 +133,22 @@ impl Drop for Driver {
 /// The ops waiting in `lane` (their callers still waiting), or `None` after giving up the
 /// caller's place in flight when there are none.
 fn next_batch(client: &Client, lane: u16) -> Option<Vec<Waiting>> {
-    let mut lanes = client
-        .coalescer()
-        .lanes
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner);
-    let state = lanes.entry(lane).or_default();
+    let mut lanes = LANES.lock().unwrap_or_else(PoisonError::into_inner);
+    let key = (client.connection_id(), lane);
+    let state = lanes.entry(key).or_default();
     // A caller that gave up before its op was sent: the op is not sent at all.
     let waiting: Vec<Waiting> = std::mem::take(&mut state.waiting)
         .into_iter()
         .filter(|w| !w.outcome.is_closed())
         .collect();
-    if waiting.is_empty() {
-        state.in_flight -= 1;
-        None
-    } else {
-        Some(waiting)
+    if !waiting.is_empty() {
+        return Some(waiting);
     }
+    state.in_flight = state.in_flight.saturating_sub(1);
+    if state.in_flight == 0 {
+        lanes.remove(&key);
+    }
+    None
 }
 
 /// Sends `batch` and delivers each op's outcome.
