@@ -114,9 +114,15 @@ struct Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        // Outside a runtime (a future dropped after its runtime) nothing can be sent: the
+        // waiting ops are dropped, unsent, and their callers told (see `run`).
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            while next_batch(&self.client, self.lane).is_some() {}
+            return;
+        };
         if let Some(batch) = next_batch(&self.client, self.lane) {
             let (client, lane, alone) = (self.client.clone(), self.lane, self.alone);
-            tokio::spawn(async move {
+            runtime.spawn(async move {
                 let mut batch = batch;
                 loop {
                     send_batch(&client, batch, alone).await;
