@@ -3,7 +3,6 @@
 
 use std::borrow::{Borrow, Cow};
 
-use crate::client::Client;
 use crate::error::Result;
 use crate::meta::PkRef;
 use crate::model::Model;
@@ -31,7 +30,6 @@ use crate::repo::Repo;
 /// operations on other instances.
 #[must_use = "a batch does nothing until `exec` is awaited or it is appended to a pipeline"]
 pub struct Batch<M: Model> {
-    client: Client,
     instance: Instance<Batched>,
     sink: Batched,
     _model: std::marker::PhantomData<fn() -> M>,
@@ -48,10 +46,8 @@ impl<M: Model> std::fmt::Debug for Batch<M> {
 
 impl<M: Model> Batch<M> {
     pub(crate) fn new(instance: Instance) -> Self {
-        let client = instance.client().clone();
-        let sink = Batched::new(&client);
+        let sink = Batched::new(instance.client());
         Batch {
-            client,
             instance: instance.with_sink(sink.clone()),
             sink,
             _model: std::marker::PhantomData,
@@ -84,7 +80,7 @@ impl<M: Model> Batch<M> {
 
 impl<M: Model> From<Batch<M>> for Pipeline {
     fn from(batch: Batch<M>) -> Pipeline {
-        batch.sink.take(&batch.client)
+        batch.sink.take()
     }
 }
 

@@ -11,10 +11,12 @@
 //!   ([`ScriptError`]).
 //!
 //! The ARGV layouts themselves are documented in the Lua file that parses them (`lua/ops.lua`
-//! for field operations) and written by [`OpsArgs`] and [`compact_call`].
+//! for field operations) and written by [`OpsArgs`], [`compact_call`] and [`coalesced_call`].
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+
+use redis::Value;
 
 use crate::meta::{ContainerKind, IndexKind, IndexMeta};
 
@@ -468,18 +470,69 @@ pub(crate) fn compact_call(
     cmd
 }
 
+/// One op of a coalesced call: instance hash, key, code, whether a created key copies the
+/// hash's TTL, arguments.
+pub(crate) type CompactOp<'a> = (&'a str, &'a str, OpCode, bool, &'a [Vec<u8>]);
+
+/// The coalesced layout of `lua/ops_single.lua` (several independent compact ops):
+/// `ARGV = { 'm', n, then per op: hash position, key position, code, ttl, argc, args... }`.
+pub(crate) fn coalesced_call(script: &crate::script::Lua, ops: &[CompactOp<'_>]) -> redis::Cmd {
+    let mut keys = KeyPositions::default();
+    let placed: Vec<(usize, usize)> = ops
+        .iter()
+        .map(|(hash, key, ..)| (keys.at(hash), keys.at(key)))
+        .collect();
+    let mut cmd = script.call(&keys.keys);
+    cmd.arg("m").arg(ops.len());
+    for ((_, _, code, copy_ttl, args), (hash, key)) in ops.iter().zip(placed) {
+        debug_assert_eq!(code.layout(), Layout::Any);
+        cmd.arg(hash)
+            .arg(key)
+            .arg(code.wire())
+            .arg(if *copy_ttl { "1" } else { "0" })
+            .arg(args.len())
+            .arg(*args);
+    }
+    cmd
+}
+
+/// The reply of a coalesced call: per op, `Some(reply)` when it applied, `None` when it failed
+/// and wrote nothing (a flags string leads the reply, so that no error element fails it whole);
+/// `None` for a reply of another shape.
+pub(crate) fn coalesced_replies(reply: Value) -> Option<Vec<Option<Value>>> {
+    let Value::Array(mut items) = reply else {
+        return None;
+    };
+    if items.is_empty() {
+        return None;
+    }
+    let flags = match items.remove(0) {
+        Value::BulkString(flags) => flags,
+        Value::SimpleString(flags) => flags.into_bytes(),
+        _ => return None,
+    };
+    (flags.len() == items.len()).then(|| {
+        flags
+            .iter()
+            .zip(items)
+            .map(|(&flag, reply)| (flag == b'.').then_some(reply))
+            .collect()
+    })
+}
+
 /// One op of the general layout.
 pub(crate) struct GeneralOp<'a> {
     pub(crate) code: OpCode,
     pub(crate) key: &'a str,
     /// The instance hash whose TTL a key created by the op must copy.
     pub(crate) ttl_from: Option<&'a str>,
-    /// The index the op's field feeds.
-    pub(crate) index: Option<IndexedOp<'a>>,
+    /// The index the op's field feeds: its kind and key.
+    pub(crate) index: Option<(IndexKind, &'a str)>,
     /// The partitioned indexes whose entry the op can move, with their keys.
     pub(crate) partitions: &'a [(&'static IndexMeta, String)],
-    /// With partitions: the instance's pk, and its bucket's memo of expiring instances.
-    pub(crate) partition_owner: Option<(&'a str, Option<&'a str>)>,
+    /// The instance's pk and its bucket's memo of expiring instances, which the index entries
+    /// above name (sent only for an op with an index).
+    pub(crate) owner: Option<(&'a str, Option<&'a str>)>,
     /// Further keys the op touches (an expiry: the instance's other keys), by position.
     pub(crate) extra: Vec<&'a str>,
     pub(crate) args: Cow<'a, [Vec<u8>]>,
@@ -495,24 +548,30 @@ pub(crate) struct TtlRefreshKeys {
     pub(crate) keys: Vec<String>,
 }
 
-/// The index an op's field feeds.
-#[derive(Clone, Copy)]
-pub(crate) struct IndexedOp<'a> {
-    pub(crate) kind: IndexKind,
-    /// The index's key.
-    pub(crate) key: &'a str,
-    /// The instance's pk.
-    pub(crate) pk: &'a str,
-    /// The bucket's memo of expiring instances, for a model that expires.
-    pub(crate) memo: Option<&'a str>,
+/// Every key of a call once, in KEYS order, with its 1-based position (as Lua counts).
+#[derive(Default)]
+struct KeyPositions<'a> {
+    keys: Vec<&'a str>,
+    positions: HashMap<&'a str, usize>,
+}
+
+impl<'a> KeyPositions<'a> {
+    /// The position of `key`, added on first use.
+    fn at(&mut self, key: &'a str) -> usize {
+        if let Some(&at) = self.positions.get(key) {
+            return at;
+        }
+        self.keys.push(key);
+        self.positions.insert(key, self.keys.len());
+        self.keys.len()
+    }
 }
 
 /// Writes the general layout of `lua/ops.lua` (documented there): every key once in KEYS,
 /// referred to by position; guards, required locks, then the ops.
 #[derive(Default)]
 pub(crate) struct OpsArgs<'a> {
-    keys: Vec<&'a str>,
-    positions: HashMap<&'a str, usize>,
+    keys: KeyPositions<'a>,
     guards: Vec<usize>,
     locks: Vec<(usize, &'a str)>,
     lease_until: u64,
@@ -521,23 +580,17 @@ pub(crate) struct OpsArgs<'a> {
     ops: Vec<PlacedOp<'a>>,
 }
 
-/// The partitioned indexes of an op: the instance's pk, its memo's position (0 for none), and
-/// each index with its key's position.
-struct PlacedPartitions<'a> {
-    pk: &'a str,
-    memo: usize,
-    indexes: Vec<(&'static IndexMeta, usize)>,
-}
-
 /// An op with its keys replaced by their KEYS positions.
 struct PlacedOp<'a> {
     code: OpCode,
     key: usize,
     ttl_from: usize,
-    /// Kind, index key position, pk, memo position (0 for none).
-    index: Option<(IndexKind, usize, &'a str, usize)>,
-    /// The partitioned indexes the op can move, when it has any.
-    partitions: Option<PlacedPartitions<'a>>,
+    /// Kind, index key position.
+    index: Option<(IndexKind, usize)>,
+    /// The partitioned indexes the op can move, each with its key's position.
+    partitions: Vec<(&'static IndexMeta, usize)>,
+    /// pk and memo position (0 for none), when the op has an index of either kind.
+    owner: Option<(&'a str, usize)>,
     extra: Vec<usize>,
     args: Cow<'a, [Vec<u8>]>,
 }
@@ -545,12 +598,7 @@ struct PlacedOp<'a> {
 impl<'a> OpsArgs<'a> {
     /// The 1-based KEYS position of `key`, added on first use.
     fn key(&mut self, key: &'a str) -> usize {
-        if let Some(&at) = self.positions.get(key) {
-            return at;
-        }
-        self.keys.push(key);
-        self.positions.insert(key, self.keys.len());
-        self.keys.len()
+        self.keys.at(key)
     }
 
     /// Requires the instance hash `hash` to exist (once per hash); returns whether it was new.
@@ -586,20 +634,18 @@ impl<'a> OpsArgs<'a> {
     pub(crate) fn op(&mut self, op: GeneralOp<'a>) {
         let key = self.key(op.key);
         let ttl = op.ttl_from.map_or(0, |hash| self.key(hash));
-        let index = op.index.map(|ix| {
-            let at = self.key(ix.key);
-            let memo = ix.memo.map_or(0, |memo| self.key(memo));
-            (ix.kind, at, ix.pk, memo)
-        });
-        let partitions = op.partition_owner.map(|(pk, memo)| {
-            let memo = memo.map_or(0, |memo| self.key(memo));
-            let indexes = op
-                .partitions
-                .iter()
-                .map(|(ix, key)| (*ix, self.key(key)))
-                .collect();
-            PlacedPartitions { pk, memo, indexes }
-        });
+        let index = op.index.map(|(kind, key)| (kind, self.key(key)));
+        let partitions: Vec<_> = op
+            .partitions
+            .iter()
+            .map(|(ix, key)| (*ix, self.key(key)))
+            .collect();
+        let owner = match op.owner {
+            Some((pk, memo)) if index.is_some() || !partitions.is_empty() => {
+                Some((pk, memo.map_or(0, |memo| self.key(memo))))
+            }
+            _ => None,
+        };
         let extra = op.extra.iter().map(|k| self.key(k)).collect();
         self.ops.push(PlacedOp {
             code: op.code,
@@ -607,6 +653,7 @@ impl<'a> OpsArgs<'a> {
             ttl_from: ttl,
             index,
             partitions,
+            owner,
             extra,
             args: op.args,
         });
@@ -614,12 +661,12 @@ impl<'a> OpsArgs<'a> {
 
     /// Every key, in KEYS order.
     pub(crate) fn keys(&self) -> &[&'a str] {
-        &self.keys
+        &self.keys.keys
     }
 
     /// The EVALSHA command of `script` with these arguments.
     pub(crate) fn command(&self, script: &crate::script::Lua) -> redis::Cmd {
-        let mut cmd = script.call(&self.keys);
+        let mut cmd = script.call(&self.keys.keys);
         cmd.arg(self.guards.len()).arg(&self.guards);
         cmd.arg(self.locks.len());
         for (at, token) in &self.locks {
@@ -637,23 +684,20 @@ impl<'a> OpsArgs<'a> {
         cmd.arg(self.ops.len());
         for op in &self.ops {
             cmd.arg(op.code.wire()).arg(op.key).arg(op.ttl_from);
+            let (pk, memo) = op.owner.unwrap_or(("", 0));
             match op.index {
-                Some((kind, at, pk, memo)) => cmd.arg(index_code(kind)).arg(at).arg(pk).arg(memo),
+                Some((kind, at)) => cmd.arg(index_code(kind)).arg(at).arg(pk).arg(memo),
                 None => cmd.arg("-"),
             };
-            match &op.partitions {
-                Some(PlacedPartitions { pk, memo, indexes }) => {
-                    cmd.arg(indexes.len()).arg(*pk).arg(*memo);
-                    for (ix, at) in indexes {
-                        cmd.arg(index_wire(ix).as_ref())
-                            .arg(*at)
-                            .arg(ix.path)
-                            .arg(ix.partition.unwrap_or(""));
-                    }
-                }
-                None => {
-                    cmd.arg(0);
-                }
+            cmd.arg(op.partitions.len());
+            if !op.partitions.is_empty() {
+                cmd.arg(pk).arg(memo);
+            }
+            for (ix, at) in &op.partitions {
+                cmd.arg(index_wire(ix).as_ref())
+                    .arg(*at)
+                    .arg(ix.path)
+                    .arg(ix.partition.unwrap_or(""));
             }
             cmd.arg(op.extra.len()).arg(&op.extra);
             cmd.arg(op.args.len()).arg(op.args.as_ref());

@@ -70,6 +70,17 @@ async fn batches_append_to_a_pipeline_and_run_in_its_one_step(t: TestRedis) {
     assert!(matches!(p.exec().await, Err(Error::ConditionFailed { .. })));
     assert_eq!(repo.fields("a2").count().get().await.unwrap(), 2);
 
+    // A batch built on another client (another connection) is refused, nothing written.
+    let other = t.builder().connect().await.unwrap();
+    let foreign = Sample::repo(&other).batch("a1");
+    foreign.fields().count().incr(5);
+    let mut p = t.client.pipeline();
+    p.add(repo.fields("a2").count().incr(100));
+    p.append(foreign);
+    assert!(matches!(p.exec().await, Err(Error::Pipeline(_))));
+    assert_eq!(repo.fields("a1").count().get().await.unwrap(), 11);
+    assert_eq!(repo.fields("a2").count().get().await.unwrap(), 2);
+
     // A slot of another batch is refused by these results.
     let stray = repo.batch("a1");
     let foreign = stray.fields().count().get();

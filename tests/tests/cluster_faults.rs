@@ -253,24 +253,7 @@ async fn a_timed_out_write_is_reported_unknown_and_never_resent() {
     assert_eq!(accounts.fields(&1).balance().incr(0).await.unwrap(), 0);
     // Another client keeps the server busy for most of a second: our write waits in its
     // socket, our reply times out, then the server runs the write.
-    let mut raw = redis::Client::open(server.url.as_str())
-        .unwrap()
-        .get_multiplexed_async_connection_with_config(
-            &redis::AsyncConnectionConfig::new().set_response_timeout(None),
-        )
-        .await
-        .unwrap();
-    let busy = tokio::spawn(async move {
-        let _: () = redis::cmd("EVAL")
-            .arg(
-                "local t = redis.call('TIME') local start = t[1] * 1000000 + t[2] \
-                 repeat t = redis.call('TIME') until t[1] * 1000000 + t[2] - start > 800000",
-            )
-            .arg(0)
-            .query_async(&mut raw)
-            .await
-            .unwrap();
-    });
+    let busy = rapyer_tests::harness::keep_busy(&server.url, Duration::from_millis(800)).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     let err = accounts.fields(&1).balance().incr(1).await.unwrap_err();
     assert!(matches!(err, Error::OutcomeUnknown { .. }), "{err}");

@@ -135,24 +135,7 @@ async fn timed_out_coalesced_calls_are_unknown_and_never_resent() {
     accounts.insert(&Account::new(1)).await.unwrap();
     assert_eq!(accounts.fields(&1).balance().incr(0).await.unwrap(), 0);
     // Another client keeps the server busy for most of a second.
-    let mut raw = redis::Client::open(server.url.as_str())
-        .unwrap()
-        .get_multiplexed_async_connection_with_config(
-            &redis::AsyncConnectionConfig::new().set_response_timeout(None),
-        )
-        .await
-        .unwrap();
-    let busy = tokio::spawn(async move {
-        let _: () = redis::cmd("EVAL")
-            .arg(
-                "local t = redis.call('TIME') local start = t[1] * 1000000 + t[2] \
-                 repeat t = redis.call('TIME') until t[1] * 1000000 + t[2] - start > 800000",
-            )
-            .arg(0)
-            .query_async(&mut raw)
-            .await
-            .unwrap();
-    });
+    let busy = rapyer_tests::harness::keep_busy(&server.url, Duration::from_millis(800)).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     // More callers than calls may be in flight: the rest wait, then share calls.
     const TASKS: usize = 100;
@@ -178,4 +161,64 @@ async fn timed_out_coalesced_calls_are_unknown_and_never_resent() {
         (done..=TASKS as i64).contains(&applied),
         "{done} done, {unknown} unknown, applied {applied}"
     );
+}
+
+/// A server out of memory refuses a shared call before running it: each op then runs alone and
+/// reports `OutOfMemory` as an uncoalesced op does, and none applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_calls_refused_for_memory_report_out_of_memory_for_each_op() {
+    use rapyer_tests::harness::{RedisServer, Transport};
+    let server = RedisServer::start_with(
+        Transport::Tcp,
+        &[
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--maxmemory",
+            "64mb",
+            "--maxmemory-policy",
+            "noeviction",
+        ],
+    );
+    let client = rapyer::Client::connect(&server.url).await.unwrap();
+    let accounts = Account::repo(&client);
+    accounts.insert(&Account::new(1)).await.unwrap();
+    // Some data, then a limit below what the server holds: every write is refused from now.
+    let mut raw = client.connection();
+    for i in 0..32 {
+        let _: () = redis::cmd("SET")
+            .arg(format!("filler:{i}"))
+            .arg("x".repeat(64 << 10))
+            .query_async(&mut raw)
+            .await
+            .unwrap();
+    }
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory")
+        .arg("1mb")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    const TASKS: usize = 100;
+    let barrier = Arc::new(tokio::sync::Barrier::new(TASKS));
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|_| {
+            let (accounts, barrier) = (accounts.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                accounts.fields(&1).balance().incr(1).await
+            })
+        })
+        .collect();
+    for task in tasks {
+        let result = task.await.unwrap();
+        assert!(
+            matches!(result, Err(Error::OutOfMemory { .. })),
+            "{result:?}"
+        );
+    }
+    // Nothing applied (read by the whole-instance read, which a full server still serves).
+    assert_eq!(accounts.get(&1).await.unwrap().unwrap().balance, 0);
 }

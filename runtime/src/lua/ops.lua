@@ -641,8 +641,9 @@ for i, op in ipairs(ops) do
   end
   if op.parts then
     old_parts = {}
+    op.parts.read = hash_reader(op.key)
     for j, ix in ipairs(op.parts) do
-      old_parts[j] = entry_text(ix, hash_reader(op.key)) or false
+      old_parts[j] = entry_text(ix, op.parts.read) or false
     end
   end
   local reply = run(op)
@@ -662,7 +663,7 @@ for i, op in ipairs(ops) do
   end
   if op.parts then
     for j, ix in ipairs(op.parts) do
-      local new_entry = entry_text(ix, hash_reader(op.key))
+      local new_entry = entry_text(ix, op.parts.read)
       index_move(ix.kind, ix.key, op.parts.pk, old_parts[j] or nil, new_entry)
       if op.parts.memo and redis.call('PTTL', op.key) > 0 then
         memo_note(op.parts.memo, op.parts.pk, op.key, ix.key, ix.kind, new_entry)

@@ -12,11 +12,11 @@
 -- a precheck, and huge argument lists always use the general layout (see ops.lua).
 -- Runs one op of the compact layout on `key` of the instance whose hash is `hash`, its
 -- arguments ARGV[first .. first + argc - 1] (an incr's: field, delta, default): the command's
--- reply, or an error table when the instance is missing or Redis refused the command (nothing
--- of the op written either way: a single command applies whole or not at all).
+-- reply, or an error table when the instance is missing (then also true) or Redis refused the
+-- command (nothing of the op written either way: a single command applies whole or not at all).
 local function run_compact(hash, key, code, copy_ttl, first, argc)
   if redis.call('EXISTS', hash) == 0 then
-    return fail(E_NOTFOUND, 1)
+    return fail(E_NOTFOUND, 1), true
   end
   local reply
   if code == OP_INCR then
@@ -46,11 +46,8 @@ end
 
 local single_failure
 if ARGV[1] == 's' then
-  local reply = run_compact(KEYS[1], KEYS[2] or KEYS[1], ARGV[2], ARGV[3], 4, #ARGV - 3)
-  if type(reply) ~= 'table' or not reply.err then
-    return reply
-  end
-  if redis.call('EXISTS', KEYS[1]) == 0 then
+  local reply, missing = run_compact(KEYS[1], KEYS[2] or KEYS[1], ARGV[2], ARGV[3], 4, #ARGV - 3)
+  if missing or type(reply) ~= 'table' or not reply.err then
     return reply
   end
   single_failure = reply.err

@@ -11,7 +11,7 @@ use crate::conn::{Call, Effect};
 use crate::error::{Error, Result};
 use crate::meta::IndexKind;
 use crate::ops::op::OpSpec;
-use crate::protocol::{self, GeneralOp, IndexedOp, Layout, OpCode, OpsArgs, ScriptError};
+use crate::protocol::{self, GeneralOp, Layout, OpCode, OpsArgs, ScriptError};
 use crate::scripts;
 
 /// Above this many arguments the general layout sends them in chunks (Lua's unpack limit).
@@ -31,17 +31,14 @@ pub(crate) async fn run_one(client: &Client, spec: &OpSpec) -> Result<Value> {
         return Ok(replies.pop().unwrap_or(Value::Nil));
     }
     if client.coalesces() {
-        return super::coalesce::run(client, spec, |client, spec| {
-            Box::pin(run_compact(client, spec))
-        })
-        .await;
+        return super::coalesce::run(client, spec).await;
     }
     run_compact(client, spec).await
 }
 
 /// Runs one op alone in the compact layout (see `lua/ops_single.lua`).
-async fn run_compact(client: &Client, spec: &OpSpec) -> Result<Value> {
-    let copy_ttl = spec.creates_key && spec.located.meta.ttl_seconds.is_some();
+pub(crate) async fn run_compact(client: &Client, spec: &OpSpec) -> Result<Value> {
+    let copy_ttl = spec.copies_ttl();
     let hash = spec.located.hash.as_str();
     let cmd = protocol::compact_call(
         &scripts::OPS,
@@ -328,7 +325,7 @@ impl<'s, 'a> Batch<'s, 'a> {
                     ttl_from: None,
                     index: None,
                     partitions: &[],
-                    partition_owner: None,
+                    owner: None,
                     extra: Vec::new(),
                     args: Cow::Owned(vec![
                         spec.field.as_bytes().to_vec(),
@@ -337,20 +334,13 @@ impl<'s, 'a> Batch<'s, 'a> {
                 });
                 sent.push((spec, false));
             }
-            let copies_ttl = spec.creates_key && spec.located.meta.ttl_seconds.is_some();
             args.op(GeneralOp {
                 code: spec.code,
                 key: &spec.key,
-                ttl_from: copies_ttl.then_some(spec.located.hash.as_str()),
-                index: spec.index.as_ref().map(|(ix, key)| IndexedOp {
-                    kind: ix.kind,
-                    key: key.as_str(),
-                    pk: spec.located.pk.as_str(),
-                    memo: spec.located.memo.as_deref(),
-                }),
+                ttl_from: spec.copies_ttl().then_some(spec.located.hash.as_str()),
+                index: spec.index.as_ref().map(|(ix, key)| (ix.kind, key.as_str())),
                 partitions: &spec.partitions,
-                partition_owner: (!spec.partitions.is_empty())
-                    .then(|| (spec.located.pk.as_str(), spec.located.memo.as_deref())),
+                owner: Some((spec.located.pk.as_str(), spec.located.memo.as_deref())),
                 extra: spec.extra_keys.iter().map(String::as_str).collect(),
                 args: Cow::Borrowed(&spec.args),
             });

@@ -19,7 +19,9 @@ use tokio::sync::oneshot;
 use crate::client::Client;
 use crate::conn::{Call, Effect};
 use crate::error::{Error, Result};
+use crate::ops::batch::run_compact as alone;
 use crate::ops::op::OpSpec;
+use crate::protocol;
 use crate::scripts;
 
 /// Every busy lane of every client, by (connection id, lane). A lane is here only while it has a
@@ -45,16 +47,9 @@ struct Waiting {
     outcome: oneshot::Sender<Result<Value>>,
 }
 
-/// How an op is sent alone (the compact single-op call, or the general layout).
-pub(crate) type SendAlone =
-    for<'a> fn(
-        &'a Client,
-        &'a OpSpec,
-    ) -> std::pin::Pin<Box<dyn Future<Output = Result<Value>> + Send + 'a>>;
-
 /// Runs `spec` (an op of the compact layout): at once when its lane is idle, otherwise with the
 /// ops that wait for the call in flight.
-pub(crate) async fn run(client: &Client, spec: &OpSpec, alone: SendAlone) -> Result<Value> {
+pub(crate) async fn run(client: &Client, spec: &OpSpec) -> Result<Value> {
     let lane = lane_of(client, spec);
     let receiver = {
         let mut lanes = LANES.lock().unwrap_or_else(PoisonError::into_inner);
@@ -72,23 +67,16 @@ pub(crate) async fn run(client: &Client, spec: &OpSpec, alone: SendAlone) -> Res
         }
     };
     match receiver {
-        Some(receiver) => receiver.await.unwrap_or_else(|_| {
-            // The lane's driver ended without an answer (its runtime shut down): nothing is
-            // known of the op.
-            Err(Error::OutcomeUnknown {
-                source: redis::RedisError::from((
-                    redis::ErrorKind::Io,
-                    "the coalesced call was abandoned",
-                )),
-            })
-        }),
+        // The lane's driver ended without an answer (its runtime shut down).
+        Some(receiver) => receiver
+            .await
+            .unwrap_or_else(|_| Err(unknown("the coalesced call was abandoned", String::new()))),
         None => {
             // This op drives the lane; whatever queued meanwhile is sent when it is done (also
             // when this future is dropped first).
             let _driver = Driver {
                 client: client.clone(),
                 lane,
-                alone,
             };
             alone(client, spec).await
         }
@@ -109,7 +97,6 @@ fn lane_of(client: &Client, spec: &OpSpec) -> u16 {
 struct Driver {
     client: Client,
     lane: u16,
-    alone: SendAlone,
 }
 
 impl Drop for Driver {
@@ -121,11 +108,11 @@ impl Drop for Driver {
             return;
         };
         if let Some(batch) = next_batch(&self.client, self.lane) {
-            let (client, lane, alone) = (self.client.clone(), self.lane, self.alone);
+            let (client, lane) = (self.client.clone(), self.lane);
             runtime.spawn(async move {
                 let mut batch = batch;
                 loop {
-                    send_batch(&client, batch, alone).await;
+                    send_batch(&client, batch).await;
                     match next_batch(&client, lane) {
                         Some(next) => batch = next,
                         None => break,
@@ -158,7 +145,7 @@ fn next_batch(client: &Client, lane: u16) -> Option<Vec<Waiting>> {
 }
 
 /// Sends `batch` and delivers each op's outcome.
-async fn send_batch(client: &Client, batch: Vec<Waiting>, alone: SendAlone) {
+async fn send_batch(client: &Client, batch: Vec<Waiting>) {
     if batch.len() == 1 {
         let Some(w) = batch.into_iter().next() else {
             return;
@@ -167,9 +154,16 @@ async fn send_batch(client: &Client, batch: Vec<Waiting>, alone: SendAlone) {
         let _ = w.outcome.send(outcome);
         return;
     }
-    let specs: Vec<&OpSpec> = batch.iter().map(|w| &w.spec).collect();
-    let cmd = shared_call(&specs);
-    let effect = if specs.iter().all(|s| s.code.reads_only()) {
+    let ops: Vec<protocol::CompactOp<'_>> = batch
+        .iter()
+        .map(|w| {
+            let s = &w.spec;
+            let hash = s.located.hash.as_str();
+            (hash, s.key.as_str(), s.code, s.copies_ttl(), &s.args[..])
+        })
+        .collect();
+    let cmd = protocol::coalesced_call(&scripts::OPS, &ops);
+    let effect = if batch.iter().all(|w| w.spec.code.reads_only()) {
         Effect::Reads
     } else {
         Effect::Writes
@@ -177,15 +171,16 @@ async fn send_batch(client: &Client, batch: Vec<Waiting>, alone: SendAlone) {
     let reply = client
         .execute(Call::script(&scripts::OPS, &cmd, effect))
         .await;
-    match reply.map(flagged) {
-        Ok(Some((flags, replies))) if flags.len() == batch.len() => {
+    match reply.map(protocol::coalesced_replies) {
+        Ok(Some(replies)) if replies.len() == batch.len() => {
             let mut again = Vec::new();
-            for ((w, applied), reply) in batch.into_iter().zip(flags).zip(replies) {
-                if applied {
-                    let _ = w.outcome.send(Ok(reply));
-                } else {
+            for (w, reply) in batch.into_iter().zip(replies) {
+                match reply {
+                    Some(reply) => {
+                        let _ = w.outcome.send(Ok(reply));
+                    }
                     // Nothing of this op was written: run alone, it reports why.
-                    again.push(w);
+                    None => again.push(w),
                 }
             }
             for w in again {
@@ -204,13 +199,10 @@ async fn send_batch(client: &Client, batch: Vec<Waiting>, alone: SendAlone) {
         Err(e @ Error::Redis(_)) => {
             // Any other failure of the script may have come after some ops applied.
             for w in batch {
-                let _ = w.outcome.send(Err(Error::OutcomeUnknown {
-                    source: redis::RedisError::from((
-                        redis::ErrorKind::Client,
-                        "a coalesced call failed part way",
-                        e.to_string(),
-                    )),
-                }));
+                let _ = w.outcome.send(Err(unknown(
+                    "a coalesced call failed part way",
+                    e.to_string(),
+                )));
             }
         }
         Err(e) => {
@@ -221,60 +213,18 @@ async fn send_batch(client: &Client, batch: Vec<Waiting>, alone: SendAlone) {
         Ok(_) => {
             // Only a server that is not Redis answers otherwise: the outcome is unknown.
             for w in batch {
-                let _ = w.outcome.send(Err(Error::OutcomeUnknown {
-                    source: redis::RedisError::from((
-                        redis::ErrorKind::Client,
-                        "unexpected reply to a coalesced call",
-                    )),
-                }));
+                let _ = w.outcome.send(Err(unknown(
+                    "unexpected reply to a coalesced call",
+                    String::new(),
+                )));
             }
         }
     }
 }
 
-/// The flags (true: applied) and replies of an `'m'` call's reply, if it has that shape.
-fn flagged(reply: Value) -> Option<(Vec<bool>, Vec<Value>)> {
-    let Value::Array(mut items) = reply else {
-        return None;
-    };
-    if items.is_empty() {
-        return None;
+/// An unknown outcome, and why.
+fn unknown(what: &'static str, detail: String) -> Error {
+    Error::OutcomeUnknown {
+        source: redis::RedisError::from((redis::ErrorKind::Client, what, detail)),
     }
-    let flags = match items.remove(0) {
-        Value::BulkString(flags) => flags,
-        Value::SimpleString(flags) => flags.into_bytes(),
-        _ => return None,
-    };
-    let flags: Vec<bool> = flags.iter().map(|&f| f == b'.').collect();
-    (flags.len() == items.len()).then_some((flags, items))
-}
-
-/// The `'m'` call of `specs` (see `lua/ops_single.lua`).
-fn shared_call(specs: &[&OpSpec]) -> redis::Cmd {
-    let mut keys: Vec<&str> = Vec::with_capacity(specs.len() * 2);
-    let mut positions: HashMap<&str, usize> = HashMap::with_capacity(specs.len() * 2);
-    let mut at = |key| {
-        if let Some(&p) = positions.get(key) {
-            return p;
-        }
-        keys.push(key);
-        positions.insert(key, keys.len());
-        keys.len()
-    };
-    let placed: Vec<(usize, usize)> = specs
-        .iter()
-        .map(|s| (at(s.located.hash.as_str()), at(s.key.as_str())))
-        .collect();
-    let mut cmd = scripts::OPS.call(&keys);
-    cmd.arg("m").arg(specs.len());
-    for (spec, (hash, key)) in specs.iter().zip(placed) {
-        let copy_ttl = spec.creates_key && spec.located.meta.ttl_seconds.is_some();
-        cmd.arg(hash)
-            .arg(key)
-            .arg(spec.code.wire())
-            .arg(if copy_ttl { "1" } else { "0" })
-            .arg(spec.args.len())
-            .arg(&spec.args);
-    }
-    cmd
 }

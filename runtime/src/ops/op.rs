@@ -48,6 +48,11 @@ pub(crate) struct OpSpec {
 }
 
 impl OpSpec {
+    /// True when a key this op creates must take the instance's TTL.
+    pub(crate) fn copies_ttl(&self) -> bool {
+        self.creates_key && self.located.meta.ttl_seconds.is_some()
+    }
+
     /// A decode error naming this op's key and field.
     pub(crate) fn decode_error(&self, e: CodecError) -> Error {
         Error::Decode {

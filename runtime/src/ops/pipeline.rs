@@ -84,6 +84,13 @@ impl Pipeline {
         }
     }
 
+    /// Everything queued so far, leaving an empty pipeline on the same client behind (under a
+    /// new id, so that the slots handed out before go with what is taken).
+    pub(crate) fn take(&mut self) -> Pipeline {
+        let fresh = Pipeline::new(&self.client);
+        std::mem::replace(self, fresh)
+    }
+
     /// Makes the pipeline apply only while the lock `key` holds `token` (see
     /// `Pipeline::require_lock`, next to locks); `client` is the lock's.
     pub(crate) fn require_held(&mut self, key: &str, token: &str, client: &Client) -> &mut Self {

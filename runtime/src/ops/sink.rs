@@ -54,17 +54,12 @@ impl Batched {
         }
     }
 
-    /// The operations queued so far, leaving an empty queue behind (whose slots, under a new
-    /// pipeline id, no earlier result set accepts).
-    pub(crate) fn take(&self, client: &Client) -> Pipeline {
-        let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
-        std::mem::replace(&mut *queue, Pipeline::new(client))
-    }
-
-    /// Runs `f` on the queue.
-    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut Pipeline) -> R) -> R {
-        let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
-        f(&mut queue)
+    /// The operations queued so far, leaving an empty queue behind (see [`Pipeline::take`]).
+    pub(crate) fn take(&self) -> Pipeline {
+        self.queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
     }
 }
 
@@ -72,6 +67,9 @@ impl Sink for Batched {
     type Out<T: Send + 'static> = Slot<T>;
 
     fn emit<T: Send + 'static>(&self, op: Op<T>) -> Slot<T> {
-        self.with(|queue| queue.add(op))
+        self.queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .add(op)
     }
 }

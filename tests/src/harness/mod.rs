@@ -351,3 +351,29 @@ macro_rules! on_deployments {
         }
     };
 }
+
+/// Keeps the server at `url` busy for `busy` with one long script from a connection of its own
+/// (no response timeout), so that commands sent meanwhile wait in their sockets: for tests of
+/// replies that do not come in time. Await the handle to know the server is free again.
+pub async fn keep_busy(url: &str, busy: std::time::Duration) -> tokio::task::JoinHandle<()> {
+    let mut raw = redis::Client::open(url)
+        .expect("server url")
+        .get_multiplexed_async_connection_with_config(
+            &redis::AsyncConnectionConfig::new().set_response_timeout(None),
+        )
+        .await
+        .expect("busy connection");
+    let micros = busy.as_micros();
+    tokio::spawn(async move {
+        let _: () = redis::cmd("EVAL")
+            .arg(
+                "local t = redis.call('TIME') local start = t[1] * 1000000 + t[2] \
+                 repeat t = redis.call('TIME') until t[1] * 1000000 + t[2] - start > tonumber(ARGV[1])",
+            )
+            .arg(0)
+            .arg(micros.to_string())
+            .query_async(&mut raw)
+            .await
+            .expect("busy script");
+    })
+}
