@@ -122,3 +122,40 @@ impl<M: Model> Repo<M> {
         batch.exec().await.map(drop)
     }
 }
+
+/// A generated `<Model>Patch`, from one line per field, `name: ValueType`: the struct (each field
+/// an `Option` of the value, documented as the new value of `<Model>::<name>`) and its [`Patch`]
+/// implementation, which assigns every field it carries through the model's batched handles.
+/// Used by generated code (`rapyer::__private::patch!`).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __patch {
+    (
+        $(#[$attr:meta])*
+        $ty:ident of $model:ident:
+        $($field:ident: $value:ty),* $(,)?
+    ) => {
+        $(#[$attr])*
+        #[derive(
+            ::core::fmt::Debug,
+            ::core::clone::Clone,
+            ::core::default::Default,
+            ::core::cmp::PartialEq
+        )]
+        pub struct $ty {
+            $(
+                #[doc = concat!(" The new [`", stringify!($model), "::", stringify!($field), "`].")]
+                pub $field: ::core::option::Option<$value>,
+            )*
+        }
+
+        impl $crate::Patch for $ty {
+            type Model = $model;
+
+            fn queue(&self, f: &<$model as $crate::Model>::Fields<$crate::Batched>) {
+                let _ = f;
+                $( $crate::__private::assign(f.$field(), self.$field.as_ref()); )*
+            }
+        }
+    };
+}

@@ -152,6 +152,24 @@ pub mod __private {
     pub use crate::ops::{Assign, FieldHandle, Instance, Place, assign};
     pub use crate::record::{Flat, RecordReader, RecordWriter};
     pub use crate::reindex::reindex;
+    pub use crate::{__handles as handles, __patch as patch, __record as record};
+
+    // The std names generated code uses, under the one short path it owns (`rt`), so that no
+    // schema type (`String`, `Option`) can shadow them and lines stay short.
+    pub use core::clone::Clone;
+    pub use core::cmp::{Eq, Ord, PartialEq, PartialOrd};
+    pub use core::convert::Into;
+    pub use core::default::Default;
+    pub use core::fmt::{Debug, Display, Formatter};
+    pub use core::hash::Hash;
+    pub use core::marker::Copy;
+    pub use core::ops::Deref;
+    pub use core::option::Option::{self, None, Some};
+    pub use core::result::Result::Ok;
+    pub use std::borrow::Cow;
+    pub use std::collections::{BTreeMap, BTreeSet};
+    pub use std::string::String;
+    pub use std::vec::Vec;
 
     /// The full text of the field operations script, for `redis-benchmark` ceilings measured
     /// beside rapyer (`tests/src/bin/bench-report.rs`).

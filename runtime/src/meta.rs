@@ -134,6 +134,24 @@ pub struct ModelMeta {
 }
 
 impl ModelMeta {
+    /// The model `name` written by schema `version`, with every other fact at its default: the
+    /// name as key prefix and slot group, one bucket, no TTL, no container, index or rename.
+    /// Generated code states only what differs from it.
+    pub const fn new(name: &'static str, schema_version: u32) -> ModelMeta {
+        ModelMeta {
+            name,
+            prefix: name,
+            schema_version,
+            ttl_seconds: None,
+            ttl_refresh: TtlRefresh::Never,
+            buckets: 1,
+            slot_group: name,
+            containers: &[],
+            indexes: &[],
+            renames: &[],
+        }
+    }
+
     /// True when instances can expire and have index entries, which the scripts then remember
     /// in a memo per bucket ([`Keyspace::memo`](crate::keys::Keyspace::memo)), so that expired
     /// instances leave no entries behind.

@@ -369,3 +369,44 @@ pub trait Flat: Sized {
     /// Reads the fields back.
     fn read_flat(r: &mut RecordReader, prefix: &str) -> Result<Self>;
 }
+
+/// The record methods of a model (`model:`, [`Model::write_record`](crate::Model::write_record)
+/// and `read_record`) or of a struct (`flat:`, [`Flat`]'s), from one line per field:
+/// `name: method("stored name")`, or `name: field("stored name", default)` for a scalar read
+/// with a default when absent. `method` is the [`RecordWriter`] method that writes the field
+/// and the [`RecordReader`] method that reads it, so each field is named once for both
+/// directions. Used by generated code (`rapyer::__private::record!`).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __record {
+    (model: $($field:ident: $how:ident($stored:literal $(, $default:expr)?)),* $(,)?) => {
+        fn write_record(&self, w: &mut $crate::__private::RecordWriter) -> $crate::Result<()> {
+            $( w.$how($stored, &self.$field)?; )*
+            ::core::result::Result::Ok(())
+        }
+
+        fn read_record(r: &mut $crate::__private::RecordReader) -> $crate::Result<Self> {
+            ::core::result::Result::Ok(Self {
+                $( $field: $crate::__record!(@read r.$how($stored) $(, $default)?), )*
+            })
+        }
+    };
+    (flat: $($field:ident: $how:ident($stored:literal $(, $default:expr)?)),* $(,)?) => {
+        fn write_flat(
+            &self,
+            w: &mut $crate::__private::RecordWriter,
+            prefix: &str,
+        ) -> $crate::Result<()> {
+            $( w.$how(&[prefix, $stored].concat(), &self.$field)?; )*
+            ::core::result::Result::Ok(())
+        }
+
+        fn read_flat(r: &mut $crate::__private::RecordReader, prefix: &str) -> $crate::Result<Self> {
+            ::core::result::Result::Ok(Self {
+                $( $field: $crate::__record!(@read r.$how(&[prefix, $stored].concat()) $(, $default)?), )*
+            })
+        }
+    };
+    (@read $r:ident.$how:ident($name:expr)) => { $r.$how($name)? };
+    (@read $r:ident.$how:ident($name:expr), $default:expr) => { $r.field_or($name, || $default)? };
+}

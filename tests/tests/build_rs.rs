@@ -70,7 +70,7 @@ fn build_rs_generates_and_reruns_when_a_schema_changes() {
 
     let target = workspace.join("target/build-rs-test");
     cargo_build(dir, &target);
-    assert!(generated_player(&target).contains("pub name: ::std::string::String"));
+    assert!(generated_player(&target).contains("pub name: rt::String"));
 
     // Editing the schema reruns the build script and regenerates.
     std::fs::write(&schema, "version: 1\nmodels:\n  Player:\n    fields:\n      name: string\n      level: { type: int, default: 1 }\n").unwrap();

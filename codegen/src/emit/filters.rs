@@ -76,8 +76,9 @@ fn boolean(value: &Value, _: &HashMap<String, Value>) -> Result<Value> {
     Ok(to_value(if b { "true" } else { "false" })?)
 }
 
-/// The Rust type of a schema type (a serialized [`Type`]), with fully qualified paths so that a
-/// schema type called `String` or `Vec` cannot shadow std.
+/// The Rust type of a schema type (a serialized [`Type`]). Std types are named through `rt`
+/// (the generated files' alias of `rapyer::__private`, which re-exports them), so that a schema
+/// type called `String` or `Vec` cannot shadow them.
 fn ty(value: &Value, _: &HashMap<String, Value>) -> Result<Value> {
     let t: Type = serde_json::from_value(value.clone()).map_err(|_| err("ty", value))?;
     Ok(to_value(rust_type(&t).ok_or_else(|| err("ty", value))?)?)
@@ -89,8 +90,8 @@ pub fn rust_type(t: &Type) -> Option<String> {
         Type::Bool => "bool".into(),
         Type::Int => "i64".into(),
         Type::Float => "f64".into(),
-        Type::String => "::std::string::String".into(),
-        Type::Bytes => "::std::vec::Vec<u8>".into(),
+        Type::String => "rt::String".into(),
+        Type::Bytes => "rt::Vec<u8>".into(),
         Type::DateTime => "::rapyer::DateTime".into(),
         Type::Uuid => "::rapyer::Uuid".into(),
         Type::Json => "::rapyer::Json".into(),
@@ -106,14 +107,11 @@ pub fn rust_type(t: &Type) -> Option<String> {
             }
             format!("::rapyer::Ref<super::{n}>")
         }
-        Type::Optional(t) => format!("::core::option::Option<{}>", rust_type(t)?),
-        Type::List(t) => format!("::std::vec::Vec<{}>", rust_type(t)?),
-        Type::Set(t) => format!("::std::collections::BTreeSet<{}>", rust_type(t)?),
-        Type::ZSet(t) => format!("::std::collections::BTreeMap<{}, f64>", rust_type(t)?),
-        Type::Map(t) => format!(
-            "::std::collections::BTreeMap<::std::string::String, {}>",
-            rust_type(t)?
-        ),
+        Type::Optional(t) => format!("rt::Option<{}>", rust_type(t)?),
+        Type::List(t) => format!("rt::Vec<{}>", rust_type(t)?),
+        Type::Set(t) => format!("rt::BTreeSet<{}>", rust_type(t)?),
+        Type::ZSet(t) => format!("rt::BTreeMap<{}, f64>", rust_type(t)?),
+        Type::Map(t) => format!("rt::BTreeMap<rt::String, {}>", rust_type(t)?),
     })
 }
 
@@ -144,16 +142,16 @@ fn value_filter(value: &Value, _: &HashMap<String, Value>) -> Result<Value> {
 pub fn render_literal(literal: &Literal) -> Option<String> {
     use proc_macro2::Literal as Token;
     Some(match literal {
-        Literal::None => "::core::option::Option::None".into(),
-        Literal::Some(inner) => format!("::core::option::Option::Some({})", render_literal(inner)?),
+        Literal::None => "rt::None".into(),
+        Literal::Some(inner) => format!("rt::Some({})", render_literal(inner)?),
         Literal::Bool(b) => b.to_string(),
         Literal::Int(i) => Token::i64_suffixed(*i).to_string(),
         Literal::Float(f) if f.is_finite() => Token::f64_suffixed(*f).to_string(),
         Literal::Float(_) => return None,
-        Literal::String(s) => format!("::std::string::String::from({})", Token::string(s)),
+        Literal::String(s) => format!("rt::String::from({})", Token::string(s)),
         Literal::Bytes(s) => format!("{}.as_bytes().to_vec()", Token::string(s)),
         Literal::DateTime { secs, nanos } => format!(
-            "::rapyer::__private::datetime_default({}, {})",
+            "rt::datetime_default({}, {})",
             Token::i64_suffixed(*secs),
             Token::u32_suffixed(*nanos)
         ),
@@ -166,7 +164,7 @@ pub fn render_literal(literal: &Literal) -> Option<String> {
         }
         Literal::Variant { .. } => return None,
         Literal::Json(text) => {
-            format!("::rapyer::__private::json_default({})", Token::string(text))
+            format!("rt::json_default({})", Token::string(text))
         }
     })
 }
@@ -184,9 +182,9 @@ fn init_filter(value: &Value, _: &HashMap<String, Value>) -> Result<Value> {
         InitValue::Param { into: true } => format!("{name}.into()"),
         InitValue::NewUuid => "::rapyer::Uuid::new_v4()".into(),
         InitValue::Literal(l) => render_literal(l).ok_or_else(|| err("init", value))?,
-        InitValue::EmptyList => "::std::vec::Vec::new()".into(),
-        InitValue::EmptySet => "::std::collections::BTreeSet::new()".into(),
-        InitValue::EmptyMap => "::std::collections::BTreeMap::new()".into(),
+        InitValue::EmptyList => "rt::Vec::new()".into(),
+        InitValue::EmptySet => "rt::BTreeSet::new()".into(),
+        InitValue::EmptyMap => "rt::BTreeMap::new()".into(),
         InitValue::StructNew(ty) => format!(
             "<{}>::new()",
             rust_type(ty).ok_or_else(|| err("init", value))?
@@ -250,7 +248,7 @@ mod tests {
         assert!(apply(float, "1.0".into()).is_err());
         assert_eq!(
             apply(ty, serde_json::json!({"List": {"Struct": "PlayerStats"}})).unwrap(),
-            "::std::vec::Vec<super::PlayerStats>"
+            "rt::Vec<super::PlayerStats>"
         );
         assert!(apply(ty, serde_json::json!({"Struct": "X>; fn evil"})).is_err());
         assert_eq!(
@@ -259,7 +257,7 @@ mod tests {
                 serde_json::json!({"Some": {"String": "a\"b"}})
             )
             .unwrap(),
-            "::core::option::Option::Some(::std::string::String::from(\"a\\\"b\"))"
+            "rt::Some(rt::String::from(\"a\\\"b\"))"
         );
         assert!(apply(value_filter, serde_json::json!({"Uuid": "not a uuid"})).is_err());
         assert!(

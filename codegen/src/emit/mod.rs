@@ -1,9 +1,11 @@
-//! Stage 3, emit: IR -> tera templates -> `syn::parse_file` -> `prettyplease::unparse`.
+//! Stage 3, emit: IR -> tera templates -> `syn::parse_file` -> `prettyplease::unparse` (with
+//! the tables of runtime macros laid out one entry per line, see `tables`).
 //!
 //! A rendering that does not parse is a generator bug, reported as [`EmitError::Unparsable`] and
 //! never written to disk.
 
 mod filters;
+mod tables;
 mod view;
 
 use tera::{Context, Tera};
@@ -96,12 +98,17 @@ pub fn emit(schema: &Schema) -> Result<Vec<GeneratedFile>, EmitError> {
         let raw = tera
             .render(template, &context)
             .map_err(|e| render_error(template, &e))?;
-        let parsed = syn::parse_file(&raw).map_err(|e| EmitError::Unparsable {
+        let unparsable = |e: syn::Error| EmitError::Unparsable {
             file: name.clone(),
             error: e.to_string(),
-        })?;
+        };
+        // The whole rendering parses, tables included; then it is formatted with its tables
+        // set aside (see `tables`).
+        syn::parse_file(&raw).map_err(unparsable)?;
+        let aside = tables::set_aside(&raw);
+        let parsed = syn::parse_file(&aside.text).map_err(unparsable)?;
         files.push(GeneratedFile {
-            contents: format!("{header}{}", prettyplease::unparse(&parsed)),
+            contents: format!("{header}{}", aside.restore(&prettyplease::unparse(&parsed))),
             name,
         });
         Ok(())

@@ -72,12 +72,15 @@ pub struct ModelView {
     pub repo: String,
     pub repo_doc: String,
     pub doc: Vec<String>,
-    pub prefix: String,
+    /// `ModelMeta::new` gives every other field its default: these are `Some` only where the
+    /// schema differs from it (prefix and slot group the model's name, one bucket, no TTL).
+    pub meta_default: bool,
+    pub prefix: Option<String>,
     pub ttl_seconds: Option<u64>,
     /// The `rapyer::__private::TtlRefresh` variant.
-    pub ttl_refresh: crate::ir::TtlRefresh,
-    pub buckets: u16,
-    pub slot_group: String,
+    pub ttl_refresh: Option<crate::ir::TtlRefresh>,
+    pub buckets: Option<u16>,
+    pub slot_group: Option<String>,
     pub pk_field: String,
     pub pk_ty: Type,
     pub fields: Vec<FieldView>,
@@ -105,7 +108,6 @@ pub struct ModelView {
 pub struct PatchFieldView {
     pub name: String,
     pub ty: Type,
-    pub doc: String,
 }
 
 /// A field renamed with `renamed_from`.
@@ -154,10 +156,9 @@ pub struct FieldView {
     /// The name it is stored under: the field name, or `field.` for a struct (its fields'
     /// prefix). In a struct, it follows the prefix of the field that holds the struct.
     pub stored: String,
-    /// The `RecordWriter` method that writes it.
-    pub write: &'static str,
-    /// The `RecordReader` method that reads it.
-    pub read: &'static str,
+    /// The `RecordWriter` method that writes it, and the `RecordReader` method that reads it
+    /// (`field_or` instead of `field` when it has a default).
+    pub record: &'static str,
     /// For `field_or`: the value of an instance stored without the field.
     pub read_default: Option<Literal>,
     /// A parameter of `new`, taking `impl Into<String>` when `into`.
@@ -168,8 +169,6 @@ pub struct FieldView {
     pub handle: Option<Handle>,
     /// The handle's `with_default` value.
     pub handle_default: Option<Literal>,
-    /// The doc of the handle's method: a link to the field, whose doc says the rest.
-    pub handle_doc: String,
 }
 
 /// A parameter of a constructor.
@@ -374,7 +373,7 @@ fn struct_view(schema: &Schema, s: &ir::Struct) -> StructView {
     let fields: Vec<FieldView> = s
         .fields
         .iter()
-        .map(|f| field_view(schema, &s.name, f, None))
+        .map(|f| field_view(schema, f, None))
         .collect();
     StructView {
         fields_ty: format!("{}Fields", s.name),
@@ -405,9 +404,10 @@ fn model_view(schema: &Schema, m: &ir::Model) -> ModelView {
     let fields: Vec<FieldView> = m
         .fields
         .iter()
-        .map(|f| field_view(schema, &m.name, f, Some(&m.key)))
+        .map(|f| field_view(schema, f, Some(&m.key)))
         .collect();
-    ModelView {
+    let mut view = ModelView {
+        meta_default: false,
         fields_ty: format!("{}Fields", m.name),
         fields_doc: format!(
             " Atomic operations on the fields of one [`{}`], from `{}Repo::fields(pk)`.",
@@ -455,11 +455,11 @@ fn model_view(schema: &Schema, m: &ir::Model) -> ModelView {
             m.name
         ),
         doc: type_doc(&m.doc, "model", &m.name),
-        prefix: m.prefix.clone(),
+        prefix: Some(m.prefix.clone()).filter(|p| *p != m.name),
         ttl_seconds: m.ttl_seconds,
-        ttl_refresh: m.ttl_refresh,
-        buckets: m.buckets,
-        slot_group: m.slot_group.clone(),
+        ttl_refresh: Some(m.ttl_refresh).filter(|r| *r != crate::ir::TtlRefresh::Never),
+        buckets: Some(m.buckets).filter(|b| *b != 1),
+        slot_group: Some(m.slot_group.clone()).filter(|g| *g != m.name),
         pk_field: plan.pk.name.clone(),
         pk_ty: plan.pk.ty.clone(),
         defaultable: fields.iter().all(|f| f.param.is_none()),
@@ -485,11 +485,19 @@ fn model_view(schema: &Schema, m: &ir::Model) -> ModelView {
             .map(|(f, _)| PatchFieldView {
                 name: f.name.clone(),
                 ty: f.ty.clone(),
-                doc: format!(" The new [`{}::{}`].", m.name, f.name),
             })
             .collect(),
         fields,
-    }
+    };
+    view.meta_default = view.prefix.is_none()
+        && view.ttl_seconds.is_none()
+        && view.ttl_refresh.is_none()
+        && view.buckets.is_none()
+        && view.slot_group.is_none()
+        && view.containers.is_empty()
+        && view.indexes.is_empty()
+        && view.renames.is_empty();
+    view
 }
 
 /// The fields whose value may hold a float, the only values `Finite` must check.
@@ -501,20 +509,19 @@ fn float_fields(schema: &Schema, fields: &[ir::Field]) -> Vec<String> {
         .collect()
 }
 
-fn field_view(schema: &Schema, owner: &str, f: &ir::Field, key: Option<&Key>) -> FieldView {
+fn field_view(schema: &Schema, f: &ir::Field, key: Option<&Key>) -> FieldView {
     let storage = Storage::of(&f.ty);
-    let (write, read) = match &storage {
-        Storage::Scalar if f.default.is_some() => ("field", "field_or"),
-        Storage::Scalar => ("field", "field"),
-        Storage::Optional { json: false } => ("optional", "optional"),
-        Storage::Optional { json: true } => ("optional_json", "optional_json"),
-        Storage::Struct { .. } => ("flat", "flat"),
-        Storage::List { json: false } => ("list", "list"),
-        Storage::List { json: true } => ("list_json", "list_json"),
-        Storage::Set => ("set", "set"),
-        Storage::ZSet => ("zset", "zset"),
-        Storage::Map { json: false } => ("map", "map"),
-        Storage::Map { json: true } => ("map_json", "map_json"),
+    let record = match &storage {
+        Storage::Scalar => "field",
+        Storage::Optional { json: false } => "optional",
+        Storage::Optional { json: true } => "optional_json",
+        Storage::Struct { .. } => "flat",
+        Storage::List { json: false } => "list",
+        Storage::List { json: true } => "list_json",
+        Storage::Set => "set",
+        Storage::ZSet => "zset",
+        Storage::Map { json: false } => "map",
+        Storage::Map { json: true } => "map_json",
     };
     let default = f.default.as_ref().map(|d| literal(&f.ty, d));
     let is_key = key.is_some_and(|k| k.field() == f.name);
@@ -538,7 +545,6 @@ fn field_view(schema: &Schema, owner: &str, f: &ir::Field, key: Option<&Key>) ->
             .clone()
             .filter(|_| matches!(handle, Some(Handle::Int | Handle::Float | Handle::Value(_)))),
         handle,
-        handle_doc: format!(" Atomic operations on [`{owner}::{}`].", f.name),
         read_default: default.filter(|_| storage == Storage::Scalar),
         param: match value {
             InitValue::Param { into } => Some(Param { into }),
@@ -555,8 +561,7 @@ fn field_view(schema: &Schema, owner: &str, f: &ir::Field, key: Option<&Key>) ->
             Storage::Struct { .. } => format!("{}.", f.name),
             _ => f.name.clone(),
         },
-        write,
-        read,
+        record,
     }
 }
 

@@ -443,3 +443,42 @@ fn expiry_parts(
     }
     (extra, args)
 }
+
+/// A generated `<Model>Fields` or `<Struct>Fields`: the handles type over a [`Place`], from one
+/// line per field, `name: HandleType = "stored name"`, with `default <expr>` after it for a
+/// scalar that has a schema default (the handle's `with_default`). Each accessor is documented as
+/// the atomic operations on `<Owner>::<name>`. Used by generated code
+/// (`rapyer::__private::handles!`).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __handles {
+    (
+        $(#[$attr:meta])*
+        $ty:ident of $owner:ident:
+        $($field:ident: $handle:ty = $stored:literal $(default $default:expr)?),* $(,)?
+    ) => {
+        $(#[$attr])*
+        #[derive(::core::fmt::Debug, ::core::clone::Clone)]
+        pub struct $ty<S: $crate::Sink = $crate::Direct>($crate::__private::Place<S>);
+
+        impl<S: $crate::Sink> $crate::__private::FieldHandle<S> for $ty<S> {
+            fn at(
+                instance: $crate::__private::Instance<S>,
+                prefix: ::std::borrow::Cow<'static, str>,
+            ) -> Self {
+                Self($crate::__private::Place::new(instance, prefix))
+            }
+        }
+
+        impl<S: $crate::Sink> $ty<S> {
+            $(
+                #[doc = concat!(
+                    " Atomic operations on [`", stringify!($owner), "::", stringify!($field), "`]."
+                )]
+                pub fn $field(&self) -> $handle {
+                    self.0.field::<$handle>($stored)$(.with_default($default))?
+                }
+            )*
+        }
+    };
+}

@@ -3,7 +3,7 @@
 
 use ::rapyer::__private as rt;
 /// The `Player` model of the schema.
-#[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::cmp::PartialEq)]
+#[derive(rt::Debug, rt::Clone, rt::PartialEq)]
 #[derive(::rapyer::serde::Serialize, ::rapyer::serde::Deserialize)]
 #[serde(crate = "::rapyer::serde")]
 pub struct Player {
@@ -12,27 +12,24 @@ pub struct Player {
     /// Schema type `uuid`.
     pub id: ::rapyer::Uuid,
     /// Schema type `string`.
-    pub name: ::std::string::String,
+    pub name: rt::String,
     /// Schema type `int`.
     pub level: i64,
     /// Schema type `int`, default `0`.
     pub score: i64,
     /// Schema type `string`, default `"eu"`.
-    pub region: ::std::string::String,
+    pub region: rt::String,
 }
 impl Player {
     /// Creates an instance from its required fields; the others take their schema defaults
     /// (containers empty, optional fields `None`, a generated key a new random UUID).
-    pub fn new(
-        name: impl ::core::convert::Into<::std::string::String>,
-        level: i64,
-    ) -> Self {
+    pub fn new(name: impl rt::Into<rt::String>, level: i64) -> Self {
         Self {
             id: ::rapyer::Uuid::new_v4(),
             name: name.into(),
             level,
             score: 0i64,
-            region: ::std::string::String::from("eu"),
+            region: rt::String::from("eu"),
         }
     }
     /// The repository of this model on `client`.
@@ -43,99 +40,41 @@ impl Player {
 impl ::rapyer::Model for Player {
     type Pk = ::rapyer::Uuid;
     type Fields<S: ::rapyer::Sink> = PlayerFields<S>;
-    const META: rt::ModelMeta = rt::ModelMeta {
-        name: "Player",
-        prefix: "Player",
-        schema_version: 1,
-        ttl_seconds: ::core::option::Option::None,
-        ttl_refresh: rt::TtlRefresh::Never,
-        buckets: 1,
-        slot_group: "Player",
-        containers: &[],
-        indexes: &[],
-        renames: &[],
-    };
+    const META: rt::ModelMeta = rt::ModelMeta::new("Player", 1);
     fn pk(&self) -> &Self::Pk {
         &self.id
     }
-    fn write_record(&self, w: &mut rt::RecordWriter) -> ::rapyer::Result<()> {
-        w.field("id", &self.id)?;
-        w.field("name", &self.name)?;
-        w.field("level", &self.level)?;
-        w.field("score", &self.score)?;
-        w.field("region", &self.region)?;
-        ::core::result::Result::Ok(())
-    }
-    fn read_record(r: &mut rt::RecordReader) -> ::rapyer::Result<Self> {
-        ::core::result::Result::Ok(Self {
-            id: r.field("id")?,
-            name: r.field("name")?,
-            level: r.field("level")?,
-            score: r.field_or("score", || 0i64)?,
-            region: r.field_or("region", || ::std::string::String::from("eu"))?,
-        })
+    rt::record! {
+        model:
+        id: field("id"),
+        name: field("name"),
+        level: field("level"),
+        score: field("score", 0i64),
+        region: field("region", rt::String::from("eu")),
     }
 }
 /// Repository of [`Player`]: every operation of [`rapyer::Repo`] (through `Deref`) and the queries of its indexes.
-#[derive(::core::fmt::Debug, ::core::clone::Clone)]
+#[derive(rt::Debug, rt::Clone)]
 pub struct PlayerRepo(::rapyer::Repo<Player>);
-impl ::core::ops::Deref for PlayerRepo {
+impl rt::Deref for PlayerRepo {
     type Target = ::rapyer::Repo<Player>;
     fn deref(&self) -> &Self::Target {
         &self.0
     }
 }
-/// Atomic operations on the fields of one [`Player`], from `PlayerRepo::fields(pk)`.
-#[derive(::core::fmt::Debug, ::core::clone::Clone)]
-pub struct PlayerFields<S: ::rapyer::Sink = ::rapyer::Direct>(rt::Place<S>);
-impl<S: ::rapyer::Sink> rt::FieldHandle<S> for PlayerFields<S> {
-    fn at(instance: rt::Instance<S>, prefix: ::std::borrow::Cow<'static, str>) -> Self {
-        Self(rt::Place::new(instance, prefix))
-    }
+rt::handles! {
+    #[doc = " Atomic operations on the fields of one [`Player`], from `PlayerRepo::fields(pk)`."]
+    PlayerFields of Player:
+    name: ::rapyer::ValueField<rt::String, S> = "name",
+    level: ::rapyer::IntField<S> = "level",
+    score: ::rapyer::IntField<S> = "score" default 0i64,
+    region: ::rapyer::ValueField<rt::String, S> = "region" default rt::String::from("eu"),
 }
-impl<S: ::rapyer::Sink> PlayerFields<S> {
-    /// Atomic operations on [`Player::name`].
-    pub fn name(&self) -> ::rapyer::ValueField<::std::string::String, S> {
-        self.0.field("name")
-    }
-    /// Atomic operations on [`Player::level`].
-    pub fn level(&self) -> ::rapyer::IntField<S> {
-        self.0.field("level")
-    }
-    /// Atomic operations on [`Player::score`].
-    pub fn score(&self) -> ::rapyer::IntField<S> {
-        self.0.field::<::rapyer::IntField<S>>("score").with_default(0i64)
-    }
-    /// Atomic operations on [`Player::region`].
-    pub fn region(&self) -> ::rapyer::ValueField<::std::string::String, S> {
-        self.0
-            .field::<::rapyer::ValueField<::std::string::String, S>>("region")
-            .with_default(::std::string::String::from("eu"))
-    }
-}
-/// Several fields of one [`Player`] written in one atomic step (indexes and unique checks included): `PlayerRepo::patch(pk, &patch)`, or queued into a batch. `None` leaves a field as it is; a container is replaced whole.
-#[derive(
-    ::core::fmt::Debug,
-    ::core::clone::Clone,
-    ::core::default::Default,
-    ::core::cmp::PartialEq
-)]
-pub struct PlayerPatch {
-    /// The new [`Player::name`].
-    pub name: ::core::option::Option<::std::string::String>,
-    /// The new [`Player::level`].
-    pub level: ::core::option::Option<i64>,
-    /// The new [`Player::score`].
-    pub score: ::core::option::Option<i64>,
-    /// The new [`Player::region`].
-    pub region: ::core::option::Option<::std::string::String>,
-}
-impl ::rapyer::Patch for PlayerPatch {
-    type Model = Player;
-    fn queue(&self, f: &PlayerFields<::rapyer::Batched>) {
-        rt::assign(f.name(), self.name.as_ref());
-        rt::assign(f.level(), self.level.as_ref());
-        rt::assign(f.score(), self.score.as_ref());
-        rt::assign(f.region(), self.region.as_ref());
-    }
+rt::patch! {
+    #[doc = " Several fields of one [`Player`] written in one atomic step (indexes and unique checks included): `PlayerRepo::patch(pk, &patch)`, or queued into a batch. `None` leaves a field as it is; a container is replaced whole."]
+    PlayerPatch of Player:
+    name: rt::String,
+    level: i64,
+    score: i64,
+    region: rt::String,
 }

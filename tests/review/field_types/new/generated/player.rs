@@ -3,7 +3,7 @@
 
 use ::rapyer::__private as rt;
 /// The `Player` model of the schema.
-#[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::cmp::PartialEq)]
+#[derive(rt::Debug, rt::Clone, rt::PartialEq)]
 #[derive(::rapyer::serde::Serialize, ::rapyer::serde::Deserialize)]
 #[serde(crate = "::rapyer::serde")]
 pub struct Player {
@@ -12,33 +12,33 @@ pub struct Player {
     /// Schema type `uuid`.
     pub id: ::rapyer::Uuid,
     /// Schema type `string`.
-    pub name: ::std::string::String,
+    pub name: rt::String,
     /// Schema type `float`.
     pub score: f64,
     /// Schema type `string`.
-    pub tier: ::std::string::String,
+    pub tier: rt::String,
     /// Schema type `int`.
     pub code: i64,
     /// Schema type `string`, default `""`.
-    pub title: ::std::string::String,
+    pub title: rt::String,
     /// Schema type `optional<int>`.
-    pub level: ::core::option::Option<i64>,
+    pub level: rt::Option<i64>,
     /// Schema type `string`.
-    pub motto: ::std::string::String,
+    pub motto: rt::String,
     /// Schema type `optional<int>`.
-    pub rank: ::core::option::Option<i64>,
+    pub rank: rt::Option<i64>,
     /// Schema type `zset<string>`.
-    pub queue: ::std::collections::BTreeMap<::std::string::String, f64>,
+    pub queue: rt::BTreeMap<rt::String, f64>,
 }
 impl Player {
     /// Creates an instance from its required fields; the others take their schema defaults
     /// (containers empty, optional fields `None`, a generated key a new random UUID).
     pub fn new(
-        name: impl ::core::convert::Into<::std::string::String>,
+        name: impl rt::Into<rt::String>,
         score: f64,
-        tier: impl ::core::convert::Into<::std::string::String>,
+        tier: impl rt::Into<rt::String>,
         code: i64,
-        motto: impl ::core::convert::Into<::std::string::String>,
+        motto: impl rt::Into<rt::String>,
     ) -> Self {
         Self {
             id: ::rapyer::Uuid::new_v4(),
@@ -46,11 +46,11 @@ impl Player {
             score,
             tier: tier.into(),
             code,
-            title: ::std::string::String::from(""),
-            level: ::core::option::Option::None,
+            title: rt::String::from(""),
+            level: rt::None,
             motto: motto.into(),
-            rank: ::core::option::Option::None,
-            queue: ::std::collections::BTreeMap::new(),
+            rank: rt::None,
+            queue: rt::BTreeMap::new(),
         }
     }
     /// The repository of this model on `client`.
@@ -62,145 +62,58 @@ impl ::rapyer::Model for Player {
     type Pk = ::rapyer::Uuid;
     type Fields<S: ::rapyer::Sink> = PlayerFields<S>;
     const META: rt::ModelMeta = rt::ModelMeta {
-        name: "Player",
-        prefix: "Player",
-        schema_version: 2,
-        ttl_seconds: ::core::option::Option::None,
-        ttl_refresh: rt::TtlRefresh::Never,
-        buckets: 1,
-        slot_group: "Player",
         containers: &[rt::ContainerMeta::new("queue", rt::ContainerKind::ZSet)],
-        indexes: &[],
-        renames: &[],
+        ..rt::ModelMeta::new("Player", 2)
     };
     fn pk(&self) -> &Self::Pk {
         &self.id
     }
-    fn write_record(&self, w: &mut rt::RecordWriter) -> ::rapyer::Result<()> {
-        w.field("id", &self.id)?;
-        w.field("name", &self.name)?;
-        w.field("score", &self.score)?;
-        w.field("tier", &self.tier)?;
-        w.field("code", &self.code)?;
-        w.field("title", &self.title)?;
-        w.optional("level", &self.level)?;
-        w.field("motto", &self.motto)?;
-        w.optional("rank", &self.rank)?;
-        w.zset("queue", &self.queue)?;
-        ::core::result::Result::Ok(())
-    }
-    fn read_record(r: &mut rt::RecordReader) -> ::rapyer::Result<Self> {
-        ::core::result::Result::Ok(Self {
-            id: r.field("id")?,
-            name: r.field("name")?,
-            score: r.field("score")?,
-            tier: r.field("tier")?,
-            code: r.field("code")?,
-            title: r.field_or("title", || ::std::string::String::from(""))?,
-            level: r.optional("level")?,
-            motto: r.field("motto")?,
-            rank: r.optional("rank")?,
-            queue: r.zset("queue")?,
-        })
+    rt::record! {
+        model:
+        id: field("id"),
+        name: field("name"),
+        score: field("score"),
+        tier: field("tier"),
+        code: field("code"),
+        title: field("title", rt::String::from("")),
+        level: optional("level"),
+        motto: field("motto"),
+        rank: optional("rank"),
+        queue: zset("queue"),
     }
 }
 /// Repository of [`Player`]: every operation of [`rapyer::Repo`] (through `Deref`) and the queries of its indexes.
-#[derive(::core::fmt::Debug, ::core::clone::Clone)]
+#[derive(rt::Debug, rt::Clone)]
 pub struct PlayerRepo(::rapyer::Repo<Player>);
-impl ::core::ops::Deref for PlayerRepo {
+impl rt::Deref for PlayerRepo {
     type Target = ::rapyer::Repo<Player>;
     fn deref(&self) -> &Self::Target {
         &self.0
     }
 }
-/// Atomic operations on the fields of one [`Player`], from `PlayerRepo::fields(pk)`.
-#[derive(::core::fmt::Debug, ::core::clone::Clone)]
-pub struct PlayerFields<S: ::rapyer::Sink = ::rapyer::Direct>(rt::Place<S>);
-impl<S: ::rapyer::Sink> rt::FieldHandle<S> for PlayerFields<S> {
-    fn at(instance: rt::Instance<S>, prefix: ::std::borrow::Cow<'static, str>) -> Self {
-        Self(rt::Place::new(instance, prefix))
-    }
+rt::handles! {
+    #[doc = " Atomic operations on the fields of one [`Player`], from `PlayerRepo::fields(pk)`."]
+    PlayerFields of Player:
+    name: ::rapyer::ValueField<rt::String, S> = "name",
+    score: ::rapyer::FloatField<S> = "score",
+    tier: ::rapyer::ValueField<rt::String, S> = "tier",
+    code: ::rapyer::IntField<S> = "code",
+    title: ::rapyer::ValueField<rt::String, S> = "title" default rt::String::from(""),
+    level: ::rapyer::OptionalField<i64, ::rapyer::Plain, S> = "level",
+    motto: ::rapyer::ValueField<rt::String, S> = "motto",
+    rank: ::rapyer::OptionalField<i64, ::rapyer::Plain, S> = "rank",
+    queue: ::rapyer::ZSetField<rt::String, S> = "queue",
 }
-impl<S: ::rapyer::Sink> PlayerFields<S> {
-    /// Atomic operations on [`Player::name`].
-    pub fn name(&self) -> ::rapyer::ValueField<::std::string::String, S> {
-        self.0.field("name")
-    }
-    /// Atomic operations on [`Player::score`].
-    pub fn score(&self) -> ::rapyer::FloatField<S> {
-        self.0.field("score")
-    }
-    /// Atomic operations on [`Player::tier`].
-    pub fn tier(&self) -> ::rapyer::ValueField<::std::string::String, S> {
-        self.0.field("tier")
-    }
-    /// Atomic operations on [`Player::code`].
-    pub fn code(&self) -> ::rapyer::IntField<S> {
-        self.0.field("code")
-    }
-    /// Atomic operations on [`Player::title`].
-    pub fn title(&self) -> ::rapyer::ValueField<::std::string::String, S> {
-        self.0
-            .field::<::rapyer::ValueField<::std::string::String, S>>("title")
-            .with_default(::std::string::String::from(""))
-    }
-    /// Atomic operations on [`Player::level`].
-    pub fn level(&self) -> ::rapyer::OptionalField<i64, ::rapyer::Plain, S> {
-        self.0.field("level")
-    }
-    /// Atomic operations on [`Player::motto`].
-    pub fn motto(&self) -> ::rapyer::ValueField<::std::string::String, S> {
-        self.0.field("motto")
-    }
-    /// Atomic operations on [`Player::rank`].
-    pub fn rank(&self) -> ::rapyer::OptionalField<i64, ::rapyer::Plain, S> {
-        self.0.field("rank")
-    }
-    /// Atomic operations on [`Player::queue`].
-    pub fn queue(&self) -> ::rapyer::ZSetField<::std::string::String, S> {
-        self.0.field("queue")
-    }
-}
-/// Several fields of one [`Player`] written in one atomic step (indexes and unique checks included): `PlayerRepo::patch(pk, &patch)`, or queued into a batch. `None` leaves a field as it is; a container is replaced whole.
-#[derive(
-    ::core::fmt::Debug,
-    ::core::clone::Clone,
-    ::core::default::Default,
-    ::core::cmp::PartialEq
-)]
-pub struct PlayerPatch {
-    /// The new [`Player::name`].
-    pub name: ::core::option::Option<::std::string::String>,
-    /// The new [`Player::score`].
-    pub score: ::core::option::Option<f64>,
-    /// The new [`Player::tier`].
-    pub tier: ::core::option::Option<::std::string::String>,
-    /// The new [`Player::code`].
-    pub code: ::core::option::Option<i64>,
-    /// The new [`Player::title`].
-    pub title: ::core::option::Option<::std::string::String>,
-    /// The new [`Player::level`].
-    pub level: ::core::option::Option<::core::option::Option<i64>>,
-    /// The new [`Player::motto`].
-    pub motto: ::core::option::Option<::std::string::String>,
-    /// The new [`Player::rank`].
-    pub rank: ::core::option::Option<::core::option::Option<i64>>,
-    /// The new [`Player::queue`].
-    pub queue: ::core::option::Option<
-        ::std::collections::BTreeMap<::std::string::String, f64>,
-    >,
-}
-impl ::rapyer::Patch for PlayerPatch {
-    type Model = Player;
-    fn queue(&self, f: &PlayerFields<::rapyer::Batched>) {
-        rt::assign(f.name(), self.name.as_ref());
-        rt::assign(f.score(), self.score.as_ref());
-        rt::assign(f.tier(), self.tier.as_ref());
-        rt::assign(f.code(), self.code.as_ref());
-        rt::assign(f.title(), self.title.as_ref());
-        rt::assign(f.level(), self.level.as_ref());
-        rt::assign(f.motto(), self.motto.as_ref());
-        rt::assign(f.rank(), self.rank.as_ref());
-        rt::assign(f.queue(), self.queue.as_ref());
-    }
+rt::patch! {
+    #[doc = " Several fields of one [`Player`] written in one atomic step (indexes and unique checks included): `PlayerRepo::patch(pk, &patch)`, or queued into a batch. `None` leaves a field as it is; a container is replaced whole."]
+    PlayerPatch of Player:
+    name: rt::String,
+    score: f64,
+    tier: rt::String,
+    code: i64,
+    title: rt::String,
+    level: rt::Option<i64>,
+    motto: rt::String,
+    rank: rt::Option<i64>,
+    queue: rt::BTreeMap<rt::String, f64>,
 }

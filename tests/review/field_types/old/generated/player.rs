@@ -3,7 +3,7 @@
 
 use ::rapyer::__private as rt;
 /// The `Player` model of the schema.
-#[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::cmp::PartialEq)]
+#[derive(rt::Debug, rt::Clone, rt::PartialEq)]
 #[derive(::rapyer::serde::Serialize, ::rapyer::serde::Deserialize)]
 #[serde(crate = "::rapyer::serde")]
 pub struct Player {
@@ -12,32 +12,32 @@ pub struct Player {
     /// Schema type `uuid`.
     pub id: ::rapyer::Uuid,
     /// Schema type `string`.
-    pub name: ::std::string::String,
+    pub name: rt::String,
     /// Schema type `int`.
     pub score: i64,
     /// Schema type `Tier`.
     pub tier: super::Tier,
     /// Schema type `string`.
-    pub code: ::std::string::String,
+    pub code: rt::String,
     /// Schema type `optional<string>`.
-    pub title: ::core::option::Option<::std::string::String>,
+    pub title: rt::Option<rt::String>,
     /// Schema type `int`, default `1`.
     pub level: i64,
     /// Schema type `optional<string>`.
-    pub motto: ::core::option::Option<::std::string::String>,
+    pub motto: rt::Option<rt::String>,
     /// Schema type `int`.
     pub rank: i64,
     /// Schema type `set<string>`.
-    pub queue: ::std::collections::BTreeSet<::std::string::String>,
+    pub queue: rt::BTreeSet<rt::String>,
 }
 impl Player {
     /// Creates an instance from its required fields; the others take their schema defaults
     /// (containers empty, optional fields `None`, a generated key a new random UUID).
     pub fn new(
-        name: impl ::core::convert::Into<::std::string::String>,
+        name: impl rt::Into<rt::String>,
         score: i64,
         tier: super::Tier,
-        code: impl ::core::convert::Into<::std::string::String>,
+        code: impl rt::Into<rt::String>,
         rank: i64,
     ) -> Self {
         Self {
@@ -46,11 +46,11 @@ impl Player {
             score,
             tier,
             code: code.into(),
-            title: ::core::option::Option::None,
+            title: rt::None,
             level: 1i64,
-            motto: ::core::option::Option::None,
+            motto: rt::None,
             rank,
-            queue: ::std::collections::BTreeSet::new(),
+            queue: rt::BTreeSet::new(),
         }
     }
     /// The repository of this model on `client`.
@@ -62,147 +62,58 @@ impl ::rapyer::Model for Player {
     type Pk = ::rapyer::Uuid;
     type Fields<S: ::rapyer::Sink> = PlayerFields<S>;
     const META: rt::ModelMeta = rt::ModelMeta {
-        name: "Player",
-        prefix: "Player",
-        schema_version: 1,
-        ttl_seconds: ::core::option::Option::None,
-        ttl_refresh: rt::TtlRefresh::Never,
-        buckets: 1,
-        slot_group: "Player",
         containers: &[rt::ContainerMeta::new("queue", rt::ContainerKind::Set)],
-        indexes: &[],
-        renames: &[],
+        ..rt::ModelMeta::new("Player", 1)
     };
     fn pk(&self) -> &Self::Pk {
         &self.id
     }
-    fn write_record(&self, w: &mut rt::RecordWriter) -> ::rapyer::Result<()> {
-        w.field("id", &self.id)?;
-        w.field("name", &self.name)?;
-        w.field("score", &self.score)?;
-        w.field("tier", &self.tier)?;
-        w.field("code", &self.code)?;
-        w.optional("title", &self.title)?;
-        w.field("level", &self.level)?;
-        w.optional("motto", &self.motto)?;
-        w.field("rank", &self.rank)?;
-        w.set("queue", &self.queue)?;
-        ::core::result::Result::Ok(())
-    }
-    fn read_record(r: &mut rt::RecordReader) -> ::rapyer::Result<Self> {
-        ::core::result::Result::Ok(Self {
-            id: r.field("id")?,
-            name: r.field("name")?,
-            score: r.field("score")?,
-            tier: r.field("tier")?,
-            code: r.field("code")?,
-            title: r.optional("title")?,
-            level: r.field_or("level", || 1i64)?,
-            motto: r.optional("motto")?,
-            rank: r.field("rank")?,
-            queue: r.set("queue")?,
-        })
+    rt::record! {
+        model:
+        id: field("id"),
+        name: field("name"),
+        score: field("score"),
+        tier: field("tier"),
+        code: field("code"),
+        title: optional("title"),
+        level: field("level", 1i64),
+        motto: optional("motto"),
+        rank: field("rank"),
+        queue: set("queue"),
     }
 }
 /// Repository of [`Player`]: every operation of [`rapyer::Repo`] (through `Deref`) and the queries of its indexes.
-#[derive(::core::fmt::Debug, ::core::clone::Clone)]
+#[derive(rt::Debug, rt::Clone)]
 pub struct PlayerRepo(::rapyer::Repo<Player>);
-impl ::core::ops::Deref for PlayerRepo {
+impl rt::Deref for PlayerRepo {
     type Target = ::rapyer::Repo<Player>;
     fn deref(&self) -> &Self::Target {
         &self.0
     }
 }
-/// Atomic operations on the fields of one [`Player`], from `PlayerRepo::fields(pk)`.
-#[derive(::core::fmt::Debug, ::core::clone::Clone)]
-pub struct PlayerFields<S: ::rapyer::Sink = ::rapyer::Direct>(rt::Place<S>);
-impl<S: ::rapyer::Sink> rt::FieldHandle<S> for PlayerFields<S> {
-    fn at(instance: rt::Instance<S>, prefix: ::std::borrow::Cow<'static, str>) -> Self {
-        Self(rt::Place::new(instance, prefix))
-    }
+rt::handles! {
+    #[doc = " Atomic operations on the fields of one [`Player`], from `PlayerRepo::fields(pk)`."]
+    PlayerFields of Player:
+    name: ::rapyer::ValueField<rt::String, S> = "name",
+    score: ::rapyer::IntField<S> = "score",
+    tier: ::rapyer::ValueField<super::Tier, S> = "tier",
+    code: ::rapyer::ValueField<rt::String, S> = "code",
+    title: ::rapyer::OptionalField<rt::String, ::rapyer::Plain, S> = "title",
+    level: ::rapyer::IntField<S> = "level" default 1i64,
+    motto: ::rapyer::OptionalField<rt::String, ::rapyer::Plain, S> = "motto",
+    rank: ::rapyer::IntField<S> = "rank",
+    queue: ::rapyer::SetField<rt::String, S> = "queue",
 }
-impl<S: ::rapyer::Sink> PlayerFields<S> {
-    /// Atomic operations on [`Player::name`].
-    pub fn name(&self) -> ::rapyer::ValueField<::std::string::String, S> {
-        self.0.field("name")
-    }
-    /// Atomic operations on [`Player::score`].
-    pub fn score(&self) -> ::rapyer::IntField<S> {
-        self.0.field("score")
-    }
-    /// Atomic operations on [`Player::tier`].
-    pub fn tier(&self) -> ::rapyer::ValueField<super::Tier, S> {
-        self.0.field("tier")
-    }
-    /// Atomic operations on [`Player::code`].
-    pub fn code(&self) -> ::rapyer::ValueField<::std::string::String, S> {
-        self.0.field("code")
-    }
-    /// Atomic operations on [`Player::title`].
-    pub fn title(
-        &self,
-    ) -> ::rapyer::OptionalField<::std::string::String, ::rapyer::Plain, S> {
-        self.0.field("title")
-    }
-    /// Atomic operations on [`Player::level`].
-    pub fn level(&self) -> ::rapyer::IntField<S> {
-        self.0.field::<::rapyer::IntField<S>>("level").with_default(1i64)
-    }
-    /// Atomic operations on [`Player::motto`].
-    pub fn motto(
-        &self,
-    ) -> ::rapyer::OptionalField<::std::string::String, ::rapyer::Plain, S> {
-        self.0.field("motto")
-    }
-    /// Atomic operations on [`Player::rank`].
-    pub fn rank(&self) -> ::rapyer::IntField<S> {
-        self.0.field("rank")
-    }
-    /// Atomic operations on [`Player::queue`].
-    pub fn queue(&self) -> ::rapyer::SetField<::std::string::String, S> {
-        self.0.field("queue")
-    }
-}
-/// Several fields of one [`Player`] written in one atomic step (indexes and unique checks included): `PlayerRepo::patch(pk, &patch)`, or queued into a batch. `None` leaves a field as it is; a container is replaced whole.
-#[derive(
-    ::core::fmt::Debug,
-    ::core::clone::Clone,
-    ::core::default::Default,
-    ::core::cmp::PartialEq
-)]
-pub struct PlayerPatch {
-    /// The new [`Player::name`].
-    pub name: ::core::option::Option<::std::string::String>,
-    /// The new [`Player::score`].
-    pub score: ::core::option::Option<i64>,
-    /// The new [`Player::tier`].
-    pub tier: ::core::option::Option<super::Tier>,
-    /// The new [`Player::code`].
-    pub code: ::core::option::Option<::std::string::String>,
-    /// The new [`Player::title`].
-    pub title: ::core::option::Option<::core::option::Option<::std::string::String>>,
-    /// The new [`Player::level`].
-    pub level: ::core::option::Option<i64>,
-    /// The new [`Player::motto`].
-    pub motto: ::core::option::Option<::core::option::Option<::std::string::String>>,
-    /// The new [`Player::rank`].
-    pub rank: ::core::option::Option<i64>,
-    /// The new [`Player::queue`].
-    pub queue: ::core::option::Option<
-        ::std::collections::BTreeSet<::std::string::String>,
-    >,
-}
-impl ::rapyer::Patch for PlayerPatch {
-    type Model = Player;
-    fn queue(&self, f: &PlayerFields<::rapyer::Batched>) {
-        rt::assign(f.name(), self.name.as_ref());
-        rt::assign(f.score(), self.score.as_ref());
-        rt::assign(f.tier(), self.tier.as_ref());
-        rt::assign(f.code(), self.code.as_ref());
-        rt::assign(f.title(), self.title.as_ref());
-        rt::assign(f.level(), self.level.as_ref());
-        rt::assign(f.motto(), self.motto.as_ref());
-        rt::assign(f.rank(), self.rank.as_ref());
-        rt::assign(f.queue(), self.queue.as_ref());
-    }
+rt::patch! {
+    #[doc = " Several fields of one [`Player`] written in one atomic step (indexes and unique checks included): `PlayerRepo::patch(pk, &patch)`, or queued into a batch. `None` leaves a field as it is; a container is replaced whole."]
+    PlayerPatch of Player:
+    name: rt::String,
+    score: i64,
+    tier: super::Tier,
+    code: rt::String,
+    title: rt::Option<rt::String>,
+    level: i64,
+    motto: rt::Option<rt::String>,
+    rank: i64,
+    queue: rt::BTreeSet<rt::String>,
 }

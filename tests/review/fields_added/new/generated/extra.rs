@@ -3,59 +3,37 @@
 
 use ::rapyer::__private as rt;
 /// The `Extra` struct of the schema.
-#[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::cmp::PartialEq)]
+#[derive(rt::Debug, rt::Clone, rt::PartialEq)]
 #[derive(::rapyer::serde::Serialize, ::rapyer::serde::Deserialize)]
 #[serde(crate = "::rapyer::serde")]
 pub struct Extra {
     /// Schema type `optional<string>`.
-    pub note: ::core::option::Option<::std::string::String>,
+    pub note: rt::Option<rt::String>,
 }
 impl Extra {
     /// Creates a value from its required fields; the others take their schema defaults
     /// (containers empty, optional fields `None`).
     pub fn new() -> Self {
-        Self {
-            note: ::core::option::Option::None,
-        }
+        Self { note: rt::None }
     }
 }
-impl ::core::default::Default for Extra {
+impl rt::Default for Extra {
     fn default() -> Self {
         Self::new()
     }
 }
 impl rt::Flat for Extra {
     const LEAVES: &'static [&'static str] = &["note"];
-    fn write_flat(
-        &self,
-        w: &mut rt::RecordWriter,
-        prefix: &str,
-    ) -> ::rapyer::Result<()> {
-        w.optional(&[prefix, "note"].concat(), &self.note)?;
-        ::core::result::Result::Ok(())
-    }
-    fn read_flat(r: &mut rt::RecordReader, prefix: &str) -> ::rapyer::Result<Self> {
-        ::core::result::Result::Ok(Self {
-            note: r.optional(&[prefix, "note"].concat())?,
-        })
+    rt::record! {
+        flat:
+        note: optional("note"),
     }
 }
 impl rt::Finite for Extra {}
-/// Atomic operations on the fields of a [`Extra`] stored in an instance, from the handle of the field that holds it.
-#[derive(::core::fmt::Debug, ::core::clone::Clone)]
-pub struct ExtraFields<S: ::rapyer::Sink = ::rapyer::Direct>(rt::Place<S>);
-impl<S: ::rapyer::Sink> rt::FieldHandle<S> for ExtraFields<S> {
-    fn at(instance: rt::Instance<S>, prefix: ::std::borrow::Cow<'static, str>) -> Self {
-        Self(rt::Place::new(instance, prefix))
-    }
-}
-impl<S: ::rapyer::Sink> ExtraFields<S> {
-    /// Atomic operations on [`Extra::note`].
-    pub fn note(
-        &self,
-    ) -> ::rapyer::OptionalField<::std::string::String, ::rapyer::Plain, S> {
-        self.0.field("note")
-    }
+rt::handles! {
+    #[doc = " Atomic operations on the fields of a [`Extra`] stored in an instance, from the handle of the field that holds it."]
+    ExtraFields of Extra:
+    note: ::rapyer::OptionalField<rt::String, ::rapyer::Plain, S> = "note",
 }
 impl<S: ::rapyer::Sink> ExtraFields<S> {
     /// Reads the whole struct in one step.

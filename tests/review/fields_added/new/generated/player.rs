@@ -3,7 +3,7 @@
 
 use ::rapyer::__private as rt;
 /// The `Player` model of the schema.
-#[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::cmp::PartialEq)]
+#[derive(rt::Debug, rt::Clone, rt::PartialEq)]
 #[derive(::rapyer::serde::Serialize, ::rapyer::serde::Deserialize)]
 #[serde(crate = "::rapyer::serde")]
 pub struct Player {
@@ -12,15 +12,15 @@ pub struct Player {
     /// Schema type `uuid`.
     pub id: ::rapyer::Uuid,
     /// Schema type `string`.
-    pub name: ::std::string::String,
+    pub name: rt::String,
     /// Schema type `Stats`.
     pub stats: super::Stats,
     /// Schema type `int`, default `1`.
     pub level: i64,
     /// Schema type `optional<string>`.
-    pub title: ::core::option::Option<::std::string::String>,
+    pub title: rt::Option<rt::String>,
     /// Schema type `list<string>`.
-    pub tags: ::std::vec::Vec<::std::string::String>,
+    pub tags: rt::Vec<rt::String>,
     /// Schema type `Extra`.
     pub extra: super::Extra,
     /// Schema type `float`.
@@ -30,7 +30,7 @@ impl Player {
     /// Creates an instance from its required fields; the others take their schema defaults
     /// (containers empty, optional fields `None`, a generated key a new random UUID).
     pub fn new(
-        name: impl ::core::convert::Into<::std::string::String>,
+        name: impl rt::Into<rt::String>,
         stats: super::Stats,
         rating: f64,
     ) -> Self {
@@ -39,8 +39,8 @@ impl Player {
             name: name.into(),
             stats,
             level: 1i64,
-            title: ::core::option::Option::None,
-            tags: ::std::vec::Vec::new(),
+            title: rt::None,
+            tags: rt::Vec::new(),
             extra: <super::Extra>::new(),
             rating,
         }
@@ -54,127 +54,52 @@ impl ::rapyer::Model for Player {
     type Pk = ::rapyer::Uuid;
     type Fields<S: ::rapyer::Sink> = PlayerFields<S>;
     const META: rt::ModelMeta = rt::ModelMeta {
-        name: "Player",
-        prefix: "Player",
-        schema_version: 2,
-        ttl_seconds: ::core::option::Option::None,
-        ttl_refresh: rt::TtlRefresh::Never,
-        buckets: 1,
-        slot_group: "Player",
         containers: &[rt::ContainerMeta::new("tags", rt::ContainerKind::List)],
-        indexes: &[],
-        renames: &[],
+        ..rt::ModelMeta::new("Player", 2)
     };
     fn pk(&self) -> &Self::Pk {
         &self.id
     }
-    fn write_record(&self, w: &mut rt::RecordWriter) -> ::rapyer::Result<()> {
-        w.field("id", &self.id)?;
-        w.field("name", &self.name)?;
-        w.flat("stats.", &self.stats)?;
-        w.field("level", &self.level)?;
-        w.optional("title", &self.title)?;
-        w.list("tags", &self.tags)?;
-        w.flat("extra.", &self.extra)?;
-        w.field("rating", &self.rating)?;
-        ::core::result::Result::Ok(())
-    }
-    fn read_record(r: &mut rt::RecordReader) -> ::rapyer::Result<Self> {
-        ::core::result::Result::Ok(Self {
-            id: r.field("id")?,
-            name: r.field("name")?,
-            stats: r.flat("stats.")?,
-            level: r.field_or("level", || 1i64)?,
-            title: r.optional("title")?,
-            tags: r.list("tags")?,
-            extra: r.flat("extra.")?,
-            rating: r.field("rating")?,
-        })
+    rt::record! {
+        model:
+        id: field("id"),
+        name: field("name"),
+        stats: flat("stats."),
+        level: field("level", 1i64),
+        title: optional("title"),
+        tags: list("tags"),
+        extra: flat("extra."),
+        rating: field("rating"),
     }
 }
 /// Repository of [`Player`]: every operation of [`rapyer::Repo`] (through `Deref`) and the queries of its indexes.
-#[derive(::core::fmt::Debug, ::core::clone::Clone)]
+#[derive(rt::Debug, rt::Clone)]
 pub struct PlayerRepo(::rapyer::Repo<Player>);
-impl ::core::ops::Deref for PlayerRepo {
+impl rt::Deref for PlayerRepo {
     type Target = ::rapyer::Repo<Player>;
     fn deref(&self) -> &Self::Target {
         &self.0
     }
 }
-/// Atomic operations on the fields of one [`Player`], from `PlayerRepo::fields(pk)`.
-#[derive(::core::fmt::Debug, ::core::clone::Clone)]
-pub struct PlayerFields<S: ::rapyer::Sink = ::rapyer::Direct>(rt::Place<S>);
-impl<S: ::rapyer::Sink> rt::FieldHandle<S> for PlayerFields<S> {
-    fn at(instance: rt::Instance<S>, prefix: ::std::borrow::Cow<'static, str>) -> Self {
-        Self(rt::Place::new(instance, prefix))
-    }
+rt::handles! {
+    #[doc = " Atomic operations on the fields of one [`Player`], from `PlayerRepo::fields(pk)`."]
+    PlayerFields of Player:
+    name: ::rapyer::ValueField<rt::String, S> = "name",
+    stats: super::StatsFields<S> = "stats.",
+    level: ::rapyer::IntField<S> = "level" default 1i64,
+    title: ::rapyer::OptionalField<rt::String, ::rapyer::Plain, S> = "title",
+    tags: ::rapyer::ListField<rt::String, ::rapyer::Plain, S> = "tags",
+    extra: super::ExtraFields<S> = "extra.",
+    rating: ::rapyer::FloatField<S> = "rating",
 }
-impl<S: ::rapyer::Sink> PlayerFields<S> {
-    /// Atomic operations on [`Player::name`].
-    pub fn name(&self) -> ::rapyer::ValueField<::std::string::String, S> {
-        self.0.field("name")
-    }
-    /// Atomic operations on [`Player::stats`].
-    pub fn stats(&self) -> super::StatsFields<S> {
-        self.0.field("stats.")
-    }
-    /// Atomic operations on [`Player::level`].
-    pub fn level(&self) -> ::rapyer::IntField<S> {
-        self.0.field::<::rapyer::IntField<S>>("level").with_default(1i64)
-    }
-    /// Atomic operations on [`Player::title`].
-    pub fn title(
-        &self,
-    ) -> ::rapyer::OptionalField<::std::string::String, ::rapyer::Plain, S> {
-        self.0.field("title")
-    }
-    /// Atomic operations on [`Player::tags`].
-    pub fn tags(
-        &self,
-    ) -> ::rapyer::ListField<::std::string::String, ::rapyer::Plain, S> {
-        self.0.field("tags")
-    }
-    /// Atomic operations on [`Player::extra`].
-    pub fn extra(&self) -> super::ExtraFields<S> {
-        self.0.field("extra.")
-    }
-    /// Atomic operations on [`Player::rating`].
-    pub fn rating(&self) -> ::rapyer::FloatField<S> {
-        self.0.field("rating")
-    }
-}
-/// Several fields of one [`Player`] written in one atomic step (indexes and unique checks included): `PlayerRepo::patch(pk, &patch)`, or queued into a batch. `None` leaves a field as it is; a container is replaced whole.
-#[derive(
-    ::core::fmt::Debug,
-    ::core::clone::Clone,
-    ::core::default::Default,
-    ::core::cmp::PartialEq
-)]
-pub struct PlayerPatch {
-    /// The new [`Player::name`].
-    pub name: ::core::option::Option<::std::string::String>,
-    /// The new [`Player::stats`].
-    pub stats: ::core::option::Option<super::Stats>,
-    /// The new [`Player::level`].
-    pub level: ::core::option::Option<i64>,
-    /// The new [`Player::title`].
-    pub title: ::core::option::Option<::core::option::Option<::std::string::String>>,
-    /// The new [`Player::tags`].
-    pub tags: ::core::option::Option<::std::vec::Vec<::std::string::String>>,
-    /// The new [`Player::extra`].
-    pub extra: ::core::option::Option<super::Extra>,
-    /// The new [`Player::rating`].
-    pub rating: ::core::option::Option<f64>,
-}
-impl ::rapyer::Patch for PlayerPatch {
-    type Model = Player;
-    fn queue(&self, f: &PlayerFields<::rapyer::Batched>) {
-        rt::assign(f.name(), self.name.as_ref());
-        rt::assign(f.stats(), self.stats.as_ref());
-        rt::assign(f.level(), self.level.as_ref());
-        rt::assign(f.title(), self.title.as_ref());
-        rt::assign(f.tags(), self.tags.as_ref());
-        rt::assign(f.extra(), self.extra.as_ref());
-        rt::assign(f.rating(), self.rating.as_ref());
-    }
+rt::patch! {
+    #[doc = " Several fields of one [`Player`] written in one atomic step (indexes and unique checks included): `PlayerRepo::patch(pk, &patch)`, or queued into a batch. `None` leaves a field as it is; a container is replaced whole."]
+    PlayerPatch of Player:
+    name: rt::String,
+    stats: super::Stats,
+    level: i64,
+    title: rt::Option<rt::String>,
+    tags: rt::Vec<rt::String>,
+    extra: super::Extra,
+    rating: f64,
 }

@@ -3,7 +3,7 @@
 
 use ::rapyer::__private as rt;
 /// The `Stats` struct of the schema.
-#[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::cmp::PartialEq)]
+#[derive(rt::Debug, rt::Clone, rt::PartialEq)]
 #[derive(::rapyer::serde::Serialize, ::rapyer::serde::Deserialize)]
 #[serde(crate = "::rapyer::serde")]
 pub struct Stats {
@@ -21,40 +21,18 @@ impl Stats {
 }
 impl rt::Flat for Stats {
     const LEAVES: &'static [&'static str] = &["wins", "losses"];
-    fn write_flat(
-        &self,
-        w: &mut rt::RecordWriter,
-        prefix: &str,
-    ) -> ::rapyer::Result<()> {
-        w.field(&[prefix, "wins"].concat(), &self.wins)?;
-        w.field(&[prefix, "losses"].concat(), &self.losses)?;
-        ::core::result::Result::Ok(())
-    }
-    fn read_flat(r: &mut rt::RecordReader, prefix: &str) -> ::rapyer::Result<Self> {
-        ::core::result::Result::Ok(Self {
-            wins: r.field(&[prefix, "wins"].concat())?,
-            losses: r.field_or(&[prefix, "losses"].concat(), || 0i64)?,
-        })
+    rt::record! {
+        flat:
+        wins: field("wins"),
+        losses: field("losses", 0i64),
     }
 }
 impl rt::Finite for Stats {}
-/// Atomic operations on the fields of a [`Stats`] stored in an instance, from the handle of the field that holds it.
-#[derive(::core::fmt::Debug, ::core::clone::Clone)]
-pub struct StatsFields<S: ::rapyer::Sink = ::rapyer::Direct>(rt::Place<S>);
-impl<S: ::rapyer::Sink> rt::FieldHandle<S> for StatsFields<S> {
-    fn at(instance: rt::Instance<S>, prefix: ::std::borrow::Cow<'static, str>) -> Self {
-        Self(rt::Place::new(instance, prefix))
-    }
-}
-impl<S: ::rapyer::Sink> StatsFields<S> {
-    /// Atomic operations on [`Stats::wins`].
-    pub fn wins(&self) -> ::rapyer::IntField<S> {
-        self.0.field("wins")
-    }
-    /// Atomic operations on [`Stats::losses`].
-    pub fn losses(&self) -> ::rapyer::IntField<S> {
-        self.0.field::<::rapyer::IntField<S>>("losses").with_default(0i64)
-    }
+rt::handles! {
+    #[doc = " Atomic operations on the fields of a [`Stats`] stored in an instance, from the handle of the field that holds it."]
+    StatsFields of Stats:
+    wins: ::rapyer::IntField<S> = "wins",
+    losses: ::rapyer::IntField<S> = "losses" default 0i64,
 }
 impl<S: ::rapyer::Sink> StatsFields<S> {
     /// Reads the whole struct in one step.

@@ -3,7 +3,7 @@
 
 use ::rapyer::__private as rt;
 /// The `Stats` struct of the schema.
-#[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::cmp::PartialEq)]
+#[derive(rt::Debug, rt::Clone, rt::PartialEq)]
 #[derive(::rapyer::serde::Serialize, ::rapyer::serde::Deserialize)]
 #[serde(crate = "::rapyer::serde")]
 pub struct Stats {
@@ -19,34 +19,16 @@ impl Stats {
 }
 impl rt::Flat for Stats {
     const LEAVES: &'static [&'static str] = &["wins"];
-    fn write_flat(
-        &self,
-        w: &mut rt::RecordWriter,
-        prefix: &str,
-    ) -> ::rapyer::Result<()> {
-        w.field(&[prefix, "wins"].concat(), &self.wins)?;
-        ::core::result::Result::Ok(())
-    }
-    fn read_flat(r: &mut rt::RecordReader, prefix: &str) -> ::rapyer::Result<Self> {
-        ::core::result::Result::Ok(Self {
-            wins: r.field(&[prefix, "wins"].concat())?,
-        })
+    rt::record! {
+        flat:
+        wins: field("wins"),
     }
 }
 impl rt::Finite for Stats {}
-/// Atomic operations on the fields of a [`Stats`] stored in an instance, from the handle of the field that holds it.
-#[derive(::core::fmt::Debug, ::core::clone::Clone)]
-pub struct StatsFields<S: ::rapyer::Sink = ::rapyer::Direct>(rt::Place<S>);
-impl<S: ::rapyer::Sink> rt::FieldHandle<S> for StatsFields<S> {
-    fn at(instance: rt::Instance<S>, prefix: ::std::borrow::Cow<'static, str>) -> Self {
-        Self(rt::Place::new(instance, prefix))
-    }
-}
-impl<S: ::rapyer::Sink> StatsFields<S> {
-    /// Atomic operations on [`Stats::wins`].
-    pub fn wins(&self) -> ::rapyer::IntField<S> {
-        self.0.field("wins")
-    }
+rt::handles! {
+    #[doc = " Atomic operations on the fields of a [`Stats`] stored in an instance, from the handle of the field that holds it."]
+    StatsFields of Stats:
+    wins: ::rapyer::IntField<S> = "wins",
 }
 impl<S: ::rapyer::Sink> StatsFields<S> {
     /// Reads the whole struct in one step.

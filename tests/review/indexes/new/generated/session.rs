@@ -3,7 +3,7 @@
 
 use ::rapyer::__private as rt;
 /// The `Session` model of the schema.
-#[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::cmp::PartialEq)]
+#[derive(rt::Debug, rt::Clone, rt::PartialEq)]
 #[derive(::rapyer::serde::Serialize, ::rapyer::serde::Deserialize)]
 #[serde(crate = "::rapyer::serde")]
 pub struct Session {
@@ -12,12 +12,12 @@ pub struct Session {
     /// Schema type `uuid`.
     pub id: ::rapyer::Uuid,
     /// Schema type `string`, `lookup` index.
-    pub owner: ::std::string::String,
+    pub owner: rt::String,
 }
 impl Session {
     /// Creates an instance from its required fields; the others take their schema defaults
     /// (containers empty, optional fields `None`, a generated key a new random UUID).
-    pub fn new(owner: impl ::core::convert::Into<::std::string::String>) -> Self {
+    pub fn new(owner: impl rt::Into<rt::String>) -> Self {
         Self {
             id: ::rapyer::Uuid::new_v4(),
             owner: owner.into(),
@@ -32,36 +32,22 @@ impl ::rapyer::Model for Session {
     type Pk = ::rapyer::Uuid;
     type Fields<S: ::rapyer::Sink> = SessionFields<S>;
     const META: rt::ModelMeta = rt::ModelMeta {
-        name: "Session",
-        prefix: "Session",
-        schema_version: 2,
-        ttl_seconds: ::core::option::Option::None,
-        ttl_refresh: rt::TtlRefresh::Never,
-        buckets: 1,
-        slot_group: "Session",
-        containers: &[],
         indexes: &[rt::IndexMeta::new("owner", rt::IndexKind::Lookup)],
-        renames: &[],
+        ..rt::ModelMeta::new("Session", 2)
     };
     fn pk(&self) -> &Self::Pk {
         &self.id
     }
-    fn write_record(&self, w: &mut rt::RecordWriter) -> ::rapyer::Result<()> {
-        w.field("id", &self.id)?;
-        w.field("owner", &self.owner)?;
-        ::core::result::Result::Ok(())
-    }
-    fn read_record(r: &mut rt::RecordReader) -> ::rapyer::Result<Self> {
-        ::core::result::Result::Ok(Self {
-            id: r.field("id")?,
-            owner: r.field("owner")?,
-        })
+    rt::record! {
+        model:
+        id: field("id"),
+        owner: field("owner"),
     }
 }
 /// Repository of [`Session`]: every operation of [`rapyer::Repo`] (through `Deref`) and the queries of its indexes.
-#[derive(::core::fmt::Debug, ::core::clone::Clone)]
+#[derive(rt::Debug, rt::Clone)]
 pub struct SessionRepo(::rapyer::Repo<Session>);
-impl ::core::ops::Deref for SessionRepo {
+impl rt::Deref for SessionRepo {
     type Target = ::rapyer::Repo<Session>;
     fn deref(&self) -> &Self::Target {
         &self.0
@@ -69,38 +55,17 @@ impl ::core::ops::Deref for SessionRepo {
 }
 impl SessionRepo {
     /// Queries of the `lookup` index on `"owner"`.
-    pub fn by_owner(&self) -> ::rapyer::LookupIndex<Session, ::std::string::String> {
+    pub fn by_owner(&self) -> ::rapyer::LookupIndex<Session, rt::String> {
         ::rapyer::LookupIndex::new(&self.0, "owner")
     }
 }
-/// Atomic operations on the fields of one [`Session`], from `SessionRepo::fields(pk)`.
-#[derive(::core::fmt::Debug, ::core::clone::Clone)]
-pub struct SessionFields<S: ::rapyer::Sink = ::rapyer::Direct>(rt::Place<S>);
-impl<S: ::rapyer::Sink> rt::FieldHandle<S> for SessionFields<S> {
-    fn at(instance: rt::Instance<S>, prefix: ::std::borrow::Cow<'static, str>) -> Self {
-        Self(rt::Place::new(instance, prefix))
-    }
+rt::handles! {
+    #[doc = " Atomic operations on the fields of one [`Session`], from `SessionRepo::fields(pk)`."]
+    SessionFields of Session:
+    owner: ::rapyer::ValueField<rt::String, S> = "owner",
 }
-impl<S: ::rapyer::Sink> SessionFields<S> {
-    /// Atomic operations on [`Session::owner`].
-    pub fn owner(&self) -> ::rapyer::ValueField<::std::string::String, S> {
-        self.0.field("owner")
-    }
-}
-/// Several fields of one [`Session`] written in one atomic step (indexes and unique checks included): `SessionRepo::patch(pk, &patch)`, or queued into a batch. `None` leaves a field as it is; a container is replaced whole.
-#[derive(
-    ::core::fmt::Debug,
-    ::core::clone::Clone,
-    ::core::default::Default,
-    ::core::cmp::PartialEq
-)]
-pub struct SessionPatch {
-    /// The new [`Session::owner`].
-    pub owner: ::core::option::Option<::std::string::String>,
-}
-impl ::rapyer::Patch for SessionPatch {
-    type Model = Session;
-    fn queue(&self, f: &SessionFields<::rapyer::Batched>) {
-        rt::assign(f.owner(), self.owner.as_ref());
-    }
+rt::patch! {
+    #[doc = " Several fields of one [`Session`] written in one atomic step (indexes and unique checks included): `SessionRepo::patch(pk, &patch)`, or queued into a batch. `None` leaves a field as it is; a container is replaced whole."]
+    SessionPatch of Session:
+    owner: rt::String,
 }

@@ -3,7 +3,7 @@
 
 use ::rapyer::__private as rt;
 /// The `Cart` model of the schema.
-#[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::cmp::PartialEq)]
+#[derive(rt::Debug, rt::Clone, rt::PartialEq)]
 #[derive(::rapyer::serde::Serialize, ::rapyer::serde::Deserialize)]
 #[serde(crate = "::rapyer::serde")]
 pub struct Cart {
@@ -12,12 +12,12 @@ pub struct Cart {
     /// Schema type `uuid`.
     pub id: ::rapyer::Uuid,
     /// Schema type `string`.
-    pub owner: ::std::string::String,
+    pub owner: rt::String,
 }
 impl Cart {
     /// Creates an instance from its required fields; the others take their schema defaults
     /// (containers empty, optional fields `None`, a generated key a new random UUID).
-    pub fn new(owner: impl ::core::convert::Into<::std::string::String>) -> Self {
+    pub fn new(owner: impl rt::Into<rt::String>) -> Self {
         Self {
             id: ::rapyer::Uuid::new_v4(),
             owner: owner.into(),
@@ -32,69 +32,34 @@ impl ::rapyer::Model for Cart {
     type Pk = ::rapyer::Uuid;
     type Fields<S: ::rapyer::Sink> = CartFields<S>;
     const META: rt::ModelMeta = rt::ModelMeta {
-        name: "Cart",
-        prefix: "Cart",
-        schema_version: 1,
-        ttl_seconds: ::core::option::Option::Some(3600),
-        ttl_refresh: rt::TtlRefresh::Never,
-        buckets: 1,
-        slot_group: "Cart",
-        containers: &[],
-        indexes: &[],
-        renames: &[],
+        ttl_seconds: rt::Some(3600),
+        ..rt::ModelMeta::new("Cart", 1)
     };
     fn pk(&self) -> &Self::Pk {
         &self.id
     }
-    fn write_record(&self, w: &mut rt::RecordWriter) -> ::rapyer::Result<()> {
-        w.field("id", &self.id)?;
-        w.field("owner", &self.owner)?;
-        ::core::result::Result::Ok(())
-    }
-    fn read_record(r: &mut rt::RecordReader) -> ::rapyer::Result<Self> {
-        ::core::result::Result::Ok(Self {
-            id: r.field("id")?,
-            owner: r.field("owner")?,
-        })
+    rt::record! {
+        model:
+        id: field("id"),
+        owner: field("owner"),
     }
 }
 /// Repository of [`Cart`]: every operation of [`rapyer::Repo`] (through `Deref`) and the queries of its indexes.
-#[derive(::core::fmt::Debug, ::core::clone::Clone)]
+#[derive(rt::Debug, rt::Clone)]
 pub struct CartRepo(::rapyer::Repo<Cart>);
-impl ::core::ops::Deref for CartRepo {
+impl rt::Deref for CartRepo {
     type Target = ::rapyer::Repo<Cart>;
     fn deref(&self) -> &Self::Target {
         &self.0
     }
 }
-/// Atomic operations on the fields of one [`Cart`], from `CartRepo::fields(pk)`.
-#[derive(::core::fmt::Debug, ::core::clone::Clone)]
-pub struct CartFields<S: ::rapyer::Sink = ::rapyer::Direct>(rt::Place<S>);
-impl<S: ::rapyer::Sink> rt::FieldHandle<S> for CartFields<S> {
-    fn at(instance: rt::Instance<S>, prefix: ::std::borrow::Cow<'static, str>) -> Self {
-        Self(rt::Place::new(instance, prefix))
-    }
+rt::handles! {
+    #[doc = " Atomic operations on the fields of one [`Cart`], from `CartRepo::fields(pk)`."]
+    CartFields of Cart:
+    owner: ::rapyer::ValueField<rt::String, S> = "owner",
 }
-impl<S: ::rapyer::Sink> CartFields<S> {
-    /// Atomic operations on [`Cart::owner`].
-    pub fn owner(&self) -> ::rapyer::ValueField<::std::string::String, S> {
-        self.0.field("owner")
-    }
-}
-/// Several fields of one [`Cart`] written in one atomic step (indexes and unique checks included): `CartRepo::patch(pk, &patch)`, or queued into a batch. `None` leaves a field as it is; a container is replaced whole.
-#[derive(
-    ::core::fmt::Debug,
-    ::core::clone::Clone,
-    ::core::default::Default,
-    ::core::cmp::PartialEq
-)]
-pub struct CartPatch {
-    /// The new [`Cart::owner`].
-    pub owner: ::core::option::Option<::std::string::String>,
-}
-impl ::rapyer::Patch for CartPatch {
-    type Model = Cart;
-    fn queue(&self, f: &CartFields<::rapyer::Batched>) {
-        rt::assign(f.owner(), self.owner.as_ref());
-    }
+rt::patch! {
+    #[doc = " Several fields of one [`Cart`] written in one atomic step (indexes and unique checks included): `CartRepo::patch(pk, &patch)`, or queued into a batch. `None` leaves a field as it is; a container is replaced whole."]
+    CartPatch of Cart:
+    owner: rt::String,
 }

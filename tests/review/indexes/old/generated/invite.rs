@@ -3,7 +3,7 @@
 
 use ::rapyer::__private as rt;
 /// The `Invite` model of the schema.
-#[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::cmp::PartialEq)]
+#[derive(rt::Debug, rt::Clone, rt::PartialEq)]
 #[derive(::rapyer::serde::Serialize, ::rapyer::serde::Deserialize)]
 #[serde(crate = "::rapyer::serde")]
 pub struct Invite {
@@ -12,12 +12,12 @@ pub struct Invite {
     /// Schema type `uuid`.
     pub id: ::rapyer::Uuid,
     /// Schema type `string`, `unique` index.
-    pub code: ::std::string::String,
+    pub code: rt::String,
 }
 impl Invite {
     /// Creates an instance from its required fields; the others take their schema defaults
     /// (containers empty, optional fields `None`, a generated key a new random UUID).
-    pub fn new(code: impl ::core::convert::Into<::std::string::String>) -> Self {
+    pub fn new(code: impl rt::Into<rt::String>) -> Self {
         Self {
             id: ::rapyer::Uuid::new_v4(),
             code: code.into(),
@@ -32,36 +32,22 @@ impl ::rapyer::Model for Invite {
     type Pk = ::rapyer::Uuid;
     type Fields<S: ::rapyer::Sink> = InviteFields<S>;
     const META: rt::ModelMeta = rt::ModelMeta {
-        name: "Invite",
-        prefix: "Invite",
-        schema_version: 1,
-        ttl_seconds: ::core::option::Option::None,
-        ttl_refresh: rt::TtlRefresh::Never,
-        buckets: 1,
-        slot_group: "Invite",
-        containers: &[],
         indexes: &[rt::IndexMeta::new("code", rt::IndexKind::Unique)],
-        renames: &[],
+        ..rt::ModelMeta::new("Invite", 1)
     };
     fn pk(&self) -> &Self::Pk {
         &self.id
     }
-    fn write_record(&self, w: &mut rt::RecordWriter) -> ::rapyer::Result<()> {
-        w.field("id", &self.id)?;
-        w.field("code", &self.code)?;
-        ::core::result::Result::Ok(())
-    }
-    fn read_record(r: &mut rt::RecordReader) -> ::rapyer::Result<Self> {
-        ::core::result::Result::Ok(Self {
-            id: r.field("id")?,
-            code: r.field("code")?,
-        })
+    rt::record! {
+        model:
+        id: field("id"),
+        code: field("code"),
     }
 }
 /// Repository of [`Invite`]: every operation of [`rapyer::Repo`] (through `Deref`) and the queries of its indexes.
-#[derive(::core::fmt::Debug, ::core::clone::Clone)]
+#[derive(rt::Debug, rt::Clone)]
 pub struct InviteRepo(::rapyer::Repo<Invite>);
-impl ::core::ops::Deref for InviteRepo {
+impl rt::Deref for InviteRepo {
     type Target = ::rapyer::Repo<Invite>;
     fn deref(&self) -> &Self::Target {
         &self.0
@@ -69,45 +55,24 @@ impl ::core::ops::Deref for InviteRepo {
 }
 impl InviteRepo {
     /// Queries of the `unique` index on `"code"`.
-    pub fn by_code(&self) -> ::rapyer::UniqueIndex<Invite, ::std::string::String> {
+    pub fn by_code(&self) -> ::rapyer::UniqueIndex<Invite, rt::String> {
         ::rapyer::UniqueIndex::new(&self.0, "code")
     }
     /// The instance whose `"code"` is `value`, if any: one round trip.
     pub async fn get_by_code(
         &self,
-        value: impl ::core::convert::Into<::std::string::String>,
-    ) -> ::rapyer::Result<::core::option::Option<Invite>> {
+        value: impl rt::Into<rt::String>,
+    ) -> ::rapyer::Result<rt::Option<Invite>> {
         self.by_code().get(value).await
     }
 }
-/// Atomic operations on the fields of one [`Invite`], from `InviteRepo::fields(pk)`.
-#[derive(::core::fmt::Debug, ::core::clone::Clone)]
-pub struct InviteFields<S: ::rapyer::Sink = ::rapyer::Direct>(rt::Place<S>);
-impl<S: ::rapyer::Sink> rt::FieldHandle<S> for InviteFields<S> {
-    fn at(instance: rt::Instance<S>, prefix: ::std::borrow::Cow<'static, str>) -> Self {
-        Self(rt::Place::new(instance, prefix))
-    }
+rt::handles! {
+    #[doc = " Atomic operations on the fields of one [`Invite`], from `InviteRepo::fields(pk)`."]
+    InviteFields of Invite:
+    code: ::rapyer::ValueField<rt::String, S> = "code",
 }
-impl<S: ::rapyer::Sink> InviteFields<S> {
-    /// Atomic operations on [`Invite::code`].
-    pub fn code(&self) -> ::rapyer::ValueField<::std::string::String, S> {
-        self.0.field("code")
-    }
-}
-/// Several fields of one [`Invite`] written in one atomic step (indexes and unique checks included): `InviteRepo::patch(pk, &patch)`, or queued into a batch. `None` leaves a field as it is; a container is replaced whole.
-#[derive(
-    ::core::fmt::Debug,
-    ::core::clone::Clone,
-    ::core::default::Default,
-    ::core::cmp::PartialEq
-)]
-pub struct InvitePatch {
-    /// The new [`Invite::code`].
-    pub code: ::core::option::Option<::std::string::String>,
-}
-impl ::rapyer::Patch for InvitePatch {
-    type Model = Invite;
-    fn queue(&self, f: &InviteFields<::rapyer::Batched>) {
-        rt::assign(f.code(), self.code.as_ref());
-    }
+rt::patch! {
+    #[doc = " Several fields of one [`Invite`] written in one atomic step (indexes and unique checks included): `InviteRepo::patch(pk, &patch)`, or queued into a batch. `None` leaves a field as it is; a container is replaced whole."]
+    InvitePatch of Invite:
+    code: rt::String,
 }

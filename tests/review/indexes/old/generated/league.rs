@@ -3,7 +3,7 @@
 
 use ::rapyer::__private as rt;
 /// The `League` model of the schema.
-#[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::cmp::PartialEq)]
+#[derive(rt::Debug, rt::Clone, rt::PartialEq)]
 #[derive(::rapyer::serde::Serialize, ::rapyer::serde::Deserialize)]
 #[serde(crate = "::rapyer::serde")]
 pub struct League {
@@ -12,9 +12,9 @@ pub struct League {
     /// Schema type `uuid`.
     pub id: ::rapyer::Uuid,
     /// Schema type `string`.
-    pub region: ::std::string::String,
+    pub region: rt::String,
     /// Schema type `string`.
-    pub zone: ::std::string::String,
+    pub zone: rt::String,
     /// Schema type `int`, `sorted` index.
     pub points: i64,
     /// Schema type `int`, `sorted` index.
@@ -24,8 +24,8 @@ impl League {
     /// Creates an instance from its required fields; the others take their schema defaults
     /// (containers empty, optional fields `None`, a generated key a new random UUID).
     pub fn new(
-        region: impl ::core::convert::Into<::std::string::String>,
-        zone: impl ::core::convert::Into<::std::string::String>,
+        region: impl rt::Into<rt::String>,
+        zone: impl rt::Into<rt::String>,
         points: i64,
         wins: i64,
     ) -> Self {
@@ -46,45 +46,28 @@ impl ::rapyer::Model for League {
     type Pk = ::rapyer::Uuid;
     type Fields<S: ::rapyer::Sink> = LeagueFields<S>;
     const META: rt::ModelMeta = rt::ModelMeta {
-        name: "League",
-        prefix: "League",
-        schema_version: 1,
-        ttl_seconds: ::core::option::Option::None,
-        ttl_refresh: rt::TtlRefresh::Never,
-        buckets: 1,
-        slot_group: "League",
-        containers: &[],
         indexes: &[
             rt::IndexMeta::new("points", rt::IndexKind::SortedInt),
             rt::IndexMeta::partitioned("wins", rt::IndexKind::SortedInt, "region"),
         ],
-        renames: &[],
+        ..rt::ModelMeta::new("League", 1)
     };
     fn pk(&self) -> &Self::Pk {
         &self.id
     }
-    fn write_record(&self, w: &mut rt::RecordWriter) -> ::rapyer::Result<()> {
-        w.field("id", &self.id)?;
-        w.field("region", &self.region)?;
-        w.field("zone", &self.zone)?;
-        w.field("points", &self.points)?;
-        w.field("wins", &self.wins)?;
-        ::core::result::Result::Ok(())
-    }
-    fn read_record(r: &mut rt::RecordReader) -> ::rapyer::Result<Self> {
-        ::core::result::Result::Ok(Self {
-            id: r.field("id")?,
-            region: r.field("region")?,
-            zone: r.field("zone")?,
-            points: r.field("points")?,
-            wins: r.field("wins")?,
-        })
+    rt::record! {
+        model:
+        id: field("id"),
+        region: field("region"),
+        zone: field("zone"),
+        points: field("points"),
+        wins: field("wins"),
     }
 }
 /// Repository of [`League`]: every operation of [`rapyer::Repo`] (through `Deref`) and the queries of its indexes.
-#[derive(::core::fmt::Debug, ::core::clone::Clone)]
+#[derive(rt::Debug, rt::Clone)]
 pub struct LeagueRepo(::rapyer::Repo<League>);
-impl ::core::ops::Deref for LeagueRepo {
+impl rt::Deref for LeagueRepo {
     type Target = ::rapyer::Repo<League>;
     fn deref(&self) -> &Self::Target {
         &self.0
@@ -98,60 +81,24 @@ impl LeagueRepo {
     /// Queries of the `sorted` index on `"wins"` within one partition: the instances whose `"region"` is `partition`.
     pub fn by_wins(
         &self,
-        partition: impl ::core::convert::Into<::std::string::String>,
+        partition: impl rt::Into<rt::String>,
     ) -> ::rapyer::SortedIndex<League, i64> {
         ::rapyer::SortedIndex::partition(&self.0, "wins", &partition.into())
     }
 }
-/// Atomic operations on the fields of one [`League`], from `LeagueRepo::fields(pk)`.
-#[derive(::core::fmt::Debug, ::core::clone::Clone)]
-pub struct LeagueFields<S: ::rapyer::Sink = ::rapyer::Direct>(rt::Place<S>);
-impl<S: ::rapyer::Sink> rt::FieldHandle<S> for LeagueFields<S> {
-    fn at(instance: rt::Instance<S>, prefix: ::std::borrow::Cow<'static, str>) -> Self {
-        Self(rt::Place::new(instance, prefix))
-    }
+rt::handles! {
+    #[doc = " Atomic operations on the fields of one [`League`], from `LeagueRepo::fields(pk)`."]
+    LeagueFields of League:
+    region: ::rapyer::ValueField<rt::String, S> = "region",
+    zone: ::rapyer::ValueField<rt::String, S> = "zone",
+    points: ::rapyer::IntField<S> = "points",
+    wins: ::rapyer::IntField<S> = "wins",
 }
-impl<S: ::rapyer::Sink> LeagueFields<S> {
-    /// Atomic operations on [`League::region`].
-    pub fn region(&self) -> ::rapyer::ValueField<::std::string::String, S> {
-        self.0.field("region")
-    }
-    /// Atomic operations on [`League::zone`].
-    pub fn zone(&self) -> ::rapyer::ValueField<::std::string::String, S> {
-        self.0.field("zone")
-    }
-    /// Atomic operations on [`League::points`].
-    pub fn points(&self) -> ::rapyer::IntField<S> {
-        self.0.field("points")
-    }
-    /// Atomic operations on [`League::wins`].
-    pub fn wins(&self) -> ::rapyer::IntField<S> {
-        self.0.field("wins")
-    }
-}
-/// Several fields of one [`League`] written in one atomic step (indexes and unique checks included): `LeagueRepo::patch(pk, &patch)`, or queued into a batch. `None` leaves a field as it is; a container is replaced whole.
-#[derive(
-    ::core::fmt::Debug,
-    ::core::clone::Clone,
-    ::core::default::Default,
-    ::core::cmp::PartialEq
-)]
-pub struct LeaguePatch {
-    /// The new [`League::region`].
-    pub region: ::core::option::Option<::std::string::String>,
-    /// The new [`League::zone`].
-    pub zone: ::core::option::Option<::std::string::String>,
-    /// The new [`League::points`].
-    pub points: ::core::option::Option<i64>,
-    /// The new [`League::wins`].
-    pub wins: ::core::option::Option<i64>,
-}
-impl ::rapyer::Patch for LeaguePatch {
-    type Model = League;
-    fn queue(&self, f: &LeagueFields<::rapyer::Batched>) {
-        rt::assign(f.region(), self.region.as_ref());
-        rt::assign(f.zone(), self.zone.as_ref());
-        rt::assign(f.points(), self.points.as_ref());
-        rt::assign(f.wins(), self.wins.as_ref());
-    }
+rt::patch! {
+    #[doc = " Several fields of one [`League`] written in one atomic step (indexes and unique checks included): `LeagueRepo::patch(pk, &patch)`, or queued into a batch. `None` leaves a field as it is; a container is replaced whole."]
+    LeaguePatch of League:
+    region: rt::String,
+    zone: rt::String,
+    points: i64,
+    wins: i64,
 }

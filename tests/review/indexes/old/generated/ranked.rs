@@ -3,7 +3,7 @@
 
 use ::rapyer::__private as rt;
 /// The `Ranked` model of the schema.
-#[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::cmp::PartialEq)]
+#[derive(rt::Debug, rt::Clone, rt::PartialEq)]
 #[derive(::rapyer::serde::Serialize, ::rapyer::serde::Deserialize)]
 #[serde(crate = "::rapyer::serde")]
 pub struct Ranked {
@@ -12,7 +12,7 @@ pub struct Ranked {
     /// Schema type `uuid`.
     pub id: ::rapyer::Uuid,
     /// Schema type `string`, `unique` index.
-    pub name: ::std::string::String,
+    pub name: rt::String,
     /// Schema type `int`, `sorted` index.
     pub score: i64,
     /// Schema type `int`.
@@ -21,11 +21,7 @@ pub struct Ranked {
 impl Ranked {
     /// Creates an instance from its required fields; the others take their schema defaults
     /// (containers empty, optional fields `None`, a generated key a new random UUID).
-    pub fn new(
-        name: impl ::core::convert::Into<::std::string::String>,
-        score: i64,
-        level: i64,
-    ) -> Self {
+    pub fn new(name: impl rt::Into<rt::String>, score: i64, level: i64) -> Self {
         Self {
             id: ::rapyer::Uuid::new_v4(),
             name: name.into(),
@@ -42,43 +38,27 @@ impl ::rapyer::Model for Ranked {
     type Pk = ::rapyer::Uuid;
     type Fields<S: ::rapyer::Sink> = RankedFields<S>;
     const META: rt::ModelMeta = rt::ModelMeta {
-        name: "Ranked",
-        prefix: "Ranked",
-        schema_version: 1,
-        ttl_seconds: ::core::option::Option::None,
-        ttl_refresh: rt::TtlRefresh::Never,
-        buckets: 1,
-        slot_group: "Ranked",
-        containers: &[],
         indexes: &[
             rt::IndexMeta::new("name", rt::IndexKind::Unique),
             rt::IndexMeta::new("score", rt::IndexKind::SortedInt),
         ],
-        renames: &[],
+        ..rt::ModelMeta::new("Ranked", 1)
     };
     fn pk(&self) -> &Self::Pk {
         &self.id
     }
-    fn write_record(&self, w: &mut rt::RecordWriter) -> ::rapyer::Result<()> {
-        w.field("id", &self.id)?;
-        w.field("name", &self.name)?;
-        w.field("score", &self.score)?;
-        w.field("level", &self.level)?;
-        ::core::result::Result::Ok(())
-    }
-    fn read_record(r: &mut rt::RecordReader) -> ::rapyer::Result<Self> {
-        ::core::result::Result::Ok(Self {
-            id: r.field("id")?,
-            name: r.field("name")?,
-            score: r.field("score")?,
-            level: r.field("level")?,
-        })
+    rt::record! {
+        model:
+        id: field("id"),
+        name: field("name"),
+        score: field("score"),
+        level: field("level"),
     }
 }
 /// Repository of [`Ranked`]: every operation of [`rapyer::Repo`] (through `Deref`) and the queries of its indexes.
-#[derive(::core::fmt::Debug, ::core::clone::Clone)]
+#[derive(rt::Debug, rt::Clone)]
 pub struct RankedRepo(::rapyer::Repo<Ranked>);
-impl ::core::ops::Deref for RankedRepo {
+impl rt::Deref for RankedRepo {
     type Target = ::rapyer::Repo<Ranked>;
     fn deref(&self) -> &Self::Target {
         &self.0
@@ -86,14 +66,14 @@ impl ::core::ops::Deref for RankedRepo {
 }
 impl RankedRepo {
     /// Queries of the `unique` index on `"name"`.
-    pub fn by_name(&self) -> ::rapyer::UniqueIndex<Ranked, ::std::string::String> {
+    pub fn by_name(&self) -> ::rapyer::UniqueIndex<Ranked, rt::String> {
         ::rapyer::UniqueIndex::new(&self.0, "name")
     }
     /// The instance whose `"name"` is `value`, if any: one round trip.
     pub async fn get_by_name(
         &self,
-        value: impl ::core::convert::Into<::std::string::String>,
-    ) -> ::rapyer::Result<::core::option::Option<Ranked>> {
+        value: impl rt::Into<rt::String>,
+    ) -> ::rapyer::Result<rt::Option<Ranked>> {
         self.by_name().get(value).await
     }
     /// Queries of the `sorted` index on `"score"`.
@@ -101,48 +81,17 @@ impl RankedRepo {
         ::rapyer::SortedIndex::new(&self.0, "score")
     }
 }
-/// Atomic operations on the fields of one [`Ranked`], from `RankedRepo::fields(pk)`.
-#[derive(::core::fmt::Debug, ::core::clone::Clone)]
-pub struct RankedFields<S: ::rapyer::Sink = ::rapyer::Direct>(rt::Place<S>);
-impl<S: ::rapyer::Sink> rt::FieldHandle<S> for RankedFields<S> {
-    fn at(instance: rt::Instance<S>, prefix: ::std::borrow::Cow<'static, str>) -> Self {
-        Self(rt::Place::new(instance, prefix))
-    }
+rt::handles! {
+    #[doc = " Atomic operations on the fields of one [`Ranked`], from `RankedRepo::fields(pk)`."]
+    RankedFields of Ranked:
+    name: ::rapyer::ValueField<rt::String, S> = "name",
+    score: ::rapyer::IntField<S> = "score",
+    level: ::rapyer::IntField<S> = "level",
 }
-impl<S: ::rapyer::Sink> RankedFields<S> {
-    /// Atomic operations on [`Ranked::name`].
-    pub fn name(&self) -> ::rapyer::ValueField<::std::string::String, S> {
-        self.0.field("name")
-    }
-    /// Atomic operations on [`Ranked::score`].
-    pub fn score(&self) -> ::rapyer::IntField<S> {
-        self.0.field("score")
-    }
-    /// Atomic operations on [`Ranked::level`].
-    pub fn level(&self) -> ::rapyer::IntField<S> {
-        self.0.field("level")
-    }
-}
-/// Several fields of one [`Ranked`] written in one atomic step (indexes and unique checks included): `RankedRepo::patch(pk, &patch)`, or queued into a batch. `None` leaves a field as it is; a container is replaced whole.
-#[derive(
-    ::core::fmt::Debug,
-    ::core::clone::Clone,
-    ::core::default::Default,
-    ::core::cmp::PartialEq
-)]
-pub struct RankedPatch {
-    /// The new [`Ranked::name`].
-    pub name: ::core::option::Option<::std::string::String>,
-    /// The new [`Ranked::score`].
-    pub score: ::core::option::Option<i64>,
-    /// The new [`Ranked::level`].
-    pub level: ::core::option::Option<i64>,
-}
-impl ::rapyer::Patch for RankedPatch {
-    type Model = Ranked;
-    fn queue(&self, f: &RankedFields<::rapyer::Batched>) {
-        rt::assign(f.name(), self.name.as_ref());
-        rt::assign(f.score(), self.score.as_ref());
-        rt::assign(f.level(), self.level.as_ref());
-    }
+rt::patch! {
+    #[doc = " Several fields of one [`Ranked`] written in one atomic step (indexes and unique checks included): `RankedRepo::patch(pk, &patch)`, or queued into a batch. `None` leaves a field as it is; a container is replaced whole."]
+    RankedPatch of Ranked:
+    name: rt::String,
+    score: i64,
+    level: i64,
 }

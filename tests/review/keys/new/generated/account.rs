@@ -3,22 +3,19 @@
 
 use ::rapyer::__private as rt;
 /// The `Account` model of the schema.
-#[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::cmp::PartialEq)]
+#[derive(rt::Debug, rt::Clone, rt::PartialEq)]
 #[derive(::rapyer::serde::Serialize, ::rapyer::serde::Deserialize)]
 #[serde(crate = "::rapyer::serde")]
 pub struct Account {
     /// Schema type `string`.
-    pub owner: ::std::string::String,
+    pub owner: rt::String,
     /// Schema type `int`.
     pub number: i64,
 }
 impl Account {
     /// Creates an instance from its required fields; the others take their schema defaults
     /// (containers empty, optional fields `None`, a generated key a new random UUID).
-    pub fn new(
-        owner: impl ::core::convert::Into<::std::string::String>,
-        number: i64,
-    ) -> Self {
+    pub fn new(owner: impl rt::Into<rt::String>, number: i64) -> Self {
         Self {
             owner: owner.into(),
             number,
@@ -30,72 +27,34 @@ impl Account {
     }
 }
 impl ::rapyer::Model for Account {
-    type Pk = ::std::string::String;
+    type Pk = rt::String;
     type Fields<S: ::rapyer::Sink> = AccountFields<S>;
-    const META: rt::ModelMeta = rt::ModelMeta {
-        name: "Account",
-        prefix: "Account",
-        schema_version: 2,
-        ttl_seconds: ::core::option::Option::None,
-        ttl_refresh: rt::TtlRefresh::Never,
-        buckets: 1,
-        slot_group: "Account",
-        containers: &[],
-        indexes: &[],
-        renames: &[],
-    };
+    const META: rt::ModelMeta = rt::ModelMeta::new("Account", 2);
     fn pk(&self) -> &Self::Pk {
         &self.owner
     }
-    fn write_record(&self, w: &mut rt::RecordWriter) -> ::rapyer::Result<()> {
-        w.field("owner", &self.owner)?;
-        w.field("number", &self.number)?;
-        ::core::result::Result::Ok(())
-    }
-    fn read_record(r: &mut rt::RecordReader) -> ::rapyer::Result<Self> {
-        ::core::result::Result::Ok(Self {
-            owner: r.field("owner")?,
-            number: r.field("number")?,
-        })
+    rt::record! {
+        model:
+        owner: field("owner"),
+        number: field("number"),
     }
 }
 /// Repository of [`Account`]: every operation of [`rapyer::Repo`] (through `Deref`) and the queries of its indexes.
-#[derive(::core::fmt::Debug, ::core::clone::Clone)]
+#[derive(rt::Debug, rt::Clone)]
 pub struct AccountRepo(::rapyer::Repo<Account>);
-impl ::core::ops::Deref for AccountRepo {
+impl rt::Deref for AccountRepo {
     type Target = ::rapyer::Repo<Account>;
     fn deref(&self) -> &Self::Target {
         &self.0
     }
 }
-/// Atomic operations on the fields of one [`Account`], from `AccountRepo::fields(pk)`.
-#[derive(::core::fmt::Debug, ::core::clone::Clone)]
-pub struct AccountFields<S: ::rapyer::Sink = ::rapyer::Direct>(rt::Place<S>);
-impl<S: ::rapyer::Sink> rt::FieldHandle<S> for AccountFields<S> {
-    fn at(instance: rt::Instance<S>, prefix: ::std::borrow::Cow<'static, str>) -> Self {
-        Self(rt::Place::new(instance, prefix))
-    }
+rt::handles! {
+    #[doc = " Atomic operations on the fields of one [`Account`], from `AccountRepo::fields(pk)`."]
+    AccountFields of Account:
+    number: ::rapyer::IntField<S> = "number",
 }
-impl<S: ::rapyer::Sink> AccountFields<S> {
-    /// Atomic operations on [`Account::number`].
-    pub fn number(&self) -> ::rapyer::IntField<S> {
-        self.0.field("number")
-    }
-}
-/// Several fields of one [`Account`] written in one atomic step (indexes and unique checks included): `AccountRepo::patch(pk, &patch)`, or queued into a batch. `None` leaves a field as it is; a container is replaced whole.
-#[derive(
-    ::core::fmt::Debug,
-    ::core::clone::Clone,
-    ::core::default::Default,
-    ::core::cmp::PartialEq
-)]
-pub struct AccountPatch {
-    /// The new [`Account::number`].
-    pub number: ::core::option::Option<i64>,
-}
-impl ::rapyer::Patch for AccountPatch {
-    type Model = Account;
-    fn queue(&self, f: &AccountFields<::rapyer::Batched>) {
-        rt::assign(f.number(), self.number.as_ref());
-    }
+rt::patch! {
+    #[doc = " Several fields of one [`Account`] written in one atomic step (indexes and unique checks included): `AccountRepo::patch(pk, &patch)`, or queued into a batch. `None` leaves a field as it is; a container is replaced whole."]
+    AccountPatch of Account:
+    number: i64,
 }

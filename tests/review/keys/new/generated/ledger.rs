@@ -3,22 +3,19 @@
 
 use ::rapyer::__private as rt;
 /// The `Ledger` model of the schema.
-#[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::cmp::PartialEq)]
+#[derive(rt::Debug, rt::Clone, rt::PartialEq)]
 #[derive(::rapyer::serde::Serialize, ::rapyer::serde::Deserialize)]
 #[serde(crate = "::rapyer::serde")]
 pub struct Ledger {
     /// Schema type `string`.
-    pub code: ::std::string::String,
+    pub code: rt::String,
     /// Schema type `int`.
     pub balance: i64,
 }
 impl Ledger {
     /// Creates an instance from its required fields; the others take their schema defaults
     /// (containers empty, optional fields `None`, a generated key a new random UUID).
-    pub fn new(
-        code: impl ::core::convert::Into<::std::string::String>,
-        balance: i64,
-    ) -> Self {
+    pub fn new(code: impl rt::Into<rt::String>, balance: i64) -> Self {
         Self { code: code.into(), balance }
     }
     /// The repository of this model on `client`.
@@ -27,72 +24,37 @@ impl Ledger {
     }
 }
 impl ::rapyer::Model for Ledger {
-    type Pk = ::std::string::String;
+    type Pk = rt::String;
     type Fields<S: ::rapyer::Sink> = LedgerFields<S>;
     const META: rt::ModelMeta = rt::ModelMeta {
-        name: "Ledger",
-        prefix: "Ledger",
-        schema_version: 2,
-        ttl_seconds: ::core::option::Option::None,
-        ttl_refresh: rt::TtlRefresh::Never,
         buckets: 8,
-        slot_group: "Ledger",
-        containers: &[],
-        indexes: &[],
-        renames: &[],
+        ..rt::ModelMeta::new("Ledger", 2)
     };
     fn pk(&self) -> &Self::Pk {
         &self.code
     }
-    fn write_record(&self, w: &mut rt::RecordWriter) -> ::rapyer::Result<()> {
-        w.field("code", &self.code)?;
-        w.field("balance", &self.balance)?;
-        ::core::result::Result::Ok(())
-    }
-    fn read_record(r: &mut rt::RecordReader) -> ::rapyer::Result<Self> {
-        ::core::result::Result::Ok(Self {
-            code: r.field("code")?,
-            balance: r.field("balance")?,
-        })
+    rt::record! {
+        model:
+        code: field("code"),
+        balance: field("balance"),
     }
 }
 /// Repository of [`Ledger`]: every operation of [`rapyer::Repo`] (through `Deref`) and the queries of its indexes.
-#[derive(::core::fmt::Debug, ::core::clone::Clone)]
+#[derive(rt::Debug, rt::Clone)]
 pub struct LedgerRepo(::rapyer::Repo<Ledger>);
-impl ::core::ops::Deref for LedgerRepo {
+impl rt::Deref for LedgerRepo {
     type Target = ::rapyer::Repo<Ledger>;
     fn deref(&self) -> &Self::Target {
         &self.0
     }
 }
-/// Atomic operations on the fields of one [`Ledger`], from `LedgerRepo::fields(pk)`.
-#[derive(::core::fmt::Debug, ::core::clone::Clone)]
-pub struct LedgerFields<S: ::rapyer::Sink = ::rapyer::Direct>(rt::Place<S>);
-impl<S: ::rapyer::Sink> rt::FieldHandle<S> for LedgerFields<S> {
-    fn at(instance: rt::Instance<S>, prefix: ::std::borrow::Cow<'static, str>) -> Self {
-        Self(rt::Place::new(instance, prefix))
-    }
+rt::handles! {
+    #[doc = " Atomic operations on the fields of one [`Ledger`], from `LedgerRepo::fields(pk)`."]
+    LedgerFields of Ledger:
+    balance: ::rapyer::IntField<S> = "balance",
 }
-impl<S: ::rapyer::Sink> LedgerFields<S> {
-    /// Atomic operations on [`Ledger::balance`].
-    pub fn balance(&self) -> ::rapyer::IntField<S> {
-        self.0.field("balance")
-    }
-}
-/// Several fields of one [`Ledger`] written in one atomic step (indexes and unique checks included): `LedgerRepo::patch(pk, &patch)`, or queued into a batch. `None` leaves a field as it is; a container is replaced whole.
-#[derive(
-    ::core::fmt::Debug,
-    ::core::clone::Clone,
-    ::core::default::Default,
-    ::core::cmp::PartialEq
-)]
-pub struct LedgerPatch {
-    /// The new [`Ledger::balance`].
-    pub balance: ::core::option::Option<i64>,
-}
-impl ::rapyer::Patch for LedgerPatch {
-    type Model = Ledger;
-    fn queue(&self, f: &LedgerFields<::rapyer::Batched>) {
-        rt::assign(f.balance(), self.balance.as_ref());
-    }
+rt::patch! {
+    #[doc = " Several fields of one [`Ledger`] written in one atomic step (indexes and unique checks included): `LedgerRepo::patch(pk, &patch)`, or queued into a batch. `None` leaves a field as it is; a container is replaced whole."]
+    LedgerPatch of Ledger:
+    balance: i64,
 }

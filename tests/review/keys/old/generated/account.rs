@@ -3,22 +3,19 @@
 
 use ::rapyer::__private as rt;
 /// The `Account` model of the schema.
-#[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::cmp::PartialEq)]
+#[derive(rt::Debug, rt::Clone, rt::PartialEq)]
 #[derive(::rapyer::serde::Serialize, ::rapyer::serde::Deserialize)]
 #[serde(crate = "::rapyer::serde")]
 pub struct Account {
     /// Schema type `int`.
     pub number: i64,
     /// Schema type `string`.
-    pub owner: ::std::string::String,
+    pub owner: rt::String,
 }
 impl Account {
     /// Creates an instance from its required fields; the others take their schema defaults
     /// (containers empty, optional fields `None`, a generated key a new random UUID).
-    pub fn new(
-        number: i64,
-        owner: impl ::core::convert::Into<::std::string::String>,
-    ) -> Self {
+    pub fn new(number: i64, owner: impl rt::Into<rt::String>) -> Self {
         Self {
             number,
             owner: owner.into(),
@@ -32,70 +29,32 @@ impl Account {
 impl ::rapyer::Model for Account {
     type Pk = i64;
     type Fields<S: ::rapyer::Sink> = AccountFields<S>;
-    const META: rt::ModelMeta = rt::ModelMeta {
-        name: "Account",
-        prefix: "Account",
-        schema_version: 1,
-        ttl_seconds: ::core::option::Option::None,
-        ttl_refresh: rt::TtlRefresh::Never,
-        buckets: 1,
-        slot_group: "Account",
-        containers: &[],
-        indexes: &[],
-        renames: &[],
-    };
+    const META: rt::ModelMeta = rt::ModelMeta::new("Account", 1);
     fn pk(&self) -> &Self::Pk {
         &self.number
     }
-    fn write_record(&self, w: &mut rt::RecordWriter) -> ::rapyer::Result<()> {
-        w.field("number", &self.number)?;
-        w.field("owner", &self.owner)?;
-        ::core::result::Result::Ok(())
-    }
-    fn read_record(r: &mut rt::RecordReader) -> ::rapyer::Result<Self> {
-        ::core::result::Result::Ok(Self {
-            number: r.field("number")?,
-            owner: r.field("owner")?,
-        })
+    rt::record! {
+        model:
+        number: field("number"),
+        owner: field("owner"),
     }
 }
 /// Repository of [`Account`]: every operation of [`rapyer::Repo`] (through `Deref`) and the queries of its indexes.
-#[derive(::core::fmt::Debug, ::core::clone::Clone)]
+#[derive(rt::Debug, rt::Clone)]
 pub struct AccountRepo(::rapyer::Repo<Account>);
-impl ::core::ops::Deref for AccountRepo {
+impl rt::Deref for AccountRepo {
     type Target = ::rapyer::Repo<Account>;
     fn deref(&self) -> &Self::Target {
         &self.0
     }
 }
-/// Atomic operations on the fields of one [`Account`], from `AccountRepo::fields(pk)`.
-#[derive(::core::fmt::Debug, ::core::clone::Clone)]
-pub struct AccountFields<S: ::rapyer::Sink = ::rapyer::Direct>(rt::Place<S>);
-impl<S: ::rapyer::Sink> rt::FieldHandle<S> for AccountFields<S> {
-    fn at(instance: rt::Instance<S>, prefix: ::std::borrow::Cow<'static, str>) -> Self {
-        Self(rt::Place::new(instance, prefix))
-    }
+rt::handles! {
+    #[doc = " Atomic operations on the fields of one [`Account`], from `AccountRepo::fields(pk)`."]
+    AccountFields of Account:
+    owner: ::rapyer::ValueField<rt::String, S> = "owner",
 }
-impl<S: ::rapyer::Sink> AccountFields<S> {
-    /// Atomic operations on [`Account::owner`].
-    pub fn owner(&self) -> ::rapyer::ValueField<::std::string::String, S> {
-        self.0.field("owner")
-    }
-}
-/// Several fields of one [`Account`] written in one atomic step (indexes and unique checks included): `AccountRepo::patch(pk, &patch)`, or queued into a batch. `None` leaves a field as it is; a container is replaced whole.
-#[derive(
-    ::core::fmt::Debug,
-    ::core::clone::Clone,
-    ::core::default::Default,
-    ::core::cmp::PartialEq
-)]
-pub struct AccountPatch {
-    /// The new [`Account::owner`].
-    pub owner: ::core::option::Option<::std::string::String>,
-}
-impl ::rapyer::Patch for AccountPatch {
-    type Model = Account;
-    fn queue(&self, f: &AccountFields<::rapyer::Batched>) {
-        rt::assign(f.owner(), self.owner.as_ref());
-    }
+rt::patch! {
+    #[doc = " Several fields of one [`Account`] written in one atomic step (indexes and unique checks included): `AccountRepo::patch(pk, &patch)`, or queued into a batch. `None` leaves a field as it is; a container is replaced whole."]
+    AccountPatch of Account:
+    owner: rt::String,
 }

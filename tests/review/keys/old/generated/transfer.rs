@@ -3,7 +3,7 @@
 
 use ::rapyer::__private as rt;
 /// The `Transfer` model of the schema.
-#[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::cmp::PartialEq)]
+#[derive(rt::Debug, rt::Clone, rt::PartialEq)]
 #[derive(::rapyer::serde::Serialize, ::rapyer::serde::Deserialize)]
 #[serde(crate = "::rapyer::serde")]
 pub struct Transfer {
@@ -14,7 +14,7 @@ pub struct Transfer {
     /// Schema type `ref<Account>`.
     pub from: ::rapyer::Ref<super::Account>,
     /// Schema type `optional<ref<Account>>`.
-    pub to: ::core::option::Option<::rapyer::Ref<super::Account>>,
+    pub to: rt::Option<::rapyer::Ref<super::Account>>,
 }
 impl Transfer {
     /// Creates an instance from its required fields; the others take their schema defaults
@@ -23,7 +23,7 @@ impl Transfer {
         Self {
             id: ::rapyer::Uuid::new_v4(),
             from,
-            to: ::core::option::Option::None,
+            to: rt::None,
         }
     }
     /// The repository of this model on `client`.
@@ -34,83 +34,35 @@ impl Transfer {
 impl ::rapyer::Model for Transfer {
     type Pk = ::rapyer::Uuid;
     type Fields<S: ::rapyer::Sink> = TransferFields<S>;
-    const META: rt::ModelMeta = rt::ModelMeta {
-        name: "Transfer",
-        prefix: "Transfer",
-        schema_version: 1,
-        ttl_seconds: ::core::option::Option::None,
-        ttl_refresh: rt::TtlRefresh::Never,
-        buckets: 1,
-        slot_group: "Transfer",
-        containers: &[],
-        indexes: &[],
-        renames: &[],
-    };
+    const META: rt::ModelMeta = rt::ModelMeta::new("Transfer", 1);
     fn pk(&self) -> &Self::Pk {
         &self.id
     }
-    fn write_record(&self, w: &mut rt::RecordWriter) -> ::rapyer::Result<()> {
-        w.field("id", &self.id)?;
-        w.field("from", &self.from)?;
-        w.optional("to", &self.to)?;
-        ::core::result::Result::Ok(())
-    }
-    fn read_record(r: &mut rt::RecordReader) -> ::rapyer::Result<Self> {
-        ::core::result::Result::Ok(Self {
-            id: r.field("id")?,
-            from: r.field("from")?,
-            to: r.optional("to")?,
-        })
+    rt::record! {
+        model:
+        id: field("id"),
+        from: field("from"),
+        to: optional("to"),
     }
 }
 /// Repository of [`Transfer`]: every operation of [`rapyer::Repo`] (through `Deref`) and the queries of its indexes.
-#[derive(::core::fmt::Debug, ::core::clone::Clone)]
+#[derive(rt::Debug, rt::Clone)]
 pub struct TransferRepo(::rapyer::Repo<Transfer>);
-impl ::core::ops::Deref for TransferRepo {
+impl rt::Deref for TransferRepo {
     type Target = ::rapyer::Repo<Transfer>;
     fn deref(&self) -> &Self::Target {
         &self.0
     }
 }
-/// Atomic operations on the fields of one [`Transfer`], from `TransferRepo::fields(pk)`.
-#[derive(::core::fmt::Debug, ::core::clone::Clone)]
-pub struct TransferFields<S: ::rapyer::Sink = ::rapyer::Direct>(rt::Place<S>);
-impl<S: ::rapyer::Sink> rt::FieldHandle<S> for TransferFields<S> {
-    fn at(instance: rt::Instance<S>, prefix: ::std::borrow::Cow<'static, str>) -> Self {
-        Self(rt::Place::new(instance, prefix))
-    }
+rt::handles! {
+    #[doc = " Atomic operations on the fields of one [`Transfer`], from `TransferRepo::fields(pk)`."]
+    TransferFields of Transfer:
+    from: ::rapyer::ValueField<::rapyer::Ref<super::Account>, S> = "from",
+    to: ::rapyer::OptionalField<::rapyer::Ref<super::Account>, ::rapyer::Plain, S> = "to",
 }
-impl<S: ::rapyer::Sink> TransferFields<S> {
-    /// Atomic operations on [`Transfer::from`].
-    pub fn from(&self) -> ::rapyer::ValueField<::rapyer::Ref<super::Account>, S> {
-        self.0.field("from")
-    }
-    /// Atomic operations on [`Transfer::to`].
-    pub fn to(
-        &self,
-    ) -> ::rapyer::OptionalField<::rapyer::Ref<super::Account>, ::rapyer::Plain, S> {
-        self.0.field("to")
-    }
-}
-/// Several fields of one [`Transfer`] written in one atomic step (indexes and unique checks included): `TransferRepo::patch(pk, &patch)`, or queued into a batch. `None` leaves a field as it is; a container is replaced whole.
-#[derive(
-    ::core::fmt::Debug,
-    ::core::clone::Clone,
-    ::core::default::Default,
-    ::core::cmp::PartialEq
-)]
-pub struct TransferPatch {
-    /// The new [`Transfer::from`].
-    pub from: ::core::option::Option<::rapyer::Ref<super::Account>>,
-    /// The new [`Transfer::to`].
-    pub to: ::core::option::Option<
-        ::core::option::Option<::rapyer::Ref<super::Account>>,
-    >,
-}
-impl ::rapyer::Patch for TransferPatch {
-    type Model = Transfer;
-    fn queue(&self, f: &TransferFields<::rapyer::Batched>) {
-        rt::assign(f.from(), self.from.as_ref());
-        rt::assign(f.to(), self.to.as_ref());
-    }
+rt::patch! {
+    #[doc = " Several fields of one [`Transfer`] written in one atomic step (indexes and unique checks included): `TransferRepo::patch(pk, &patch)`, or queued into a batch. `None` leaves a field as it is; a container is replaced whole."]
+    TransferPatch of Transfer:
+    from: ::rapyer::Ref<super::Account>,
+    to: rt::Option<::rapyer::Ref<super::Account>>,
 }

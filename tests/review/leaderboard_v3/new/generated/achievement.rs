@@ -4,16 +4,14 @@
 use ::rapyer::__private as rt;
 /// Badges a player can earn.
 #[derive(
-    ::core::fmt::Debug,
-    ::core::clone::Clone,
-    ::core::marker::Copy,
-    ::core::hash::Hash
-)]
-#[derive(
-    ::core::cmp::PartialEq,
-    ::core::cmp::Eq,
-    ::core::cmp::PartialOrd,
-    ::core::cmp::Ord
+    rt::Debug,
+    rt::Clone,
+    rt::Copy,
+    rt::Hash,
+    rt::PartialEq,
+    rt::Eq,
+    rt::PartialOrd,
+    rt::Ord
 )]
 #[derive(::rapyer::serde::Serialize, ::rapyer::serde::Deserialize)]
 #[serde(crate = "::rapyer::serde")]
@@ -49,16 +47,14 @@ impl Achievement {
         }
     }
 }
-impl ::core::fmt::Display for Achievement {
-    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+impl rt::Display for Achievement {
+    fn fmt(&self, f: &mut rt::Formatter<'_>) -> ::core::fmt::Result {
         f.write_str(self.as_str())
     }
 }
 impl ::rapyer::Codec for Achievement {
-    fn encode(
-        &self,
-    ) -> ::core::result::Result<::std::vec::Vec<u8>, ::rapyer::CodecError> {
-        ::core::result::Result::Ok(self.as_str().as_bytes().to_vec())
+    fn encode(&self) -> ::core::result::Result<rt::Vec<u8>, ::rapyer::CodecError> {
+        rt::Ok(self.as_str().as_bytes().to_vec())
     }
     fn decode(raw: &[u8]) -> ::core::result::Result<Self, ::rapyer::CodecError> {
         Self::ALL

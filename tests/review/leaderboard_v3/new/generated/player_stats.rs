@@ -3,7 +3,7 @@
 
 use ::rapyer::__private as rt;
 /// The `PlayerStats` struct of the schema.
-#[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::cmp::PartialEq)]
+#[derive(rt::Debug, rt::Clone, rt::PartialEq)]
 #[derive(::rapyer::serde::Serialize, ::rapyer::serde::Deserialize)]
 #[serde(crate = "::rapyer::serde")]
 pub struct PlayerStats {
@@ -39,26 +39,13 @@ impl rt::Flat for PlayerStats {
         "avg_score",
         "best_score",
     ];
-    fn write_flat(
-        &self,
-        w: &mut rt::RecordWriter,
-        prefix: &str,
-    ) -> ::rapyer::Result<()> {
-        w.field(&[prefix, "total_games"].concat(), &self.total_games)?;
-        w.field(&[prefix, "wins"].concat(), &self.wins)?;
-        w.field(&[prefix, "losses"].concat(), &self.losses)?;
-        w.field(&[prefix, "avg_score"].concat(), &self.avg_score)?;
-        w.field(&[prefix, "best_score"].concat(), &self.best_score)?;
-        ::core::result::Result::Ok(())
-    }
-    fn read_flat(r: &mut rt::RecordReader, prefix: &str) -> ::rapyer::Result<Self> {
-        ::core::result::Result::Ok(Self {
-            total_games: r.field(&[prefix, "total_games"].concat())?,
-            wins: r.field(&[prefix, "wins"].concat())?,
-            losses: r.field(&[prefix, "losses"].concat())?,
-            avg_score: r.field(&[prefix, "avg_score"].concat())?,
-            best_score: r.field_or(&[prefix, "best_score"].concat(), || 0i64)?,
-        })
+    rt::record! {
+        flat:
+        total_games: field("total_games"),
+        wins: field("wins"),
+        losses: field("losses"),
+        avg_score: field("avg_score"),
+        best_score: field("best_score", 0i64),
     }
 }
 impl rt::Finite for PlayerStats {
@@ -66,35 +53,14 @@ impl rt::Finite for PlayerStats {
         rt::Finite::all_finite(&self.avg_score)
     }
 }
-/// Atomic operations on the fields of a [`PlayerStats`] stored in an instance, from the handle of the field that holds it.
-#[derive(::core::fmt::Debug, ::core::clone::Clone)]
-pub struct PlayerStatsFields<S: ::rapyer::Sink = ::rapyer::Direct>(rt::Place<S>);
-impl<S: ::rapyer::Sink> rt::FieldHandle<S> for PlayerStatsFields<S> {
-    fn at(instance: rt::Instance<S>, prefix: ::std::borrow::Cow<'static, str>) -> Self {
-        Self(rt::Place::new(instance, prefix))
-    }
-}
-impl<S: ::rapyer::Sink> PlayerStatsFields<S> {
-    /// Atomic operations on [`PlayerStats::total_games`].
-    pub fn total_games(&self) -> ::rapyer::IntField<S> {
-        self.0.field("total_games")
-    }
-    /// Atomic operations on [`PlayerStats::wins`].
-    pub fn wins(&self) -> ::rapyer::IntField<S> {
-        self.0.field("wins")
-    }
-    /// Atomic operations on [`PlayerStats::losses`].
-    pub fn losses(&self) -> ::rapyer::IntField<S> {
-        self.0.field("losses")
-    }
-    /// Atomic operations on [`PlayerStats::avg_score`].
-    pub fn avg_score(&self) -> ::rapyer::FloatField<S> {
-        self.0.field("avg_score")
-    }
-    /// Atomic operations on [`PlayerStats::best_score`].
-    pub fn best_score(&self) -> ::rapyer::IntField<S> {
-        self.0.field::<::rapyer::IntField<S>>("best_score").with_default(0i64)
-    }
+rt::handles! {
+    #[doc = " Atomic operations on the fields of a [`PlayerStats`] stored in an instance, from the handle of the field that holds it."]
+    PlayerStatsFields of PlayerStats:
+    total_games: ::rapyer::IntField<S> = "total_games",
+    wins: ::rapyer::IntField<S> = "wins",
+    losses: ::rapyer::IntField<S> = "losses",
+    avg_score: ::rapyer::FloatField<S> = "avg_score",
+    best_score: ::rapyer::IntField<S> = "best_score" default 0i64,
 }
 impl<S: ::rapyer::Sink> PlayerStatsFields<S> {
     /// Reads the whole struct in one step.

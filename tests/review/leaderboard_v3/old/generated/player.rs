@@ -3,7 +3,7 @@
 
 use ::rapyer::__private as rt;
 /// A player on the leaderboard.
-#[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::cmp::PartialEq)]
+#[derive(rt::Debug, rt::Clone, rt::PartialEq)]
 #[derive(::rapyer::serde::Serialize, ::rapyer::serde::Deserialize)]
 #[serde(crate = "::rapyer::serde")]
 pub struct Player {
@@ -12,7 +12,7 @@ pub struct Player {
     /// Schema type `uuid`.
     pub id: ::rapyer::Uuid,
     /// Schema type `string`, `unique` index.
-    pub username: ::std::string::String,
+    pub username: rt::String,
     /// Schema type `int`, default `0`, `sorted` index.
     pub score: i64,
     /// Schema type `int`, default `0`.
@@ -26,22 +26,16 @@ pub struct Player {
     /// Schema type `int`, default `0`.
     pub streak: i64,
     /// Schema type `list<Achievement>`.
-    pub achievements: ::std::vec::Vec<super::Achievement>,
+    pub achievements: rt::Vec<super::Achievement>,
     /// Schema type `PlayerStats`.
     pub stats: super::PlayerStats,
     /// Schema type `map<string, string>`.
-    pub metadata: ::std::collections::BTreeMap<
-        ::std::string::String,
-        ::std::string::String,
-    >,
+    pub metadata: rt::BTreeMap<rt::String, rt::String>,
 }
 impl Player {
     /// Creates an instance from its required fields; the others take their schema defaults
     /// (containers empty, optional fields `None`, a generated key a new random UUID).
-    pub fn new(
-        username: impl ::core::convert::Into<::std::string::String>,
-        stats: super::PlayerStats,
-    ) -> Self {
+    pub fn new(username: impl rt::Into<rt::String>, stats: super::PlayerStats) -> Self {
         Self {
             id: ::rapyer::Uuid::new_v4(),
             username: username.into(),
@@ -50,9 +44,9 @@ impl Player {
             losses: 0i64,
             inventory_count: 0i64,
             streak: 0i64,
-            achievements: ::std::vec::Vec::new(),
+            achievements: rt::Vec::new(),
             stats,
-            metadata: ::std::collections::BTreeMap::new(),
+            metadata: rt::BTreeMap::new(),
         }
     }
     /// The repository of this model on `client`.
@@ -64,13 +58,6 @@ impl ::rapyer::Model for Player {
     type Pk = ::rapyer::Uuid;
     type Fields<S: ::rapyer::Sink> = PlayerFields<S>;
     const META: rt::ModelMeta = rt::ModelMeta {
-        name: "Player",
-        prefix: "Player",
-        schema_version: 2,
-        ttl_seconds: ::core::option::Option::None,
-        ttl_refresh: rt::TtlRefresh::Never,
-        buckets: 1,
-        slot_group: "Player",
         containers: &[
             rt::ContainerMeta::new("achievements", rt::ContainerKind::List),
             rt::ContainerMeta::new("metadata", rt::ContainerKind::Map),
@@ -79,43 +66,29 @@ impl ::rapyer::Model for Player {
             rt::IndexMeta::new("username", rt::IndexKind::Unique),
             rt::IndexMeta::new("score", rt::IndexKind::SortedInt),
         ],
-        renames: &[],
+        ..rt::ModelMeta::new("Player", 2)
     };
     fn pk(&self) -> &Self::Pk {
         &self.id
     }
-    fn write_record(&self, w: &mut rt::RecordWriter) -> ::rapyer::Result<()> {
-        w.field("id", &self.id)?;
-        w.field("username", &self.username)?;
-        w.field("score", &self.score)?;
-        w.field("wins", &self.wins)?;
-        w.field("losses", &self.losses)?;
-        w.field("inventory_count", &self.inventory_count)?;
-        w.field("streak", &self.streak)?;
-        w.list("achievements", &self.achievements)?;
-        w.flat("stats.", &self.stats)?;
-        w.map("metadata", &self.metadata)?;
-        ::core::result::Result::Ok(())
-    }
-    fn read_record(r: &mut rt::RecordReader) -> ::rapyer::Result<Self> {
-        ::core::result::Result::Ok(Self {
-            id: r.field("id")?,
-            username: r.field("username")?,
-            score: r.field_or("score", || 0i64)?,
-            wins: r.field_or("wins", || 0i64)?,
-            losses: r.field_or("losses", || 0i64)?,
-            inventory_count: r.field_or("inventory_count", || 0i64)?,
-            streak: r.field_or("streak", || 0i64)?,
-            achievements: r.list("achievements")?,
-            stats: r.flat("stats.")?,
-            metadata: r.map("metadata")?,
-        })
+    rt::record! {
+        model:
+        id: field("id"),
+        username: field("username"),
+        score: field("score", 0i64),
+        wins: field("wins", 0i64),
+        losses: field("losses", 0i64),
+        inventory_count: field("inventory_count", 0i64),
+        streak: field("streak", 0i64),
+        achievements: list("achievements"),
+        stats: flat("stats."),
+        metadata: map("metadata"),
     }
 }
 /// Repository of [`Player`]: every operation of [`rapyer::Repo`] (through `Deref`) and the queries of its indexes.
-#[derive(::core::fmt::Debug, ::core::clone::Clone)]
+#[derive(rt::Debug, rt::Clone)]
 pub struct PlayerRepo(::rapyer::Repo<Player>);
-impl ::core::ops::Deref for PlayerRepo {
+impl rt::Deref for PlayerRepo {
     type Target = ::rapyer::Repo<Player>;
     fn deref(&self) -> &Self::Target {
         &self.0
@@ -123,14 +96,14 @@ impl ::core::ops::Deref for PlayerRepo {
 }
 impl PlayerRepo {
     /// Queries of the `unique` index on `"username"`.
-    pub fn by_username(&self) -> ::rapyer::UniqueIndex<Player, ::std::string::String> {
+    pub fn by_username(&self) -> ::rapyer::UniqueIndex<Player, rt::String> {
         ::rapyer::UniqueIndex::new(&self.0, "username")
     }
     /// The instance whose `"username"` is `value`, if any: one round trip.
     pub async fn get_by_username(
         &self,
-        value: impl ::core::convert::Into<::std::string::String>,
-    ) -> ::rapyer::Result<::core::option::Option<Player>> {
+        value: impl rt::Into<rt::String>,
+    ) -> ::rapyer::Result<rt::Option<Player>> {
         self.by_username().get(value).await
     }
     /// Queries of the `sorted` index on `"score"`.
@@ -138,96 +111,29 @@ impl PlayerRepo {
         ::rapyer::SortedIndex::new(&self.0, "score")
     }
 }
-/// Atomic operations on the fields of one [`Player`], from `PlayerRepo::fields(pk)`.
-#[derive(::core::fmt::Debug, ::core::clone::Clone)]
-pub struct PlayerFields<S: ::rapyer::Sink = ::rapyer::Direct>(rt::Place<S>);
-impl<S: ::rapyer::Sink> rt::FieldHandle<S> for PlayerFields<S> {
-    fn at(instance: rt::Instance<S>, prefix: ::std::borrow::Cow<'static, str>) -> Self {
-        Self(rt::Place::new(instance, prefix))
-    }
+rt::handles! {
+    #[doc = " Atomic operations on the fields of one [`Player`], from `PlayerRepo::fields(pk)`."]
+    PlayerFields of Player:
+    username: ::rapyer::ValueField<rt::String, S> = "username",
+    score: ::rapyer::IntField<S> = "score" default 0i64,
+    wins: ::rapyer::IntField<S> = "wins" default 0i64,
+    losses: ::rapyer::IntField<S> = "losses" default 0i64,
+    inventory_count: ::rapyer::IntField<S> = "inventory_count" default 0i64,
+    streak: ::rapyer::IntField<S> = "streak" default 0i64,
+    achievements: ::rapyer::ListField<super::Achievement, ::rapyer::Plain, S> = "achievements",
+    stats: super::PlayerStatsFields<S> = "stats.",
+    metadata: ::rapyer::MapField<rt::String, ::rapyer::Plain, S> = "metadata",
 }
-impl<S: ::rapyer::Sink> PlayerFields<S> {
-    /// Atomic operations on [`Player::username`].
-    pub fn username(&self) -> ::rapyer::ValueField<::std::string::String, S> {
-        self.0.field("username")
-    }
-    /// Atomic operations on [`Player::score`].
-    pub fn score(&self) -> ::rapyer::IntField<S> {
-        self.0.field::<::rapyer::IntField<S>>("score").with_default(0i64)
-    }
-    /// Atomic operations on [`Player::wins`].
-    pub fn wins(&self) -> ::rapyer::IntField<S> {
-        self.0.field::<::rapyer::IntField<S>>("wins").with_default(0i64)
-    }
-    /// Atomic operations on [`Player::losses`].
-    pub fn losses(&self) -> ::rapyer::IntField<S> {
-        self.0.field::<::rapyer::IntField<S>>("losses").with_default(0i64)
-    }
-    /// Atomic operations on [`Player::inventory_count`].
-    pub fn inventory_count(&self) -> ::rapyer::IntField<S> {
-        self.0.field::<::rapyer::IntField<S>>("inventory_count").with_default(0i64)
-    }
-    /// Atomic operations on [`Player::streak`].
-    pub fn streak(&self) -> ::rapyer::IntField<S> {
-        self.0.field::<::rapyer::IntField<S>>("streak").with_default(0i64)
-    }
-    /// Atomic operations on [`Player::achievements`].
-    pub fn achievements(
-        &self,
-    ) -> ::rapyer::ListField<super::Achievement, ::rapyer::Plain, S> {
-        self.0.field("achievements")
-    }
-    /// Atomic operations on [`Player::stats`].
-    pub fn stats(&self) -> super::PlayerStatsFields<S> {
-        self.0.field("stats.")
-    }
-    /// Atomic operations on [`Player::metadata`].
-    pub fn metadata(
-        &self,
-    ) -> ::rapyer::MapField<::std::string::String, ::rapyer::Plain, S> {
-        self.0.field("metadata")
-    }
-}
-/// Several fields of one [`Player`] written in one atomic step (indexes and unique checks included): `PlayerRepo::patch(pk, &patch)`, or queued into a batch. `None` leaves a field as it is; a container is replaced whole.
-#[derive(
-    ::core::fmt::Debug,
-    ::core::clone::Clone,
-    ::core::default::Default,
-    ::core::cmp::PartialEq
-)]
-pub struct PlayerPatch {
-    /// The new [`Player::username`].
-    pub username: ::core::option::Option<::std::string::String>,
-    /// The new [`Player::score`].
-    pub score: ::core::option::Option<i64>,
-    /// The new [`Player::wins`].
-    pub wins: ::core::option::Option<i64>,
-    /// The new [`Player::losses`].
-    pub losses: ::core::option::Option<i64>,
-    /// The new [`Player::inventory_count`].
-    pub inventory_count: ::core::option::Option<i64>,
-    /// The new [`Player::streak`].
-    pub streak: ::core::option::Option<i64>,
-    /// The new [`Player::achievements`].
-    pub achievements: ::core::option::Option<::std::vec::Vec<super::Achievement>>,
-    /// The new [`Player::stats`].
-    pub stats: ::core::option::Option<super::PlayerStats>,
-    /// The new [`Player::metadata`].
-    pub metadata: ::core::option::Option<
-        ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
-    >,
-}
-impl ::rapyer::Patch for PlayerPatch {
-    type Model = Player;
-    fn queue(&self, f: &PlayerFields<::rapyer::Batched>) {
-        rt::assign(f.username(), self.username.as_ref());
-        rt::assign(f.score(), self.score.as_ref());
-        rt::assign(f.wins(), self.wins.as_ref());
-        rt::assign(f.losses(), self.losses.as_ref());
-        rt::assign(f.inventory_count(), self.inventory_count.as_ref());
-        rt::assign(f.streak(), self.streak.as_ref());
-        rt::assign(f.achievements(), self.achievements.as_ref());
-        rt::assign(f.stats(), self.stats.as_ref());
-        rt::assign(f.metadata(), self.metadata.as_ref());
-    }
+rt::patch! {
+    #[doc = " Several fields of one [`Player`] written in one atomic step (indexes and unique checks included): `PlayerRepo::patch(pk, &patch)`, or queued into a batch. `None` leaves a field as it is; a container is replaced whole."]
+    PlayerPatch of Player:
+    username: rt::String,
+    score: i64,
+    wins: i64,
+    losses: i64,
+    inventory_count: i64,
+    streak: i64,
+    achievements: rt::Vec<super::Achievement>,
+    stats: super::PlayerStats,
+    metadata: rt::BTreeMap<rt::String, rt::String>,
 }

@@ -3,7 +3,7 @@
 
 use ::rapyer::__private as rt;
 /// The `Season` model of the schema.
-#[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::cmp::PartialEq)]
+#[derive(rt::Debug, rt::Clone, rt::PartialEq)]
 #[derive(::rapyer::serde::Serialize, ::rapyer::serde::Deserialize)]
 #[serde(crate = "::rapyer::serde")]
 pub struct Season {
@@ -31,70 +31,32 @@ impl Season {
 impl ::rapyer::Model for Season {
     type Pk = ::rapyer::Uuid;
     type Fields<S: ::rapyer::Sink> = SeasonFields<S>;
-    const META: rt::ModelMeta = rt::ModelMeta {
-        name: "Season",
-        prefix: "Season",
-        schema_version: 2,
-        ttl_seconds: ::core::option::Option::None,
-        ttl_refresh: rt::TtlRefresh::Never,
-        buckets: 1,
-        slot_group: "Season",
-        containers: &[],
-        indexes: &[],
-        renames: &[],
-    };
+    const META: rt::ModelMeta = rt::ModelMeta::new("Season", 2);
     fn pk(&self) -> &Self::Pk {
         &self.id
     }
-    fn write_record(&self, w: &mut rt::RecordWriter) -> ::rapyer::Result<()> {
-        w.field("id", &self.id)?;
-        w.field("number", &self.number)?;
-        ::core::result::Result::Ok(())
-    }
-    fn read_record(r: &mut rt::RecordReader) -> ::rapyer::Result<Self> {
-        ::core::result::Result::Ok(Self {
-            id: r.field("id")?,
-            number: r.field("number")?,
-        })
+    rt::record! {
+        model:
+        id: field("id"),
+        number: field("number"),
     }
 }
 /// Repository of [`Season`]: every operation of [`rapyer::Repo`] (through `Deref`) and the queries of its indexes.
-#[derive(::core::fmt::Debug, ::core::clone::Clone)]
+#[derive(rt::Debug, rt::Clone)]
 pub struct SeasonRepo(::rapyer::Repo<Season>);
-impl ::core::ops::Deref for SeasonRepo {
+impl rt::Deref for SeasonRepo {
     type Target = ::rapyer::Repo<Season>;
     fn deref(&self) -> &Self::Target {
         &self.0
     }
 }
-/// Atomic operations on the fields of one [`Season`], from `SeasonRepo::fields(pk)`.
-#[derive(::core::fmt::Debug, ::core::clone::Clone)]
-pub struct SeasonFields<S: ::rapyer::Sink = ::rapyer::Direct>(rt::Place<S>);
-impl<S: ::rapyer::Sink> rt::FieldHandle<S> for SeasonFields<S> {
-    fn at(instance: rt::Instance<S>, prefix: ::std::borrow::Cow<'static, str>) -> Self {
-        Self(rt::Place::new(instance, prefix))
-    }
+rt::handles! {
+    #[doc = " Atomic operations on the fields of one [`Season`], from `SeasonRepo::fields(pk)`."]
+    SeasonFields of Season:
+    number: ::rapyer::IntField<S> = "number",
 }
-impl<S: ::rapyer::Sink> SeasonFields<S> {
-    /// Atomic operations on [`Season::number`].
-    pub fn number(&self) -> ::rapyer::IntField<S> {
-        self.0.field("number")
-    }
-}
-/// Several fields of one [`Season`] written in one atomic step (indexes and unique checks included): `SeasonRepo::patch(pk, &patch)`, or queued into a batch. `None` leaves a field as it is; a container is replaced whole.
-#[derive(
-    ::core::fmt::Debug,
-    ::core::clone::Clone,
-    ::core::default::Default,
-    ::core::cmp::PartialEq
-)]
-pub struct SeasonPatch {
-    /// The new [`Season::number`].
-    pub number: ::core::option::Option<i64>,
-}
-impl ::rapyer::Patch for SeasonPatch {
-    type Model = Season;
-    fn queue(&self, f: &SeasonFields<::rapyer::Batched>) {
-        rt::assign(f.number(), self.number.as_ref());
-    }
+rt::patch! {
+    #[doc = " Several fields of one [`Season`] written in one atomic step (indexes and unique checks included): `SeasonRepo::patch(pk, &patch)`, or queued into a batch. `None` leaves a field as it is; a container is replaced whole."]
+    SeasonPatch of Season:
+    number: i64,
 }

@@ -3,7 +3,7 @@
 
 use ::rapyer::__private as rt;
 /// The `Player` model of the schema.
-#[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::cmp::PartialEq)]
+#[derive(rt::Debug, rt::Clone, rt::PartialEq)]
 #[derive(::rapyer::serde::Serialize, ::rapyer::serde::Deserialize)]
 #[serde(crate = "::rapyer::serde")]
 pub struct Player {
@@ -12,18 +12,18 @@ pub struct Player {
     /// Schema type `uuid`.
     pub id: ::rapyer::Uuid,
     /// Schema type `string`.
-    pub name: ::std::string::String,
+    pub name: rt::String,
     /// Schema type `int`, default `0`, `sorted` index.
     pub points: i64,
     /// Schema type `string`.
-    pub nick: ::std::string::String,
+    pub nick: rt::String,
 }
 impl Player {
     /// Creates an instance from its required fields; the others take their schema defaults
     /// (containers empty, optional fields `None`, a generated key a new random UUID).
     pub fn new(
-        name: impl ::core::convert::Into<::std::string::String>,
-        nick: impl ::core::convert::Into<::std::string::String>,
+        name: impl rt::Into<rt::String>,
+        nick: impl rt::Into<rt::String>,
     ) -> Self {
         Self {
             id: ::rapyer::Uuid::new_v4(),
@@ -41,40 +41,24 @@ impl ::rapyer::Model for Player {
     type Pk = ::rapyer::Uuid;
     type Fields<S: ::rapyer::Sink> = PlayerFields<S>;
     const META: rt::ModelMeta = rt::ModelMeta {
-        name: "Player",
-        prefix: "Player",
-        schema_version: 1,
-        ttl_seconds: ::core::option::Option::None,
-        ttl_refresh: rt::TtlRefresh::Never,
-        buckets: 1,
-        slot_group: "Player",
-        containers: &[],
         indexes: &[rt::IndexMeta::new("points", rt::IndexKind::SortedInt)],
-        renames: &[],
+        ..rt::ModelMeta::new("Player", 1)
     };
     fn pk(&self) -> &Self::Pk {
         &self.id
     }
-    fn write_record(&self, w: &mut rt::RecordWriter) -> ::rapyer::Result<()> {
-        w.field("id", &self.id)?;
-        w.field("name", &self.name)?;
-        w.field("points", &self.points)?;
-        w.field("nick", &self.nick)?;
-        ::core::result::Result::Ok(())
-    }
-    fn read_record(r: &mut rt::RecordReader) -> ::rapyer::Result<Self> {
-        ::core::result::Result::Ok(Self {
-            id: r.field("id")?,
-            name: r.field("name")?,
-            points: r.field_or("points", || 0i64)?,
-            nick: r.field("nick")?,
-        })
+    rt::record! {
+        model:
+        id: field("id"),
+        name: field("name"),
+        points: field("points", 0i64),
+        nick: field("nick"),
     }
 }
 /// Repository of [`Player`]: every operation of [`rapyer::Repo`] (through `Deref`) and the queries of its indexes.
-#[derive(::core::fmt::Debug, ::core::clone::Clone)]
+#[derive(rt::Debug, rt::Clone)]
 pub struct PlayerRepo(::rapyer::Repo<Player>);
-impl ::core::ops::Deref for PlayerRepo {
+impl rt::Deref for PlayerRepo {
     type Target = ::rapyer::Repo<Player>;
     fn deref(&self) -> &Self::Target {
         &self.0
@@ -86,48 +70,17 @@ impl PlayerRepo {
         ::rapyer::SortedIndex::new(&self.0, "points")
     }
 }
-/// Atomic operations on the fields of one [`Player`], from `PlayerRepo::fields(pk)`.
-#[derive(::core::fmt::Debug, ::core::clone::Clone)]
-pub struct PlayerFields<S: ::rapyer::Sink = ::rapyer::Direct>(rt::Place<S>);
-impl<S: ::rapyer::Sink> rt::FieldHandle<S> for PlayerFields<S> {
-    fn at(instance: rt::Instance<S>, prefix: ::std::borrow::Cow<'static, str>) -> Self {
-        Self(rt::Place::new(instance, prefix))
-    }
+rt::handles! {
+    #[doc = " Atomic operations on the fields of one [`Player`], from `PlayerRepo::fields(pk)`."]
+    PlayerFields of Player:
+    name: ::rapyer::ValueField<rt::String, S> = "name",
+    points: ::rapyer::IntField<S> = "points" default 0i64,
+    nick: ::rapyer::ValueField<rt::String, S> = "nick",
 }
-impl<S: ::rapyer::Sink> PlayerFields<S> {
-    /// Atomic operations on [`Player::name`].
-    pub fn name(&self) -> ::rapyer::ValueField<::std::string::String, S> {
-        self.0.field("name")
-    }
-    /// Atomic operations on [`Player::points`].
-    pub fn points(&self) -> ::rapyer::IntField<S> {
-        self.0.field::<::rapyer::IntField<S>>("points").with_default(0i64)
-    }
-    /// Atomic operations on [`Player::nick`].
-    pub fn nick(&self) -> ::rapyer::ValueField<::std::string::String, S> {
-        self.0.field("nick")
-    }
-}
-/// Several fields of one [`Player`] written in one atomic step (indexes and unique checks included): `PlayerRepo::patch(pk, &patch)`, or queued into a batch. `None` leaves a field as it is; a container is replaced whole.
-#[derive(
-    ::core::fmt::Debug,
-    ::core::clone::Clone,
-    ::core::default::Default,
-    ::core::cmp::PartialEq
-)]
-pub struct PlayerPatch {
-    /// The new [`Player::name`].
-    pub name: ::core::option::Option<::std::string::String>,
-    /// The new [`Player::points`].
-    pub points: ::core::option::Option<i64>,
-    /// The new [`Player::nick`].
-    pub nick: ::core::option::Option<::std::string::String>,
-}
-impl ::rapyer::Patch for PlayerPatch {
-    type Model = Player;
-    fn queue(&self, f: &PlayerFields<::rapyer::Batched>) {
-        rt::assign(f.name(), self.name.as_ref());
-        rt::assign(f.points(), self.points.as_ref());
-        rt::assign(f.nick(), self.nick.as_ref());
-    }
+rt::patch! {
+    #[doc = " Several fields of one [`Player`] written in one atomic step (indexes and unique checks included): `PlayerRepo::patch(pk, &patch)`, or queued into a batch. `None` leaves a field as it is; a container is replaced whole."]
+    PlayerPatch of Player:
+    name: rt::String,
+    points: i64,
+    nick: rt::String,
 }

@@ -3,7 +3,7 @@
 
 use ::rapyer::__private as rt;
 /// The `Size` struct of the schema.
-#[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::cmp::PartialEq)]
+#[derive(rt::Debug, rt::Clone, rt::PartialEq)]
 #[derive(::rapyer::serde::Serialize, ::rapyer::serde::Deserialize)]
 #[serde(crate = "::rapyer::serde")]
 pub struct Size {
@@ -19,34 +19,16 @@ impl Size {
 }
 impl rt::Flat for Size {
     const LEAVES: &'static [&'static str] = &["w"];
-    fn write_flat(
-        &self,
-        w: &mut rt::RecordWriter,
-        prefix: &str,
-    ) -> ::rapyer::Result<()> {
-        w.field(&[prefix, "w"].concat(), &self.w)?;
-        ::core::result::Result::Ok(())
-    }
-    fn read_flat(r: &mut rt::RecordReader, prefix: &str) -> ::rapyer::Result<Self> {
-        ::core::result::Result::Ok(Self {
-            w: r.field(&[prefix, "w"].concat())?,
-        })
+    rt::record! {
+        flat:
+        w: field("w"),
     }
 }
 impl rt::Finite for Size {}
-/// Atomic operations on the fields of a [`Size`] stored in an instance, from the handle of the field that holds it.
-#[derive(::core::fmt::Debug, ::core::clone::Clone)]
-pub struct SizeFields<S: ::rapyer::Sink = ::rapyer::Direct>(rt::Place<S>);
-impl<S: ::rapyer::Sink> rt::FieldHandle<S> for SizeFields<S> {
-    fn at(instance: rt::Instance<S>, prefix: ::std::borrow::Cow<'static, str>) -> Self {
-        Self(rt::Place::new(instance, prefix))
-    }
-}
-impl<S: ::rapyer::Sink> SizeFields<S> {
-    /// Atomic operations on [`Size::w`].
-    pub fn w(&self) -> ::rapyer::IntField<S> {
-        self.0.field("w")
-    }
+rt::handles! {
+    #[doc = " Atomic operations on the fields of a [`Size`] stored in an instance, from the handle of the field that holds it."]
+    SizeFields of Size:
+    w: ::rapyer::IntField<S> = "w",
 }
 impl<S: ::rapyer::Sink> SizeFields<S> {
     /// Reads the whole struct in one step.

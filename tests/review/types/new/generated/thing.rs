@@ -3,7 +3,7 @@
 
 use ::rapyer::__private as rt;
 /// The `Thing` model of the schema.
-#[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::cmp::PartialEq)]
+#[derive(rt::Debug, rt::Clone, rt::PartialEq)]
 #[derive(::rapyer::serde::Serialize, ::rapyer::serde::Deserialize)]
 #[serde(crate = "::rapyer::serde")]
 pub struct Thing {
@@ -12,12 +12,12 @@ pub struct Thing {
     /// Schema type `uuid`.
     pub id: ::rapyer::Uuid,
     /// Schema type `string`.
-    pub name: ::std::string::String,
+    pub name: rt::String,
 }
 impl Thing {
     /// Creates an instance from its required fields; the others take their schema defaults
     /// (containers empty, optional fields `None`, a generated key a new random UUID).
-    pub fn new(name: impl ::core::convert::Into<::std::string::String>) -> Self {
+    pub fn new(name: impl rt::Into<rt::String>) -> Self {
         Self {
             id: ::rapyer::Uuid::new_v4(),
             name: name.into(),
@@ -31,70 +31,32 @@ impl Thing {
 impl ::rapyer::Model for Thing {
     type Pk = ::rapyer::Uuid;
     type Fields<S: ::rapyer::Sink> = ThingFields<S>;
-    const META: rt::ModelMeta = rt::ModelMeta {
-        name: "Thing",
-        prefix: "Thing",
-        schema_version: 2,
-        ttl_seconds: ::core::option::Option::None,
-        ttl_refresh: rt::TtlRefresh::Never,
-        buckets: 1,
-        slot_group: "Thing",
-        containers: &[],
-        indexes: &[],
-        renames: &[],
-    };
+    const META: rt::ModelMeta = rt::ModelMeta::new("Thing", 2);
     fn pk(&self) -> &Self::Pk {
         &self.id
     }
-    fn write_record(&self, w: &mut rt::RecordWriter) -> ::rapyer::Result<()> {
-        w.field("id", &self.id)?;
-        w.field("name", &self.name)?;
-        ::core::result::Result::Ok(())
-    }
-    fn read_record(r: &mut rt::RecordReader) -> ::rapyer::Result<Self> {
-        ::core::result::Result::Ok(Self {
-            id: r.field("id")?,
-            name: r.field("name")?,
-        })
+    rt::record! {
+        model:
+        id: field("id"),
+        name: field("name"),
     }
 }
 /// Repository of [`Thing`]: every operation of [`rapyer::Repo`] (through `Deref`) and the queries of its indexes.
-#[derive(::core::fmt::Debug, ::core::clone::Clone)]
+#[derive(rt::Debug, rt::Clone)]
 pub struct ThingRepo(::rapyer::Repo<Thing>);
-impl ::core::ops::Deref for ThingRepo {
+impl rt::Deref for ThingRepo {
     type Target = ::rapyer::Repo<Thing>;
     fn deref(&self) -> &Self::Target {
         &self.0
     }
 }
-/// Atomic operations on the fields of one [`Thing`], from `ThingRepo::fields(pk)`.
-#[derive(::core::fmt::Debug, ::core::clone::Clone)]
-pub struct ThingFields<S: ::rapyer::Sink = ::rapyer::Direct>(rt::Place<S>);
-impl<S: ::rapyer::Sink> rt::FieldHandle<S> for ThingFields<S> {
-    fn at(instance: rt::Instance<S>, prefix: ::std::borrow::Cow<'static, str>) -> Self {
-        Self(rt::Place::new(instance, prefix))
-    }
+rt::handles! {
+    #[doc = " Atomic operations on the fields of one [`Thing`], from `ThingRepo::fields(pk)`."]
+    ThingFields of Thing:
+    name: ::rapyer::ValueField<rt::String, S> = "name",
 }
-impl<S: ::rapyer::Sink> ThingFields<S> {
-    /// Atomic operations on [`Thing::name`].
-    pub fn name(&self) -> ::rapyer::ValueField<::std::string::String, S> {
-        self.0.field("name")
-    }
-}
-/// Several fields of one [`Thing`] written in one atomic step (indexes and unique checks included): `ThingRepo::patch(pk, &patch)`, or queued into a batch. `None` leaves a field as it is; a container is replaced whole.
-#[derive(
-    ::core::fmt::Debug,
-    ::core::clone::Clone,
-    ::core::default::Default,
-    ::core::cmp::PartialEq
-)]
-pub struct ThingPatch {
-    /// The new [`Thing::name`].
-    pub name: ::core::option::Option<::std::string::String>,
-}
-impl ::rapyer::Patch for ThingPatch {
-    type Model = Thing;
-    fn queue(&self, f: &ThingFields<::rapyer::Batched>) {
-        rt::assign(f.name(), self.name.as_ref());
-    }
+rt::patch! {
+    #[doc = " Several fields of one [`Thing`] written in one atomic step (indexes and unique checks included): `ThingRepo::patch(pk, &patch)`, or queued into a batch. `None` leaves a field as it is; a container is replaced whole."]
+    ThingPatch of Thing:
+    name: rt::String,
 }

@@ -3,7 +3,7 @@
 
 use ::rapyer::__private as rt;
 /// The `Point` struct of the schema.
-#[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::cmp::PartialEq)]
+#[derive(rt::Debug, rt::Clone, rt::PartialEq)]
 #[derive(::rapyer::serde::Serialize, ::rapyer::serde::Deserialize)]
 #[serde(crate = "::rapyer::serde")]
 pub struct Point {
@@ -19,34 +19,16 @@ impl Point {
 }
 impl rt::Flat for Point {
     const LEAVES: &'static [&'static str] = &["x"];
-    fn write_flat(
-        &self,
-        w: &mut rt::RecordWriter,
-        prefix: &str,
-    ) -> ::rapyer::Result<()> {
-        w.field(&[prefix, "x"].concat(), &self.x)?;
-        ::core::result::Result::Ok(())
-    }
-    fn read_flat(r: &mut rt::RecordReader, prefix: &str) -> ::rapyer::Result<Self> {
-        ::core::result::Result::Ok(Self {
-            x: r.field(&[prefix, "x"].concat())?,
-        })
+    rt::record! {
+        flat:
+        x: field("x"),
     }
 }
 impl rt::Finite for Point {}
-/// Atomic operations on the fields of a [`Point`] stored in an instance, from the handle of the field that holds it.
-#[derive(::core::fmt::Debug, ::core::clone::Clone)]
-pub struct PointFields<S: ::rapyer::Sink = ::rapyer::Direct>(rt::Place<S>);
-impl<S: ::rapyer::Sink> rt::FieldHandle<S> for PointFields<S> {
-    fn at(instance: rt::Instance<S>, prefix: ::std::borrow::Cow<'static, str>) -> Self {
-        Self(rt::Place::new(instance, prefix))
-    }
-}
-impl<S: ::rapyer::Sink> PointFields<S> {
-    /// Atomic operations on [`Point::x`].
-    pub fn x(&self) -> ::rapyer::IntField<S> {
-        self.0.field("x")
-    }
+rt::handles! {
+    #[doc = " Atomic operations on the fields of a [`Point`] stored in an instance, from the handle of the field that holds it."]
+    PointFields of Point:
+    x: ::rapyer::IntField<S> = "x",
 }
 impl<S: ::rapyer::Sink> PointFields<S> {
     /// Reads the whole struct in one step.
