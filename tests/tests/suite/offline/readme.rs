@@ -33,7 +33,7 @@ fn every_rust_snippet_in_the_readme_is_an_excerpt_of_compiled_code() {
         "generated-example/src/bin/quickstart.rs",
         "generated-example/src/bin/leaderboard.rs",
         "generated-example/src/game.rs",
-        "tests/tests/build_rs.rs",
+        "tests/tests/suite/offline/build_rs.rs",
     ]
     .iter()
     .map(|p| {
