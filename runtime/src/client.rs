@@ -134,6 +134,12 @@ impl Client {
         conn::execute(&self.conn, &self.shared.policy, call).await
     }
 
+    /// Runs commands that only read in one MULTI/EXEC (one server or a Sentinel's master only,
+    /// see [`conn::read_atomically`]).
+    pub(crate) async fn read_atomically(&self, reads: Vec<redis::Cmd>) -> Result<Vec<Value>> {
+        conn::read_atomically(&self.conn, &self.shared.policy, reads).await
+    }
+
     /// Runs one command (see [`Client::execute`]) and converts its reply.
     pub(crate) async fn query<T: redis::FromRedisValue>(&self, call: Call<'_>) -> Result<T> {
         let reply = self.execute(call).await?;

@@ -340,6 +340,65 @@ pub(crate) async fn execute(conn: &Connection, policy: &Policy, call: Call<'_>) 
     }
 }
 
+/// Runs `reads` (commands that only read) together in one MULTI/EXEC, on one server or a
+/// Sentinel's master; returns their replies. As atomic as a read script, without the script's
+/// cost: Redis turns every reply a script reads into Lua values and back, which made the read
+/// script of a whole instance cost the server about 5x its reads (`INFO commandstats`, see
+/// BENCHMARKS.md). Not for a cluster, where MOVED or ASK inside MULTI aborts the transaction
+/// with no redirect: there reads stay scripts. Retried like every read, until the retry budget.
+pub(crate) async fn read_atomically(
+    conn: &Connection,
+    policy: &Policy,
+    reads: Vec<Cmd>,
+) -> Result<Vec<Value>> {
+    let mut conn = conn.clone();
+    let count = reads.len();
+    let multi = redis::cmd("MULTI");
+    let mut pipe = redis::pipe();
+    pipe.add_command(multi.clone());
+    for read in reads {
+        pipe.add_command(read);
+    }
+    pipe.cmd("EXEC");
+    let deadline = Instant::now() + policy.retry_for;
+    let mut pause = FIRST_PAUSE;
+    loop {
+        // The first error names its cause: MULTI's, a queued command's (the server then aborts
+        // the transaction), or EXEC's.
+        let failure = match conn.req_packed_commands(&pipe, 0, count + 2).await {
+            Ok(replies) => {
+                let mut replies = replies.into_iter().zip(pipe.cmd_iter());
+                let refused = replies
+                    .by_ref()
+                    .take(count + 1)
+                    .find_map(|(reply, cmd)| reply.extract_error().err().map(|e| (e, cmd)));
+                match (refused, replies.next()) {
+                    (Some(refused), _) => refused,
+                    (None, Some((exec, cmd))) => match exec.extract_error() {
+                        Ok(Value::Array(values)) if values.len() == count => return Ok(values),
+                        Ok(other) => {
+                            return Err(crate::reply::unexpected(
+                                "(a transaction of reads)",
+                                "one reply per read",
+                                &other,
+                            ));
+                        }
+                        Err(e) => (e, cmd),
+                    },
+                    (None, None) => return Err(Error::Redis(no_reply())),
+                }
+            }
+            Err(e) => (e, &multi),
+        };
+        let (e, cmd) = failure;
+        match classify(&e) {
+            Failure::Final => return Err(refusal(e, cmd)),
+            // Nothing is written: a read is always safe to send again.
+            _ => pause = backoff(pause, deadline, e).await?,
+        }
+    }
+}
+
 /// `e` (from sending `cmd`) as an error; a permission refusal names the command and its keys.
 fn refusal(e: RedisError, cmd: &Cmd) -> Error {
     match Error::from(e) {

@@ -237,8 +237,9 @@ impl<M: Model> Repo<M> {
 
     /// Writes the whole instance; with `lock` (key, token), only while that lock holds the token,
     /// checked in the same script.
-    /// Reads the instance, or `None` if it does not exist. One round trip: one read script, so
-    /// that fields and containers are read at the same instant.
+    /// Reads the instance, or `None` if it does not exist. One round trip, atomic, so that fields
+    /// and containers are read at the same instant: one MULTI/EXEC of the reads on one server,
+    /// one read script on a cluster (where MULTI is not redirected).
     pub async fn get<Q: PkRef + ?Sized>(&self, pk: &Q) -> Result<Option<M>>
     where
         M::Pk: Borrow<Q>,

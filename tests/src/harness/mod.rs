@@ -239,9 +239,9 @@ impl TestRedis {
         keys
     }
 
-    /// How many script calls (EVALSHA and EVAL) the server has run (INFO commandstats): the
-    /// round trips a bulk operation took. One server only.
-    pub async fn script_calls(&self) -> u64 {
+    /// How many atomic steps the server has run (INFO commandstats): script calls (EVALSHA and
+    /// EVAL) and transactions (EXEC), the round trips a bulk operation took. One server only.
+    pub async fn atomic_steps(&self) -> u64 {
         let mut conn = self.raw().await;
         let info: String = redis::cmd("INFO")
             .arg("commandstats")
@@ -249,7 +249,11 @@ impl TestRedis {
             .await
             .expect("INFO commandstats");
         info.lines()
-            .filter(|l| l.starts_with("cmdstat_evalsha:") || l.starts_with("cmdstat_eval:"))
+            .filter(|l| {
+                ["cmdstat_evalsha:", "cmdstat_eval:", "cmdstat_exec:"]
+                    .iter()
+                    .any(|p| l.starts_with(p))
+            })
             .filter_map(|l| {
                 l.split("calls=")
                     .nth(1)?

@@ -177,9 +177,9 @@ async fn ten_thousand_instances_take_twenty_calls_each_way() {
     assert!(matches!(repo.delete_many(&[&-1]).await[0], Ok(true)));
 
     let accounts: Vec<Account> = (0..10_000).map(Account::new).collect();
-    let before = t.script_calls().await;
+    let before = t.atomic_steps().await;
     let results = repo.insert_many(&accounts).await;
-    let calls = t.script_calls().await - before;
+    let calls = t.atomic_steps().await - before;
     assert!(results.iter().all(Result::is_ok));
     assert_eq!(repo.count().await.unwrap(), 10_000);
     eprintln!("insert_many of 10,000: {calls} script calls, sent concurrently");
@@ -187,9 +187,9 @@ async fn ten_thousand_instances_take_twenty_calls_each_way() {
 
     let pks: Vec<i64> = (0..10_000).collect();
     let refs: Vec<&i64> = pks.iter().collect();
-    let before = t.script_calls().await;
+    let before = t.atomic_steps().await;
     let deleted = repo.delete_many(&refs).await;
-    let calls = t.script_calls().await - before;
+    let calls = t.atomic_steps().await - before;
     assert!(deleted.iter().all(|r| matches!(r, Ok(true))));
     assert_eq!(repo.count().await.unwrap(), 0);
     eprintln!("delete_many of 10,000: {calls} script calls, sent concurrently");

@@ -37,7 +37,7 @@ async fn concurrent_single_operations_share_calls_and_keep_their_own_outcomes(t:
     let calls_before = if t.is_cluster() {
         None
     } else {
-        Some(t.script_calls().await)
+        Some(t.atomic_steps().await)
     };
     const TASKS: usize = 256;
     let barrier = Arc::new(tokio::sync::Barrier::new(TASKS));
@@ -86,7 +86,7 @@ async fn concurrent_single_operations_share_calls_and_keep_their_own_outcomes(t:
     assert_eq!(accounts.fields(&2).balance().get().await.unwrap(), i64::MAX);
     // Fewer script calls than operations: they were shared (one server: INFO counts them all).
     if let Some(before) = calls_before {
-        let calls = t.script_calls().await - before;
+        let calls = t.atomic_steps().await - before;
         assert!(
             calls < TASKS as u64,
             "{calls} script calls for {TASKS} operations"
@@ -105,7 +105,7 @@ async fn a_client_without_coalescing_sends_each_operation_alone() {
     accounts.save(&Account::new(1)).await.unwrap();
     // Once, so that the server has the script: a first call may take two (EVALSHA, then EVAL).
     accounts.fields(&1).balance().incr(0).await.unwrap();
-    let before = t.script_calls().await;
+    let before = t.atomic_steps().await;
     let tasks: Vec<_> = (0..64)
         .map(|_| {
             let accounts = accounts.clone();
@@ -115,7 +115,7 @@ async fn a_client_without_coalescing_sends_each_operation_alone() {
     for task in tasks {
         task.await.unwrap();
     }
-    assert_eq!(t.script_calls().await - before, 64);
+    assert_eq!(t.atomic_steps().await - before, 64);
     assert_eq!(accounts.fields(&1).balance().get().await.unwrap(), 64);
 }
 

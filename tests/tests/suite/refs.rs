@@ -91,11 +91,11 @@ async fn fetching_many_references_is_one_read() {
         gamers.insert(&g).await.unwrap();
         refs.push(Ref::to(&g));
     }
-    gamers.get("g0").await.unwrap(); // the read script is loaded
-    let before = t.script_calls().await;
+    gamers.get("g0").await.unwrap(); // the read is warmed up
+    let before = t.atomic_steps().await;
     let found = Ref::get_all(&refs, &gamers).await.unwrap();
     assert_eq!(
-        t.script_calls().await - before,
+        t.atomic_steps().await - before,
         1,
         "one read for 50 references"
     );
