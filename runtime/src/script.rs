@@ -2,7 +2,7 @@
 //! The scripts themselves are in [`scripts`](crate::scripts).
 
 use redis::aio::ConnectionLike;
-use redis::{Cmd, FromRedisValue, RedisResult};
+use redis::{Cmd, RedisResult};
 
 /// A Lua script and its SHA1.
 pub(crate) struct Lua {
@@ -72,27 +72,6 @@ impl Lua {
     /// Loads the script into the server's cache (SCRIPT LOAD) through `conn`.
     pub(crate) async fn load<C: ConnectionLike>(&self, conn: &mut C) -> RedisResult<()> {
         self.load_command().query_async::<()>(conn).await
-    }
-
-    /// Sends `cmd` (built by [`Lua::call`]) on a connection of one node (a dedicated one; the
-    /// shared connection goes through `Client::execute`), loading the script when the server
-    /// lacks it.
-    pub(crate) async fn invoke<T: FromRedisValue, C: ConnectionLike>(
-        &self,
-        cmd: &Cmd,
-        conn: &mut C,
-    ) -> RedisResult<T> {
-        const ATTEMPTS: usize = 5;
-        let mut attempt = 1;
-        loop {
-            match cmd.query_async(conn).await {
-                Err(e) if e.code() == Some("NOSCRIPT") && attempt < ATTEMPTS => {
-                    attempt += 1;
-                    self.load(conn).await?;
-                }
-                result => return result,
-            }
-        }
     }
 }
 

@@ -614,7 +614,16 @@ async fn read_transaction(
     meta: &ModelMeta,
     instances: &[&InstanceKeys],
 ) -> Result<Value> {
-    let reads: Vec<redis::Cmd> = instances
+    let replies = client
+        .read_atomically(instance_reads(meta, instances))
+        .await?;
+    Ok(as_read_reply(meta, instances.len(), replies))
+}
+
+/// The plain commands reading `instances` (each its hash, then its containers in the model's
+/// order), as the read script does.
+pub(crate) fn instance_reads(meta: &ModelMeta, instances: &[&InstanceKeys]) -> Vec<redis::Cmd> {
+    instances
         .iter()
         .flat_map(|k| {
             std::iter::once(hgetall(&k.hash)).chain(
@@ -624,15 +633,23 @@ async fn read_transaction(
                     .map(|(c, key)| container_read(c.kind, key)),
             )
         })
-        .collect();
-    let mut replies = client.read_atomically(reads).await?.into_iter();
+        .collect()
+}
+
+/// The replies of [`instance_reads`] for `count` instances, shaped as the read script's reply
+/// (one array per instance), for [`decode_read`].
+pub(crate) fn as_read_reply(
+    meta: &ModelMeta,
+    count: usize,
+    replies: impl IntoIterator<Item = Value>,
+) -> Value {
+    let mut replies = replies.into_iter();
     let per_instance = 1 + meta.containers.len();
-    Ok(Value::Array(
-        instances
-            .iter()
+    Value::Array(
+        (0..count)
             .map(|_| Value::Array(replies.by_ref().take(per_instance).collect()))
             .collect(),
-    ))
+    )
 }
 
 /// The read script's command re-arming the TTL of what it reads (`refresh: read`).
