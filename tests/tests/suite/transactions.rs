@@ -370,3 +370,58 @@ async fn transfers_survive_a_server_crash_and_restart() {
     assert!(ok > 50, "too few transfers: {ok} ok, {failed} failed");
     eprintln!("{ok} transfers done, {failed} failed during the crash; {balances:?}");
 }
+
+rapyer_tests::on_all!(
+    a_round_that_writes_nothing_runs_again_when_its_reads_were_overtaken,
+    flavor = "multi_thread",
+    worker_threads = 2
+);
+/// The reads of an `update` are plain commands after WATCH; a round that commits nothing (no
+/// change, or an abort) still proves they saw one instant: a write that lands during the round
+/// makes it run again, so the result returned (or the abort) comes from a round that saw it.
+async fn a_round_that_writes_nothing_runs_again_when_its_reads_were_overtaken(t: TestRedis) {
+    let players = Player::repo(&t.client);
+    let reader = Player::new("reader", PlayerStats::new(0, 0, 0, 0.0));
+    players.insert(&reader).await.unwrap();
+    let id = reader.id;
+    // Another writer, while the round's closure runs (after its WATCH and reads).
+    let overtake = || {
+        tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current()
+                .block_on(async { players.fields(&id).wins().incr(5).await })
+        })
+        .unwrap()
+    };
+
+    let runs = AtomicU32::new(0);
+    let seen = players
+        .update(&id, |p| -> Result<i64, Infallible> {
+            if runs.fetch_add(1, Ordering::SeqCst) == 0 {
+                overtake();
+            }
+            Ok(p.wins)
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        2,
+        "the overtaken round ran again"
+    );
+    assert_eq!(seen, 5, "the result of the round that saw the write");
+
+    let runs = AtomicU32::new(0);
+    let aborted = players
+        .update(&id, |p| -> Result<(), String> {
+            if runs.fetch_add(1, Ordering::SeqCst) == 0 {
+                overtake();
+            }
+            Err(format!("saw {} wins", p.wins))
+        })
+        .await;
+    assert_eq!(runs.load(Ordering::SeqCst), 2);
+    match aborted {
+        Err(Error::Aborted(e)) => assert_eq!(e.to_string(), "saw 10 wins"),
+        other => panic!("{other:?}"),
+    }
+}
