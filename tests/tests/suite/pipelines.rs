@@ -219,3 +219,36 @@ async fn misuse_is_an_error_not_a_panic(t: TestRedis) {
     assert!(matches!(p.exec().await, Err(Error::Pipeline(_))));
     assert_eq!(samples.fields("a").count().get().await.unwrap(), 0);
 }
+
+rapyer_tests::on_all!(a_pipeline_sees_exact_sums_on_both_sides_of_the_short_integer_path);
+/// A pipeline's precheck follows every increment's sum to catch an overflow before anything is
+/// written: short operands (at most 15 characters) are added as doubles, longer ones digit by
+/// digit. A sum from the short path feeding the long one must be exact to the unit: one more
+/// than `i64::MAX` is refused with nothing written, exactly `i64::MAX` is applied.
+async fn a_pipeline_sees_exact_sums_on_both_sides_of_the_short_integer_path(t: TestRedis) {
+    let (samples, accounts) = setup(&t).await;
+    let count = || samples.fields("a").count();
+    for (sign, short) in [(1i64, 999_999_999_999_999i64), (-1, -99_999_999_999_999)] {
+        // short + sign reaches 16 characters; then the long path takes over.
+        let reach = short + sign;
+        let limit = if sign > 0 { i64::MAX } else { i64::MIN };
+        let before = state(&samples, &accounts).await;
+        let mut p = t.client.pipeline();
+        p.add(count().set(short));
+        p.add(count().incr(sign));
+        p.add(count().incr(limit - reach + sign));
+        assert!(
+            matches!(p.exec().await, Err(Error::Overflow { .. })),
+            "one past the limit from {short}"
+        );
+        assert_eq!(state(&samples, &accounts).await, before, "nothing written");
+
+        let mut p = t.client.pipeline();
+        p.add(count().set(short));
+        p.add(count().incr(sign));
+        p.add(count().incr(limit - reach));
+        p.exec().await.unwrap();
+        assert_eq!(count().get().await.unwrap(), limit);
+        count().set(0).await.unwrap();
+    }
+}
