@@ -166,7 +166,6 @@ pub mod __private {
     pub use core::ops::Deref;
     pub use core::option::Option::{self, None, Some};
     pub use core::result::Result::Ok;
-    pub use std::borrow::Cow;
     pub use std::collections::{BTreeMap, BTreeSet};
     pub use std::string::String;
     pub use std::vec::Vec;

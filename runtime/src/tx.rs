@@ -180,34 +180,26 @@ impl<M: Model + Clone + PartialEq> Repo<M> {
                 Err(e) => return Err(e),
             };
             let mut values = before.clone();
-            // A round that writes nothing ends with an empty MULTI/EXEC, which proves that what
-            // `f` saw was one instant (see `watch_and_read`); if not, the round runs again.
-            let out = match f(&mut values) {
-                Ok(out) => out,
-                Err(e) => match end_read_only(client, conn).await? {
-                    None => return Err(Error::Aborted(e.into())),
-                    Some(stale) => {
-                        conflicts += 1;
-                        held = Some(stale);
-                        pause = back_off(pause, opts.max_backoff).await;
-                        continue;
-                    }
-                },
-            };
+            let outcome = f(&mut values).map_err(|e| Error::Aborted(e.into()));
             let mut specs = Vec::new();
-            let diff = before
-                .iter()
-                .zip(&values)
-                .zip(&instances)
-                .filter(|((old, new), _)| old != new)
-                .try_for_each(|((old, new), instance)| changes(instance, old, new, &mut specs));
-            if let Err(e) = diff {
-                unwatch(client, conn).await?;
-                return Err(e);
+            if outcome.is_ok() {
+                let diff = before
+                    .iter()
+                    .zip(&values)
+                    .zip(&instances)
+                    .filter(|((old, new), _)| old != new)
+                    .try_for_each(|((old, new), instance)| changes(instance, old, new, &mut specs));
+                if let Err(e) = diff {
+                    unwatch(client, conn).await?;
+                    return Err(e);
+                }
             }
+            // A round that writes nothing (an abort, or no change) ends with an empty
+            // MULTI/EXEC, which proves that what `f` saw was one instant (see
+            // `watch_and_read`); if it was not, the round runs again.
             if specs.is_empty() {
                 match end_read_only(client, conn).await? {
-                    None => return Ok(out),
+                    None => return outcome,
                     Some(stale) => {
                         conflicts += 1;
                         held = Some(stale);
@@ -216,6 +208,8 @@ impl<M: Model + Clone + PartialEq> Repo<M> {
                     }
                 }
             }
+            // Only a round whose closure succeeded has changes to write.
+            let out = outcome?;
             // Unique values kept apart are reserved first (see `claims`); WATCH guards the
             // values read, so the old ones are those of `before`.
             let mut changes = Vec::new();
@@ -418,11 +412,14 @@ impl<M: Model + Clone + PartialEq> Repo<M> {
         for read in stored::instance_reads(&M::META, &refs) {
             pipe.add_command(read);
         }
-        let count = pipe.len();
-        let mut replies = Vec::with_capacity(count - 1);
-        for reply in conn.conn.req_packed_commands(&pipe, 0, count).await? {
-            replies.push(reply.extract_error()?);
-        }
+        let replies = conn
+            .conn
+            .req_packed_commands(&pipe, 0, pipe.len())
+            .await?
+            .into_iter()
+            .map(Value::extract_error)
+            .collect::<redis::RedisResult<Vec<Value>>>()?;
+        // The first reply is WATCH's.
         let reply = stored::as_read_reply(&M::META, refs.len(), replies.into_iter().skip(1));
         let found = stored::decode_read(&M::META, &refs, reply)?;
         let mut out = Vec::with_capacity(found.len());
