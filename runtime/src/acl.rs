@@ -7,16 +7,22 @@
 ///
 /// - keys `namespace:*` only, no pub/sub channels;
 /// - data commands (`@read`, `@write`), MULTI/EXEC/WATCH (`@transaction`), HELLO, AUTH, WAIT,
-///   ASKING (`@connection`), scripts by `EVAL`/`EVALSHA`/`SCRIPT LOAD`, and `TIME` (locks and
-///   claims read the server's clock);
-/// - minus every `@dangerous` command (FLUSHALL, KEYS, CONFIG, DEBUG, ...), then `CLUSTER SLOTS`
-///   back (the slot map of a cluster).
+///   ASKING (`@connection`), rapyer's Lua as functions (`FCALL`, `FUNCTION LOAD`) and as
+///   scripts (`EVAL`/`EVALSHA`/`SCRIPT LOAD`), and `TIME` (locks and claims read the server's
+///   clock);
+/// - minus every `@dangerous` command (FLUSHALL, KEYS, CONFIG, DEBUG, ...), and the function
+///   commands `@write` grants that could remove or replace other libraries (`FUNCTION FLUSH`,
+///   `DELETE`, `RESTORE`), then `CLUSTER SLOTS` back (the slot map of a cluster).
+///
+/// A user whose rule predates functions (no `FCALL`) still works: the client falls back to
+/// scripts (see [`ClientBuilder::functions`](crate::ClientBuilder::functions)).
 ///
 /// `CONFIG GET maxmemory-policy` is not granted: the eviction check at connect is skipped for
 /// such a user (see [`ServerInfo::maxmemory_policy`](crate::ServerInfo::maxmemory_policy)).
 pub fn acl_rule(namespace: &str) -> String {
     format!(
         "resetkeys ~{namespace}:* resetchannels -@all +@read +@write +@transaction +@connection \
-         +eval +evalsha +script|load +time -@dangerous +cluster|slots"
+         +fcall +function|load +eval +evalsha +script|load +time -@dangerous -function|flush \
+         -function|delete -function|restore +cluster|slots"
     )
 }

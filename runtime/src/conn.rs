@@ -143,6 +143,8 @@ pub(crate) struct Policy {
     pub(crate) unique_lease: Duration,
     /// A simulated fault in the claim protocol (tests).
     pub(crate) claim_fault: Option<ClaimFault>,
+    /// Whether scripts are called as functions (shared by the client's clones).
+    pub(crate) functions: std::sync::Arc<crate::script::Functions>,
 }
 
 /// Where one attempt goes.
@@ -191,6 +193,7 @@ pub(crate) fn classify(e: &RedisError) -> Failure {
         return Failure::NotRun;
     }
     match e.kind() {
+        _ if crate::script::function_missing(e) => Failure::NoScript,
         ErrorKind::Server(kind) => match kind {
             ServerErrorKind::NoScript => Failure::NoScript,
             ServerErrorKind::Moved | ServerErrorKind::Ask => {
@@ -228,43 +231,53 @@ const MAX_PAUSE: Duration = Duration::from_millis(250);
 const MAX_LOADS: u32 = 3;
 
 impl Connection {
-    /// Sends `cmds` to `target` as one pipeline; one reply per command (errors as values).
-    async fn send(&mut self, target: &Target, cmds: &[&Cmd]) -> RedisResult<Vec<Value>> {
-        match (self, target) {
-            (conn, Target::Routed) => {
-                if let [cmd] = cmds {
-                    return conn.req_packed_command(cmd).await.map(|v| vec![v]);
-                }
-                let mut pipe = redis::pipe();
-                for cmd in cmds {
-                    pipe.add_command((*cmd).clone());
-                }
-                conn.req_packed_commands(&pipe, 0, cmds.len()).await
+    /// Sends `cmds` to `target` as one pipeline, after `load` when given (a `FUNCTION LOAD`,
+    /// which goes before any `ASKING` so that `ASKING` still precedes the call); one reply per
+    /// command (errors as values), `load`'s apart.
+    async fn send(
+        &mut self,
+        target: &Target,
+        load: Option<&Cmd>,
+        cmds: &[&Cmd],
+    ) -> RedisResult<(Option<Value>, Vec<Value>)> {
+        let mut pipe = redis::pipe();
+        if let Some(load) = load {
+            pipe.add_command(load.clone());
+        }
+        let loaded = usize::from(load.is_some());
+        let asking = matches!(target, Target::Node { asking: true, .. });
+        if asking && matches!(self, Connection::Cluster(_)) {
+            pipe.cmd("ASKING");
+        }
+        for cmd in cmds {
+            pipe.add_command((*cmd).clone());
+        }
+        let mut replies = match (self, target) {
+            (conn, Target::Routed) if load.is_none() && cmds.len() == 1 => {
+                return conn
+                    .req_packed_command(cmds[0])
+                    .await
+                    .map(|v| (None, vec![v]));
             }
-            (Connection::Cluster(c), Target::Node { node, asking }) => {
-                let mut pipe = redis::pipe();
-                if *asking {
-                    pipe.cmd("ASKING");
-                }
-                for cmd in cmds {
-                    pipe.add_command((*cmd).clone());
-                }
+            (Connection::Cluster(c), Target::Node { node, .. }) => {
                 let route = SingleNodeRoutingInfo::ByAddress {
                     host: node.host.clone(),
                     port: node.port,
                 };
-                c.route_pipeline(pipe, usize::from(*asking), cmds.len(), route)
-                    .await
+                let all = pipe.len();
+                c.route_pipeline(pipe, 0, all, route).await?
             }
             // A single server never redirects.
-            (conn, Target::Node { .. }) => {
-                let mut pipe = redis::pipe();
-                for cmd in cmds {
-                    pipe.add_command((*cmd).clone());
-                }
-                conn.req_packed_commands(&pipe, 0, cmds.len()).await
+            (conn, _) => {
+                let all = pipe.len();
+                conn.req_packed_commands(&pipe, 0, all).await?
             }
+        };
+        let load_reply = (loaded == 1).then(|| replies.remove(0));
+        if asking {
+            replies.remove(0);
         }
+        Ok((load_reply, replies))
     }
 }
 
@@ -284,17 +297,29 @@ pub(crate) async fn execute(conn: &Connection, policy: &Policy, call: Call<'_>) 
     let mut pause = FIRST_PAUSE;
     let mut target = Target::Routed;
     let mut loads = 0;
-    // After a NOSCRIPT, the call as an EVAL with the script's body.
-    let mut eval: Option<Cmd> = None;
+    // The call as sent when not as given (an FCALL): an EVALSHA for a client without
+    // functions, an EVAL with the script's body after a NOSCRIPT.
+    let mut resend: Option<Cmd> = call
+        .script
+        .and_then(|script| script.for_mode(call.cmd, &policy.functions));
+    // The library to load first, after "Function not found"; and whether loading it failed.
+    let mut load: Option<Cmd> = None;
+    let mut load_failed = false;
     loop {
-        let first = eval.as_ref().unwrap_or(call.cmd);
+        let first = resend.as_ref().unwrap_or(call.cmd);
         let cmds: Vec<&Cmd> = match &wait {
             Some((_, wait)) => vec![first, wait],
             None => vec![first],
         };
-        let sent = conn.send(&target, &cmds).await;
+        let sent = conn.send(&target, load.take().as_ref(), &cmds).await;
         let failure = match sent {
-            Ok(mut replies) => {
+            Ok((load_reply, mut replies)) => {
+                if let Some(Err(e)) = load_reply.map(Value::extract_error) {
+                    // Another client's load is as good as ours; any other refusal (no
+                    // permission, out of memory) sends this call as a script instead.
+                    load_failed = !crate::script::already_loaded(&e);
+                    policy.functions.refused(&e);
+                }
                 let reply = match replies.first_mut() {
                     Some(reply) => std::mem::replace(reply, Value::Nil),
                     None => return Err(Error::Redis(no_reply())),
@@ -320,9 +345,24 @@ pub(crate) async fn execute(conn: &Connection, policy: &Policy, call: Call<'_>) 
                 if loads > MAX_LOADS {
                     return Err(refusal(e, call.cmd));
                 }
-                // The node lacks the script: send the body itself once (same target).
-                eval = Some(script.eval_command(call.cmd));
+                // The node lacks the library or the script (same target either way): load the
+                // library with the call, or send the script's body itself.
+                if crate::script::function_missing(&e) && !load_failed {
+                    load = Some(script.load_command());
+                } else {
+                    resend = Some(script.eval_command(call.cmd));
+                }
             }
+            // Functions refused by this server or user: the call goes as a script from now on.
+            (Failure::Final, e) if resend.is_none() && call.script.is_some() => {
+                match (policy.functions.refused(&e), call.script) {
+                    (true, Some(script)) => {
+                        resend = script.for_mode(call.cmd, &policy.functions);
+                    }
+                    _ => return Err(refusal(e, call.cmd)),
+                }
+            }
+            (Failure::Final, e) => return Err(refusal(e, resend.as_ref().unwrap_or(call.cmd))),
             (Failure::Redirect { node, asking, .. }, _) => target = Target::Node { node, asking },
             (Failure::NotRun, e) => {
                 target = Target::Routed;
@@ -335,7 +375,6 @@ pub(crate) async fn execute(conn: &Connection, policy: &Policy, call: Call<'_>) 
                     pause = backoff(pause, deadline, e).await?;
                 }
             },
-            (Failure::Final, e) => return Err(refusal(e, call.cmd)),
         }
     }
 }
@@ -414,8 +453,8 @@ fn refusal(e: RedisError, cmd: &Cmd) -> Error {
                 .collect();
             let name = args.first().map(|n| n.to_uppercase()).unwrap_or_default();
             let keys = match name.as_str() {
-                // EVALSHA sha numkeys key...
-                "EVALSHA" | "EVAL" => {
+                // FCALL name numkeys key..., EVALSHA sha numkeys key...
+                "FCALL" | "EVALSHA" | "EVAL" => {
                     let n: usize = args.get(2).and_then(|n| n.parse().ok()).unwrap_or(0);
                     args.iter().skip(3).take(n).cloned().collect()
                 }

@@ -48,10 +48,10 @@
 //!
 //! ## What is guaranteed
 //!
-//! - Every write is one server-side step (a Lua script, or MULTI/EXEC around one): it applies
-//!   whole or not at all, indexes and unique values included.
+//! - Every write is one server-side step (a Lua function or script, or MULTI/EXEC around one):
+//!   it applies whole or not at all, indexes and unique values included.
 //! - A command is retried only when a reply proves it did not run (a redirect, a refused
-//!   connection, NOSCRIPT, READONLY); a write whose reply is lost is
+//!   connection, a missing function or script, READONLY); a write whose reply is lost is
 //!   [`Error::OutcomeUnknown`], never resent.
 //! - Junk in Redis is [`Error::Decode`] naming the key and field, never a panic.
 //!

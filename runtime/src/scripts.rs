@@ -1,22 +1,27 @@
-//! The Lua scripts rapyer runs (each a [`Lua`], sent by EVALSHA). A server that lost its script
-//! cache (restart, failover, `SCRIPT FLUSH`) answers NOSCRIPT, which means the script did not run
-//! at all; the same call is then sent again as an EVAL with the script's body, which runs it and
-//! caches it on that node, so every call runs exactly once (see `conn::execute`).
+//! The Lua scripts rapyer runs (each a [`Lua`]: a Redis Functions library called by FCALL, or a
+//! script called by EVALSHA for a client without functions; see [`script`](crate::script)). A
+//! node that lacks the library (a new node, `FUNCTION FLUSH`) answers "Function not found", and
+//! one that lost its script cache (restart, failover, `SCRIPT FLUSH`) answers NOSCRIPT: either
+//! means the call did not run at all; the library is loaded (or the call is sent again as an
+//! EVAL with the script's body) on that node and the call is sent again, so every call runs
+//! exactly once (see `conn::execute`).
 //!
-//! Every script starts with a `#!lua` line (with `flags=no-writes` for those that only read):
-//! on Redis Cluster such a script may only touch the keys it declares, so a key of another slot
-//! fails loudly instead of working by accident while two slots share a node. Then comes the
-//! generated prelude of [`protocol`](crate::protocol) (the codes shared with Rust), then the
-//! script's own files.
+//! Every script declares its flags (`no-writes` for those that only read): on Redis Cluster it
+//! may then only touch the keys it declares, so a key of another slot fails loudly instead of
+//! working by accident while two slots share a node. Then comes the generated prelude of
+//! [`protocol`](crate::protocol) (the codes shared with Rust), then the script's own files:
+//! definitions ([`Part::Defs`]), which a library runs once, and the statements run on every call
+//! ([`Part::Run`]).
 
 use std::sync::LazyLock;
 
 use crate::protocol;
-use crate::script::{Access, Lua};
+use crate::script::Part::{Defs, Run};
+use crate::script::{Access, Lua, Part};
 
-/// A script of `files` after the protocol's prelude.
-fn lua(access: Access, files: &[&str]) -> Lua {
-    Lua::new(access, &protocol::lua_prelude(), files)
+/// A script of `parts` after the protocol's prelude.
+fn lua(access: Access, parts: &[Part<'_>]) -> Lua {
+    Lua::new(access, &protocol::lua_prelude(), parts)
 }
 
 /// Functions several scripts share: the server's time, reading a container (see
@@ -45,7 +50,11 @@ const MANY: &str = include_str!("lua/many.lua");
 pub(crate) static WRITE_INSTANCE: LazyLock<Lua> = LazyLock::new(|| {
     lua(
         Access::Writes,
-        &[INDEX, WRITE_ONE, "return write_one(KEYS, ARGV)\n"],
+        &[
+            Defs(INDEX),
+            Defs(WRITE_ONE),
+            Run("return write_one(KEYS, ARGV)\n"),
+        ],
     )
 });
 
@@ -53,7 +62,12 @@ pub(crate) static WRITE_INSTANCE: LazyLock<Lua> = LazyLock::new(|| {
 pub(crate) static WRITE_MANY: LazyLock<Lua> = LazyLock::new(|| {
     lua(
         Access::Writes,
-        &[INDEX, WRITE_ONE, MANY, "return run_many(write_one)\n"],
+        &[
+            Defs(INDEX),
+            Defs(WRITE_ONE),
+            Defs(MANY),
+            Run("return run_many(write_one)\n"),
+        ],
     )
 });
 
@@ -64,7 +78,7 @@ const RANKS: &str = include_str!("lua/ranks.lua");
 pub(crate) static QUERY: LazyLock<Lua> = LazyLock::new(|| {
     lua(
         Access::ReadsOnly,
-        &[INDEX, RANKS, include_str!("lua/query.lua")],
+        &[Defs(INDEX), Defs(RANKS), Run(include_str!("lua/query.lua"))],
     )
 });
 
@@ -73,7 +87,11 @@ pub(crate) static QUERY: LazyLock<Lua> = LazyLock::new(|| {
 pub(crate) static PURGE: LazyLock<Lua> = LazyLock::new(|| {
     lua(
         Access::Purges,
-        &[INDEX, include_str!("lua/purge.lua"), "return 1\n"],
+        &[
+            Defs(INDEX),
+            Run(include_str!("lua/purge.lua")),
+            Run("return 1\n"),
+        ],
     )
 });
 
@@ -82,23 +100,31 @@ pub(crate) static QUERY_EXPIRING: LazyLock<Lua> = LazyLock::new(|| {
     lua(
         Access::Purges,
         &[
-            INDEX,
-            RANKS,
-            include_str!("lua/purge.lua"),
-            include_str!("lua/query.lua"),
+            Defs(INDEX),
+            Defs(RANKS),
+            Run(include_str!("lua/purge.lua")),
+            Run(include_str!("lua/query.lua")),
         ],
     )
 });
 
 /// Index rebuilding (see `lua/reindex.lua`).
-pub(crate) static REINDEX: LazyLock<Lua> =
-    LazyLock::new(|| lua(Access::Writes, &[INDEX, include_str!("lua/reindex.lua")]));
+pub(crate) static REINDEX: LazyLock<Lua> = LazyLock::new(|| {
+    lua(
+        Access::Writes,
+        &[Defs(INDEX), Run(include_str!("lua/reindex.lua"))],
+    )
+});
 
 /// Whole-instance delete.
 pub(crate) static DELETE_INSTANCE: LazyLock<Lua> = LazyLock::new(|| {
     lua(
         Access::Writes,
-        &[INDEX, DELETE_ONE, "return delete_one(KEYS, ARGV)\n"],
+        &[
+            Defs(INDEX),
+            Defs(DELETE_ONE),
+            Run("return delete_one(KEYS, ARGV)\n"),
+        ],
     )
 });
 
@@ -106,7 +132,12 @@ pub(crate) static DELETE_INSTANCE: LazyLock<Lua> = LazyLock::new(|| {
 pub(crate) static DELETE_MANY: LazyLock<Lua> = LazyLock::new(|| {
     lua(
         Access::Writes,
-        &[INDEX, DELETE_ONE, MANY, "return run_many(delete_one)\n"],
+        &[
+            Defs(INDEX),
+            Defs(DELETE_ONE),
+            Defs(MANY),
+            Run("return run_many(delete_one)\n"),
+        ],
     )
 });
 
@@ -114,7 +145,7 @@ pub(crate) static DELETE_MANY: LazyLock<Lua> = LazyLock::new(|| {
 pub(crate) static READ_INSTANCES: LazyLock<Lua> = LazyLock::new(|| {
     lua(
         Access::ReadsOnly,
-        &[COMMON, include_str!("lua/read_instances.lua")],
+        &[Defs(COMMON), Run(include_str!("lua/read_instances.lua"))],
     )
 });
 
@@ -122,7 +153,7 @@ pub(crate) static READ_INSTANCES: LazyLock<Lua> = LazyLock::new(|| {
 pub(crate) static READ_INSTANCES_REFRESHING: LazyLock<Lua> = LazyLock::new(|| {
     lua(
         Access::Writes,
-        &[COMMON, include_str!("lua/read_instances.lua")],
+        &[Defs(COMMON), Run(include_str!("lua/read_instances.lua"))],
     )
 });
 
@@ -130,27 +161,38 @@ pub(crate) static READ_INSTANCES_REFRESHING: LazyLock<Lua> = LazyLock::new(|| {
 pub(crate) static LIVE_PKS: LazyLock<Lua> = LazyLock::new(|| {
     lua(
         Access::ReadsOnly,
-        &[COMMON, RANKS, include_str!("lua/live_pks.lua")],
+        &[
+            Defs(COMMON),
+            Defs(RANKS),
+            Run(include_str!("lua/live_pks.lua")),
+        ],
     )
 });
 
-/// Field operations and pipelines (see `lua/ops.lua`). The single-op fast path comes first,
-/// before the index functions and the general layout are defined (it is the hot path).
+/// Field operations and pipelines (see `lua/ops.lua`). As a script, the single-op fast path comes
+/// first, before the index functions and the general layout are defined (it is the hot path); a
+/// library defines them all once.
 pub(crate) static OPS: LazyLock<Lua> = LazyLock::new(|| {
     lua(
         Access::Writes,
         &[
-            include_str!("lua/ops_single.lua"),
-            INDEX,
-            include_str!("lua/ops.lua"),
+            Defs(include_str!("lua/ops_compact.lua")),
+            Run(include_str!("lua/ops_single.lua")),
+            Defs(INDEX),
+            Defs(include_str!("lua/ops_lib.lua")),
+            Run(include_str!("lua/ops.lua")),
         ],
     )
 });
 
 /// Unique claims on a cluster (see `lua/claims.lua`).
-pub(crate) static CLAIMS: LazyLock<Lua> =
-    LazyLock::new(|| lua(Access::Writes, &[INDEX, include_str!("lua/claims.lua")]));
+pub(crate) static CLAIMS: LazyLock<Lua> = LazyLock::new(|| {
+    lua(
+        Access::Writes,
+        &[Defs(INDEX), Run(include_str!("lua/claims.lua"))],
+    )
+});
 
 /// Locks: acquire, release, extend (see `lua/lock.lua`).
 pub(crate) static LOCK: LazyLock<Lua> =
-    LazyLock::new(|| lua(Access::Writes, &[include_str!("lua/lock.lua")]));
+    LazyLock::new(|| lua(Access::Writes, &[Run(include_str!("lua/lock.lua"))]));

@@ -317,7 +317,10 @@ impl<M: Model + Clone + PartialEq> Repo<M> {
     ) -> Result<Commit> {
         let mut pipe = redis::pipe();
         pipe.cmd("MULTI");
-        pipe.add_command(batch.cmd.clone());
+        match scripts::OPS.for_mode(&batch.cmd, client.functions()) {
+            Some(evalsha) => pipe.add_command(evalsha),
+            None => pipe.add_command(batch.cmd.clone()),
+        };
         pipe.cmd("EXEC");
         let wait = client.wait_replicas();
         if let Some((n, timeout)) = wait {
@@ -342,6 +345,13 @@ impl<M: Model + Clone + PartialEq> Repo<M> {
             if crate::error::is_out_of_memory(&e) {
                 return Err(e.into());
             }
+            // Functions refused by this user: the next round calls the script instead.
+            if client.functions().refused(&e) {
+                return Ok(Commit::NotRun(redis::RedisError::from((
+                    redis::ErrorKind::Server(redis::ServerErrorKind::NoScript),
+                    "functions refused: calling the script instead",
+                ))));
+            }
             return Ok(Commit::NotRun(e));
         }
         match exec {
@@ -350,9 +360,11 @@ impl<M: Model + Clone + PartialEq> Repo<M> {
             Value::Array(mut results) => match results.pop() {
                 Some(Value::ServerError(e)) => {
                     let e = redis::RedisError::from(e);
-                    if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) {
+                    if matches!(conn::classify(&e), Failure::NoScript) {
                         // Nothing applied (the script was the only command): load it, go again.
-                        scripts::OPS.load(&mut conn.conn).await?;
+                        scripts::OPS
+                            .load(&mut conn.conn, client.functions())
+                            .await?;
                         return Ok(Commit::NotRun(e));
                     }
                     Err(batch.error(e))

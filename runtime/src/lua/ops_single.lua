@@ -1,4 +1,6 @@
--- (The protocol prelude, ops_single.lua, index.lua and ops.lua are sent as one script.)
+-- The field operations script, in the order a script sends its parts: the protocol prelude,
+-- ops_compact.lua, this dispatch, index.lua, ops_lib.lua, then ops.lua (runtime/src/scripts.rs).
+-- A library defines every function once and runs this dispatch, then ops.lua, on each call.
 -- Runs a batch of field operations atomically: a single field operation is a batch of one, a
 -- pipeline is a batch of many. Op codes, their key types and the error codes come from the
 -- prelude (runtime/src/protocol.rs).
@@ -10,39 +12,6 @@
 -- refuses the command, nothing was written and the general part below (which this script falls
 -- through to) says why, with the same typed errors as a batch. incrf, lset and mv, which need
 -- a precheck, and huge argument lists always use the general layout (see ops.lua).
--- Runs one op of the compact layout on `key` of the instance whose hash is `hash`, its
--- arguments ARGV[first .. first + argc - 1] (an incr's: field, delta, default): the command's
--- reply, or an error table when the instance is missing (then also true) or Redis refused the
--- command (nothing of the op written either way: a single command applies whole or not at all).
-local function run_compact(hash, key, code, copy_ttl, first, argc)
-  if redis.call('EXISTS', hash) == 0 then
-    return fail(E_NOTFOUND, 1), true
-  end
-  local reply
-  if code == OP_INCR then
-    local field, seed = ARGV[first], ARGV[first + 2]
-    if seed ~= '' then
-      redis.pcall('HSETNX', key, field, seed)
-    end
-    reply = redis.pcall('HINCRBY', key, field, ARGV[first + 1])
-    -- Lua numbers are doubles: beyond 2^53 the exact value is read back as text.
-    if type(reply) == 'number' and (reply >= 9007199254740992 or reply <= -9007199254740992) then
-      reply = redis.call('HGET', key, field)
-    end
-  else
-    reply = redis.pcall(code, key, unpack(ARGV, first, first + argc - 1))
-  end
-  if type(reply) == 'table' and reply.err then
-    return reply
-  end
-  if copy_ttl == '1' then
-    local ttl = redis.call('PTTL', hash)
-    if ttl > 0 then
-      redis.call('PEXPIRE', key, ttl)
-    end
-  end
-  return reply
-end
 
 local single_failure
 if ARGV[1] == 's' then

@@ -239,8 +239,9 @@ impl TestRedis {
         keys
     }
 
-    /// How many atomic steps the server has run (INFO commandstats): script calls (EVALSHA and
-    /// EVAL) and transactions (EXEC), the round trips a bulk operation took. One server only.
+    /// How many atomic steps the server has run (INFO commandstats): script calls (FCALL,
+    /// EVALSHA and EVAL) and transactions (EXEC), the round trips a bulk operation took. One
+    /// server only.
     pub async fn atomic_steps(&self) -> u64 {
         let mut conn = self.raw().await;
         let info: String = redis::cmd("INFO")
@@ -250,9 +251,14 @@ impl TestRedis {
             .expect("INFO commandstats");
         info.lines()
             .filter(|l| {
-                ["cmdstat_evalsha:", "cmdstat_eval:", "cmdstat_exec:"]
-                    .iter()
-                    .any(|p| l.starts_with(p))
+                [
+                    "cmdstat_fcall:",
+                    "cmdstat_evalsha:",
+                    "cmdstat_eval:",
+                    "cmdstat_exec:",
+                ]
+                .iter()
+                .any(|p| l.starts_with(p))
             })
             .filter_map(|l| {
                 l.split("calls=")

@@ -61,7 +61,7 @@ async fn outside_its_namespace_the_user_is_refused_with_a_typed_error() {
         .unwrap_err();
     match &err {
         Error::NoPermission { command, keys, .. } => {
-            assert_eq!(command, "EVALSHA");
+            assert_eq!(command, "FCALL");
             assert!(
                 !keys.is_empty() && keys.iter().all(|k| k.starts_with("other:")),
                 "{keys:?}"
@@ -70,7 +70,7 @@ async fn outside_its_namespace_the_user_is_refused_with_a_typed_error() {
         other => panic!("expected NoPermission, got {other:?}"),
     }
     println!("{err}");
-    assert!(err.to_string().contains("may not run EVALSHA"), "{err}");
+    assert!(err.to_string().contains("may not run FCALL"), "{err}");
     let err = Player::repo(&elsewhere).get(&ada.id).await.unwrap_err();
     assert!(matches!(err, Error::NoPermission { .. }), "{err:?}");
     // On one server `get` is a transaction of reads: the refusal names the queued read and its
@@ -108,6 +108,78 @@ async fn a_command_the_user_lacks_is_named() {
             assert!(keys[0].starts_with("app:"), "{keys:?}");
         }
         other => panic!("expected NoPermission, got {other:?}"),
+    }
+}
+
+/// The rule `acl_rule` gave before rapyer used functions: no FCALL, no FUNCTION LOAD.
+const RULE_BEFORE_FUNCTIONS: &str = "resetkeys ~app:* resetchannels -@all +@read +@write \
+    +@transaction +@connection +eval +evalsha +script|load +time -@dangerous +cluster|slots";
+
+#[tokio::test]
+async fn a_user_whose_rule_predates_functions_runs_every_call_as_a_script() {
+    for (rule, what) in [
+        (RULE_BEFORE_FUNCTIONS.to_string(), "no fcall"),
+        (
+            format!("{} -function|load", rapyer::acl_rule("app")),
+            "fcall without function|load",
+        ),
+    ] {
+        let (server, mut admin) = server_with_user(&rule).await;
+        let db = Client::builder(&as_app(&server))
+            .namespace("app")
+            .connect()
+            .await
+            .unwrap();
+        let players = Player::repo(&db);
+        let ada = Player::new("ada", PlayerStats::new(0, 0, 0, 0.0));
+        players.insert(&ada).await.unwrap();
+        players.fields(&ada.id).wins().incr(2).await.unwrap();
+        let mut p = db.pipeline();
+        p.add(players.fields(&ada.id).wins().incr(3));
+        p.add(players.fields(&ada.id).score().incr(7));
+        p.exec().await.unwrap();
+        players
+            .update(&ada.id, |p| {
+                p.losses += 1;
+                Ok::<_, std::convert::Infallible>(())
+            })
+            .await
+            .unwrap();
+        let got = players.get(&ada.id).await.unwrap().unwrap();
+        assert_eq!((got.wins, got.score, got.losses), (5, 7, 1), "{what}");
+        assert_eq!(
+            players.by_score().top(1).await.unwrap(),
+            vec![ada.id],
+            "{what}"
+        );
+        // Nothing ran as a function, and after the first refusal every call went as a
+        // script: at most two refused or failed FCALLs in all (the first call, and the same
+        // call after its refused load).
+        let info: String = redis::cmd("INFO")
+            .arg("commandstats")
+            .query_async(&mut admin)
+            .await
+            .unwrap();
+        let stat = |name: &str, field: &str| -> u64 {
+            info.lines()
+                .find(|l| l.starts_with(&format!("cmdstat_{name}:")))
+                .and_then(|l| l.split(&format!("{field}=")).nth(1))
+                .and_then(|v| v.split(',').next()?.parse().ok())
+                .unwrap_or(0)
+        };
+        assert_eq!(
+            stat("fcall", "calls"),
+            stat("fcall", "failed_calls"),
+            "{what}: {info}"
+        );
+        assert!(
+            stat("fcall", "rejected_calls") + stat("fcall", "failed_calls") <= 2,
+            "{what}: {info}"
+        );
+        assert!(
+            stat("evalsha", "calls") + stat("eval", "calls") >= 4,
+            "{what}: {info}"
+        );
     }
 }
 

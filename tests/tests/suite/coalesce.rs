@@ -103,7 +103,8 @@ async fn a_client_without_coalescing_sends_each_operation_alone() {
     }
     let accounts = Account::repo(&builder.connect().await.unwrap());
     accounts.save(&Account::new(1)).await.unwrap();
-    // Once, so that the server has the script: a first call may take two (EVALSHA, then EVAL).
+    // Once, so that the server has the library: a first call may take two (FCALL, then
+    // FUNCTION LOAD and FCALL).
     accounts.fields(&1).balance().incr(0).await.unwrap();
     let before = t.atomic_steps().await;
     let tasks: Vec<_> = (0..64)

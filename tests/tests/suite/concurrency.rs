@@ -185,14 +185,33 @@ rapyer_tests::on_both!(
     worker_threads = 2
 );
 async fn losing_the_script_cache_mid_run_applies_every_operation_once(t: TestRedis) {
-    let repo = fresh(&t, "s").await;
+    // A client without functions calls scripts by EVALSHA: each NOSCRIPT is answered by EVAL.
+    let client = t.builder().functions(false).connect().await.unwrap();
+    flushing_mid_run(&t, client, "SCRIPT").await;
+}
+
+rapyer_tests::on_both!(
+    losing_the_functions_mid_run_applies_every_operation_once,
+    flavor = "multi_thread",
+    worker_threads = 2
+);
+async fn losing_the_functions_mid_run_applies_every_operation_once(t: TestRedis) {
+    // Each "Function not found" is answered by FUNCTION LOAD and the same call, once.
+    flushing_mid_run(&t, t.client.clone(), "FUNCTION").await;
+}
+
+/// Single operations and pipelines from 16 tasks while `flush FLUSH` empties every node's
+/// script cache or functions every 2 ms: every operation applies exactly once.
+async fn flushing_mid_run(t: &TestRedis, client: rapyer::Client, flush: &'static str) {
+    fresh(t, "s").await;
+    let repo = Sample::repo(&client);
     let done = Arc::new(AtomicBool::new(false));
     let flushes = Arc::new(AtomicU64::new(0));
     let flusher = {
         let (mut raw, done, flushes) = (t.raw().await, Arc::clone(&done), Arc::clone(&flushes));
         tokio::spawn(async move {
             while !done.load(Ordering::Relaxed) {
-                let _: () = redis::cmd("SCRIPT")
+                let _: () = redis::cmd(flush)
                     .arg("FLUSH")
                     .query_async(&mut raw)
                     .await
@@ -206,7 +225,7 @@ async fn losing_the_script_cache_mid_run_applies_every_operation_once(t: TestRed
     const ROUNDS: i64 = 300;
     let workers: Vec<_> = (0..TASKS)
         .map(|task| {
-            let (repo, client) = (repo.clone(), t.client.clone());
+            let (repo, client) = (repo.clone(), client.clone());
             tokio::spawn(async move {
                 for i in 0..ROUNDS {
                     let f = repo.fields("s");
