@@ -346,8 +346,10 @@ pub(crate) async fn execute(conn: &Connection, policy: &Policy, call: Call<'_>) 
                     return Err(refusal(e, call.cmd));
                 }
                 // The node lacks the library or the script (same target either way): load the
-                // library with the call, or send the script's body itself.
-                if crate::script::function_missing(&e) && !load_failed {
+                // library with the call, or send the script's body itself. Only the first time:
+                // another client's `FUNCTION FLUSH` can come between the load and the call,
+                // and the body cannot go missing.
+                if crate::script::function_missing(&e) && !load_failed && loads == 1 {
                     load = Some(script.load_command());
                 } else {
                     resend = Some(script.eval_command(call.cmd));

@@ -136,6 +136,8 @@ impl<M: Model + Clone + PartialEq> Repo<M> {
         let mut outage = conn::FIRST_PAUSE;
         let deadline = Instant::now() + client.retry_for();
         let mut conflicts = 0;
+        // Set once the script was missing at a commit: later rounds send its body (see `commit`).
+        let mut send_body = false;
         let mut held: Option<Dedicated> = None;
         loop {
             if conflicts >= opts.max_attempts {
@@ -244,7 +246,7 @@ impl<M: Model + Clone + PartialEq> Repo<M> {
             let refs: Vec<&OpSpec> = stripped.iter().collect();
             let mut batch = Batch::new(&refs, &[]);
             batch.lease(claims.write_before());
-            let committed = Self::commit(client, &mut conn, &batch).await;
+            let committed = Self::commit(client, &mut conn, &batch, send_body).await;
             match committed {
                 Ok(Commit::Applied) => {
                     conn.finish(client);
@@ -259,6 +261,7 @@ impl<M: Model + Clone + PartialEq> Repo<M> {
                 }
                 Ok(Commit::NotRun(e)) => {
                     claims.abort(client).await;
+                    send_body |= matches!(conn::classify(&e), Failure::NoScript);
                     outage = self.recover(e, outage, deadline).await?;
                 }
                 // EXEC may have run: the reservations stay pending and heal.
@@ -309,16 +312,24 @@ impl<M: Model + Clone + PartialEq> Repo<M> {
     }
 
     /// Sends the batch inside MULTI/EXEC on the watching connection (then `WAIT`, when the
-    /// client asks for durable writes).
+    /// client asks for durable writes). With `send_body`, the script goes as its body (EVAL):
+    /// a library or cached script loaded after it went missing can go missing again before the
+    /// next round commits (another client's `FUNCTION FLUSH` or `SCRIPT FLUSH`), the body
+    /// cannot.
     async fn commit(
         client: &crate::Client,
         conn: &mut Dedicated,
         batch: &Batch<'_, '_>,
+        send_body: bool,
     ) -> Result<Commit> {
         let mut pipe = redis::pipe();
         pipe.cmd("MULTI");
-        match scripts::OPS.for_mode(&batch.cmd, client.functions()) {
-            Some(evalsha) => pipe.add_command(evalsha),
+        let script = match send_body {
+            true => Some(scripts::OPS.eval_command(&batch.cmd)),
+            false => scripts::OPS.for_mode(&batch.cmd, client.functions()),
+        };
+        match script {
+            Some(script) => pipe.add_command(script),
             None => pipe.add_command(batch.cmd.clone()),
         };
         pipe.cmd("EXEC");
@@ -361,7 +372,8 @@ impl<M: Model + Clone + PartialEq> Repo<M> {
                 Some(Value::ServerError(e)) => {
                     let e = redis::RedisError::from(e);
                     if matches!(conn::classify(&e), Failure::NoScript) {
-                        // Nothing applied (the script was the only command): load it, go again.
+                        // Nothing applied (the script was the only command): load it for later
+                        // calls, go again (with the body, see `send_body`).
                         scripts::OPS
                             .load(&mut conn.conn, client.functions())
                             .await?;

@@ -6,7 +6,9 @@
 //!
 //! `cargo bench -p rapyer-tests --bench workloads` prints the figures and writes
 //! `target/bench/workloads.json`; under `cargo test` it runs each workload briefly, as a smoke
-//! test of the benchmark itself.
+//! test of the benchmark itself. `RAPYER_FUNCTIONS=off` runs the same workloads with the
+//! client's Lua sent as scripts (EVALSHA) instead of functions (FCALL), to compare the two;
+//! `RAPYER_WORKLOADS=pipelines,games` runs only the named workloads.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -117,7 +119,13 @@ async fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     let (rounds, scale) = if full { (5, 1) } else { (1, 50) };
     let server = RedisServer::start(Transport::Tcp);
-    let db = rapyer::Client::connect(&server.url).await.expect("connect");
+    // `RAPYER_FUNCTIONS=off` measures the same workloads with scripts instead of functions.
+    let functions = std::env::var("RAPYER_FUNCTIONS").map_or(true, |v| v != "off");
+    let db = rapyer::Client::builder(&server.url)
+        .functions(functions)
+        .connect()
+        .await
+        .expect("connect");
     let mut raw = db.connection();
     let players = Player::repo(&db);
     const PLAYERS: u64 = 10_000;

@@ -200,10 +200,13 @@ async fn losing_the_functions_mid_run_applies_every_operation_once(t: TestRedis)
     flushing_mid_run(&t, t.client.clone(), "FUNCTION").await;
 }
 
-/// Single operations and pipelines from 16 tasks while `flush FLUSH` empties every node's
-/// script cache or functions every 2 ms: every operation applies exactly once.
+/// Single operations, pipelines and transactions from 16 tasks while `flush FLUSH` empties every
+/// node's script cache or functions every 2 ms: every operation applies exactly once.
 async fn flushing_mid_run(t: &TestRedis, client: rapyer::Client, flush: &'static str) {
     fresh(t, "s").await;
+    // Transactions go to their own instance: one "s" written by every task would abort most
+    // commits by WATCH, which is contention, not what this test is about.
+    fresh(t, "u").await;
     let repo = Sample::repo(&client);
     let done = Arc::new(AtomicBool::new(false));
     let flushes = Arc::new(AtomicU64::new(0));
@@ -234,6 +237,15 @@ async fn flushing_mid_run(t: &TestRedis, client: rapyer::Client, flush: &'static
                     p.add(f.count().incr(1));
                     p.add(f.list_count().push_back(task * ROUNDS + i));
                     p.exec().await.unwrap();
+                    // An optimistic transaction's commit (FCALL inside MULTI/EXEC).
+                    if i % 10 == 0 {
+                        repo.update("u", |s| {
+                            s.nested.count += 1;
+                            Ok::<_, std::convert::Infallible>(())
+                        })
+                        .await
+                        .unwrap();
+                    }
                 }
             })
         })
@@ -248,6 +260,8 @@ async fn flushing_mid_run(t: &TestRedis, client: rapyer::Client, flush: &'static
     let pushed: BTreeSet<i64> = got.list_count.iter().copied().collect();
     assert_eq!(got.list_count.len() as i64, TASKS * ROUNDS);
     assert_eq!(pushed, (0..TASKS * ROUNDS).collect());
+    let updated = repo.get("u").await.unwrap().unwrap();
+    assert_eq!(updated.nested.count, TASKS * ROUNDS / 10);
     assert!(
         flushes.load(Ordering::Relaxed) >= 20,
         "the cache was flushed only {} times",
