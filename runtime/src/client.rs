@@ -134,6 +134,16 @@ impl Client {
         conn::execute(&self.conn, &self.shared.policy, call).await
     }
 
+    /// Runs `call` with `then` sent behind it in the same round trip (one server only, see
+    /// [`conn::execute_then`]).
+    pub(crate) async fn execute_then(
+        &self,
+        call: Call<'_>,
+        then: &[redis::Cmd],
+    ) -> Result<(Value, Vec<Value>)> {
+        conn::execute_then(&self.conn, &self.shared.policy, call, then).await
+    }
+
     /// Runs commands that only read in one MULTI/EXEC (one server or a Sentinel's master only,
     /// see [`conn::read_atomically`]).
     pub(crate) async fn read_atomically(&self, reads: Vec<redis::Cmd>) -> Result<Vec<Value>> {

@@ -283,6 +283,20 @@ impl Connection {
 
 /// Runs `call` on `conn` under `policy` (see the module docs); returns the command's reply.
 pub(crate) async fn execute(conn: &Connection, policy: &Policy, call: Call<'_>) -> Result<Value> {
+    execute_then(conn, policy, call, &[])
+        .await
+        .map(|(reply, _)| reply)
+}
+
+/// [`execute`], with `then` sent right behind the call in the same round trip (on one server,
+/// where nothing redirects; again with every resend of the call): the call's reply, and one
+/// reply per command of `then` (errors as values) from the attempt whose call was answered.
+pub(crate) async fn execute_then(
+    conn: &Connection,
+    policy: &Policy,
+    call: Call<'_>,
+    then: &[Cmd],
+) -> Result<(Value, Vec<Value>)> {
     let mut conn = conn.clone();
     let wait = match (call.effect, policy.wait_replicas) {
         (Effect::Writes | Effect::Idempotent, Some((n, timeout))) => {
@@ -307,10 +321,10 @@ pub(crate) async fn execute(conn: &Connection, policy: &Policy, call: Call<'_>) 
     let mut load_failed = false;
     loop {
         let first = resend.as_ref().unwrap_or(call.cmd);
-        let cmds: Vec<&Cmd> = match &wait {
-            Some((_, wait)) => vec![first, wait],
-            None => vec![first],
-        };
+        let cmds: Vec<&Cmd> = std::iter::once(first)
+            .chain(then)
+            .chain(wait.as_ref().map(|(_, wait)| wait))
+            .collect();
         let sent = conn.send(&target, load.take().as_ref(), &cmds).await;
         let failure = match sent {
             Ok((load_reply, mut replies)) => {
@@ -320,16 +334,16 @@ pub(crate) async fn execute(conn: &Connection, policy: &Policy, call: Call<'_>) 
                     load_failed = !crate::script::already_loaded(&e);
                     policy.functions.refused(&e);
                 }
-                let reply = match replies.first_mut() {
-                    Some(reply) => std::mem::replace(reply, Value::Nil),
-                    None => return Err(Error::Redis(no_reply())),
-                };
+                if replies.len() != cmds.len() {
+                    return Err(Error::Redis(no_reply()));
+                }
+                let reply = replies.remove(0);
                 match reply.extract_error() {
                     Ok(value) => {
                         if let Some((wanted, _)) = &wait {
-                            check_wait(*wanted, replies.get(1))?;
+                            check_wait(*wanted, replies.pop().as_ref())?;
                         }
-                        return Ok(value);
+                        return Ok((value, replies));
                     }
                     Err(e) => (classify(&e), e),
                 }

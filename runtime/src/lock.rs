@@ -12,8 +12,11 @@
 //!   new owner.
 //! - Writes through a lock ([`InstanceGuard::save`], [`Pipeline::require_lock`]) check in the
 //!   same script that the lock is still held, so a holder whose lock expired cannot write.
-//! - Several locks are taken in one canonical order (sorted by key), all or nothing, so two
-//!   tasks locking the same instances in opposite orders never deadlock.
+//! - Several locks are taken all or nothing, so two tasks locking the same instances in
+//!   opposite orders never deadlock: on one server by one script that takes every lock or none,
+//!   with the instances read in the same round trip (the locked path of a transfer is then
+//!   three round trips: lock and read, write, release); on a cluster one after another in one
+//!   canonical order (sorted by key).
 //!
 //! Rust has no async drop. Release a lock with [`Lock::release`] (or
 //! [`InstanceGuard::release`]); a lock dropped without it is released by a task spawned on the
@@ -34,10 +37,12 @@ use crate::conn::{Call, Effect};
 use crate::error::{Error, Result};
 use crate::keys::Keyspace;
 use crate::meta::PkRef;
+use crate::meta::TtlRefresh;
 use crate::model::Model;
 use crate::ops::Pipeline;
 use crate::repo::{Repo, WriteMode};
-use crate::scripts;
+use crate::{scripts, stored};
+use redis::Value;
 
 /// How to acquire and hold a lock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -167,23 +172,33 @@ impl Lock {
                 key: instance.hash.clone(),
             });
         }
-        Ok(fence.map(|fence| {
-            let mut lock = Lock {
-                client: client.clone(),
-                target: target.clone(),
-                key: target.key.clone(),
-                token,
-                fence: u64::try_from(fence).unwrap_or_default(),
-                ttl: opts.ttl,
-                lost: Arc::new(AtomicBool::new(false)),
-                watchdog: None,
-                released: false,
-            };
-            if opts.watchdog {
-                lock.start_watchdog();
-            }
-            lock
-        }))
+        Ok(fence.map(|fence| Self::taken(client, target, token, fence, opts)))
+    }
+
+    /// The lock just taken on `target` with `token` and `fence` (its watchdog started when
+    /// `opts` asks for one).
+    fn taken(
+        client: &Client,
+        target: &LockTarget,
+        token: String,
+        fence: i64,
+        opts: &LockOptions,
+    ) -> Lock {
+        let mut lock = Lock {
+            client: client.clone(),
+            target: target.clone(),
+            key: target.key.clone(),
+            token,
+            fence: u64::try_from(fence).unwrap_or_default(),
+            ttl: opts.ttl,
+            lost: Arc::new(AtomicBool::new(false)),
+            watchdog: None,
+            released: false,
+        };
+        if opts.watchdog {
+            lock.start_watchdog();
+        }
+        lock
     }
 
     /// Takes a lock of its own at `key` (not tied to an instance; after a release the key
@@ -212,10 +227,7 @@ impl Lock {
                     waited: now - start,
                 });
             }
-            // Full jitter: a random pause up to the current step, so waiters spread out.
-            let jittered = pause.mul_f64(fastrand::f64()).max(Duration::from_millis(1));
-            tokio::time::sleep(jittered.min(deadline - now)).await;
-            pause = (pause * 2).min(LONGEST_PAUSE);
+            pause = wait_to_retry(pause, deadline - now).await;
         }
     }
 
@@ -374,6 +386,14 @@ const FIRST_PAUSE: Duration = Duration::from_millis(2);
 /// The longest pause between tries of a taken lock.
 const LONGEST_PAUSE: Duration = Duration::from_millis(100);
 
+/// Sleeps before trying a taken lock again (at most `left`); returns the next step.
+async fn wait_to_retry(pause: Duration, left: Duration) -> Duration {
+    // Full jitter: a random pause up to the current step, so waiters spread out.
+    let jittered = pause.mul_f64(fastrand::f64()).max(Duration::from_millis(1));
+    tokio::time::sleep(jittered.min(left)).await;
+    (pause * 2).min(LONGEST_PAUSE)
+}
+
 async fn lock_targets(
     client: &Client,
     mut targets: Vec<LockTarget>,
@@ -408,28 +428,6 @@ pub struct InstanceGuard<M> {
 }
 
 impl<M: Model> InstanceGuard<M> {
-    async fn load(repo: &Repo<M>, lock: Lock, pk: &str) -> Result<Self> {
-        match repo.get_by_text(pk).await {
-            Ok(Some(value)) => Ok(InstanceGuard {
-                repo: repo.clone(),
-                lock,
-                value,
-            }),
-            Ok(None) => {
-                let _ = lock.release().await;
-                Err(Error::NotFound {
-                    model: M::META.name,
-                    pk: pk.to_string(),
-                    key: repo.client().keys().instance(&M::META, pk),
-                })
-            }
-            Err(e) => {
-                let _ = lock.release().await;
-                Err(e)
-            }
-        }
-    }
-
     /// The lock.
     pub fn lock(&self) -> &Lock {
         &self.lock
@@ -515,10 +513,9 @@ impl<M: Model> Repo<M> {
     where
         M::Pk: std::borrow::Borrow<Q>,
     {
-        let target = self.lock_target(pk, name)?;
-        let deadline = Instant::now() + opts.wait;
-        let lock = Lock::acquire_by(self.client(), &target, &opts, deadline).await?;
-        InstanceGuard::load(self, lock, &pk.pk_text()).await
+        let mut set = LockSet::new(self.client());
+        let ticket = set.add(self, pk, name)?;
+        set.acquire(opts).await?.take(ticket)
     }
 
     /// Locks two instances in canonical order (so opposite transfers never deadlock), all or
@@ -558,9 +555,22 @@ type Reader = Box<
 /// Makes the typed guard (boxed `InstanceGuard<M>`) from the lock and the value read.
 type Wrapper = Box<dyn FnOnce(Lock, Box<dyn Any + Send>) -> Result<Box<dyn Any + Send>> + Send>;
 
+/// An instance read for a [`LockSet`] (boxed `M`).
+type Instance = Box<dyn Any + Send>;
+
+/// An entry's instance read in the round trip that takes the locks (see
+/// [`LockSet::acquire`]): its plain reads, and how their replies decode (boxed `M`, `None` when
+/// the instance is missing).
+struct ReadAlong {
+    reads: Vec<redis::Cmd>,
+    decode: Box<dyn FnOnce(Vec<Value>) -> Result<Option<Instance>> + Send>,
+}
+
 struct LockEntry {
     target: LockTarget,
     read: Reader,
+    /// `None` for a model whose reads re-arm its TTL, which takes the read script.
+    read_along: Option<ReadAlong>,
     wrap: Wrapper,
 }
 
@@ -602,8 +612,29 @@ impl LockSet {
         let target = repo.lock_target(pk, name)?;
         let (reader, pk) = (repo.clone(), pk.pk_text().into_owned());
         let guard_repo = repo.clone();
+        let refreshes = M::META.ttl_seconds.is_some() && M::META.ttl_refresh == TtlRefresh::OnRead;
+        let read_along = match refreshes {
+            true => None,
+            false => {
+                let keys = repo.instance_keys(pk.as_str())?;
+                Some(ReadAlong {
+                    reads: stored::instance_reads(&M::META, &[&keys]),
+                    decode: Box::new(move |replies| {
+                        let reply = stored::as_read_reply(&M::META, 1, replies);
+                        let found = stored::decode_read(&M::META, &[&keys], reply)?
+                            .pop()
+                            .flatten();
+                        found
+                            .map(|f| Repo::<M>::decode(&keys, f))
+                            .transpose()
+                            .map(|m| m.map(|m| Box::new(m) as Instance))
+                    }),
+                })
+            }
+        };
         self.entries.push(LockEntry {
             target,
+            read_along,
             read: Box::new(move || {
                 Box::pin(async move {
                     match reader.get_by_text(&pk).await? {
@@ -633,17 +664,26 @@ impl LockSet {
         })
     }
 
-    /// Acquires every lock in canonical order (sorted keys) under one deadline, then reads every
-    /// instance. All or nothing: on any failure every lock taken is released.
+    /// Acquires every lock, all or nothing, under one deadline, then reads every instance. On
+    /// one server (or a Sentinel's master) the locks are taken by one script and the instances
+    /// read right behind it, in one round trip; on a cluster, where the instances may live on
+    /// different nodes, one lock after another in canonical order (sorted keys), then the
+    /// reads. On any failure every lock taken is released.
     pub async fn acquire(self, opts: LockOptions) -> Result<HeldLocks> {
-        let targets: Vec<LockTarget> = self.entries.iter().map(|e| e.target.clone()).collect();
-        let mut sorted: Vec<String> = targets.iter().map(|t| t.key.clone()).collect();
+        let mut sorted: Vec<String> = self.entries.iter().map(|e| e.target.key.clone()).collect();
         sorted.sort();
         if sorted.windows(2).any(|w| w[0] == w[1]) {
             return Err(Error::Config(
                 "the same lock was added twice to a LockSet".into(),
             ));
         }
+        if self.entries.is_empty() {
+            return Ok(HeldLocks::default());
+        }
+        if !self.client.is_cluster() && self.entries.iter().all(|e| e.read_along.is_some()) {
+            return self.acquire_at_once(opts).await;
+        }
+        let targets: Vec<LockTarget> = self.entries.iter().map(|e| e.target.clone()).collect();
         let locks = lock_targets(&self.client, targets, opts).await?;
         // `lock_targets` returns locks in sorted order; read every instance (concurrently: one
         // round trip) before building guards, so that a failure can release every lock.
@@ -673,6 +713,162 @@ impl LockSet {
         }
         Ok(HeldLocks { guards })
     }
+
+    /// [`acquire`](Self::acquire) on one server: each attempt is one round trip, the script
+    /// taking every lock or none, then MULTI, the plain reads of every instance and EXEC. The
+    /// reads run after the script (same connection, in order), so they see the instances
+    /// under the locks; an attempt that took no lock discards them. Should the reads fail (a
+    /// server out of memory refuses commands queued in MULTI), the instances are read again as
+    /// `get` reads them.
+    async fn acquire_at_once(self, opts: LockOptions) -> Result<HeldLocks> {
+        let mut order: Vec<usize> = (0..self.entries.len()).collect();
+        order.sort_by(|&a, &b| self.entries[a].target.key.cmp(&self.entries[b].target.key));
+        let mut then = vec![redis::cmd("MULTI")];
+        for entry in &self.entries {
+            if let Some(along) = &entry.read_along {
+                then.extend(along.reads.iter().cloned());
+            }
+        }
+        then.push(redis::cmd("EXEC"));
+        let mut keys: Vec<&str> = Vec::with_capacity(3 * order.len());
+        for &i in &order {
+            let target = &self.entries[i].target;
+            if let Some(instance) = &target.instance {
+                keys.extend([target.key.as_str(), &instance.fences, &instance.hash]);
+            }
+        }
+        let start = Instant::now();
+        let deadline = start + opts.wait;
+        let mut pause = FIRST_PAUSE;
+        let (fences, tokens, replies) = loop {
+            let tokens: Vec<String> = order.iter().map(|_| new_token()).collect::<Result<_>>()?;
+            let mut cmd = scripts::LOCK.call(&keys);
+            cmd.arg("acquire_all").arg(millis(opts.ttl));
+            for (&i, token) in order.iter().zip(&tokens) {
+                cmd.arg(token).arg(&self.entries[i].target.name);
+            }
+            let call = Call::script(&scripts::LOCK, &cmd, Effect::Writes);
+            let (reply, replies) = self.client.execute_then(call, &then).await?;
+            // Which lock of `order` stopped the attempt: held (positive) or missing (negative).
+            let stopped = match reply {
+                Value::Array(fences) => break (fences, tokens, replies),
+                Value::Int(at) => at,
+                other => return Err(crate::reply::unexpected(keys[0], "fencing numbers", &other)),
+            };
+            let target = usize::try_from(stopped.unsigned_abs())
+                .ok()
+                .and_then(|at| order.get(at.checked_sub(1)?))
+                .map(|&i| &self.entries[i].target)
+                .ok_or_else(|| {
+                    crate::reply::unexpected(keys[0], "a lock's position", &Value::Int(stopped))
+                })?;
+            if let (true, Some(instance)) = (stopped < 0, &target.instance) {
+                return Err(Error::NotFound {
+                    model: instance.model,
+                    pk: instance.pk.clone(),
+                    key: instance.hash.clone(),
+                });
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(Error::LockTimeout {
+                    key: target.key.clone(),
+                    waited: now - start,
+                });
+            }
+            pause = wait_to_retry(pause, deadline - now).await;
+        };
+        let fences: Vec<i64> = fences
+            .into_iter()
+            .map(|f| redis::from_redis_value(f).map_err(|e| Error::Redis(e.into())))
+            .collect::<Result<_>>()?;
+        if fences.len() != order.len() {
+            // Taken, but not as asked: the locks expire after their TTL.
+            let count = i64::try_from(fences.len()).unwrap_or(i64::MAX);
+            return Err(crate::reply::unexpected(
+                keys[0],
+                "one fencing number per lock",
+                &Value::Int(count),
+            ));
+        }
+        let mut locks: Vec<Option<Lock>> = std::iter::repeat_with(|| None)
+            .take(self.entries.len())
+            .collect();
+        for ((&i, token), fence) in order.iter().zip(tokens).zip(fences) {
+            let target = &self.entries[i].target;
+            locks[i] = Some(Lock::taken(&self.client, target, token, fence, &opts));
+        }
+        let count = self.entries.len();
+        let (mut alongs, mut reads, mut rest) = (
+            Vec::with_capacity(count),
+            Vec::with_capacity(count),
+            Vec::with_capacity(count),
+        );
+        for entry in self.entries {
+            alongs.push(entry.read_along);
+            reads.push((entry.read)());
+            rest.push((entry.target, entry.wrap));
+        }
+        let values = match decode_along(alongs, replies) {
+            Some(values) => values,
+            // The reads were refused: read again, as `get` does.
+            None => futures_util::future::try_join_all(reads)
+                .await
+                .map(|values| values.into_iter().map(Some).collect()),
+        };
+        // Every instance read, or every lock released.
+        let missing = values.as_ref().ok().and_then(|values| {
+            let at = values.iter().position(Option::is_none)?;
+            rest[at].0.instance.clone()
+        });
+        let values = match (values, missing) {
+            (Ok(values), None) => values,
+            (failed, missing) => {
+                let releases = locks.into_iter().flatten().map(|lock| lock.release());
+                let _ = futures_util::future::join_all(releases).await;
+                return Err(match (failed, missing) {
+                    (Err(e), _) => e,
+                    // Deleted by someone between the script and the reads.
+                    (Ok(_), Some(instance)) => Error::NotFound {
+                        model: instance.model,
+                        pk: instance.pk,
+                        key: instance.hash,
+                    },
+                    (Ok(_), None) => Error::Pipeline("a LockSet read went missing"),
+                });
+            }
+        };
+        let mut guards = Vec::with_capacity(rest.len());
+        for (((_, wrap), lock), value) in rest.into_iter().zip(locks).zip(values) {
+            match (lock, value) {
+                (Some(lock), Some(value)) => guards.push(Some(wrap(lock, value)?)),
+                _ => return Err(Error::Pipeline("a LockSet lock went missing")),
+            }
+        }
+        Ok(HeldLocks { guards })
+    }
+}
+
+/// The instances read along with the locks (see [`LockSet::acquire`]), by entry, from the
+/// replies to MULTI, the reads and EXEC; `None` when the server refused the reads.
+fn decode_along(
+    alongs: Vec<Option<ReadAlong>>,
+    replies: Vec<Value>,
+) -> Option<Result<Vec<Option<Instance>>>> {
+    let Some(Value::Array(read)) = replies.into_iter().last() else {
+        return None;
+    };
+    let mut read = read.into_iter();
+    let mut values = Vec::with_capacity(alongs.len());
+    for along in alongs {
+        let along = along?;
+        let replies: Vec<Value> = read.by_ref().take(along.reads.len()).collect();
+        if replies.len() != along.reads.len() {
+            return None;
+        }
+        values.push((along.decode)(replies));
+    }
+    Some(values.into_iter().collect())
 }
 
 /// The guards of an acquired [`LockSet`].

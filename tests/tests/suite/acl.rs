@@ -111,6 +111,33 @@ async fn a_command_the_user_lacks_is_named() {
     }
 }
 
+/// A lock whose instance the user cannot read (no LRANGE, which reads the achievements list)
+/// is released again, and the error names the command.
+#[tokio::test]
+async fn a_lock_whose_instance_cannot_be_read_is_released() {
+    let rule = format!("{} -lrange", rapyer::acl_rule("app"));
+    let (server, mut admin) = server_with_user(&rule).await;
+    let db = Client::builder(&as_app(&server))
+        .namespace("app")
+        .connect()
+        .await
+        .unwrap();
+    let players = Player::repo(&db);
+    let ada = Player::new("ada", PlayerStats::new(0, 0, 0, 0.0));
+    players.insert(&ada).await.unwrap();
+    let err = players.lock(&ada.id, "items").await.unwrap_err();
+    match &err {
+        Error::NoPermission { command, .. } => assert_eq!(command, "LRANGE"),
+        other => panic!("expected NoPermission, got {other:?}"),
+    }
+    let held: Vec<String> = redis::cmd("KEYS")
+        .arg("*:lock:items")
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    assert!(held.is_empty(), "the lock was left taken: {held:?}");
+}
+
 /// The rule `acl_rule` gave before rapyer used functions: no FCALL, no FUNCTION LOAD.
 const RULE_BEFORE_FUNCTIONS: &str = "resetkeys ~app:* resetchannels -@all +@read +@write \
     +@transaction +@connection +eval +evalsha +script|load +time -@dangerous +cluster|slots";

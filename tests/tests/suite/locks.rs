@@ -1,4 +1,5 @@
-//! Locks: expiring, fenced, compare-and-set release, canonical ordering, writes refused once lost.
+//! Locks: expiring, fenced, compare-and-set release, all or nothing without deadlock, fresh
+//! snapshots, writes refused once lost.
 
 use std::time::{Duration, Instant};
 
@@ -344,5 +345,56 @@ async fn fences_grow_across_delete_and_recreate_and_no_key_is_left(t: TestRedis)
         }
         assert!(Instant::now() < deadline, "keys left behind: {keys:?}");
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+rapyer_tests::on_all!(
+    read_modify_write_under_a_lock_pair_loses_no_update,
+    flavor = "multi_thread",
+    worker_threads = 2
+);
+/// Each guard holds the instance as the previous holder left it (read after the locks were
+/// taken, in the same round trip on one server): 16 tasks adding to two balances through
+/// their guards' values lose nothing. On a private server, a lock pair is one lock script and
+/// one read transaction.
+async fn read_modify_write_under_a_lock_pair_loses_no_update(t: TestRedis) {
+    const TASKS: i64 = 16;
+    const ROUNDS: i64 = 40;
+    let repo = accounts(&t, 2, 0).await;
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|task| {
+            let repo = repo.clone();
+            tokio::spawn(async move {
+                for _ in 0..ROUNDS {
+                    let (from, to) = if task % 2 == 0 { (0, 1) } else { (1, 0) };
+                    let opts = LockOptions::default().wait(Duration::from_secs(30));
+                    let (mut a, mut b) = repo.lock_pair(&from, &to, "rmw", opts).await.unwrap();
+                    a.value_mut().balance += 1;
+                    b.value_mut().balance += 2;
+                    a.save().await.unwrap();
+                    b.save().await.unwrap();
+                    a.release().await.unwrap();
+                    b.release().await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let both = repo.get_many(&[0, 1]).await.unwrap();
+    let total: i64 = both.iter().map(|a| a.as_ref().unwrap().balance).sum();
+    assert_eq!(total, TASKS * ROUNDS * 3);
+    if t.server.is_some() {
+        let before = t.atomic_steps().await;
+        let (a, b) = repo.lock_pair(&0, &1, "rmw", quick(5000, 0)).await.unwrap();
+        assert_eq!(
+            t.atomic_steps().await - before,
+            2,
+            "lock script + read transaction"
+        );
+        assert_eq!(a.value().balance + b.value().balance, total);
+        a.release().await.unwrap();
+        b.release().await.unwrap();
     }
 }
