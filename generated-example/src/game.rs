@@ -127,9 +127,9 @@ pub async fn record_win(players: &PlayerRepo, id: &Uuid, points: i64) -> rapyer:
     Ok(false)
 }
 
-/// Moves `count` items from one player to another under both players' locks, taken in canonical
-/// order (two opposite transfers never deadlock). The move is one pipeline that applies only
-/// while both locks are held.
+/// Moves `count` items from one player to another under both players' locks, taken all or
+/// nothing (two opposite transfers never deadlock). The move is one pipeline that applies only
+/// while both locks are held and releases them in the same step: two round trips in all.
 pub async fn transfer_items(
     db: &rapyer::Client,
     players: &PlayerRepo,
@@ -149,24 +149,26 @@ pub async fn transfer_items(
         .lock_pair(from, to, "items", LockOptions::default())
         .await?;
     let have = giver.value().inventory_count;
-    let outcome = if have < count {
-        Err(GameError::NotEnoughItems {
-            player: giver.value().username.clone(),
+    if have < count {
+        let username = giver.value().username.clone();
+        // Both releases in flight at once: one round trip.
+        let (given, taken) =
+            rapyer::futures_util::future::join(giver.release(), taker.release()).await;
+        given?;
+        taken?;
+        return Err(GameError::NotEnoughItems {
+            player: username,
             have,
             want: count,
-        })
-    } else {
-        let mut p = db.pipeline();
-        p.require_lock(giver.lock()).require_lock(taker.lock());
-        p.add(players.fields(from).inventory_count().decr(count));
-        p.add(players.fields(to).inventory_count().incr(count));
-        p.exec().await.map(drop).map_err(GameError::from)
-    };
-    // Both releases in flight at once: one round trip.
-    let (given, taken) = rapyer::futures_util::future::join(giver.release(), taker.release()).await;
-    given?;
-    taken?;
-    outcome
+        });
+    }
+    let mut p = db.pipeline();
+    p.release_after(giver.into_lock())
+        .release_after(taker.into_lock());
+    p.add(players.fields(from).inventory_count().decr(count));
+    p.add(players.fields(to).inventory_count().incr(count));
+    p.exec().await?;
+    Ok(())
 }
 
 /// The `n` best players, best first, in one round trip (sorted index on `score`).

@@ -12,10 +12,11 @@
 //!   new owner.
 //! - Writes through a lock ([`InstanceGuard::save`], [`Pipeline::require_lock`]) check in the
 //!   same script that the lock is still held, so a holder whose lock expired cannot write.
+//!   [`Pipeline::release_after`] also releases the locks in that script once the writes apply.
 //! - Several locks are taken all or nothing, so two tasks locking the same instances in
 //!   opposite orders never deadlock: on one server by one script that takes every lock or none,
 //!   with the instances read in the same round trip (the locked path of a transfer is then
-//!   three round trips: lock and read, write, release); on a cluster one after another in one
+//!   two round trips: lock and read, then write and release); on a cluster one after another in one
 //!   canonical order (sorted by key).
 //!
 //! Rust has no async drop. Release a lock with [`Lock::release`] (or
@@ -25,6 +26,7 @@
 //! ([`LockOptions::watchdog`]) for work of unknown length.
 //!
 //! [`Pipeline::require_lock`]: crate::Pipeline::require_lock
+//! [`Pipeline::release_after`]: crate::Pipeline::release_after
 
 use std::any::Any;
 use std::marker::PhantomData;
@@ -39,6 +41,7 @@ use crate::keys::Keyspace;
 use crate::meta::PkRef;
 use crate::meta::TtlRefresh;
 use crate::model::Model;
+use crate::ops::HandedLock;
 use crate::ops::Pipeline;
 use crate::repo::{Repo, WriteMode};
 use crate::{scripts, stored};
@@ -459,6 +462,11 @@ impl<M: Model> InstanceGuard<M> {
     /// Releases the lock (see [`Lock::release`]).
     pub async fn release(self) -> Result<()> {
         self.lock.release().await
+    }
+
+    /// The lock, giving up the snapshot (to hand it to [`Pipeline::release_after`]).
+    pub fn into_lock(self) -> Lock {
+        self.lock
     }
 }
 
@@ -897,5 +905,37 @@ impl Pipeline {
     /// writing anything, and fails with [`Error::LockLost`] otherwise.
     pub fn require_lock(&mut self, lock: &Lock) -> &mut Self {
         self.require_held(lock.key(), lock.token(), lock.client())
+    }
+
+    /// Requires `lock` as [`require_lock`](Self::require_lock) does, and gives it up once the
+    /// pipeline has run, whatever its outcome. When the operations apply, an instance's lock is
+    /// released by the same script, so that a locked write and its release are one round trip;
+    /// otherwise (the pipeline failed, a lock of its own, or [`exec_split`](Self::exec_split))
+    /// it is released by a call of its own right after. A lock found already lost at that
+    /// point changes nothing: the pipeline's outcome is what `exec` returns.
+    pub fn release_after(&mut self, lock: Lock) -> &mut Self {
+        let (key, token, client) = (lock.key.clone(), lock.token.clone(), lock.client.clone());
+        self.require_and_release(&key, &token, &client, Box::new(lock))
+    }
+}
+
+impl HandedLock for Lock {
+    /// An instance's lock is deleted on release; a lock of its own leaves a marker (see
+    /// `lua/lock.lua`), so it is released by the lock script.
+    fn released_by_batch(&self) -> bool {
+        self.target.instance.is_some()
+    }
+
+    fn mark_released(mut self: Box<Self>) {
+        self.released = true;
+        if let Some(w) = self.watchdog.take() {
+            w.abort();
+        }
+    }
+
+    fn release_alone(self: Box<Self>) -> futures_util::future::BoxFuture<'static, ()> {
+        Box::pin(async move {
+            let _ = self.release().await;
+        })
     }
 }

@@ -573,7 +573,8 @@ impl<'a> KeyPositions<'a> {
 pub(crate) struct OpsArgs<'a> {
     keys: KeyPositions<'a>,
     guards: Vec<usize>,
-    locks: Vec<(usize, &'a str)>,
+    /// Position, token, whether to release it once the ops applied.
+    locks: Vec<(usize, &'a str, bool)>,
     lease_until: u64,
     /// Sliding expiry: ttl ms, registry position, pk, key positions.
     refreshes: Vec<(u64, usize, &'a str, Vec<usize>)>,
@@ -611,10 +612,11 @@ impl<'a> OpsArgs<'a> {
         true
     }
 
-    /// Requires the lock at `key` to still hold `token`.
-    pub(crate) fn lock(&mut self, key: &'a str, token: &'a str) {
+    /// Requires the lock at `key` to still hold `token`; with `release`, deletes it once the
+    /// ops are applied.
+    pub(crate) fn lock(&mut self, key: &'a str, token: &'a str, release: bool) {
         let at = self.key(key);
-        self.locks.push((at, token));
+        self.locks.push((at, token, release));
     }
 
     /// Writes nothing once the server's clock passes `until_ms` (the lease on unique values).
@@ -669,8 +671,8 @@ impl<'a> OpsArgs<'a> {
         let mut cmd = script.call(&self.keys.keys);
         cmd.arg(self.guards.len()).arg(&self.guards);
         cmd.arg(self.locks.len());
-        for (at, token) in &self.locks {
-            cmd.arg(*at).arg(*token);
+        for (at, token, release) in &self.locks {
+            cmd.arg(*at).arg(*token).arg(u8::from(*release));
         }
         cmd.arg(self.lease_until);
         cmd.arg(self.refreshes.len());

@@ -9,7 +9,9 @@
 --
 -- KEYS: every key the batch touches, once.
 -- ARGV: g, then g key positions (instance hashes that must exist);
---       l, then l pairs of lock key position and token (locks that must still be held);
+--       l, then l triples of lock key position, token and release (locks that must still be
+--       held; those whose release is 1 are deleted once the ops are applied, as lock.lua
+--       releases an instance's lock);
 --       the lease: server time (ms) after which nothing may be written, 0 for none (unique
 --       values claimed in another slot are held until then; see runtime/src/claims.rs);
 --       r, then per instance whose TTL the batch re-arms (sliding expiry): ttl in ms, the
@@ -86,10 +88,14 @@ end
 
 -- Locks the batch requires: each must still hold its holder's token, or nothing is written.
 local locks = tonumber(next_arg())
+local releases = {}
 for i = 1, locks do
   local key = KEYS[tonumber(next_arg())]
   if redis.call('GET', key) ~= next_arg() then
     return fail(E_LOCKLOST, i)
+  end
+  if next_arg() == '1' then
+    releases[#releases + 1] = key
   end
 end
 
@@ -220,5 +226,8 @@ if #refreshes > 0 then
       redis.call('ZADD', rf.registry, now + tonumber(rf.ttl), rf.pk)
     end
   end
+end
+for _, key in ipairs(releases) do
+  redis.call('DEL', key)
 end
 return replies

@@ -14,6 +14,16 @@ use crate::ops::op::OpSpec;
 use crate::protocol::{self, GeneralOp, Layout, OpCode, OpsArgs, ScriptError};
 use crate::scripts;
 
+/// A lock a batch requires: it must still hold `token` when the batch runs, or nothing is
+/// written. With `release` (an instance's lock, whose fencing number lives apart) the batch also
+/// deletes it once its ops are applied, as `lua/lock.lua` releases such a lock.
+#[derive(Debug, Clone)]
+pub(crate) struct RequiredLock {
+    pub(crate) key: String,
+    pub(crate) token: String,
+    pub(crate) release: bool,
+}
+
 /// Above this many arguments the general layout sends them in chunks (Lua's unpack limit).
 const COMPACT_MAX_ARGS: usize = 1000;
 
@@ -64,11 +74,12 @@ pub(crate) async fn run(client: &Client, specs: &[&OpSpec]) -> Result<Vec<Value>
     run_locked(client, specs, &[]).await
 }
 
-/// Runs `specs` atomically, only while every lock in `locks` (key, token) still holds its token.
+/// Runs `specs` atomically, only while every lock in `locks` still holds its token (releasing
+/// those marked so once applied).
 pub(crate) async fn run_locked<'a>(
     client: &Client,
     specs: &[&'a OpSpec],
-    locks: &'a [(String, String)],
+    locks: &'a [RequiredLock],
 ) -> Result<Vec<Value>> {
     if specs.iter().any(|s| claimed_apart(client, s)) {
         return run_claimed(client, specs, locks).await;
@@ -158,7 +169,7 @@ pub(crate) fn without_unique_index(spec: &OpSpec) -> OpSpec {
 async fn run_claimed(
     client: &Client,
     specs: &[&OpSpec],
-    locks: &[(String, String)],
+    locks: &[RequiredLock],
 ) -> Result<Vec<Value>> {
     const ATTEMPTS: usize = 8;
     let unique: Vec<&OpSpec> = specs
@@ -271,11 +282,11 @@ pub(crate) struct Batch<'s, 'a> {
     /// `mv` op, whose reply is dropped.
     sent: Vec<(&'a OpSpec, bool)>,
     guard_specs: Vec<&'a OpSpec>,
-    locks: &'a [(String, String)],
+    locks: &'a [RequiredLock],
 }
 
 impl<'s, 'a> Batch<'s, 'a> {
-    pub(crate) fn new(specs: &'s [&'a OpSpec], locks: &'a [(String, String)]) -> Self {
+    pub(crate) fn new(specs: &'s [&'a OpSpec], locks: &'a [RequiredLock]) -> Self {
         Self::with_hidden(specs, 0, locks)
     }
 
@@ -283,7 +294,7 @@ impl<'s, 'a> Batch<'s, 'a> {
     pub(crate) fn with_hidden(
         specs: &'s [&'a OpSpec],
         hidden: usize,
-        locks: &'a [(String, String)],
+        locks: &'a [RequiredLock],
     ) -> Self {
         let mut args = OpsArgs::default();
         let mut guard_specs: Vec<&OpSpec> = Vec::new();
@@ -292,8 +303,8 @@ impl<'s, 'a> Batch<'s, 'a> {
                 guard_specs.push(spec);
             }
         }
-        for (key, token) in locks {
-            args.lock(key, token);
+        for lock in locks {
+            args.lock(&lock.key, &lock.token, lock.release);
         }
         // Sliding expiry: each instance once, if one of its ops re-arms it, unless the batch
         // sets its expiry itself.
@@ -364,7 +375,9 @@ impl<'s, 'a> Batch<'s, 'a> {
 
     /// Whether the batch can write (a batch of reads alone is safe to resend).
     pub(crate) fn effect(&self) -> Effect {
-        if self.sent.iter().all(|(spec, _)| spec.code.reads_only()) {
+        if self.sent.iter().all(|(spec, _)| spec.code.reads_only())
+            && !self.locks.iter().any(|lock| lock.release)
+        {
             Effect::Reads
         } else {
             Effect::Writes
@@ -407,7 +420,7 @@ fn script_error(
     e: redis::RedisError,
     sent: &[(&OpSpec, bool)],
     guards: &[&OpSpec],
-    locks: &[(String, String)],
+    locks: &[RequiredLock],
 ) -> Error {
     let Some(parsed) = ScriptError::from_redis(&e) else {
         return e.into();
@@ -422,9 +435,9 @@ fn script_error(
             pk: spec.located.pk.clone(),
             key: spec.located.hash.clone(),
         }),
-        ScriptError::LockLost { lock } => locks
-            .get(lock)
-            .map(|(key, _)| Error::LockLost { key: key.clone() }),
+        ScriptError::LockLost { lock } => locks.get(lock).map(|lock| Error::LockLost {
+            key: lock.key.clone(),
+        }),
         ScriptError::Type { op: i, message } => op(i).map(|(key, field)| Error::Decode {
             key,
             field,

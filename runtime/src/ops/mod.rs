@@ -33,6 +33,7 @@ pub use assign::{Assign, assign};
 pub use containers::{ListField, MapField, SetField, ZSetField};
 pub use instance::{FieldHandle, Instance, Place};
 pub use op::Op;
+pub(crate) use pipeline::HandedLock;
 pub use pipeline::{Group, GroupOutcome, Pipeline, Results, Slot, SplitResults};
 pub use scalars::{FloatField, IntField, OptionalField, ValueField};
 pub use sink::{Batched, Direct, Sink};

@@ -9,13 +9,24 @@ use redis::Value;
 
 use crate::client::Client;
 use crate::error::{Error, Result};
-use crate::ops::batch;
+use crate::ops::batch::{self, RequiredLock};
 use crate::ops::op::{Op, OpSpec};
 
 type AnyResult = Result<Box<dyn Any + Send>>;
 type AnyDecoder = Box<dyn FnOnce(Value, &OpSpec) -> AnyResult + Send>;
 
 static NEXT_PIPELINE: AtomicU64 = AtomicU64::new(1);
+
+/// A lock a pipeline gives up once it has run (see `Pipeline::release_after`, next to locks,
+/// which implement it).
+pub(crate) trait HandedLock: Send {
+    /// Whether the pipeline's own script can release it (by deleting its key).
+    fn released_by_batch(&self) -> bool;
+    /// Notes that the pipeline's script released it.
+    fn mark_released(self: Box<Self>);
+    /// Releases it with a call of its own; the outcome is not reported.
+    fn release_alone(self: Box<Self>) -> futures_util::future::BoxFuture<'static, ()>;
+}
 
 /// A batch of field operations sent as one script call: one round trip, applied atomically
 /// (no other client's command runs in between), all or nothing.
@@ -43,8 +54,10 @@ pub struct Pipeline {
     /// The ids whose slots this pipeline's results accept, each with the position of its first
     /// op: its own (at 0) and those of the pipelines and batches appended to it.
     parts: Vec<(u64, usize)>,
-    /// Locks (key, token) that must still be held when the pipeline runs.
-    locks: Vec<(String, String)>,
+    /// Locks that must still be held when the pipeline runs.
+    locks: Vec<RequiredLock>,
+    /// Locks to give up once the pipeline has run (see `Pipeline::release_after`).
+    releasing: Vec<Box<dyn HandedLock>>,
     foreign_lock: bool,
 }
 
@@ -80,6 +93,7 @@ impl Pipeline {
             ops: Vec::new(),
             parts: vec![(id, 0)],
             locks: Vec::new(),
+            releasing: Vec::new(),
             foreign_lock: false,
         }
     }
@@ -95,7 +109,31 @@ impl Pipeline {
     /// `Pipeline::require_lock`, next to locks); `client` is the lock's.
     pub(crate) fn require_held(&mut self, key: &str, token: &str, client: &Client) -> &mut Self {
         self.foreign_lock |= !client.same_connection(&self.client);
-        self.locks.push((key.to_string(), token.to_string()));
+        self.locks.push(RequiredLock {
+            key: key.to_string(),
+            token: token.to_string(),
+            release: false,
+        });
+        self
+    }
+
+    /// Requires the lock at `key` to hold `token`, and gives `lock` up once the pipeline has
+    /// run (see `Pipeline::release_after`, next to locks): by the pipeline's own script when
+    /// the operations apply and the lock allows it, otherwise by a call of its own.
+    pub(crate) fn require_and_release(
+        &mut self,
+        key: &str,
+        token: &str,
+        client: &Client,
+        lock: Box<dyn HandedLock>,
+    ) -> &mut Self {
+        self.foreign_lock |= !client.same_connection(&self.client);
+        self.locks.push(RequiredLock {
+            key: key.to_string(),
+            token: token.to_string(),
+            release: lock.released_by_batch(),
+        });
+        self.releasing.push(lock);
         self
     }
 
@@ -142,6 +180,7 @@ impl Pipeline {
         }
         self.foreign_lock |= other.foreign_lock;
         self.locks.extend(other.locks);
+        self.releasing.extend(other.releasing);
         self
     }
 
@@ -159,7 +198,17 @@ impl Pipeline {
     /// applied, on the first invalid argument, missing instance, wrongly typed stored value or
     /// out-of-range increment. Once applied, each operation's result (or its own error, such as
     /// [`Error::IndexOutOfRange`] or a value that does not decode) is in [`Results`].
-    pub async fn exec(self) -> Result<Results> {
+    pub async fn exec(mut self) -> Result<Results> {
+        let releasing = std::mem::take(&mut self.releasing);
+        let outcome = self.exec_held().await;
+        // Released by the script only if it ran to the end; otherwise each by a call of its
+        // own (safe even if the script did release it: a release checks the token).
+        let released_by_script = outcome.is_ok();
+        give_up(releasing, released_by_script).await;
+        outcome
+    }
+
+    async fn exec_held(self) -> Result<Results> {
         let Checked {
             parts,
             client,
@@ -167,7 +216,7 @@ impl Pipeline {
             specs,
             decoders,
         } = self.checked()?;
-        if specs.is_empty() {
+        if specs.is_empty() && locks.iter().all(|lock| !lock.release) {
             return Ok(Results {
                 parts,
                 values: Vec::new(),
@@ -207,11 +256,26 @@ impl Pipeline {
     }
 }
 
+/// Gives up the locks of `Pipeline::release_after` once the pipeline has run: those the
+/// script released (when `released_by_script`) are only marked so, the others are released
+/// now, together. A lock found lost here changes nothing: the pipeline's outcome stands.
+async fn give_up(locks: Vec<Box<dyn HandedLock>>, released_by_script: bool) {
+    let releases = locks.into_iter().filter_map(|lock| {
+        if released_by_script && lock.released_by_batch() {
+            lock.mark_released();
+            None
+        } else {
+            Some(lock.release_alone())
+        }
+    });
+    let _ = futures_util::future::join_all(releases).await;
+}
+
 /// A pipeline ready to send: its operations' specs and decoders, in order.
 struct Checked {
     parts: Vec<(u64, usize)>,
     client: Client,
-    locks: Vec<(String, String)>,
+    locks: Vec<RequiredLock>,
     specs: Vec<OpSpec>,
     decoders: Vec<AnyDecoder>,
 }
@@ -222,7 +286,18 @@ impl Pipeline {
     /// independent: there is no rollback across them, and the outcome of each is reported in
     /// [`SplitResults::groups`]. A required lock is checked by the step of its slot (a lock
     /// whose slot has no operation gets a step of its own that only checks it).
-    pub async fn exec_split(self) -> Result<SplitResults> {
+    pub async fn exec_split(mut self) -> Result<SplitResults> {
+        // Each lock to give up is released by a call of its own once every step has run.
+        let releasing = std::mem::take(&mut self.releasing);
+        for lock in &mut self.locks {
+            lock.release = false;
+        }
+        let outcome = self.exec_split_held().await;
+        give_up(releasing, false).await;
+        outcome
+    }
+
+    async fn exec_split_held(self) -> Result<SplitResults> {
         let Checked {
             parts,
             client,
@@ -232,7 +307,7 @@ impl Pipeline {
         } = self.checked()?;
         let cluster = client.is_cluster();
         let slot_of = |key: &str| cluster.then(|| crate::slot::slot(key.as_bytes()));
-        type Step = (Option<u16>, Vec<usize>, Vec<(String, String)>);
+        type Step = (Option<u16>, Vec<usize>, Vec<RequiredLock>);
         fn group_of(groups: &mut Vec<Step>, slot: Option<u16>) -> &mut Step {
             let at = match groups.iter().position(|g| g.0 == slot) {
                 Some(at) => at,
@@ -248,7 +323,7 @@ impl Pipeline {
             group_of(&mut groups, slot_of(&spec.located.hash)).1.push(i);
         }
         for lock in locks {
-            let slot = slot_of(&lock.0);
+            let slot = slot_of(&lock.key);
             group_of(&mut groups, slot).2.push(lock);
         }
         let client = &client;

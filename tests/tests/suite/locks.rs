@@ -153,16 +153,25 @@ async fn opposite_transfers_under_locks_preserve_the_total_without_deadlock(t: T
                     let amount = rng.i64(1..=300);
                     let opts = LockOptions::default().wait(Duration::from_secs(30));
                     let (a, b) = repo.lock_pair(&from, &to, "money", opts).await.unwrap();
-                    if a.value().balance >= amount {
-                        let mut p = client.pipeline();
-                        p.require_lock(a.lock()).require_lock(b.lock());
-                        p.add(repo.fields(&from).balance().decr(amount));
-                        p.add(repo.fields(&to).balance().incr(amount));
-                        p.exec().await.unwrap();
-                        done += 1;
+                    if a.value().balance < amount {
+                        a.release().await.unwrap();
+                        b.release().await.unwrap();
+                        continue;
                     }
-                    a.release().await.unwrap();
-                    b.release().await.unwrap();
+                    let mut p = client.pipeline();
+                    p.add(repo.fields(&from).balance().decr(amount));
+                    p.add(repo.fields(&to).balance().incr(amount));
+                    // Half the tasks release after the pipeline, half in it.
+                    if task % 2 == 0 {
+                        p.require_lock(a.lock()).require_lock(b.lock());
+                        p.exec().await.unwrap();
+                        a.release().await.unwrap();
+                        b.release().await.unwrap();
+                    } else {
+                        p.release_after(a.into_lock()).release_after(b.into_lock());
+                        p.exec().await.unwrap();
+                    }
+                    done += 1;
                 }
                 done
             })
@@ -397,4 +406,98 @@ async fn read_modify_write_under_a_lock_pair_loses_no_update(t: TestRedis) {
         a.release().await.unwrap();
         b.release().await.unwrap();
     }
+}
+
+rapyer_tests::on_all!(release_after_gives_the_locks_up_whatever_the_outcome);
+/// `Pipeline::release_after`: the locks are free once `exec` returns, whether the operations
+/// applied (released by the same script on one server: one atomic step in all), failed, or
+/// found a lock lost (whose new owner keeps it).
+async fn release_after_gives_the_locks_up_whatever_the_outcome(t: TestRedis) {
+    let repo = accounts(&t, 3, 10).await;
+    // Applied: the locks go with the write.
+    let (a, b) = repo
+        .lock_pair(&0, &1, "move", quick(5000, 0))
+        .await
+        .unwrap();
+    // The ops script loaded first (its first call on a server loads it: a step of its own).
+    repo.fields(&2).balance().incr(0).await.unwrap();
+    let private = t.server.is_some() && !t.is_cluster();
+    let before = if private { t.atomic_steps().await } else { 0 };
+    let mut p = t.client.pipeline();
+    p.release_after(a.into_lock()).release_after(b.into_lock());
+    p.add(repo.fields(&0).balance().decr(4));
+    p.add(repo.fields(&1).balance().incr(4));
+    p.exec().await.unwrap();
+    if private {
+        assert_eq!(
+            t.atomic_steps().await - before,
+            1,
+            "write and release in one script"
+        );
+    }
+    let (a, b) = repo
+        .lock_pair(&0, &1, "move", quick(5000, 0))
+        .await
+        .expect("the locks were not released with the write");
+    assert_eq!((a.value().balance, b.value().balance), (6, 14));
+
+    // Failed (an instance is missing): nothing written, and the locks are free anyway.
+    let mut p = t.client.pipeline();
+    p.release_after(a.into_lock()).release_after(b.into_lock());
+    p.add(repo.fields(&0).balance().decr(4));
+    p.add(repo.fields(&77).balance().incr(4));
+    let err = p.exec().await.unwrap_err();
+    assert!(
+        matches!(err, Error::NotFound { ref pk, .. } if pk == "77"),
+        "{err}"
+    );
+    let (a, b) = repo
+        .lock_pair(&0, &1, "move", quick(5000, 0))
+        .await
+        .expect("the locks were not released after a failed pipeline");
+    assert_eq!((a.value().balance, b.value().balance), (6, 14));
+    a.release().await.unwrap();
+    b.release().await.unwrap();
+
+    // Lost: the lock expired and has a new owner; nothing written, the new owner keeps it.
+    let stale = repo.lock_with(&2, "move", quick(100, 0)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let owner = repo.lock_with(&2, "move", quick(5000, 0)).await.unwrap();
+    let mut p = t.client.pipeline();
+    p.release_after(stale.into_lock());
+    p.add(repo.fields(&2).balance().incr(1));
+    let err = p.exec().await.unwrap_err();
+    assert!(matches!(err, Error::LockLost { .. }), "{err}");
+    assert!(
+        owner.lock().is_held().await.unwrap(),
+        "the new owner lost it"
+    );
+    assert_eq!(repo.fields(&2).balance().get().await.unwrap(), 10);
+    owner.release().await.unwrap();
+
+    // A lock of its own (released to a marker, not deleted) is released after the write, and
+    // its next holder's fence is larger; a pipeline with no operation releases its locks too.
+    let key = format!("{}:own-lock", repo.lock_key(&0, "x").unwrap());
+    let own = rapyer::Lock::acquire(&t.client, &key, quick(5000, 0))
+        .await
+        .unwrap();
+    let fence = own.fence();
+    let mut p = t.client.pipeline();
+    p.release_after(own);
+    p.add(repo.fields(&0).balance().incr(1));
+    p.exec().await.unwrap();
+    let again = rapyer::Lock::acquire(&t.client, &key, quick(5000, 0))
+        .await
+        .expect("a lock of its own was not released");
+    assert!(again.fence() > fence);
+    let mut p = t.client.pipeline();
+    p.release_after(again);
+    p.exec().await.unwrap();
+    rapyer::Lock::acquire(&t.client, &key, quick(5000, 0))
+        .await
+        .expect("a pipeline with no operation kept its lock")
+        .release()
+        .await
+        .unwrap();
+    assert_eq!(repo.fields(&0).balance().get().await.unwrap(), 7);
 }
