@@ -175,6 +175,12 @@ pub mod __private {
     pub fn ops_script_body() -> &'static str {
         crate::scripts::OPS.body()
     }
+
+    /// The field operations library (for `FUNCTION LOAD`) and its function's name, for the
+    /// same ceilings as rapyer calls it.
+    pub fn ops_library() -> (&'static str, &'static str) {
+        crate::scripts::OPS.library()
+    }
 }
 
 /// The datetime type of `datetime` fields.

@@ -103,6 +103,11 @@ impl Lua {
         &self.body
     }
 
+    /// The library's text, as `FUNCTION LOAD` sends it, and the function's name.
+    pub(crate) fn library(&self) -> (&str, &str) {
+        (&self.library, &self.function)
+    }
+
     /// `call` (built by [`Lua::call`]) with its first two words replaced by `head`.
     fn rewrite(call: &Cmd, head: [&[u8]; 2]) -> Cmd {
         let mut cmd = redis::cmd(std::str::from_utf8(head[0]).unwrap_or("EVALSHA"));
