@@ -151,11 +151,8 @@ pub async fn transfer_items(
     let have = giver.value().inventory_count;
     if have < count {
         let username = giver.value().username.clone();
-        // Both releases in flight at once: one round trip.
-        let (given, taken) =
-            rapyer::futures_util::future::join(giver.release(), taker.release()).await;
-        given?;
-        taken?;
+        // Both released by one call.
+        rapyer::Lock::release_all([giver.into_lock(), taker.into_lock()]).await?;
         return Err(GameError::NotEnoughItems {
             player: username,
             have,

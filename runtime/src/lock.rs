@@ -309,6 +309,15 @@ impl Lock {
         }
     }
 
+    /// Notes that the lock is being released elsewhere (a batch's script, or a call for
+    /// several locks): nothing is left to do on drop.
+    fn mark_released(&mut self) {
+        self.released = true;
+        if let Some(w) = self.watchdog.take() {
+            w.abort();
+        }
+    }
+
     /// Releases the lock; [`Error::LockLost`] if it had expired (and may belong to someone else,
     /// whose lock is left alone).
     pub async fn release(mut self) -> Result<()> {
@@ -331,6 +340,74 @@ impl Lock {
                 key: self.key.clone(),
             })
         }
+    }
+}
+
+impl Lock {
+    /// Releases every lock of `locks`, as [`release`](Self::release) each, with one script
+    /// call for all the locks on instances that share a server (on a cluster, a slot), the
+    /// calls concurrent. Every lock is released that still can be; then the first lost one is
+    /// reported as [`Error::LockLost`] (and the new owner's lock is left alone).
+    pub async fn release_all(locks: impl IntoIterator<Item = Lock>) -> Result<()> {
+        // Locks of one call: on instances, same client, same slot (on one server, any).
+        let mut calls: Vec<Vec<Lock>> = Vec::new();
+        let mut alone = Vec::new();
+        for lock in locks {
+            if lock.target.instance.is_none() {
+                alone.push(lock);
+                continue;
+            }
+            let slot = |l: &Lock| {
+                l.client
+                    .is_cluster()
+                    .then(|| crate::slot::slot(l.key.as_bytes()))
+            };
+            match calls.iter_mut().find(|call| {
+                call[0].client.same_connection(&lock.client) && slot(&call[0]) == slot(&lock)
+            }) {
+                Some(call) => call.push(lock),
+                None => calls.push(vec![lock]),
+            }
+        }
+        let together = futures_util::future::join_all(calls.into_iter().map(release_together));
+        let apart = futures_util::future::join_all(alone.into_iter().map(Lock::release));
+        let (together, apart) = futures_util::future::join(together, apart).await;
+        together.into_iter().chain(apart).collect()
+    }
+}
+
+/// Releases `locks` (on instances, of one client and slot) with one script call.
+async fn release_together(mut locks: Vec<Lock>) -> Result<()> {
+    if locks.len() == 1
+        && let Some(lock) = locks.pop()
+    {
+        return lock.release().await;
+    }
+    let keys: Vec<&str> = locks.iter().map(|l| l.key.as_str()).collect();
+    let mut cmd = scripts::LOCK.call(&keys);
+    cmd.arg("release_all");
+    for lock in &mut locks {
+        cmd.arg(&lock.token);
+        // Asked for: from here on the TTL is the backstop, not a drop.
+        lock.mark_released();
+    }
+    let client = locks[0].client.clone();
+    let released: Vec<i64> = client
+        .query(Call::script(&scripts::LOCK, &cmd, Effect::Writes))
+        .await?;
+    if released.len() != locks.len() {
+        let count = i64::try_from(released.len()).unwrap_or(i64::MAX);
+        return Err(crate::reply::unexpected(
+            &locks[0].key,
+            "one answer per lock",
+            &Value::Int(count),
+        ));
+    }
+    match locks.iter().zip(released).find(|(_, held)| *held != 1) {
+        Some((lock, _)) => Err(Error::LockLost {
+            key: lock.key.clone(),
+        }),
+        None => Ok(()),
     }
 }
 
@@ -927,10 +1004,7 @@ impl HandedLock for Lock {
     }
 
     fn mark_released(mut self: Box<Self>) {
-        self.released = true;
-        if let Some(w) = self.watchdog.take() {
-            w.abort();
-        }
+        Lock::mark_released(&mut self);
     }
 
     fn release_alone(self: Box<Self>) -> futures_util::future::BoxFuture<'static, ()> {

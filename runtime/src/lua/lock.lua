@@ -19,6 +19,10 @@
 -- one slot): KEYS = per lock its key, fence hash and instance hash; ARGV[2] ttl in ms, then per
 -- lock its token and name. Returns the fencing numbers in KEYS order; or, with nothing written,
 -- -i when the instance of lock i is missing, i when lock i is held.
+--
+-- release_all gives up several locks on instances at once (one server, or keys of one slot):
+-- KEYS = the lock keys, ARGV[2..] their tokens. Each is deleted only if it still holds its
+-- token; returns per lock 1, or 0 when it was lost.
 
 -- Whether lock `key` is free, given what it holds.
 local function free(held)
@@ -68,6 +72,18 @@ if mode == 'acquire_all' then
       ARGV[2 + 2 * i])
   end
   return numbers
+end
+
+if mode == 'release_all' then
+  local released = {}
+  for i, key in ipairs(KEYS) do
+    released[i] = 0
+    if redis.call('GET', key) == ARGV[1 + i] then
+      redis.call('DEL', key)
+      released[i] = 1
+    end
+  end
+  return released
 end
 
 local token, ttl, name = ARGV[2], ARGV[3], ARGV[4]

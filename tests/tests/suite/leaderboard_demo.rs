@@ -5,6 +5,7 @@ use std::process::Output;
 
 use rapyer_example::generated::{Achievement, Player};
 use rapyer_tests::harness::TestRedis;
+use redis::AsyncCommands;
 
 struct Demo {
     /// `--redis URL` or `--cluster URLS`.
@@ -157,6 +158,16 @@ async fn the_demo_s_subcommands_do_what_they_say(t: TestRedis) {
         }
     };
     assert_eq!((items("player1").await, items("player2").await), (6, 14));
+    // Both endings gave the locks up (the pipeline's own script, then one release call).
+    let mut raw = t.raw().await;
+    for name in ["player1", "player2"] {
+        let player = players.get_by_username(name).await.unwrap().unwrap();
+        let key = players.lock_key(&player.id, "items").unwrap();
+        assert!(
+            !raw.exists::<_, bool>(&key).await.unwrap(),
+            "{key} was left locked"
+        );
+    }
 
     // The race: the naive code loses updates, the generated one none.
     let out = demo.ok(&["race", "--tasks", "16", "--increments", "40"]);

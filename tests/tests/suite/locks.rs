@@ -501,3 +501,54 @@ async fn release_after_gives_the_locks_up_whatever_the_outcome(t: TestRedis) {
         .unwrap();
     assert_eq!(repo.fields(&0).balance().get().await.unwrap(), 7);
 }
+
+rapyer_tests::on_all!(release_all_gives_up_several_locks_in_one_call);
+/// `Lock::release_all`: the locks on instances of one server go in one script call; a lost
+/// lock is reported after every other lock is released, and its new owner keeps it.
+async fn release_all_gives_up_several_locks_in_one_call(t: TestRedis) {
+    let repo = accounts(&t, 3, 0).await;
+    let (a, b) = repo
+        .lock_pair(&0, &1, "trade", quick(5000, 0))
+        .await
+        .unwrap();
+    let private = t.server.is_some() && !t.is_cluster();
+    let before = if private { t.atomic_steps().await } else { 0 };
+    rapyer::Lock::release_all([a.into_lock(), b.into_lock()])
+        .await
+        .unwrap();
+    if private {
+        assert_eq!(t.atomic_steps().await - before, 1, "one release call");
+    }
+    let (a, b) = repo
+        .lock_pair(&0, &1, "trade", quick(5000, 0))
+        .await
+        .expect("the pair was not released");
+
+    // One lock lost to a new owner, beside the pair and a lock of its own.
+    let stale = repo.lock_with(&2, "trade", quick(100, 0)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let owner = repo.lock_with(&2, "trade", quick(5000, 0)).await.unwrap();
+    let own_key = format!("{}:own", repo.lock_key(&0, "x").unwrap());
+    let own = rapyer::Lock::acquire(&t.client, &own_key, quick(5000, 0))
+        .await
+        .unwrap();
+    let locks = [a.into_lock(), stale.into_lock(), own, b.into_lock()];
+    let err = rapyer::Lock::release_all(locks).await.unwrap_err();
+    let lost = repo.lock_key(&2, "trade").unwrap();
+    assert!(
+        matches!(err, Error::LockLost { ref key } if *key == lost),
+        "{err}"
+    );
+    assert!(
+        owner.lock().is_held().await.unwrap(),
+        "the new owner lost it"
+    );
+    repo.lock_pair(&0, &1, "trade", quick(5000, 0))
+        .await
+        .expect("the pair was not released beside a lost lock");
+    rapyer::Lock::acquire(&t.client, &own_key, quick(5000, 0))
+        .await
+        .expect("the lock of its own was not released");
+    owner.release().await.unwrap();
+    rapyer::Lock::release_all([]).await.unwrap();
+}
