@@ -514,7 +514,7 @@ fn changes<M: Model>(instance: &Instance, old: &M, new: &M, out: &mut Vec<OpSpec
     let (mut before, mut after) = (RecordWriter::default(), RecordWriter::default());
     old.write_record(&mut before)?;
     new.write_record(&mut after)?;
-    let mut push = |target: Target<'_>, field: String, code: OpCode, args: Vec<Vec<u8>>| {
+    let spec_of = |target: Target<'_>, field: String, code: OpCode, args: Vec<Vec<u8>>| {
         let op = instance.op(
             target,
             Cow::Owned(field),
@@ -522,7 +522,7 @@ fn changes<M: Model>(instance: &Instance, old: &M, new: &M, out: &mut Vec<OpSpec
             Ok(args),
             Box::new(op::unit),
         );
-        op.spec.map(|spec| out.push(spec))
+        op.spec
     };
     if old.pk().pk_text() != new.pk().pk_text() {
         return Err(Error::Config(
@@ -531,16 +531,30 @@ fn changes<M: Model>(instance: &Instance, old: &M, new: &M, out: &mut Vec<OpSpec
     }
     let old_fields: std::collections::HashMap<&String, &Vec<u8>> =
         before.hash.iter().map(|(f, v)| (f, v)).collect();
+    // Changed fields that no index, partition or rename concerns go as one HSET: each op the
+    // script runs costs it far more than a field more in one command.
+    let mut plain: Option<OpSpec> = None;
     for (field, value) in &after.hash {
-        if old_fields.get(field) != Some(&value) {
-            push(
-                Target::Hash,
-                field.clone(),
-                OpCode::Hset,
-                vec![field.clone().into_bytes(), value.clone()],
-            )?;
+        if old_fields.get(field) == Some(&value) {
+            continue;
+        }
+        let args = vec![field.clone().into_bytes(), value.clone()];
+        let spec = spec_of(Target::Hash, field.clone(), OpCode::Hset, args)?;
+        let alone = spec.index.is_some()
+            || !spec.partitions.is_empty()
+            || spec.renamed_from.is_some()
+            || !spec.also.is_empty()
+            || !spec.extra_keys.is_empty();
+        match (&mut plain, alone) {
+            (_, true) => out.push(spec),
+            (Some(merged), false) => merged.args.extend(spec.args),
+            (None, false) => plain = Some(spec),
         }
     }
+    out.extend(plain);
+    let mut push = |target: Target<'_>, field: String, code: OpCode, args: Vec<Vec<u8>>| {
+        spec_of(target, field, code, args).map(|spec| out.push(spec))
+    };
     for (field, _) in &before.hash {
         if !after.hash.iter().any(|(f, _)| f == field) {
             push(

@@ -81,6 +81,25 @@ async fn command_calls(conn: &mut rapyer::Connection, name: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// Every command's total server time (INFO commandstats), most first: name, microseconds.
+async fn command_usecs(conn: &mut rapyer::Connection) -> Vec<(String, u64)> {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(conn)
+        .await
+        .expect("INFO");
+    let mut usecs: Vec<(String, u64)> = info
+        .lines()
+        .filter_map(|l| {
+            let (name, stats) = l.strip_prefix("cmdstat_")?.split_once(':')?;
+            let usec = stats.split(',').find_map(|s| s.strip_prefix("usec="))?;
+            Some((name.to_string(), usec.parse().ok()?))
+        })
+        .collect();
+    usecs.sort_by_key(|(_, usec)| std::cmp::Reverse(*usec));
+    usecs
+}
+
 fn player(i: u64) -> Player {
     let mut p = Player::new(format!("p{i}"), PlayerStats::new(0, 0, 0, 0.0));
     p.id = Uuid::from_u128(u128::from(i) + 1);
@@ -294,6 +313,37 @@ async fn main() {
             let watches_before = command_calls(&mut raw, "watch").await;
             let generated_games = Arc::new(AtomicU64::new(0));
             let conflicts = Arc::new(AtomicU64::new(0));
+            let generated_round = || {
+                let (players, ids, games, conflicts) = (
+                    players.clone(),
+                    Arc::clone(&ids),
+                    Arc::clone(&generated_games),
+                    Arc::clone(&conflicts),
+                );
+                rate(tasks, per_task, move |task, i| {
+                    let (players, games, conflicts) =
+                        (players.clone(), Arc::clone(&games), Arc::clone(&conflicts));
+                    let n = if hot {
+                        0
+                    } else {
+                        (task * 7919 + i * 104_729) % PLAYERS
+                    };
+                    let id = ids[n as usize];
+                    async move {
+                        // Under heavy contention an update may give up (Conflict): counted, and
+                        // not a game recorded.
+                        match record_game_result(&players, &id, game(i)).await {
+                            Ok(_) => {
+                                games.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Err(Error::Conflict { .. }) => {
+                                conflicts.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Err(e) => panic!("record_game_result: {e}"),
+                        }
+                    }
+                })
+            };
             let (raw_rate, generated) = alternate(
                 rounds,
                 || {
@@ -332,37 +382,7 @@ async fn main() {
                         }
                     })
                 },
-                || {
-                    let (players, ids, games, conflicts) = (
-                        players.clone(),
-                        Arc::clone(&ids),
-                        Arc::clone(&generated_games),
-                        Arc::clone(&conflicts),
-                    );
-                    rate(tasks, per_task, move |task, i| {
-                        let (players, games, conflicts) =
-                            (players.clone(), Arc::clone(&games), Arc::clone(&conflicts));
-                        let n = if hot {
-                            0
-                        } else {
-                            (task * 7919 + i * 104_729) % PLAYERS
-                        };
-                        let id = ids[n as usize];
-                        async move {
-                            // Under heavy contention an update may give up (Conflict): counted, and
-                            // not a game recorded.
-                            match record_game_result(&players, &id, game(i)).await {
-                                Ok(_) => {
-                                    games.fetch_add(1, Ordering::Relaxed);
-                                }
-                                Err(Error::Conflict { .. }) => {
-                                    conflicts.fetch_add(1, Ordering::Relaxed);
-                                }
-                                Err(e) => panic!("record_game_result: {e}"),
-                            }
-                        }
-                    })
-                },
+                &generated_round,
             )
             .await;
             // Every closure run of `update` starts with a WATCH (the raw rounds send none).
@@ -375,7 +395,35 @@ async fn main() {
             println!(
                 "\nrecord_game_result, {label} ({tasks} tasks): {generated:.0} games/s, {runs:.2} closure runs per game, {conflicts} gave up (Conflict); raw MULTI/EXEC of the writes alone: {raw_rate:.0}/s"
             );
-            game_rows.push(json!({"case": label, "tasks": tasks, "games_per_sec": generated.round(), "closure_runs_per_game": runs, "conflicts": conflicts, "raw_writes_per_sec": raw_rate.round()}));
+            // Where the server's time goes: one more round of games alone, between resets of
+            // INFO commandstats.
+            let _: () = redis::cmd("CONFIG")
+                .arg("RESETSTAT")
+                .query_async(&mut raw)
+                .await
+                .expect("CONFIG RESETSTAT");
+            let played_before = generated_games.load(Ordering::Relaxed);
+            generated_round().await;
+            let played = (generated_games.load(Ordering::Relaxed) - played_before).max(1);
+            let server_us: Vec<(String, f64)> = command_usecs(&mut raw)
+                .await
+                .into_iter()
+                .filter(|(name, _)| name != "config|resetstat" && name != "info")
+                .map(|(name, usec)| (name, usec as f64 / played as f64))
+                .collect();
+            let listed: Vec<String> = server_us
+                .iter()
+                .map(|(name, us)| format!("{name} {us:.1}"))
+                .collect();
+            println!(
+                "  server time per game, us (INFO commandstats; a command run inside FCALL or EXEC also counts on its own line): {}",
+                listed.join(", ")
+            );
+            let server_us: serde_json::Map<String, serde_json::Value> = server_us
+                .into_iter()
+                .map(|(name, us)| (name, json!((us * 10.0).round() / 10.0)))
+                .collect();
+            game_rows.push(json!({"case": label, "tasks": tasks, "games_per_sec": generated.round(), "closure_runs_per_game": runs, "conflicts": conflicts, "raw_writes_per_sec": raw_rate.round(), "server_us_per_game": server_us}));
         }
         json.insert("game_results".into(), game_rows.into());
     }
