@@ -223,14 +223,7 @@ impl Lock {
             if let Some(lock) = Self::try_acquire(client, target, opts).await? {
                 return Ok(lock);
             }
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(Error::LockTimeout {
-                    key: target.key.clone(),
-                    waited: now - start,
-                });
-            }
-            pause = wait_to_retry(pause, deadline - now).await;
+            pause = wait_to_retry(&target.key, pause, start, deadline).await?;
         }
     }
 
@@ -466,12 +459,25 @@ const FIRST_PAUSE: Duration = Duration::from_millis(2);
 /// The longest pause between tries of a taken lock.
 const LONGEST_PAUSE: Duration = Duration::from_millis(100);
 
-/// Sleeps before trying a taken lock again (at most `left`); returns the next step.
-async fn wait_to_retry(pause: Duration, left: Duration) -> Duration {
+/// Sleeps before trying the taken lock `key` again (never past `deadline`), or gives up with
+/// [`Error::LockTimeout`] once it has passed (the wait began at `start`); returns the next step.
+async fn wait_to_retry(
+    key: &str,
+    pause: Duration,
+    start: Instant,
+    deadline: Instant,
+) -> Result<Duration> {
+    let now = Instant::now();
+    if now >= deadline {
+        return Err(Error::LockTimeout {
+            key: key.to_string(),
+            waited: now - start,
+        });
+    }
     // Full jitter: a random pause up to the current step, so waiters spread out.
     let jittered = pause.mul_f64(fastrand::f64()).max(Duration::from_millis(1));
-    tokio::time::sleep(jittered.min(left)).await;
-    (pause * 2).min(LONGEST_PAUSE)
+    tokio::time::sleep(jittered.min(deadline - now)).await;
+    Ok((pause * 2).min(LONGEST_PAUSE))
 }
 
 async fn lock_targets(
@@ -854,14 +860,7 @@ impl LockSet {
                     key: instance.hash.clone(),
                 });
             }
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(Error::LockTimeout {
-                    key: target.key.clone(),
-                    waited: now - start,
-                });
-            }
-            pause = wait_to_retry(pause, deadline - now).await;
+            pause = wait_to_retry(&target.key, pause, start, deadline).await?;
         };
         let fences: Vec<i64> = fences
             .into_iter()
