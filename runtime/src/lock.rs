@@ -16,8 +16,8 @@
 //! - Several locks are taken all or nothing, so two tasks locking the same instances in
 //!   opposite orders never deadlock: on one server by one script that takes every lock or none,
 //!   with the instances read in the same round trip (the locked path of a transfer is then
-//!   two round trips: lock and read, then write and release); on a cluster one after another in one
-//!   canonical order (sorted by key).
+//!   two round trips: lock and read, then write and release); on a cluster one after another
+//!   in one canonical order (sorted by key).
 //!
 //! Rust has no async drop. Release a lock with [`Lock::release`] (or
 //! [`InstanceGuard::release`]); a lock dropped without it is released by a task spawned on the
@@ -451,7 +451,6 @@ impl Drop for Lock {
     }
 }
 
-/// Takes every lock of `targets` in sorted key order (duplicates once), all or nothing.
 /// The first pause before trying a taken lock again, doubled up to [`LONGEST_PAUSE`] (each pause
 /// a random part of that, so waiters spread out). Shorter pauses (1 ms to 10 ms) were measured
 /// and gave no more hot-pair transfers (`workloads` bench): the holder's round trips bound them.
@@ -480,6 +479,7 @@ async fn wait_to_retry(
     Ok((pause * 2).min(LONGEST_PAUSE))
 }
 
+/// Takes every lock of `targets` in sorted key order (duplicates once), all or nothing.
 async fn lock_targets(
     client: &Client,
     mut targets: Vec<LockTarget>,
@@ -493,9 +493,7 @@ async fn lock_targets(
         match Lock::acquire_by(client, target, &opts, deadline).await {
             Ok(lock) => held.push(lock),
             Err(e) => {
-                for lock in held {
-                    let _ = lock.release().await;
-                }
+                let _ = Lock::release_all(held).await;
                 return Err(e);
             }
         }
@@ -788,8 +786,7 @@ impl LockSet {
         let read = match futures_util::future::try_join_all(reads).await {
             Ok(read) => read,
             Err(e) => {
-                let releases = by_key.into_iter().flatten().map(|lock| lock.release());
-                let _ = futures_util::future::join_all(releases).await;
+                let _ = Lock::release_all(by_key.into_iter().flatten()).await;
                 return Err(e);
             }
         };
@@ -831,18 +828,19 @@ impl LockSet {
         let start = Instant::now();
         let deadline = start + opts.wait;
         let mut pause = FIRST_PAUSE;
-        let (fences, tokens, replies) = loop {
-            let tokens: Vec<String> = order.iter().map(|_| new_token()).collect::<Result<_>>()?;
-            let mut cmd = scripts::LOCK.call(&keys);
-            cmd.arg("acquire_all").arg(millis(opts.ttl));
-            for (&i, token) in order.iter().zip(&tokens) {
-                cmd.arg(token).arg(&self.entries[i].target.name);
-            }
+        // One command for every attempt: an attempt that took no lock wrote nothing.
+        let tokens: Vec<String> = order.iter().map(|_| new_token()).collect::<Result<_>>()?;
+        let mut cmd = scripts::LOCK.call(&keys);
+        cmd.arg("acquire_all").arg(millis(opts.ttl));
+        for (&i, token) in order.iter().zip(&tokens) {
+            cmd.arg(token).arg(&self.entries[i].target.name);
+        }
+        let (fences, replies) = loop {
             let call = Call::script(&scripts::LOCK, &cmd, Effect::Writes);
             let (reply, replies) = self.client.execute_then(call, &then).await?;
             // Which lock of `order` stopped the attempt: held (positive) or missing (negative).
             let stopped = match reply {
-                Value::Array(fences) => break (fences, tokens, replies),
+                Value::Array(fences) => break (fences, replies),
                 Value::Int(at) => at,
                 other => return Err(crate::reply::unexpected(keys[0], "fencing numbers", &other)),
             };
@@ -883,20 +881,20 @@ impl LockSet {
             locks[i] = Some(Lock::taken(&self.client, target, token, fence, &opts));
         }
         let count = self.entries.len();
-        let (mut alongs, mut reads, mut rest) = (
+        let (mut alongs, mut readers, mut rest) = (
             Vec::with_capacity(count),
             Vec::with_capacity(count),
             Vec::with_capacity(count),
         );
         for entry in self.entries {
             alongs.push(entry.read_along);
-            reads.push((entry.read)());
+            readers.push(entry.read);
             rest.push((entry.target, entry.wrap));
         }
         let values = match decode_along(alongs, replies) {
             Some(values) => values,
             // The reads were refused: read again, as `get` does.
-            None => futures_util::future::try_join_all(reads)
+            None => futures_util::future::try_join_all(readers.into_iter().map(|read| read()))
                 .await
                 .map(|values| values.into_iter().map(Some).collect()),
         };
@@ -908,8 +906,7 @@ impl LockSet {
         let values = match (values, missing) {
             (Ok(values), None) => values,
             (failed, missing) => {
-                let releases = locks.into_iter().flatten().map(|lock| lock.release());
-                let _ = futures_util::future::join_all(releases).await;
+                let _ = Lock::release_all(locks.into_iter().flatten()).await;
                 return Err(match (failed, missing) {
                     (Err(e), _) => e,
                     // Deleted by someone between the script and the reads.
@@ -990,12 +987,15 @@ impl Pipeline {
     /// it is released by a call of its own right after. A lock found already lost at that
     /// point changes nothing: the pipeline's outcome is what `exec` returns.
     pub fn release_after(&mut self, lock: Lock) -> &mut Self {
-        let (key, token, client) = (lock.key.clone(), lock.token.clone(), lock.client.clone());
-        self.require_and_release(&key, &token, &client, Box::new(lock))
+        self.require_and_release(Box::new(lock))
     }
 }
 
 impl HandedLock for Lock {
+    fn required(&self) -> (&str, &str, &Client) {
+        (&self.key, &self.token, &self.client)
+    }
+
     /// An instance's lock is deleted on release; a lock of its own leaves a marker (see
     /// `lua/lock.lua`), so it is released by the lock script.
     fn released_by_batch(&self) -> bool {

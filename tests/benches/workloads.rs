@@ -68,36 +68,33 @@ where
     (median(xs), median(ys))
 }
 
-/// A server-side command counter (INFO commandstats), e.g. `watch`.
-async fn command_calls(conn: &mut rapyer::Connection, name: &str) -> u64 {
+/// Every command's figure `stat` (`calls`, `usec`) from INFO commandstats, largest first.
+async fn command_stats(conn: &mut rapyer::Connection, stat: &str) -> Vec<(String, u64)> {
     let info: String = redis::cmd("INFO")
         .arg("commandstats")
         .query_async(conn)
         .await
         .expect("INFO");
-    let prefix = format!("cmdstat_{name}:calls=");
-    info.lines()
-        .find_map(|l| l.strip_prefix(&prefix)?.split(',').next()?.parse().ok())
-        .unwrap_or(0)
-}
-
-/// Every command's total server time (INFO commandstats), most first: name, microseconds.
-async fn command_usecs(conn: &mut rapyer::Connection) -> Vec<(String, u64)> {
-    let info: String = redis::cmd("INFO")
-        .arg("commandstats")
-        .query_async(conn)
-        .await
-        .expect("INFO");
-    let mut usecs: Vec<(String, u64)> = info
+    let prefix = format!("{stat}=");
+    let mut stats: Vec<(String, u64)> = info
         .lines()
         .filter_map(|l| {
             let (name, stats) = l.strip_prefix("cmdstat_")?.split_once(':')?;
-            let usec = stats.split(',').find_map(|s| s.strip_prefix("usec="))?;
-            Some((name.to_string(), usec.parse().ok()?))
+            let value = stats.split(',').find_map(|s| s.strip_prefix(&prefix))?;
+            Some((name.to_string(), value.parse().ok()?))
         })
         .collect();
-    usecs.sort_by_key(|(_, usec)| std::cmp::Reverse(*usec));
-    usecs
+    stats.sort_by_key(|(_, value)| std::cmp::Reverse(*value));
+    stats
+}
+
+/// A server-side command counter (INFO commandstats), e.g. `watch`.
+async fn command_calls(conn: &mut rapyer::Connection, name: &str) -> u64 {
+    let calls = command_stats(conn, "calls").await;
+    calls
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .map_or(0, |(_, calls)| calls)
 }
 
 fn player(i: u64) -> Player {
@@ -405,7 +402,7 @@ async fn main() {
             let played_before = generated_games.load(Ordering::Relaxed);
             generated_round().await;
             let played = (generated_games.load(Ordering::Relaxed) - played_before).max(1);
-            let server_us: Vec<(String, f64)> = command_usecs(&mut raw)
+            let server_us: Vec<(String, f64)> = command_stats(&mut raw, "usec")
                 .await
                 .into_iter()
                 .filter(|(name, _)| name != "config|resetstat" && name != "info")

@@ -20,6 +20,8 @@ static NEXT_PIPELINE: AtomicU64 = AtomicU64::new(1);
 /// A lock a pipeline gives up once it has run (see `Pipeline::release_after`, next to locks,
 /// which implement it).
 pub(crate) trait HandedLock: Send {
+    /// The lock's key, its holder's token and the client it was taken on.
+    fn required(&self) -> (&str, &str, &Client);
     /// Whether the pipeline's own script can release it (by deleting its key).
     fn released_by_batch(&self) -> bool;
     /// Notes that the pipeline's script released it.
@@ -108,32 +110,26 @@ impl Pipeline {
     /// Makes the pipeline apply only while the lock `key` holds `token` (see
     /// `Pipeline::require_lock`, next to locks); `client` is the lock's.
     pub(crate) fn require_held(&mut self, key: &str, token: &str, client: &Client) -> &mut Self {
-        self.foreign_lock |= !client.same_connection(&self.client);
-        self.locks.push(RequiredLock {
-            key: key.to_string(),
-            token: token.to_string(),
-            release: false,
-        });
+        self.require(key, token, client, false)
+    }
+
+    /// Requires `lock`, and gives it up once the pipeline has run (see
+    /// `Pipeline::release_after`, next to locks): by the pipeline's own script when the
+    /// operations apply and the lock allows it, otherwise by a call of its own.
+    pub(crate) fn require_and_release(&mut self, lock: Box<dyn HandedLock>) -> &mut Self {
+        let (key, token, client) = lock.required();
+        self.require(key, token, client, lock.released_by_batch());
+        self.releasing.push(lock);
         self
     }
 
-    /// Requires the lock at `key` to hold `token`, and gives `lock` up once the pipeline has
-    /// run (see `Pipeline::release_after`, next to locks): by the pipeline's own script when
-    /// the operations apply and the lock allows it, otherwise by a call of its own.
-    pub(crate) fn require_and_release(
-        &mut self,
-        key: &str,
-        token: &str,
-        client: &Client,
-        lock: Box<dyn HandedLock>,
-    ) -> &mut Self {
+    fn require(&mut self, key: &str, token: &str, client: &Client, release: bool) -> &mut Self {
         self.foreign_lock |= !client.same_connection(&self.client);
         self.locks.push(RequiredLock {
             key: key.to_string(),
             token: token.to_string(),
-            release: lock.released_by_batch(),
+            release,
         });
-        self.releasing.push(lock);
         self
     }
 
