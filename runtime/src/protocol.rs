@@ -207,6 +207,11 @@ pub(crate) fn index_wire(ix: &IndexMeta) -> Cow<'static, str> {
 /// What starts the code of a partitioned index (`IX_PART` in Lua).
 const PARTITIONED: &str = "P";
 
+/// Marks an op of the ops script's batch layout that carries more than its code, key and
+/// arguments (a TTL to copy, indexes, further keys); a plain op goes without it (see
+/// `lua/ops.lua`).
+const RICH_OP: &str = "+";
+
 /// The one-letter code of a container kind in script arguments.
 pub(crate) fn container_code(kind: ContainerKind) -> &'static str {
     match kind {
@@ -405,6 +410,7 @@ pub(crate) fn lua_prelude() -> String {
         lua.push_str(&format!("local {name} = '{}'\n", index_code(kind)));
     }
     lua.push_str(&format!("local IX_PART = '{PARTITIONED}'\n"));
+    lua.push_str(&format!("local RICH = '{RICH_OP}'\n"));
     for (name, kind) in [
         ("C_LIST", ContainerKind::List),
         ("C_SET", ContainerKind::Set),
@@ -596,6 +602,17 @@ struct PlacedOp<'a> {
     args: Cow<'a, [Vec<u8>]>,
 }
 
+impl PlacedOp<'_> {
+    /// An op with no TTL to copy, no index to move and no further keys, which goes in the
+    /// short form (code, key, argc, args) that the script reads without building anything.
+    fn is_plain(&self) -> bool {
+        self.ttl_from == 0
+            && self.index.is_none()
+            && self.partitions.is_empty()
+            && self.extra.is_empty()
+    }
+}
+
 impl<'a> OpsArgs<'a> {
     /// The 1-based KEYS position of `key`, added on first use.
     fn key(&mut self, key: &'a str) -> usize {
@@ -685,7 +702,15 @@ impl<'a> OpsArgs<'a> {
         }
         cmd.arg(self.ops.len());
         for op in &self.ops {
-            cmd.arg(op.code.wire()).arg(op.key).arg(op.ttl_from);
+            if op.is_plain() {
+                cmd.arg(op.code.wire()).arg(op.key);
+                cmd.arg(op.args.len()).arg(op.args.as_ref());
+                continue;
+            }
+            cmd.arg(RICH_OP)
+                .arg(op.code.wire())
+                .arg(op.key)
+                .arg(op.ttl_from);
             let (pk, memo) = op.owner.unwrap_or(("", 0));
             match op.index {
                 Some((kind, at)) => cmd.arg(index_code(kind)).arg(at).arg(pk).arg(memo),

@@ -16,7 +16,9 @@
 --       values claimed in another slot are held until then; see runtime/src/claims.rs);
 --       r, then per instance whose TTL the batch re-arms (sliding expiry): ttl in ms, the
 --       registry's position, the pk, k, then k key positions (the instance hash first);
---       n, then per op: code, key position, ttl source (position of the instance hash whose TTL
+--       n, then per op either a plain op (no TTL to copy, no index, no further keys): code, key
+--       position, argc, then argc arguments; or RICH ('+'), then: code, key position, ttl
+--       source (position of the instance hash whose TTL
 --       a container key created by this op must copy, 0 for none), index kind ('-' for none;
 --       otherwise followed by the index key's position, the pk, and the position of the
 --       bucket's memo of expiring instances, 0 for none: see index.lua), np (the partitioned
@@ -117,42 +119,58 @@ for i = 1, tonumber(next_arg()) do
   refreshes[i] = rf
 end
 
+-- Each op's table is built by one constructor (a table grown field by field rehashes as it
+-- grows), and a plain op shares one empty list of further keys: Lua's allocations and its
+-- collector are most of a batch's cost per op.
 local ops = {}
 local count = tonumber(next_arg())
 for i = 1, count do
-  local op = { code = next_arg(), key = KEYS[tonumber(next_arg())] }
-  local ttl = tonumber(next_arg())
-  if ttl > 0 then
-    op.ttl_from = KEYS[ttl]
-  end
-  local ix = next_arg()
-  if ix ~= '-' then
-    op.ix = { kind = ix, key = KEYS[tonumber(next_arg())], pk = next_arg() }
-    local memo = tonumber(next_arg())
-    if memo > 0 then
-      op.ix.memo = KEYS[memo]
+  local code = ARGV[pos]
+  if code ~= RICH then
+    -- A plain op: code, key position, argc, then argc arguments.
+    local argc = tonumber(ARGV[pos + 2])
+    ops[i] = { code = code, key = KEYS[tonumber(ARGV[pos + 1])], extra = NO_KEYS, argc = argc,
+      first = pos + 3 }
+    pos = pos + 3 + argc
+  else
+    code = ARGV[pos + 1]
+    local key, ttl, kind = KEYS[tonumber(ARGV[pos + 2])], tonumber(ARGV[pos + 3]), ARGV[pos + 4]
+    pos = pos + 5
+    local ix, parts, extra
+    if kind ~= '-' then
+      local memo = tonumber(ARGV[pos + 2])
+      ix = { kind = kind, key = KEYS[tonumber(ARGV[pos])], pk = ARGV[pos + 1],
+        memo = memo > 0 and KEYS[memo] or nil }
+      pos = pos + 3
     end
-  end
-  local np = tonumber(next_arg())
-  if np > 0 then
-    op.parts = { pk = next_arg() }
-    local memo = tonumber(next_arg())
-    op.parts.memo = memo > 0 and KEYS[memo] or nil
-    for j = 1, np do
-      op.parts[j] = { kind = next_arg(), key = KEYS[tonumber(next_arg())], path = next_arg(),
-        part = next_arg() }
+    local np = tonumber(ARGV[pos])
+    pos = pos + 1
+    if np > 0 then
+      local memo = tonumber(ARGV[pos + 1])
+      parts = { pk = ARGV[pos], memo = memo > 0 and KEYS[memo] or nil }
+      pos = pos + 2
+      for j = 1, np do
+        parts[j] = { kind = ARGV[pos], key = KEYS[tonumber(ARGV[pos + 1])], path = ARGV[pos + 2],
+          part = ARGV[pos + 3] }
+        pos = pos + 4
+      end
     end
+    local e = tonumber(ARGV[pos])
+    pos = pos + 1
+    extra = NO_KEYS
+    if e > 0 then
+      extra = {}
+      for j = 1, e do
+        extra[j] = KEYS[tonumber(ARGV[pos + j - 1])]
+      end
+      pos = pos + e
+    end
+    local argc = tonumber(ARGV[pos])
+    ops[i] = { code = code, key = key, ttl_from = ttl > 0 and KEYS[ttl] or nil, ix = ix,
+      parts = parts, extra = extra, argc = argc, first = pos + 1 }
+    pos = pos + 1 + argc
   end
-  op.extra = {}
-  for j = 1, tonumber(next_arg()) do
-    op.extra[j] = KEYS[tonumber(next_arg())]
-  end
-  op.argc = tonumber(next_arg())
-  op.first = pos
-  pos = pos + op.argc
-  ops[i] = op
 end
-
 
 for i, op in ipairs(ops) do
   if needs_precheck(op, count) then

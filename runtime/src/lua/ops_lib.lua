@@ -5,6 +5,9 @@
 
 local KEY_TYPE, READS = op_tables()
 
+-- The further keys of an op that has none: shared by every such op, and never written.
+local NO_KEYS = {}
+
 -- A stored datetime plus a duration (`secs` whole seconds, `nanos` in [0, 1e9)), as stored
 -- text; or nil, the error code and why.
 local function datetime_plus(text, secs, nanos)
@@ -69,14 +72,8 @@ local function int_text(v)
   return string.format('%d', v[1]) .. string.format('%09d', math.abs(v[2]))
 end
 
--- The stored text of a stored integer plus a delta (both texts); nil, the error code and why when
--- the stored text is not a 64-bit integer or the sum does not fit in one. Operands of at most 15
--- characters add exactly as doubles (far below 2^53), so the common case skips the (hi, lo)
--- arithmetic; the stored text must still be canonical, as HINCRBY requires.
-local function int_sum(text, delta)
-  if #text <= 15 and #delta <= 15 and (text == '0' or string.find(text, '^%-?[1-9]%d*$')) then
-    return string.format('%d', tonumber(text) + tonumber(delta))
-  end
+-- int_sum's general case: exact in (hi, lo) parts.
+local function int_sum_exact(text, delta)
   local current = parse_int(text)
   if not current then
     return nil, E_TYPE, 'the stored value is not a 64-bit integer: ' .. string.sub(text, 1, 40)
@@ -86,6 +83,29 @@ local function int_sum(text, delta)
     return nil, E_OVERFLOW, string.sub(text, 1, 40) .. ' + ' .. delta .. ' does not fit in a 64-bit integer'
   end
   return int_text(sum)
+end
+
+-- A stored integer plus a delta (text): nil, the error code and why when the stored value is not
+-- a 64-bit integer or the sum does not fit in one. The stored value is its text, or a Lua number
+-- that the precheck's simulation holds for an exact sum below 2^53 in magnitude: the sum is
+-- such a number when it is one (a batch that increments a field many times parses and formats
+-- it once), else text. Operands of at most 15 characters add exactly as doubles, so the common
+-- case skips the (hi, lo) arithmetic; the stored text must still be canonical, as HINCRBY
+-- requires.
+local function int_sum(current, delta)
+  if type(current) == 'number' then
+    if #delta <= 15 then
+      local sum = current + tonumber(delta)
+      if sum < 9007199254740992 and sum > -9007199254740992 then
+        return sum
+      end
+    end
+    current = string.format('%d', current)
+  end
+  if #current <= 15 and #delta <= 15 and (current == '0' or string.find(current, '^%-?[1-9]%d*$')) then
+    return tonumber(current) + tonumber(delta)
+  end
+  return int_sum_exact(current, delta)
 end
 
 local function finite(x)
@@ -199,8 +219,10 @@ end
 
 -- Hash fields as the ops before the current one left them: sim[key][field] is the stored text,
 -- false once deleted; cleared[key] once the whole key is deleted.
+-- An incremented integer may be held as a Lua number (see int_sum): simulated() gives it as
+-- such, stored() always as text.
 local sim, cleared, zsim = {}, {}, {}
-local function stored(key, field)
+local function simulated(key, field)
   local fields = sim[key]
   if fields and fields[field] ~= nil then
     return fields[field] or nil
@@ -209,6 +231,13 @@ local function stored(key, field)
     return nil
   end
   return redis.call('HGET', key, field) or nil
+end
+local function stored(key, field)
+  local value = simulated(key, field)
+  if type(value) == 'number' then
+    return string.format('%d', value)
+  end
+  return value
 end
 local function remember(key, field, value)
   sim[key] = sim[key] or {}
@@ -260,15 +289,19 @@ local function precheck(i, op)
   end
   if op.code == OP_INCR or op.code == OP_INCRF then
     local field, delta, default = ARGV[a], ARGV[a + 1], ARGV[a + 2]
-    local text = stored(op.key, field) or (default ~= '' and default) or '0'
     if op.code == OP_INCR then
-      local sum, code, why = int_sum(text, delta)
+      local current = simulated(op.key, field) or (default ~= '' and default) or '0'
+      local sum, code, why = int_sum(current, delta)
       if not sum then
         return fail(code, i, why)
       end
-      new_text = sum
-      remember(op.key, field, new_text)
+      if op.ix then
+        new_text = type(sum) == 'number' and string.format('%d', sum) or sum
+      end
+      remember(op.key, field, sum)
     else
+      local text = stored(op.key, field) or (default ~= '' and default) or '0'
+
       local sum, code, why = float_sum(text, delta)
       if not sum then
         return fail(code, i, why)

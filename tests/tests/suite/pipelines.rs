@@ -92,6 +92,38 @@ async fn invalid_arguments_fail_the_pipeline_before_it_is_sent(t: TestRedis) {
     assert_eq!(state(&samples, &accounts).await, before);
 }
 
+rapyer_tests::on_all!(many_increments_of_one_field_stay_exact_past_2_pow_53);
+/// The script's precheck adds a field's increments as Lua numbers while they are exact (below
+/// 2^53) and as text beyond: a pipeline crossing that line gets every sum exact, and one that
+/// then overflows applies nothing.
+async fn many_increments_of_one_field_stay_exact_past_2_pow_53(t: TestRedis) {
+    let (samples, accounts) = setup(&t).await;
+    let start = (1i64 << 53) - 3;
+    samples.fields("a").count().set(start).await.unwrap();
+    let mut p = t.client.pipeline();
+    let sums: Vec<_> = (0..6)
+        .map(|_| p.add(samples.fields("a").count().incr(1)))
+        .collect();
+    let mut r = p.exec().await.unwrap();
+    let got: Vec<i64> = sums.into_iter().map(|h| r.take(h).unwrap()).collect();
+    assert_eq!(got, (1..=6).map(|i| start + i).collect::<Vec<_>>());
+    assert_eq!(samples.fields("a").count().get().await.unwrap(), start + 6);
+
+    samples.fields("a").count().set(i64::MAX - 5).await.unwrap();
+    let before = state(&samples, &accounts).await;
+    let mut p = t.client.pipeline();
+    for _ in 0..4 {
+        p.add(samples.fields("a").count().incr(1));
+    }
+    p.add(samples.fields("b").count().incr(1));
+    for _ in 0..4 {
+        p.add(samples.fields("a").count().incr(1));
+    }
+    let err = p.exec().await.unwrap_err();
+    assert!(matches!(err, Error::Overflow { .. }), "{err}");
+    assert_eq!(state(&samples, &accounts).await, before);
+}
+
 rapyer_tests::on_all!(overflow_anywhere_in_the_pipeline_applies_nothing);
 async fn overflow_anywhere_in_the_pipeline_applies_nothing(t: TestRedis) {
     let (samples, accounts) = setup(&t).await;
