@@ -40,6 +40,8 @@ struct Shared {
     server: ServerInfo,
     /// Single operations share script calls under load (see `ops/coalesce.rs`), unless off.
     coalesce: bool,
+    /// The queues of this client's transactions on one instance (see `turns.rs`), unless off.
+    turns: Option<crate::turns::Turns>,
 }
 
 impl std::fmt::Debug for Client {
@@ -121,6 +123,11 @@ impl Client {
     /// True when concurrent single operations share script calls.
     pub(crate) fn coalesces(&self) -> bool {
         self.shared.coalesce
+    }
+
+    /// The queues of this client's transactions, unless it does not take turns.
+    pub(crate) fn turns(&self) -> Option<&crate::turns::Turns> {
+        self.shared.turns.as_ref()
     }
 
     /// Identifies the connection this client and its clones share.
@@ -414,6 +421,7 @@ pub struct ClientBuilder {
     tls: TlsSettings,
     allow_key_eviction: bool,
     coalesce: bool,
+    take_turns: bool,
     functions: bool,
 }
 
@@ -467,6 +475,7 @@ impl ClientBuilder {
             tls: TlsSettings::default(),
             allow_key_eviction: false,
             coalesce: true,
+            take_turns: true,
             functions: true,
         }
     }
@@ -492,6 +501,16 @@ impl ClientBuilder {
     /// idle client is sent at once. Off, every operation is a call of its own.
     pub fn coalesce(mut self, on: bool) -> Self {
         self.coalesce = on;
+        self
+    }
+
+    /// Whether this client's optimistic transactions on one instance take turns (default on):
+    /// an `update` waits for the earlier `update`s of the same instance by this client (and its
+    /// clones) to finish, in arrival order, instead of running beside them and losing to them.
+    /// Writers elsewhere are still detected by `WATCH` and retried as before. Off, every
+    /// transaction runs at once and retries on conflict.
+    pub fn take_turns(mut self, on: bool) -> Self {
+        self.take_turns = on;
         self
     }
 
@@ -752,6 +771,7 @@ impl ClientBuilder {
                 cluster,
                 server,
                 coalesce: self.coalesce,
+                turns: self.take_turns.then(crate::turns::Turns::default),
             }),
         })
     }

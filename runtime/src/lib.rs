@@ -102,6 +102,7 @@ mod sentinel;
 mod slot;
 mod stored;
 mod tls;
+mod turns;
 mod tx;
 
 pub use acl::acl_rule;

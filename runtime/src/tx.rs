@@ -6,6 +6,9 @@
 //! another client wrote any watched key in between, EXEC applies nothing and the whole round
 //! starts again after a jittered pause, up to [`TxOptions::max_attempts`] times; then
 //! [`Error::Conflict`]. The closure may run several times: keep it free of side effects.
+//!
+//! Transactions of one client on the same instance take turns (see `turns`), so that they do
+//! not spend rounds losing to each other.
 
 use std::borrow::{Borrow, Cow};
 use std::time::{Duration, Instant};
@@ -129,6 +132,14 @@ impl<M: Model + Clone + PartialEq> Repo<M> {
             .iter()
             .map(|pk| Instance::new(client, M::META, Cow::Borrowed(pk.as_str())))
             .collect();
+        // This client's earlier transactions on these instances go first (see `turns`).
+        let _turn = match client.turns() {
+            Some(turns) => {
+                let hashes: Vec<&str> = keys.iter().map(|k| k.hash.as_str()).collect();
+                Some(turns.take(&hashes).await)
+            }
+            None => None,
+        };
         let route = keys[0].hash.as_str();
         // Conflicts back off from `pause`; outages (a redirect, a failover) from `outage`, within
         // the client's retry budget.

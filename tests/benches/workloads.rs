@@ -137,8 +137,11 @@ async fn main() {
     let server = RedisServer::start(Transport::Tcp);
     // `RAPYER_FUNCTIONS=off` measures the same workloads with scripts instead of functions.
     let functions = std::env::var("RAPYER_FUNCTIONS").map_or(true, |v| v != "off");
+    // `RAPYER_TURNS=off`: transactions of one instance run side by side and retry on conflict.
+    let turns = std::env::var("RAPYER_TURNS").map_or(true, |v| v != "off");
     let db = rapyer::Client::builder(&server.url)
         .functions(functions)
+        .take_turns(turns)
         .connect()
         .await
         .expect("connect");

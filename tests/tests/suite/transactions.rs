@@ -60,6 +60,53 @@ async fn first_win_is_awarded_exactly_once_among_32_racing_wins(t: TestRedis) {
     assert_eq!(players.by_score().count(320, 320).await.unwrap(), 1);
 }
 
+rapyer_tests::on_all!(
+    transactions_of_one_client_on_one_instance_take_turns,
+    flavor = "multi_thread",
+    worker_threads = 2
+);
+/// 32 tasks of one client update one instance at once: they take turns instead of conflicting,
+/// so each closure runs once (nobody else writes the instance).
+async fn transactions_of_one_client_on_one_instance_take_turns(t: TestRedis) {
+    let accounts = Account::repo(&t.client);
+    accounts.insert(&Account::new(1)).await.unwrap();
+    // A first commit on a fresh server loads the script and runs its round again.
+    accounts
+        .update(&1, |a| {
+            a.balance = 100;
+            Ok::<_, Infallible>(())
+        })
+        .await
+        .unwrap();
+    let runs = Arc::new(AtomicU32::new(0));
+    let tasks: Vec<_> = (0..32)
+        .map(|_| {
+            let (accounts, runs) = (accounts.clone(), Arc::clone(&runs));
+            tokio::spawn(async move {
+                accounts
+                    .update(&1, |a| {
+                        runs.fetch_add(1, Ordering::Relaxed);
+                        a.balance += 1;
+                        Ok::<_, Infallible>(a.balance)
+                    })
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut seen = BTreeSet::new();
+    for task in tasks {
+        seen.insert(task.await.unwrap());
+    }
+    assert_eq!(
+        seen,
+        (101..=132).collect::<BTreeSet<i64>>(),
+        "one balance per turn"
+    );
+    assert_eq!(runs.load(Ordering::Relaxed), 32);
+    assert_eq!(accounts.fields(&1).balance().get().await.unwrap(), 132);
+}
+
 rapyer_tests::on_all!(an_error_from_the_closure_writes_nothing);
 async fn an_error_from_the_closure_writes_nothing(t: TestRedis) {
     let accounts = Account::repo(&t.client);
