@@ -59,6 +59,17 @@ pub async fn record_game_result(
     id: &Uuid,
     result: GameResult,
 ) -> rapyer::Result<Recorded> {
+    record_game_result_with(players, id, result, || {}).await
+}
+
+/// [`record_game_result`], calling `on_run` at every run of its closure (the workloads benchmark
+/// counts them: a closure runs again when its round conflicts).
+pub async fn record_game_result_with(
+    players: &PlayerRepo,
+    id: &Uuid,
+    result: GameResult,
+    mut on_run: impl FnMut(),
+) -> rapyer::Result<Recorded> {
     players
         .update(id, |p| {
             let mut awarded = Vec::new();
@@ -95,6 +106,7 @@ pub async fn record_game_result(
                     .at
                     .to_rfc3339_opts(rapyer::chrono::SecondsFormat::Millis, true),
             );
+            on_run();
             Ok::<_, Infallible>(Recorded {
                 score: p.score,
                 awarded,

@@ -1,40 +1,63 @@
-//! Turns: the tasks of one client that update the same instance take turns.
+//! Turns: the tasks of one client that update the same instance take turns, and share rounds.
 //!
 //! An optimistic transaction (`update`) that loses to another writer runs again. When the other
-//! writer is a task of the same process, that round trip is wasted: on one hot instance, tasks
-//! of one client conflicted about once per successful game, each conflict costing a read, a
-//! commit and a pause. So before its first round a transaction waits for its turn on each
-//! instance it updates, behind the earlier tasks of the same client, in arrival order (tokio's
-//! mutex is fair). Writers elsewhere (other processes, plain field operations) still meet
-//! `WATCH` as before: turns only order this client's transactions, they guard nothing.
+//! writer is a task of the same process, that round is wasted: on one hot instance, tasks of one
+//! client conflicted about once per successful update. So before its first round a transaction
+//! waits for its turn on each instance it updates, behind the earlier transactions of the same
+//! client, in arrival order. Writers elsewhere (other processes, plain field operations) still
+//! meet `WATCH` as before: turns only order this client's transactions.
 //!
-//! Turns are taken in key order, so two transactions over the same instances in different
-//! orders cannot wait for each other. An entry lives while someone holds or waits for it.
+//! A turn on one instance can also be passed on with a round in progress (see `tx.rs`): the
+//! holder has read the instance under `WATCH` and run its closure; the next waiter runs its own
+//! closure on the result, and so on, and the last one commits every change in one script call.
+//! The round is passed as `Box<dyn Any + Send>`, since the queues serve every model alike.
+//!
+//! Turns on several instances are taken in key order, so two transactions over the same
+//! instances in different orders cannot wait for each other. A queue exists while its instance
+//! has a holder.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::any::Any;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
 
-use tokio::sync::{Mutex as Queue, OwnedMutexGuard};
+use tokio::sync::oneshot;
 
-/// The instances some task of this client is updating, each with its queue of tasks.
+/// A round in progress, of whatever model.
+pub(crate) type SharedRound = Box<dyn Any + Send>;
+
+/// The instances some task of this client holds a turn on, each with the tasks waiting for it.
 #[derive(Debug, Default)]
 pub(crate) struct Turns {
-    queues: Mutex<HashMap<String, Arc<Queue<()>>>>,
+    queues: Mutex<HashMap<String, VecDeque<Waiter>>>,
 }
 
-/// A task's turn on some instances: held until dropped (also when its future is cancelled while
-/// waiting).
+/// A task waiting for its turn.
+#[derive(Debug)]
+struct Waiter {
+    /// Whether it may be handed a round in progress (a transaction on this instance alone).
+    joins: bool,
+    /// Gets the turn: a round in progress, or [`NoRound`].
+    tx: oneshot::Sender<SharedRound>,
+}
+
+/// What a waiter gets when its turn comes without a round (a zero-sized box: no allocation).
+struct NoRound;
+
+/// A task's turn on some instances: passed on to the next waiter when dropped (also when the
+/// task's future is cancelled).
+#[derive(Debug)]
 pub(crate) struct Turn<'t> {
     turns: &'t Turns,
-    held: Vec<Place>,
+    keys: Vec<String>,
 }
 
-/// A task's place in the queue of one instance.
-struct Place {
+/// A place in a queue: a turn handed to a task that was cancelled before receiving it is
+/// passed on, not lost.
+struct Pending<'t> {
+    turns: &'t Turns,
     key: String,
-    queue: Arc<Queue<()>>,
-    /// Set once the task's turn has come.
-    turn: Option<OwnedMutexGuard<()>>,
+    rx: oneshot::Receiver<SharedRound>,
+    received: bool,
 }
 
 impl Turns {
@@ -46,51 +69,153 @@ impl Turns {
         sorted.dedup();
         let mut turn = Turn {
             turns: self,
-            held: Vec::with_capacity(sorted.len()),
+            keys: Vec::with_capacity(sorted.len()),
         };
         for key in sorted {
-            let queue = Arc::clone(
-                self.lock()
-                    .entry(key.to_owned())
-                    .or_insert_with(|| Arc::new(Queue::new(()))),
-            );
-            // Listed before waiting: a cancelled wait still lets go of the entry.
-            turn.held.push(Place {
-                key: key.to_owned(),
-                queue: Arc::clone(&queue),
-                turn: None,
-            });
-            let reached = queue.lock_owned().await;
-            if let Some(last) = turn.held.last_mut() {
-                last.turn = Some(reached);
-            }
+            // A round is only passed to a waiter that joins: none arrives here.
+            let (key, _round) = self.wait(key, false).await;
+            turn.keys.push(key);
         }
         turn
     }
 
+    /// Waits for this task's turn on one instance; with `joins`, it may come with a round in
+    /// progress.
+    pub(crate) async fn take_one<'t>(
+        &'t self,
+        key: &str,
+        joins: bool,
+    ) -> (Turn<'t>, Option<SharedRound>) {
+        let (key, round) = self.wait(key, joins).await;
+        let turn = Turn {
+            turns: self,
+            keys: vec![key],
+        };
+        (turn, round)
+    }
+
+    /// Queues for `key` unless nobody holds it; returns once the turn is this task's.
+    async fn wait(&self, key: &str, joins: bool) -> (String, Option<SharedRound>) {
+        let rx = {
+            let mut queues = self.lock();
+            match queues.get_mut(key) {
+                None => {
+                    queues.insert(key.to_owned(), VecDeque::new());
+                    return (key.to_owned(), None);
+                }
+                Some(waiting) => {
+                    let (tx, rx) = oneshot::channel();
+                    waiting.push_back(Waiter { joins, tx });
+                    rx
+                }
+            }
+        };
+        let mut pending = Pending {
+            turns: self,
+            key: key.to_owned(),
+            rx,
+            received: false,
+        };
+        let arrival = (&mut pending.rx).await;
+        pending.received = true;
+        match arrival {
+            Ok(round) if !round.is::<NoRound>() => (key.to_owned(), Some(round)),
+            Ok(_) => (key.to_owned(), None),
+            // The sender is only dropped unsent with the queue itself, that is with the
+            // client: nobody else holds the turn then.
+            Err(_) => (key.to_owned(), None),
+        }
+    }
+
+    /// Hands `key`'s turn to the next waiter that is still there, or ends the queue.
+    fn release(&self, key: &str) {
+        let mut queues = self.lock();
+        let Some(waiting) = queues.get_mut(key) else {
+            return;
+        };
+        while let Some(next) = waiting.pop_front() {
+            if next.tx.send(Box::new(NoRound)).is_ok() {
+                return;
+            }
+        }
+        queues.remove(key);
+    }
+
     /// The map; a panic elsewhere while it was held leaves it usable (it only holds queues).
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Queue<()>>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, VecDeque<Waiter>>> {
         self.queues
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// How many instances have a queue (for tests: none once every turn is over).
+    /// How many instances have a holder (for tests: none once every turn is over).
     #[cfg(test)]
     fn len(&self) -> usize {
         self.lock().len()
     }
 }
 
+impl<'t> Turn<'t> {
+    /// Hands this turn, with `round`, to the next waiter if it joins rounds; otherwise gives
+    /// both back (the caller then ends the round itself).
+    pub(crate) fn pass(mut self, round: SharedRound) -> Result<(), (Turn<'t>, SharedRound)> {
+        let [key] = self.keys.as_slice() else {
+            return Err((self, round));
+        };
+        let mut queues = self.turns.lock();
+        let Some(waiting) = queues.get_mut(key) else {
+            drop(queues);
+            return Err((self, round));
+        };
+        let mut round = round;
+        while waiting.front().is_some_and(|w| w.joins) {
+            let Some(next) = waiting.pop_front() else {
+                break;
+            };
+            match next.tx.send(round) {
+                Ok(()) => {
+                    drop(queues);
+                    // The turn is the receiver's now.
+                    self.keys.clear();
+                    return Ok(());
+                }
+                // Cancelled meanwhile: the next one, if it joins.
+                Err(back) => round = back,
+            }
+        }
+        drop(queues);
+        Err((self, round))
+    }
+
+    /// Whether the next waiter would join a round (see [`pass`](Self::pass)).
+    pub(crate) fn next_joins(&self) -> bool {
+        let [key] = self.keys.as_slice() else {
+            return false;
+        };
+        self.turns
+            .lock()
+            .get(key)
+            .and_then(|waiting| waiting.front())
+            .is_some_and(|w| w.joins)
+    }
+}
+
 impl Drop for Turn<'_> {
     fn drop(&mut self) {
-        for place in self.held.drain(..) {
-            drop(place.turn);
-            let mut queues = self.turns.lock();
-            // The map's reference and this one: nobody else holds or waits for the queue (a
-            // newcomer clones it under the same lock), so it goes.
-            if Arc::strong_count(&place.queue) == 2 {
-                queues.remove(&place.key);
+        for key in self.keys.drain(..) {
+            self.turns.release(&key);
+        }
+    }
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        // Cancelled while waiting: a turn (or round) already sent is passed on, not lost. A
+        // round dropped here tells its members to run again (their senders go with it).
+        if !self.received {
+            self.rx.close();
+            if self.rx.try_recv().is_ok() {
+                self.turns.release(&self.key);
             }
         }
     }
@@ -99,6 +224,7 @@ impl Drop for Turn<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
     use std::time::Duration;
 
     #[tokio::test]
@@ -129,12 +255,54 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_wait_cancelled_lets_go_of_its_queue() {
+    async fn a_wait_cancelled_lets_go_of_its_place() {
         let turns = Turns::default();
         let held = turns.take(&["x"]).await;
         let waiting = tokio::time::timeout(Duration::from_millis(10), turns.take(&["y", "x"]));
         assert!(waiting.await.is_err(), "x is held");
         drop(held);
+        assert_eq!(turns.len(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_round_goes_to_a_waiter_that_joins_and_the_turn_with_it() {
+        let turns = Arc::new(Turns::default());
+        let (holder, none) = turns.take_one("k", true).await;
+        assert!(none.is_none());
+        assert!(!holder.next_joins(), "nobody waits");
+        // Nobody waits: the round comes back.
+        let (holder, back) = holder.pass(Box::new(7u32)).unwrap_err();
+        assert_eq!(back.downcast_ref::<u32>(), Some(&7));
+        let joiner = {
+            let turns = Arc::clone(&turns);
+            tokio::spawn(async move {
+                let (turn, round) = turns.take_one("k", true).await;
+                let got = round.and_then(|r| r.downcast::<u32>().ok()).map(|b| *b);
+                drop(turn);
+                got
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        assert!(holder.next_joins());
+        holder.pass(Box::new(8u32)).unwrap();
+        assert_eq!(joiner.await.unwrap(), Some(8));
+        assert_eq!(turns.len(), 0);
+
+        // A waiter that does not join gets the plain turn; the round comes back.
+        let (holder, _) = turns.take_one("k", true).await;
+        let plain = {
+            let turns = Arc::clone(&turns);
+            tokio::spawn(async move {
+                let (turn, round) = turns.take_one("k", false).await;
+                drop(turn);
+                round.is_none()
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        assert!(!holder.next_joins());
+        let (holder, _) = holder.pass(Box::new(9u32)).unwrap_err();
+        drop(holder);
+        assert!(plain.await.unwrap());
         assert_eq!(turns.len(), 0);
     }
 }

@@ -8,13 +8,22 @@
 //! [`Error::Conflict`]. The closure may run several times: keep it free of side effects.
 //!
 //! Transactions of one client on the same instance take turns (see `turns`), so that they do
-//! not spend rounds losing to each other.
+//! not spend rounds losing to each other, and share rounds: when a transaction has run its
+//! closure and the next one of the same instance is waiting, it hands over the round (the
+//! connection under WATCH, the values read and the values after its closure). The next one's
+//! closure runs on those values, and the last one (at most `ROUND_MAX` closures) commits the
+//! changes of all in one script call; each transaction then returns its own closure's result.
+//! This is the same as running them one after another, each on what the previous one wrote, and
+//! all of them or none are written. If the round conflicts, every member runs again. If its
+//! commit is refused for a reason that may be any member's (a unique value taken, an
+//! overflow...), each member runs again on its own to meet its own outcome.
 
 use std::borrow::{Borrow, Cow};
 use std::time::{Duration, Instant};
 
 use redis::Value;
 use redis::aio::ConnectionLike;
+use tokio::sync::oneshot;
 
 use crate::client::Dedicated;
 use crate::conn::{self, Failure};
@@ -29,6 +38,7 @@ use crate::record::{ContainerData, RecordWriter};
 use crate::repo::{InstanceKeys, Repo, record_value};
 use crate::scripts;
 use crate::stored;
+use crate::turns::{SharedRound, Turn};
 
 /// How optimistic transactions retry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,14 +142,13 @@ impl<M: Model + Clone + PartialEq> Repo<M> {
             .iter()
             .map(|pk| Instance::new(client, M::META, Cow::Borrowed(pk.as_str())))
             .collect();
-        // This client's earlier transactions on these instances go first (see `turns`).
-        let _turn = match client.turns() {
-            Some(turns) => {
-                let hashes: Vec<&str> = keys.iter().map(|k| k.hash.as_str()).collect();
-                Some(turns.take(&hashes).await)
-            }
-            None => None,
-        };
+        // This client's transactions on one instance take turns and share rounds (see
+        // `turns`): unless unique values live apart (reserved per change, see `claims`), or a
+        // shared round failed in a way that may be another member's (`alone`).
+        let shares = pks.len() == 1 && !crate::claims::apart(client, &M::META);
+        let mut alone = false;
+        let hashes: Vec<&str> = keys.iter().map(|k| k.hash.as_str()).collect();
+        let mut turn: Option<Turn<'_>> = None;
         let route = keys[0].hash.as_str();
         // Conflicts back off from `pause`; outages (a redirect, a failover) from `outage`, within
         // the client's retry budget.
@@ -161,68 +170,157 @@ impl<M: Model + Clone + PartialEq> Repo<M> {
                     attempts: opts.max_attempts,
                 });
             }
-            let mut conn = match held.take() {
-                Some(conn) => conn,
-                None => match client.dedicated(route).await {
-                    Ok(conn) => conn,
-                    // The node may be gone (a failover): nothing was sent; read the cluster's
-                    // map again and wait for it to settle.
-                    Err(Error::Redis(e)) if e.is_io_error() || conn::classify(&e).not_run() => {
-                        client.after_trouble().await;
-                        outage = conn::backoff(outage, deadline, e).await?;
-                        continue;
-                    }
-                    Err(e) => return Err(e),
-                },
-            };
-            let before = match Self::watch_and_read(&mut conn, &keys).await {
-                Ok(Ok(values)) => values,
-                Ok(Err(missing)) => {
-                    unwatch(client, conn).await?;
-                    return Err(Error::NotFound {
-                        model: M::META.name,
-                        pk: missing.pk.clone(),
-                        key: missing.hash.clone(),
-                    });
+            // The turn is taken once and kept across this transaction's own rounds; it may
+            // come with a round in progress to join.
+            let mut joined: Option<Round<M>> = None;
+            if let (None, Some(turns)) = (&turn, client.turns()) {
+                if let [hash] = hashes.as_slice() {
+                    let (taken, round) = turns.take_one(hash, shares && !alone).await;
+                    turn = Some(taken);
+                    joined = round
+                        .and_then(|r| r.downcast::<Round<M>>().ok())
+                        .map(|r| *r);
+                } else {
+                    turn = Some(turns.take(&hashes).await);
                 }
-                // Nothing was written yet: a moved slot or an outage only costs a new round.
-                Err(Error::Redis(e)) => {
-                    outage = self.recover(e, outage, deadline).await?;
-                    continue;
+            }
+            let (conn, before, current, members) = match joined {
+                Some(round) => (round.conn, round.before, round.values, round.members),
+                None => {
+                    let mut conn = match held.take() {
+                        Some(conn) => conn,
+                        None => match client.dedicated(route).await {
+                            Ok(conn) => conn,
+                            // The node may be gone (a failover): nothing was sent; read the
+                            // cluster's map again and wait for it to settle.
+                            Err(Error::Redis(e))
+                                if e.is_io_error() || conn::classify(&e).not_run() =>
+                            {
+                                client.after_trouble().await;
+                                outage = conn::backoff(outage, deadline, e).await?;
+                                continue;
+                            }
+                            Err(e) => return Err(e),
+                        },
+                    };
+                    let before = match Self::watch_and_read(&mut conn, &keys).await {
+                        Ok(Ok(values)) => values,
+                        Ok(Err(missing)) => {
+                            unwatch(client, conn).await?;
+                            return Err(Error::NotFound {
+                                model: M::META.name,
+                                pk: missing.pk.clone(),
+                                key: missing.hash.clone(),
+                            });
+                        }
+                        // Nothing was written yet: a moved slot or an outage only costs a new
+                        // round.
+                        Err(Error::Redis(e)) => {
+                            outage = self.recover(e, outage, deadline).await?;
+                            continue;
+                        }
+                        Err(e) => return Err(e),
+                    };
+                    let current = before.clone();
+                    (conn, before, current, Members::default())
                 }
-                Err(e) => return Err(e),
             };
-            let mut values = before.clone();
+            let mut values = current.clone();
             let outcome = f(&mut values).map_err(|e| Error::Aborted(e.into()));
+            // A closure that aborts changes nothing; the round still writes what the members
+            // before it changed.
+            let values = if outcome.is_ok() { values } else { current };
+            let mut parts = (conn, before, values, members);
+            // The next waiter joins: hand the round on and wait for its outcome.
+            if shares
+                && !alone
+                && parts.3.waiting.len() + 1 < ROUND_MAX
+                && let Some(taken) = turn.take_if(|t| t.next_joins())
+            {
+                let (conn, before, values, mut members) = parts;
+                let (told, heard) = oneshot::channel();
+                members.waiting.push(told);
+                let round: SharedRound = Box::new(Round {
+                    conn,
+                    before,
+                    values,
+                    members,
+                });
+                match taken.pass(round) {
+                    Ok(()) => match heard.await {
+                        Ok(RoundOutcome::Applied) => return outcome,
+                        Ok(RoundOutcome::Again) => {
+                            conflicts += 1;
+                            continue;
+                        }
+                        Ok(RoundOutcome::Alone) => {
+                            alone = true;
+                            continue;
+                        }
+                        Ok(RoundOutcome::Failed(e)) => return Err(e),
+                        Err(_) => return Err(untold()),
+                    },
+                    // The waiter left meanwhile: this task ends the round itself.
+                    Err((taken, round)) => {
+                        turn = Some(taken);
+                        let Ok(round) = round.downcast::<Round<M>>() else {
+                            // Not this model's round (cannot happen: the key names the
+                            // model); its members are told to run again.
+                            continue;
+                        };
+                        let Round {
+                            conn,
+                            before,
+                            values,
+                            mut members,
+                        } = *round;
+                        members.waiting.pop();
+                        parts = (conn, before, values, members);
+                    }
+                }
+            }
+            let (conn, before, values, members) = parts;
             let mut specs = Vec::new();
-            if outcome.is_ok() {
-                let diff = before
-                    .iter()
-                    .zip(&values)
-                    .zip(&instances)
-                    .filter(|((old, new), _)| old != new)
-                    .try_for_each(|((old, new), instance)| changes(instance, old, new, &mut specs));
-                if let Err(e) = diff {
+            let diff = before
+                .iter()
+                .zip(&values)
+                .zip(&instances)
+                .filter(|((old, new), _)| old != new)
+                .try_for_each(|((old, new), instance)| changes(instance, old, new, &mut specs));
+            if let Err(e) = diff {
+                if members.is_empty() {
                     unwatch(client, conn).await?;
                     return Err(e);
                 }
+                // Some member's change cannot be written: each runs again alone.
+                members.tell(|| RoundOutcome::Alone);
+                alone = true;
+                unwatch(client, conn).await?;
+                continue;
             }
             // A round that writes nothing (an abort, or no change) ends with an empty
-            // MULTI/EXEC, which proves that what `f` saw was one instant (see
+            // MULTI/EXEC, which proves that what the closures saw was one instant (see
             // `watch_and_read`); if it was not, the round runs again.
             if specs.is_empty() {
-                match end_read_only(client, conn).await? {
-                    None => return outcome,
-                    Some(stale) => {
+                match end_read_only(client, conn).await {
+                    Ok(None) => {
+                        members.tell(|| RoundOutcome::Applied);
+                        return outcome;
+                    }
+                    Ok(Some(stale)) => {
+                        members.tell(|| RoundOutcome::Again);
                         conflicts += 1;
                         held = Some(stale);
                         pause = back_off(pause, opts.max_backoff).await;
                         continue;
                     }
+                    // Nothing was written either way.
+                    Err(e) => {
+                        members.tell(|| RoundOutcome::Again);
+                        return Err(e);
+                    }
                 }
             }
-            // Only a round whose closure succeeded has changes to write.
-            let out = outcome?;
             // Unique values kept apart are reserved first (see `claims`); WATCH guards the
             // values read, so the old ones are those of `before`.
             let mut changes = Vec::new();
@@ -242,9 +340,16 @@ impl<M: Model + Clone + PartialEq> Repo<M> {
             }
             let claims = match batch::reserve(client, &changes).await {
                 Ok(claims) => claims,
+                // Nothing was written: reservations come before the commit.
                 Err(e) => {
+                    if members.is_empty() {
+                        unwatch(client, conn).await?;
+                        return Err(e);
+                    }
+                    members.tell(|| RoundOutcome::Alone);
+                    alone = true;
                     unwatch(client, conn).await?;
-                    return Err(e);
+                    continue;
                 }
             };
             let stripped: Vec<OpSpec> = specs
@@ -254,15 +359,24 @@ impl<M: Model + Clone + PartialEq> Repo<M> {
                     false => s.clone(),
                 })
                 .collect();
-            let refs: Vec<&OpSpec> = stripped.iter().collect();
-            let mut batch = Batch::new(&refs, &[]);
-            batch.lease(claims.write_before());
-            let committed = Self::commit(client, &mut conn, &batch, send_body).await;
+            let lease = claims.write_before();
+            let shared = !members.is_empty();
+            let (committed, conn) = if shared {
+                Self::commit_round(client, conn, stripped, lease, send_body, members).await?
+            } else {
+                let mut conn = conn;
+                let refs: Vec<&OpSpec> = stripped.iter().collect();
+                let mut batch = Batch::new(&refs, &[]);
+                batch.lease(lease);
+                let committed = Self::commit(client, &mut conn, &batch, send_body).await;
+                (committed, conn)
+            };
+            // A shared round's members were told its outcome by `commit_round`.
             match committed {
                 Ok(Commit::Applied) => {
                     conn.finish(client);
                     batch::settle(client, claims, &changes).await?;
-                    return Ok(out);
+                    return outcome;
                 }
                 Ok(Commit::Conflict) => {
                     claims.abort(client).await;
@@ -283,12 +397,44 @@ impl<M: Model + Clone + PartialEq> Repo<M> {
                     conflicts += 1;
                     held = Some(conn);
                 }
+                // Nothing written, maybe for another member's change: this one runs again alone
+                // too, to meet its own outcome.
+                Err(e) if shared && wrote_nothing(&e) => {
+                    claims.abort(client).await;
+                    alone = true;
+                }
                 Err(e) => {
                     claims.abort(client).await;
                     return Err(e);
                 }
             }
         }
+    }
+
+    /// Commits a shared round (see [`commit`](Self::commit)) in a task of its own, which tells
+    /// the round's members its outcome: cancelling the task that ends the round cannot leave
+    /// them untold, nor keep them waiting.
+    async fn commit_round(
+        client: &crate::Client,
+        mut conn: Dedicated,
+        specs: Vec<OpSpec>,
+        lease: u64,
+        send_body: bool,
+        members: Members,
+    ) -> Result<(Result<Commit>, Dedicated)> {
+        let client = client.clone();
+        let mut members = members;
+        members.sent = true;
+        let round = tokio::spawn(async move {
+            let refs: Vec<&OpSpec> = specs.iter().collect();
+            let mut batch = Batch::new(&refs, &[]);
+            batch.lease(lease);
+            let committed = Self::commit(&client, &mut conn, &batch, send_body).await;
+            members.tell(|| member_outcome(&committed));
+            (committed, conn)
+        });
+        // The task panicked (its members were told the outcome is unknown).
+        round.await.map_err(|_| untold())
     }
 
     /// After an error that proves the round wrote nothing: notes a moved slot, waits out an
@@ -465,6 +611,111 @@ impl<M: Model + Clone + PartialEq> Repo<M> {
             }
         }
         Ok(Ok(out))
+    }
+}
+
+/// The most closures one shared round runs before it commits: the first waits for them all,
+/// and a longer round gives writers elsewhere a longer window to conflict with it.
+const ROUND_MAX: usize = 16;
+
+/// A round in progress, handed from one transaction of an instance to the next (see `turns`):
+/// the connection holding the WATCH, the values read, the values after the closures so far, and
+/// the tasks that ran them, waiting for the outcome.
+struct Round<M> {
+    conn: Dedicated,
+    before: Vec<M>,
+    values: Vec<M>,
+    members: Members,
+}
+
+/// The tasks whose closures ran in a shared round before its last one, waiting for its outcome.
+/// Dropped untold (a task cancelled or panicking mid-round, an early error), they are told to
+/// run again if the round's commit was not sent, and that its outcome is unknown if it was.
+#[derive(Default)]
+struct Members {
+    waiting: Vec<oneshot::Sender<RoundOutcome>>,
+    /// Set once the commit is sent.
+    sent: bool,
+}
+
+impl Members {
+    fn is_empty(&self) -> bool {
+        self.waiting.is_empty()
+    }
+
+    /// Tells every member the outcome (one that left meanwhile is not told).
+    fn tell(mut self, outcome: impl Fn() -> RoundOutcome) {
+        for member in std::mem::take(&mut self.waiting) {
+            let _ = member.send(outcome());
+        }
+    }
+}
+
+impl Drop for Members {
+    fn drop(&mut self) {
+        let sent = self.sent;
+        for member in std::mem::take(&mut self.waiting) {
+            let _ = member.send(match sent {
+                false => RoundOutcome::Again,
+                true => RoundOutcome::Failed(untold()),
+            });
+        }
+    }
+}
+
+/// What a shared round's outcome means for a member.
+enum RoundOutcome {
+    /// Its change was written: it returns its closure's result.
+    Applied,
+    /// Nothing was written (a conflict, a moved slot...): it runs again.
+    Again,
+    /// Nothing was written, perhaps because of another member's change: it runs again without
+    /// sharing rounds, to meet its own outcome.
+    Alone,
+    /// The round failed as a whole (its outcome unknown, say).
+    Failed(Error),
+}
+
+/// A member's error when the round it joined ended without telling it whether its commit ran
+/// (the task sending it was cancelled meanwhile).
+fn untold() -> Error {
+    Error::OutcomeUnknown {
+        source: redis::RedisError::from((
+            redis::ErrorKind::Client,
+            "the transaction that sent this one's change was cancelled before its reply",
+        )),
+    }
+}
+
+/// Whether a shared round's commit that failed with `e` wrote nothing, for a reason that may be
+/// any member's change (a unique value taken, an overflow, a refused command...).
+fn wrote_nothing(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::UniqueViolation { .. }
+            | Error::Overflow { .. }
+            | Error::NotFound { .. }
+            | Error::ConditionFailed { .. }
+            | Error::Refused { .. }
+            | Error::InvalidKey { .. }
+            | Error::IndexOutOfRange { .. }
+            | Error::Encode { .. }
+            | Error::Config(_)
+            | Error::CrossSlot { .. }
+            | Error::OutOfMemory { .. }
+            | Error::NoPermission { .. }
+    )
+}
+
+/// What a shared round's commit means for its members.
+fn member_outcome(committed: &Result<Commit>) -> RoundOutcome {
+    match committed {
+        Ok(Commit::Applied) => RoundOutcome::Applied,
+        Ok(Commit::Conflict | Commit::NotRun(_)) | Err(Error::LeaseExpired { .. }) => {
+            RoundOutcome::Again
+        }
+        Err(e) if wrote_nothing(e) => RoundOutcome::Alone,
+        Err(e) => RoundOutcome::Failed(e.for_another()),
     }
 }
 

@@ -229,10 +229,11 @@ fn workloads(md: &mut String, w: &Value) {
         };
         writeln!(
             md,
-            "| `record_game_result`, {} ({} tasks; {:.2} closure runs per game; {} gave up with `Conflict`; raw: the writes alone as one MULTI/EXEC) | {} games/s | {}/s | {:.2} | {goal} |",
+            "| `record_game_result`, {} ({} tasks; {:.2} closure runs and {:.2} rounds per game; {} gave up with `Conflict`; raw: the writes alone as one MULTI/EXEC) | {} games/s | {}/s | {:.2} | {goal} |",
             row["case"].as_str().unwrap_or(""),
             row["tasks"],
             f(&row["closure_runs_per_game"]),
+            f(&row["rounds_per_game"]),
             row["conflicts"],
             thousands(f(&row["games_per_sec"])),
             thousands(f(&row["raw_writes_per_sec"])),

@@ -107,6 +107,255 @@ async fn transactions_of_one_client_on_one_instance_take_turns(t: TestRedis) {
     assert_eq!(accounts.fields(&1).balance().get().await.unwrap(), 132);
 }
 
+/// Starts `update`s of account 1 on `tasks` tasks while a first one holds the instance's turn
+/// (its closure sleeps), so that the others queue behind it and share rounds. Task `i` runs
+/// `change(i, account)` and returns its outcome with its task number.
+async fn queued_updates<F>(
+    accounts: &rapyer_tests::fixtures::keys_and_ttl::AccountRepo,
+    tasks: i64,
+    change: F,
+) -> Vec<(i64, Result<i64, Error>)>
+where
+    F: Fn(i64, &mut Account) -> Result<i64, &'static str> + Send + Sync + Copy + 'static,
+{
+    let first = {
+        let accounts = accounts.clone();
+        tokio::spawn(async move {
+            let mut slept = false;
+            let r = accounts
+                .update(&1, |a| {
+                    if !slept {
+                        slept = true;
+                        std::thread::sleep(Duration::from_millis(150));
+                    }
+                    change(0, a)
+                })
+                .await;
+            (0, r)
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    let rest: Vec<_> = (1..tasks)
+        .map(|i| {
+            let accounts = accounts.clone();
+            tokio::spawn(async move { (i, accounts.update(&1, |a| change(i, a)).await) })
+        })
+        .collect();
+    let mut out = vec![first.await.unwrap()];
+    for task in rest {
+        out.push(task.await.unwrap());
+    }
+    out
+}
+
+rapyer_tests::on_all!(
+    queued_transactions_share_rounds_and_each_gets_its_own_result,
+    flavor = "multi_thread",
+    worker_threads = 2
+);
+/// 21 transactions of one instance queue behind a slow one: they share rounds (a few commits
+/// instead of 21), each returns its own closure's result as if they had run one after another,
+/// and the one that aborts writes nothing but returns its error.
+async fn queued_transactions_share_rounds_and_each_gets_its_own_result(t: TestRedis) {
+    let accounts = Account::repo(&t.client);
+    accounts.insert(&Account::new(1)).await.unwrap();
+    // Loads the script: no commit below runs twice for it.
+    accounts
+        .update(&1, |a| {
+            a.balance = 100;
+            Ok::<_, Infallible>(())
+        })
+        .await
+        .unwrap();
+    let private = t.server.is_some() && !t.is_cluster();
+    let steps_before = if private { t.atomic_steps().await } else { 0 };
+    let results = queued_updates(&accounts, 21, |i, a| {
+        a.balance += 1;
+        if i == 5 {
+            return Err("task 5 changes its mind");
+        }
+        Ok(a.balance)
+    })
+    .await;
+    let steps = if private {
+        t.atomic_steps().await - steps_before
+    } else {
+        0
+    };
+    let mut balances = BTreeSet::new();
+    for (i, r) in results {
+        match (i, r) {
+            (5, Err(Error::Aborted(e))) => assert_eq!(e.to_string(), "task 5 changes its mind"),
+            (5, other) => panic!("task 5: {other:?}"),
+            (_, r) => assert!(balances.insert(r.unwrap()), "one balance per transaction"),
+        }
+    }
+    assert_eq!(balances, (101..=120).collect::<BTreeSet<i64>>());
+    assert_eq!(accounts.fields(&1).balance().get().await.unwrap(), 120);
+    if private {
+        // One commit is EXEC plus the FCALL inside it: 21 rounds alone would be 42 steps.
+        eprintln!("21 queued transactions: {steps} atomic steps");
+        assert!(
+            steps <= 10,
+            "{steps} atomic steps: the rounds were not shared"
+        );
+    }
+}
+
+rapyer_tests::on_all!(
+    a_shared_round_that_cannot_be_written_leaves_each_member_its_own_outcome,
+    flavor = "multi_thread",
+    worker_threads = 2
+);
+/// A round is written whole or not at all: when one member's change cannot be written (its pk
+/// changed; a unique value another instance holds), the others run again on their own and are
+/// written, and only the culprit gets the error.
+async fn a_shared_round_that_cannot_be_written_leaves_each_member_its_own_outcome(t: TestRedis) {
+    let accounts = Account::repo(&t.client);
+    accounts.insert(&Account::new(1)).await.unwrap();
+    let results = queued_updates(&accounts, 12, |i, a| {
+        a.balance += 1;
+        if i == 4 {
+            a.number = 77;
+        }
+        Ok(a.balance)
+    })
+    .await;
+    let mut balances = BTreeSet::new();
+    for (i, r) in results {
+        match (i, r) {
+            (4, Err(Error::Config(_))) => {}
+            (4, other) => panic!("task 4: {other:?}"),
+            (_, r) => assert!(balances.insert(r.unwrap()), "one balance per transaction"),
+        }
+    }
+    assert_eq!(balances, (1..=11).collect::<BTreeSet<i64>>());
+    assert_eq!(accounts.fields(&1).balance().get().await.unwrap(), 11);
+    assert!(!accounts.exists(&77).await.unwrap());
+
+    // A unique value taken by another instance: refused by the commit's script itself.
+    let gamers = Gamer::repo(&t.client);
+    gamers
+        .insert(&Gamer::new("taken", "taken@example.com"))
+        .await
+        .unwrap();
+    gamers
+        .insert(&Gamer::new("busy", "busy@example.com"))
+        .await
+        .unwrap();
+    let first = {
+        let gamers = gamers.clone();
+        tokio::spawn(async move {
+            let mut slept = false;
+            gamers
+                .update("busy", |g| {
+                    if !slept {
+                        slept = true;
+                        std::thread::sleep(Duration::from_millis(150));
+                    }
+                    g.score += 1;
+                    Ok::<_, Infallible>(())
+                })
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    let rest: Vec<_> = (1..8)
+        .map(|i| {
+            let gamers = gamers.clone();
+            tokio::spawn(async move {
+                gamers
+                    .update("busy", |g| {
+                        g.score += 1;
+                        if i == 3 {
+                            g.email = "taken@example.com".into();
+                        }
+                        Ok::<_, Infallible>(())
+                    })
+                    .await
+            })
+        })
+        .collect();
+    first.await.unwrap().unwrap();
+    for (i, task) in (1..8).zip(rest) {
+        match (i, task.await.unwrap()) {
+            (3, Err(Error::UniqueViolation { .. })) => {}
+            (3, other) => panic!("task 3: {other:?}"),
+            (_, r) => r.unwrap(),
+        }
+    }
+    let busy = gamers.get("busy").await.unwrap().unwrap();
+    assert_eq!((busy.score, busy.email.as_str()), (7, "busy@example.com"));
+    let holder = gamers.by_email().get("taken@example.com").await.unwrap();
+    assert_eq!(holder.map(|g| g.handle), Some("taken".to_string()));
+}
+
+rapyer_tests::on_all!(
+    transactions_cancelled_while_queued_or_in_a_round_stop_nobody,
+    flavor = "multi_thread",
+    worker_threads = 2
+);
+/// Transactions dropped while they wait for their turn, or for the outcome of a round their
+/// closure ran in, neither block the others nor lose their changes' accounting: every
+/// transaction that returns was written once, and a cancelled one at most once.
+async fn transactions_cancelled_while_queued_or_in_a_round_stop_nobody(t: TestRedis) {
+    let accounts = Account::repo(&t.client);
+    accounts.insert(&Account::new(1)).await.unwrap();
+    let tasks: Vec<_> = (0..40)
+        .map(|_| {
+            let accounts = accounts.clone();
+            tokio::spawn(async move {
+                accounts
+                    .update(&1, |a| {
+                        a.balance += 1;
+                        Ok::<_, Infallible>(a.balance)
+                    })
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    // Every third one is cancelled, wherever it is by then.
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    let mut cancelled = 0;
+    for (i, task) in tasks.iter().enumerate() {
+        if i % 3 == 0 {
+            task.abort();
+            cancelled += 1;
+        }
+    }
+    let mut written = BTreeSet::new();
+    let finished = tokio::time::timeout(Duration::from_secs(20), async {
+        for task in tasks {
+            if let Ok(balance) = task.await {
+                assert!(written.insert(balance), "one balance per transaction");
+            }
+        }
+    })
+    .await;
+    assert!(
+        finished.is_ok(),
+        "a cancelled transaction left the others waiting"
+    );
+    let balance = accounts.fields(&1).balance().get().await.unwrap();
+    let returned = written.len() as i64;
+    assert!(
+        (returned..=returned + cancelled).contains(&balance),
+        "balance {balance}: {returned} returned, {cancelled} cancelled"
+    );
+    assert!(written.iter().all(|b| *b <= balance));
+    // Nothing is left queued: a new transaction runs at once.
+    let next = tokio::time::timeout(
+        Duration::from_secs(5),
+        accounts.update(&1, |a| {
+            a.balance += 1;
+            Ok::<_, Infallible>(a.balance)
+        }),
+    )
+    .await;
+    assert_eq!(next.unwrap().unwrap(), balance + 1);
+}
+
 rapyer_tests::on_all!(an_error_from_the_closure_writes_nothing);
 async fn an_error_from_the_closure_writes_nothing(t: TestRedis) {
     let accounts = Account::repo(&t.client);
