@@ -68,6 +68,11 @@ impl<M: Model + Clone + PartialEq> Repo<M> {
     /// the instance meanwhile (else retries). `f` returning `Err` aborts with nothing written
     /// ([`Error::Aborted`]). [`Error::NotFound`] if the instance does not exist.
     ///
+    /// Updates of one instance issued concurrently on this client take turns, and several may
+    /// share one round: each closure runs on what the previous one left, and one call writes
+    /// all their changes, or none ([`ClientBuilder::take_turns`](crate::ClientBuilder::take_turns),
+    /// `docs/transactions.md`).
+    ///
     /// ```no_run
     /// # async fn demo<M: rapyer::Model + Clone + PartialEq>(repo: rapyer::Repo<M>, pk: &M::Pk) -> rapyer::Result<()> {
     /// let changed = repo
