@@ -240,6 +240,11 @@ impl Connection {
         load: Option<&Cmd>,
         cmds: &[&Cmd],
     ) -> RedisResult<(Option<Value>, Vec<Value>)> {
+        // The common case, one command where the client routes it: sent as it is, without
+        // copying it into a pipeline.
+        if let ([cmd], None, Target::Routed) = (cmds, load, target) {
+            return self.req_packed_command(cmd).await.map(|v| (None, vec![v]));
+        }
         let mut pipe = redis::pipe();
         if let Some(load) = load {
             pipe.add_command(load.clone());
@@ -253,12 +258,6 @@ impl Connection {
             pipe.add_command((*cmd).clone());
         }
         let mut replies = match (self, target) {
-            (conn, Target::Routed) if load.is_none() && cmds.len() == 1 => {
-                return conn
-                    .req_packed_command(cmds[0])
-                    .await
-                    .map(|v| (None, vec![v]));
-            }
             (Connection::Cluster(c), Target::Node { node, .. }) => {
                 let route = SingleNodeRoutingInfo::ByAddress {
                     host: node.host.clone(),

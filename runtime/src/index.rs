@@ -229,7 +229,7 @@ impl<M: Model> IndexAt<M> {
     fn pk_texts(&self, reply: Value) -> Result<Vec<String>> {
         reply::array(reply, &self.keys[0])?
             .into_iter()
-            .map(|v| Ok(String::from_utf8_lossy(&reply::bulk(v, &self.keys[0])?).into_owned()))
+            .map(|v| reply::text(v, &self.keys[0]))
             .collect()
     }
 
@@ -247,7 +247,7 @@ impl<M: Model> IndexAt<M> {
         let mut out = Vec::with_capacity(items.len() / 2);
         let mut items = items.into_iter();
         while let (Some(member), Some(score)) = (items.next(), items.next()) {
-            let pk = String::from_utf8_lossy(&reply::bulk(member, key)?).into_owned();
+            let pk = reply::text(member, key)?;
             let score = match score {
                 Value::Double(d) => d,
                 other => {

@@ -23,6 +23,13 @@ pub(crate) fn array(reply: Value, key: &str) -> Result<Vec<Value>> {
     }
 }
 
+/// A string reply as text: taken as it is when it is UTF-8 (no copy), else with U+FFFD for what
+/// is not.
+pub(crate) fn text(v: Value, key: &str) -> Result<String> {
+    Ok(String::from_utf8(bulk(v, key)?)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+}
+
 /// The bytes of a string reply.
 pub(crate) fn bulk(v: Value, key: &str) -> Result<Vec<u8>> {
     match v {

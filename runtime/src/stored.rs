@@ -697,6 +697,10 @@ pub(crate) async fn read_many(
     keys: &[InstanceKeys],
 ) -> Result<Vec<Option<Stored>>> {
     const GROUP: usize = 256;
+    // One instance (every `get`): one read, without grouping by slot.
+    if let [one] = keys {
+        return read_group(client, meta, &[one]).await;
+    }
     let mut groups: Vec<Vec<usize>> = Vec::new();
     let mut by_slot: HashMap<u16, usize> = HashMap::new();
     for (i, k) in keys.iter().enumerate() {
