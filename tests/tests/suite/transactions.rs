@@ -356,6 +356,56 @@ async fn transactions_cancelled_while_queued_or_in_a_round_stop_nobody(t: TestRe
     assert_eq!(next.unwrap().unwrap(), balance + 1);
 }
 
+rapyer_tests::on_all!(
+    shared_rounds_lose_nothing_to_other_clients_and_plain_writes,
+    flavor = "multi_thread",
+    worker_threads = 2
+);
+/// Two clients, each with 16 tasks updating one instance (rounds shared within each client,
+/// conflicting between them), while plain increments hit the same field: every update and
+/// every increment lands exactly once.
+async fn shared_rounds_lose_nothing_to_other_clients_and_plain_writes(t: TestRedis) {
+    let other = t.builder().connect().await.unwrap();
+    let accounts = Account::repo(&t.client);
+    accounts.insert(&Account::new(1)).await.unwrap();
+    const TASKS: i64 = 16;
+    const ROUNDS: i64 = 40;
+    const PLAIN: i64 = 400;
+    let mut workers = Vec::new();
+    for client in [t.client.clone(), other] {
+        for _ in 0..TASKS {
+            let accounts = Account::repo(&client);
+            workers.push(tokio::spawn(async move {
+                for _ in 0..ROUNDS {
+                    accounts
+                        .update(&1, |a| {
+                            a.balance += 1;
+                            Ok::<_, Infallible>(())
+                        })
+                        .await
+                        .unwrap();
+                }
+            }));
+        }
+    }
+    let plain = {
+        let accounts = accounts.clone();
+        tokio::spawn(async move {
+            for _ in 0..PLAIN {
+                accounts.fields(&1).balance().incr(1).await.unwrap();
+            }
+        })
+    };
+    for w in workers {
+        w.await.unwrap();
+    }
+    plain.await.unwrap();
+    assert_eq!(
+        accounts.fields(&1).balance().get().await.unwrap(),
+        2 * TASKS * ROUNDS + PLAIN
+    );
+}
+
 rapyer_tests::on_all!(an_error_from_the_closure_writes_nothing);
 async fn an_error_from_the_closure_writes_nothing(t: TestRedis) {
     let accounts = Account::repo(&t.client);
