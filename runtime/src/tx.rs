@@ -154,7 +154,6 @@ impl<M: Model + Clone + PartialEq> Repo<M> {
         let mut alone = false;
         let hashes: Vec<&str> = keys.iter().map(|k| k.hash.as_str()).collect();
         let mut turn: Option<Turn<'_>> = None;
-        let route = keys[0].hash.as_str();
         // Conflicts back off from `pause`; outages (a redirect, a failover) from `outage`, within
         // the client's retry budget.
         let mut pause = opts.backoff;
@@ -191,44 +190,17 @@ impl<M: Model + Clone + PartialEq> Repo<M> {
             }
             let (conn, before, current, members) = match joined {
                 Some(round) => (round.conn, round.before, round.values, round.members),
-                None => {
-                    let mut conn = match held.take() {
-                        Some(conn) => conn,
-                        None => match client.dedicated(route).await {
-                            Ok(conn) => conn,
-                            // The node may be gone (a failover): nothing was sent; read the
-                            // cluster's map again and wait for it to settle.
-                            Err(Error::Redis(e))
-                                if e.is_io_error() || conn::classify(&e).not_run() =>
-                            {
-                                client.after_trouble().await;
-                                outage = conn::backoff(outage, deadline, e).await?;
-                                continue;
-                            }
-                            Err(e) => return Err(e),
-                        },
-                    };
-                    let before = match Self::watch_and_read(&mut conn, &keys).await {
-                        Ok(Ok(values)) => values,
-                        Ok(Err(missing)) => {
-                            unwatch(client, conn).await?;
-                            return Err(Error::NotFound {
-                                model: M::META.name,
-                                pk: missing.pk.clone(),
-                                key: missing.hash.clone(),
-                            });
-                        }
-                        // Nothing was written yet: a moved slot or an outage only costs a new
-                        // round.
-                        Err(Error::Redis(e)) => {
-                            outage = self.recover(e, outage, deadline).await?;
-                            continue;
-                        }
-                        Err(e) => return Err(e),
-                    };
-                    let current = before.clone();
-                    (conn, before, current, Members::default())
-                }
+                None => match self
+                    .read_round(&mut held, &keys, &mut outage, deadline)
+                    .await?
+                {
+                    Some((conn, before)) => {
+                        let current = before.clone();
+                        (conn, before, current, Members::default())
+                    }
+                    // An outage was waited out: nothing was sent.
+                    None => continue,
+                },
             };
             let mut values = current.clone();
             let outcome = f(&mut values).map_err(|e| Error::Aborted(e.into()));
@@ -413,6 +385,51 @@ impl<M: Model + Clone + PartialEq> Repo<M> {
                     return Err(e);
                 }
             }
+        }
+    }
+
+    /// Starts a round of its own: WATCHes and reads the instances on the connection held from
+    /// the last round, or on one from the pool. `None` when the round must start again after
+    /// an outage or a moved slot (nothing was written); [`Error::NotFound`] for a missing
+    /// instance.
+    async fn read_round(
+        &self,
+        held: &mut Option<Dedicated>,
+        keys: &[InstanceKeys],
+        outage: &mut Duration,
+        deadline: Instant,
+    ) -> Result<Option<(Dedicated, Vec<M>)>> {
+        let client = self.client();
+        let mut conn = match held.take() {
+            Some(conn) => conn,
+            None => match client.dedicated(keys[0].hash.as_str()).await {
+                Ok(conn) => conn,
+                // The node may be gone (a failover): nothing was sent; read the cluster's map
+                // again and wait for it to settle.
+                Err(Error::Redis(e)) if e.is_io_error() || conn::classify(&e).not_run() => {
+                    client.after_trouble().await;
+                    *outage = conn::backoff(*outage, deadline, e).await?;
+                    return Ok(None);
+                }
+                Err(e) => return Err(e),
+            },
+        };
+        match Self::watch_and_read(&mut conn, keys).await {
+            Ok(Ok(values)) => Ok(Some((conn, values))),
+            Ok(Err(missing)) => {
+                unwatch(client, conn).await?;
+                Err(Error::NotFound {
+                    model: M::META.name,
+                    pk: missing.pk.clone(),
+                    key: missing.hash.clone(),
+                })
+            }
+            // Nothing was written yet: a moved slot or an outage only costs a new round.
+            Err(Error::Redis(e)) => {
+                *outage = self.recover(e, *outage, deadline).await?;
+                Ok(None)
+            }
+            Err(e) => Err(e),
         }
     }
 
