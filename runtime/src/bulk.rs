@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::meta::{IndexKind, ModelMeta};
 use crate::protocol::ScriptError;
 use crate::record::RecordWriter;
-use crate::reply::{array, bulk};
+use crate::reply::array;
 use crate::script::{Lua, ScriptArgs};
 use crate::scripts;
 use crate::stored::{self, InstanceKeys, WriteMode};
@@ -237,9 +237,9 @@ fn outcomes(reply: Value, n: usize, key: &str) -> Result<Vec<Outcome>> {
             match (parts.next(), parts.next()) {
                 (Some(Value::Int(1)), Some(reply)) => Ok(Outcome::Reply(reply)),
                 (Some(Value::Int(1)), None) => Ok(Outcome::Reply(Value::Nil)),
-                (Some(Value::Int(0)), Some(text)) => Ok(Outcome::Failed(
-                    String::from_utf8_lossy(&bulk(text, key)?).into_owned(),
-                )),
+                (Some(Value::Int(0)), Some(text)) => {
+                    Ok(Outcome::Failed(crate::reply::text(text, key)?))
+                }
                 (other, _) => Err(crate::reply::unexpected(
                     key,
                     "an instance's outcome",

@@ -292,7 +292,7 @@ fn texts(reply: Value, key: &str) -> Result<Vec<String>> {
         .into_iter()
         .map(|v| match v {
             Value::Int(n) => Ok(n.to_string()),
-            v => Ok(String::from_utf8_lossy(&reply::bulk(v, key)?).into_owned()),
+            v => reply::text(v, key),
         })
         .collect()
 }

@@ -491,9 +491,7 @@ impl<M: Model, V: Score> SortedIndex<M, V> {
         match reply {
             Value::Nil => Ok(None),
             Value::Double(d) => Ok(Some(d.to_string())),
-            other => Ok(Some(
-                String::from_utf8_lossy(&reply::bulk(other, self.at.key_of(pk))?).into_owned(),
-            )),
+            other => Ok(Some(reply::text(other, self.at.key_of(pk))?)),
         }
     }
 

@@ -345,16 +345,16 @@ impl Lock {
         // Locks of one call: on instances, same client, same slot (on one server, any).
         let mut calls: Vec<Vec<Lock>> = Vec::new();
         let mut alone = Vec::new();
+        let slot = |l: &Lock| {
+            l.client
+                .is_cluster()
+                .then(|| crate::slot::slot(l.key.as_bytes()))
+        };
         for lock in locks {
             if lock.target.instance.is_none() {
                 alone.push(lock);
                 continue;
             }
-            let slot = |l: &Lock| {
-                l.client
-                    .is_cluster()
-                    .then(|| crate::slot::slot(l.key.as_bytes()))
-            };
             match calls.iter_mut().find(|call| {
                 call[0].client.same_connection(&lock.client) && slot(&call[0]) == slot(&lock)
             }) {

@@ -15,7 +15,7 @@ use crate::meta::{ContainerKind, IndexKind, IndexMeta, ModelMeta, TtlRefresh};
 use crate::page::{Cursor, Page};
 use crate::protocol::{self, ScriptError};
 use crate::record::{ContainerData, RecordWriter, VERSION_FIELD};
-use crate::reply::{array, bulk, unexpected};
+use crate::reply::{array, bulk, text, unexpected};
 use crate::script::ScriptArgs;
 use crate::scripts;
 
@@ -482,7 +482,7 @@ pub(crate) async fn live_page(
     for (registry, reply) in futures_util::future::try_join_all(reads).await? {
         for pair in array(reply, &registry)?.chunks(2) {
             let [member, score] = pair else { continue };
-            let pk = String::from_utf8_lossy(&bulk(member.clone(), &registry)?).into_owned();
+            let pk = text(member.clone(), &registry)?;
             let score = match score {
                 Value::Double(d) => *d,
                 other => {

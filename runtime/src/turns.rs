@@ -264,6 +264,49 @@ mod tests {
         assert_eq!(turns.len(), 0);
     }
 
+    /// Polls `waiting` once, so that it queues; it must not have its turn yet.
+    async fn queue<F: std::future::Future + Unpin>(waiting: &mut F) {
+        tokio::select! {
+            biased;
+            _ = waiting => panic!("the turn is held"),
+            _ = std::future::ready(()) => {}
+        }
+    }
+
+    #[tokio::test]
+    async fn a_turn_handed_to_a_task_cancelled_before_it_looked_is_passed_on() {
+        let turns = Turns::default();
+        // A plain turn.
+        let holder = turns.take(&["k"]).await;
+        let mut waiting = Box::pin(turns.take(&["k"]));
+        queue(&mut waiting).await;
+        drop(holder); // hands the turn to `waiting`...
+        drop(waiting); // ...which never looks
+        assert_eq!(turns.len(), 0);
+
+        // A round: dropped with the turn (its members are told by their own drop, in tx.rs).
+        struct Round(Arc<std::sync::atomic::AtomicBool>);
+        impl Drop for Round {
+            fn drop(&mut self) {
+                self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+        let dropped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (holder, _) = turns.take_one("k", true).await;
+        let mut joining = Box::pin(turns.take_one("k", true));
+        queue(&mut joining).await;
+        assert!(holder.next_joins());
+        assert!(holder.pass(Box::new(Round(Arc::clone(&dropped)))).is_ok());
+        drop(joining);
+        assert!(dropped.load(std::sync::atomic::Ordering::SeqCst));
+        assert_eq!(turns.len(), 0);
+        // Nothing is left held: the next one has its turn at once.
+        let (next, round) = turns.take_one("k", true).await;
+        assert!(round.is_none());
+        drop(next);
+        assert_eq!(turns.len(), 0);
+    }
+
     #[tokio::test]
     async fn a_round_goes_to_a_waiter_that_joins_and_the_turn_with_it() {
         let turns = Arc::new(Turns::default());

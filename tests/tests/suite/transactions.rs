@@ -68,16 +68,7 @@ rapyer_tests::on_all!(
 /// 32 tasks of one client update one instance at once: they take turns instead of conflicting,
 /// so each closure runs once (nobody else writes the instance).
 async fn transactions_of_one_client_on_one_instance_take_turns(t: TestRedis) {
-    let accounts = Account::repo(&t.client);
-    accounts.insert(&Account::new(1)).await.unwrap();
-    // A first commit on a fresh server loads the script and runs its round again.
-    accounts
-        .update(&1, |a| {
-            a.balance = 100;
-            Ok::<_, Infallible>(())
-        })
-        .await
-        .unwrap();
+    let accounts = account_after_a_first_update(&t).await;
     let runs = Arc::new(AtomicU32::new(0));
     let tasks: Vec<_> = (0..32)
         .map(|_| {
@@ -107,9 +98,50 @@ async fn transactions_of_one_client_on_one_instance_take_turns(t: TestRedis) {
     assert_eq!(accounts.fields(&1).balance().get().await.unwrap(), 132);
 }
 
-/// Starts `update`s of account 1 on `tasks` tasks while a first one holds the instance's turn
-/// (its closure sleeps), so that the others queue behind it and share rounds. Task `i` runs
-/// `change(i, account)` and returns its outcome with its task number.
+/// Account 1 at a balance of 100, written by an `update`: on a fresh server that first commit
+/// loads the script and runs its round again, so none of the rounds a test counts does.
+async fn account_after_a_first_update(
+    t: &TestRedis,
+) -> rapyer_tests::fixtures::keys_and_ttl::AccountRepo {
+    let accounts = Account::repo(&t.client);
+    accounts.insert(&Account::new(1)).await.unwrap();
+    accounts
+        .update(&1, |a| {
+            a.balance = 100;
+            Ok::<_, Infallible>(())
+        })
+        .await
+        .unwrap();
+    accounts
+}
+
+/// Starts `spawn(i)` for `i` in `0..tasks`: task 0 first, the others once it holds the
+/// instance's turn (its closure calls [`stall_first_run`]), so that they queue behind it and
+/// share rounds. The outcomes in task order.
+async fn queued<T: Send + 'static>(
+    tasks: i64,
+    spawn: impl Fn(i64) -> tokio::task::JoinHandle<T>,
+) -> Vec<T> {
+    let first = spawn(0);
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    let rest: Vec<_> = (1..tasks).map(&spawn).collect();
+    let mut out = vec![first.await.unwrap()];
+    for task in rest {
+        out.push(task.await.unwrap());
+    }
+    out
+}
+
+/// In task 0's closure (`stalled` false at first): holds the turn long enough for the others
+/// to queue, on its first run only.
+fn stall_first_run(stalled: &mut bool) {
+    if !*stalled {
+        *stalled = true;
+        std::thread::sleep(Duration::from_millis(150));
+    }
+}
+
+/// [`queued`] `update`s of account 1, task `i` running `change(i, account)`.
 async fn queued_updates<F>(
     accounts: &rapyer_tests::fixtures::keys_and_ttl::AccountRepo,
     tasks: i64,
@@ -118,34 +150,20 @@ async fn queued_updates<F>(
 where
     F: Fn(i64, &mut Account) -> Result<i64, &'static str> + Send + Sync + Copy + 'static,
 {
-    let first = {
+    queued(tasks, |i| {
         let accounts = accounts.clone();
         tokio::spawn(async move {
-            let mut slept = false;
+            let mut stalled = i != 0;
             let r = accounts
                 .update(&1, |a| {
-                    if !slept {
-                        slept = true;
-                        std::thread::sleep(Duration::from_millis(150));
-                    }
-                    change(0, a)
+                    stall_first_run(&mut stalled);
+                    change(i, a)
                 })
                 .await;
-            (0, r)
+            (i, r)
         })
-    };
-    tokio::time::sleep(Duration::from_millis(30)).await;
-    let rest: Vec<_> = (1..tasks)
-        .map(|i| {
-            let accounts = accounts.clone();
-            tokio::spawn(async move { (i, accounts.update(&1, |a| change(i, a)).await) })
-        })
-        .collect();
-    let mut out = vec![first.await.unwrap()];
-    for task in rest {
-        out.push(task.await.unwrap());
-    }
-    out
+    })
+    .await
 }
 
 rapyer_tests::on_all!(
@@ -157,16 +175,7 @@ rapyer_tests::on_all!(
 /// instead of 21), each returns its own closure's result as if they had run one after another,
 /// and the one that aborts writes nothing but returns its error.
 async fn queued_transactions_share_rounds_and_each_gets_its_own_result(t: TestRedis) {
-    let accounts = Account::repo(&t.client);
-    accounts.insert(&Account::new(1)).await.unwrap();
-    // Loads the script: no commit below runs twice for it.
-    accounts
-        .update(&1, |a| {
-            a.balance = 100;
-            Ok::<_, Infallible>(())
-        })
-        .await
-        .unwrap();
+    let accounts = account_after_a_first_update(&t).await;
     let private = t.server.is_some() && !t.is_cluster();
     let steps_before = if private { t.atomic_steps().await } else { 0 };
     let results = queued_updates(&accounts, 21, |i, a| {
@@ -243,42 +252,26 @@ async fn a_shared_round_that_cannot_be_written_leaves_each_member_its_own_outcom
         .insert(&Gamer::new("busy", "busy@example.com"))
         .await
         .unwrap();
-    let first = {
+    let outcomes = queued(8, |i| {
         let gamers = gamers.clone();
         tokio::spawn(async move {
-            let mut slept = false;
-            gamers
+            let mut stalled = i != 0;
+            let r = gamers
                 .update("busy", |g| {
-                    if !slept {
-                        slept = true;
-                        std::thread::sleep(Duration::from_millis(150));
-                    }
+                    stall_first_run(&mut stalled);
                     g.score += 1;
+                    if i == 3 {
+                        g.email = "taken@example.com".into();
+                    }
                     Ok::<_, Infallible>(())
                 })
-                .await
+                .await;
+            (i, r)
         })
-    };
-    tokio::time::sleep(Duration::from_millis(30)).await;
-    let rest: Vec<_> = (1..8)
-        .map(|i| {
-            let gamers = gamers.clone();
-            tokio::spawn(async move {
-                gamers
-                    .update("busy", |g| {
-                        g.score += 1;
-                        if i == 3 {
-                            g.email = "taken@example.com".into();
-                        }
-                        Ok::<_, Infallible>(())
-                    })
-                    .await
-            })
-        })
-        .collect();
-    first.await.unwrap().unwrap();
-    for (i, task) in (1..8).zip(rest) {
-        match (i, task.await.unwrap()) {
+    })
+    .await;
+    for outcome in outcomes {
+        match outcome {
             (3, Err(Error::UniqueViolation { .. })) => {}
             (3, other) => panic!("task 3: {other:?}"),
             (_, r) => r.unwrap(),
