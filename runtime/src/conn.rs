@@ -30,6 +30,7 @@ use redis::cluster_routing::SingleNodeRoutingInfo;
 use redis::{Cmd, ErrorKind, RedisError, RedisFuture, RedisResult, ServerErrorKind, Value};
 
 use crate::addr::NodeAddr;
+use crate::backoff::Backoff;
 use crate::error::{Error, Result};
 use crate::script::Lua;
 
@@ -223,9 +224,6 @@ pub(crate) fn classify(e: &RedisError) -> Failure {
     }
 }
 
-/// The first pause between attempts, and the longest.
-pub(crate) const FIRST_PAUSE: Duration = Duration::from_millis(5);
-const MAX_PAUSE: Duration = Duration::from_millis(250);
 /// NOSCRIPT is answered by sending the script's body (EVAL), which cannot meet NOSCRIPT; this
 /// bounds the answers anyway.
 const MAX_LOADS: u32 = 3;
@@ -307,7 +305,7 @@ pub(crate) async fn execute_then(
         _ => None,
     };
     let deadline = Instant::now() + policy.retry_for;
-    let mut pause = FIRST_PAUSE;
+    let mut pause = Backoff::outage();
     let mut target = Target::Routed;
     let mut loads = 0;
     // The call as sent when not as given (an FCALL): an EVALSHA for a client without
@@ -381,13 +379,13 @@ pub(crate) async fn execute_then(
             (Failure::Redirect { node, asking, .. }, _) => target = Target::Node { node, asking },
             (Failure::NotRun, e) => {
                 target = Target::Routed;
-                pause = backoff(pause, deadline, e).await?;
+                backoff(&mut pause, deadline, e).await?;
             }
             (Failure::Unknown, e) => match call.effect {
                 Effect::Writes => return Err(Error::OutcomeUnknown { source: e }),
                 Effect::Reads | Effect::Idempotent => {
                     target = Target::Routed;
-                    pause = backoff(pause, deadline, e).await?;
+                    backoff(&mut pause, deadline, e).await?;
                 }
             },
         }
@@ -415,7 +413,7 @@ pub(crate) async fn read_atomically(
     }
     pipe.cmd("EXEC");
     let deadline = Instant::now() + policy.retry_for;
-    let mut pause = FIRST_PAUSE;
+    let mut pause = Backoff::outage();
     loop {
         // The first error names its cause: MULTI's, a queued command's (the server then aborts
         // the transaction), or EXEC's.
@@ -448,7 +446,7 @@ pub(crate) async fn read_atomically(
         match classify(&e) {
             Failure::Final => return Err(refusal(e, cmd)),
             // Nothing is written: a read is always safe to send again.
-            _ => pause = backoff(pause, deadline, e).await?,
+            _ => backoff(&mut pause, deadline, e).await?,
         }
     }
 }
@@ -492,19 +490,17 @@ fn refusal(e: RedisError, cmd: &Cmd) -> Error {
     }
 }
 
-/// Sleeps a jittered `pause` and returns the next one, or gives up with `last` past `deadline`.
+/// Waits out an outage (the next pause of `pause`), or gives up with `last` past `deadline`.
 pub(crate) async fn backoff(
-    pause: Duration,
+    pause: &mut Backoff,
     deadline: Instant,
     last: RedisError,
-) -> Result<Duration> {
-    let now = Instant::now();
-    if now >= deadline {
-        return Err(Error::Unavailable { source: last });
+) -> Result<()> {
+    if pause.pause(Some(deadline)).await {
+        Ok(())
+    } else {
+        Err(Error::Unavailable { source: last })
     }
-    let step = pause.mul_f64(0.5 + fastrand::f64() / 2.0);
-    tokio::time::sleep(step.min(deadline - now)).await;
-    Ok((pause * 2).min(MAX_PAUSE))
 }
 
 /// Checks the reply of `WAIT`: at least `wanted` replicas acknowledged.

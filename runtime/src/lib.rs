@@ -73,6 +73,7 @@
 //   6. index, lock, tx.
 mod acl;
 mod addr;
+mod backoff;
 mod batch;
 mod bulk;
 mod claims;

@@ -34,6 +34,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::backoff::Backoff;
 use crate::client::Client;
 use crate::conn::{Call, Effect};
 use crate::error::{Error, Result};
@@ -218,12 +219,12 @@ impl Lock {
         deadline: Instant,
     ) -> Result<Lock> {
         let start = Instant::now();
-        let mut pause = FIRST_PAUSE;
+        let mut pause = lock_backoff();
         loop {
             if let Some(lock) = Self::try_acquire(client, target, opts).await? {
                 return Ok(lock);
             }
-            pause = wait_to_retry(&target.key, pause, start, deadline).await?;
+            wait_to_retry(&target.key, &mut pause, start, deadline).await?;
         }
     }
 
@@ -451,32 +452,32 @@ impl Drop for Lock {
     }
 }
 
-/// The first pause before trying a taken lock again, doubled up to [`LONGEST_PAUSE`] (each pause
-/// a random part of that, so waiters spread out). Shorter pauses (1 ms to 10 ms) were measured
+/// The pauses before trying a taken lock again: 2 ms doubling to 100 ms, each a random part of
+/// its step (at least 1 ms), so waiters spread out. Shorter pauses (1 ms to 10 ms) were measured
 /// and gave no more hot-pair transfers (`workloads` bench): the holder's round trips bound them.
-const FIRST_PAUSE: Duration = Duration::from_millis(2);
-/// The longest pause between tries of a taken lock.
-const LONGEST_PAUSE: Duration = Duration::from_millis(100);
+fn lock_backoff() -> Backoff {
+    Backoff::contention(
+        Duration::from_millis(2),
+        Duration::from_millis(100),
+        Duration::from_millis(1),
+    )
+}
 
 /// Sleeps before trying the taken lock `key` again (never past `deadline`), or gives up with
-/// [`Error::LockTimeout`] once it has passed (the wait began at `start`); returns the next step.
+/// [`Error::LockTimeout`] once it has passed (the wait began at `start`).
 async fn wait_to_retry(
     key: &str,
-    pause: Duration,
+    pause: &mut Backoff,
     start: Instant,
     deadline: Instant,
-) -> Result<Duration> {
-    let now = Instant::now();
-    if now >= deadline {
-        return Err(Error::LockTimeout {
-            key: key.to_string(),
-            waited: now - start,
-        });
+) -> Result<()> {
+    if pause.pause(Some(deadline)).await {
+        return Ok(());
     }
-    // Full jitter: a random pause up to the current step, so waiters spread out.
-    let jittered = pause.mul_f64(fastrand::f64()).max(Duration::from_millis(1));
-    tokio::time::sleep(jittered.min(deadline - now)).await;
-    Ok((pause * 2).min(LONGEST_PAUSE))
+    Err(Error::LockTimeout {
+        key: key.to_string(),
+        waited: start.elapsed(),
+    })
 }
 
 /// Takes every lock of `targets` in sorted key order (duplicates once), all or nothing.
@@ -827,7 +828,7 @@ impl LockSet {
         }
         let start = Instant::now();
         let deadline = start + opts.wait;
-        let mut pause = FIRST_PAUSE;
+        let mut pause = lock_backoff();
         // One command for every attempt: an attempt that took no lock wrote nothing.
         let tokens: Vec<String> = order.iter().map(|_| new_token()).collect::<Result<_>>()?;
         let mut cmd = scripts::LOCK.call(&keys);
@@ -858,7 +859,7 @@ impl LockSet {
                     key: instance.hash.clone(),
                 });
             }
-            pause = wait_to_retry(&target.key, pause, start, deadline).await?;
+            wait_to_retry(&target.key, &mut pause, start, deadline).await?;
         };
         let fences: Vec<i64> = fences
             .into_iter()

@@ -25,6 +25,7 @@ use redis::Value;
 use redis::aio::ConnectionLike;
 use tokio::sync::oneshot;
 
+use crate::backoff::Backoff;
 use crate::client::Dedicated;
 use crate::conn::{self, Failure};
 use crate::error::{Error, Result};
@@ -156,8 +157,8 @@ impl<M: Model + Clone + PartialEq> Repo<M> {
         let mut turn: Option<Turn<'_>> = None;
         // Conflicts back off from `pause`; outages (a redirect, a failover) from `outage`, within
         // the client's retry budget.
-        let mut pause = opts.backoff;
-        let mut outage = conn::FIRST_PAUSE;
+        let mut pause = Backoff::contention(opts.backoff, opts.max_backoff, MIN_CONFLICT_PAUSE);
+        let mut outage = Backoff::outage();
         let deadline = Instant::now() + client.retry_for();
         let mut conflicts = 0;
         // Set once the script was missing at a commit: later rounds send its body (see `commit`).
@@ -288,7 +289,7 @@ impl<M: Model + Clone + PartialEq> Repo<M> {
                         members.tell(|| RoundOutcome::Again);
                         conflicts += 1;
                         held = Some(stale);
-                        pause = back_off(pause, opts.max_backoff).await;
+                        pause.pause(None).await;
                         continue;
                     }
                     // Nothing was written either way.
@@ -358,13 +359,13 @@ impl<M: Model + Clone + PartialEq> Repo<M> {
                 Ok(Commit::Conflict) => {
                     claims.abort(client).await;
                     conflicts += 1;
-                    pause = back_off(pause, opts.max_backoff).await;
+                    pause.pause(None).await;
                     held = Some(conn);
                 }
                 Ok(Commit::NotRun(e)) => {
                     claims.abort(client).await;
                     send_body |= matches!(conn::classify(&e), Failure::NoScript);
-                    outage = self.recover(e, outage, deadline).await?;
+                    self.recover(e, &mut outage, deadline).await?;
                 }
                 // EXEC may have run: the reservations stay pending and heal.
                 Err(e @ Error::OutcomeUnknown { .. }) => return Err(e),
@@ -396,7 +397,7 @@ impl<M: Model + Clone + PartialEq> Repo<M> {
         &self,
         held: &mut Option<Dedicated>,
         keys: &[InstanceKeys],
-        outage: &mut Duration,
+        outage: &mut Backoff,
         deadline: Instant,
     ) -> Result<Option<(Dedicated, Vec<M>)>> {
         let client = self.client();
@@ -408,7 +409,7 @@ impl<M: Model + Clone + PartialEq> Repo<M> {
                 // again and wait for it to settle.
                 Err(Error::Redis(e)) if e.is_io_error() || conn::classify(&e).not_run() => {
                     client.after_trouble().await;
-                    *outage = conn::backoff(*outage, deadline, e).await?;
+                    conn::backoff(outage, deadline, e).await?;
                     return Ok(None);
                 }
                 Err(e) => return Err(e),
@@ -426,7 +427,7 @@ impl<M: Model + Clone + PartialEq> Repo<M> {
             }
             // Nothing was written yet: a moved slot or an outage only costs a new round.
             Err(Error::Redis(e)) => {
-                *outage = self.recover(e, *outage, deadline).await?;
+                self.recover(e, outage, deadline).await?;
                 Ok(None)
             }
             Err(e) => Err(e),
@@ -464,9 +465,9 @@ impl<M: Model + Clone + PartialEq> Repo<M> {
     async fn recover(
         &self,
         e: redis::RedisError,
-        outage: Duration,
+        outage: &mut Backoff,
         deadline: Instant,
-    ) -> Result<Duration> {
+    ) -> Result<()> {
         match conn::classify(&e) {
             Failure::Redirect {
                 node,
@@ -474,10 +475,10 @@ impl<M: Model + Clone + PartialEq> Repo<M> {
                 asking: false,
             } => {
                 self.client().note_moved(slot, node);
-                Ok(outage)
+                Ok(())
             }
             // The script was loaded where it was missing: go again at once.
-            Failure::NoScript => Ok(outage),
+            Failure::NoScript => Ok(()),
             // A migrating slot (ASK, TRYAGAIN), a failover, a lost connection during the reads:
             // wait for the cluster to settle.
             Failure::Redirect { .. } | Failure::NotRun | Failure::Unknown => {
@@ -750,15 +751,8 @@ enum Commit {
     NotRun(redis::RedisError),
 }
 
-/// Sleeps a random part of `pause` (at least 100 us) after a conflict; returns the next pause,
-/// doubled up to `max`.
-async fn back_off(pause: Duration, max: Duration) -> Duration {
-    let step = pause
-        .mul_f64(fastrand::f64())
-        .max(Duration::from_micros(100));
-    tokio::time::sleep(step).await;
-    (pause * 2).min(max)
-}
+/// The shortest pause after a conflict.
+const MIN_CONFLICT_PAUSE: Duration = Duration::from_micros(100);
 
 /// Ends a round that writes nothing with an empty MULTI/EXEC, which ends the WATCH and answers
 /// whether every watched key stayed unchanged since it: then the round's reads saw one instant
