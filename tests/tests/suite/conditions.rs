@@ -15,6 +15,41 @@ async fn saved(t: &TestRedis, name: &str) -> SampleRepo {
     repo
 }
 
+rapyer_tests::on_all!(a_condition_sees_the_plain_writes_before_it);
+async fn a_condition_sees_the_plain_writes_before_it(t: TestRedis) {
+    // The precheck simulates the batch op by op (lua/ops_lib.lua): a condition or an increment
+    // sees what plain writes before it left, not what is stored.
+    let repo = saved(&t, "s").await;
+    let f = repo.fields("s");
+    f.text().set("a").await.unwrap();
+    f.opt_count().set(3).await.unwrap();
+
+    // A set, then a condition on it: the condition sees the new value.
+    let mut p = t.client.pipeline();
+    p.add(f.text().set("b"));
+    p.add(f.text().expect_eq("b"));
+    p.add(f.text().set("c")); // after the last reader
+    p.exec().await.unwrap();
+    assert_eq!(f.text().get().await.unwrap(), "c");
+
+    // A clear, then a condition that the field is set: it fails and writes nothing.
+    let mut p = t.client.pipeline();
+    p.add(f.text().set("d"));
+    p.add(f.opt_count().clear());
+    p.add(f.opt_count().expect_set());
+    let err = p.exec().await.unwrap_err();
+    assert!(matches!(err, Error::ConditionFailed { .. }), "{err}");
+    assert_eq!(f.text().get().await.unwrap(), "c");
+    assert_eq!(f.opt_count().get().await.unwrap(), Some(3));
+
+    // A set, then an increment of the same field: the sum starts from the value set.
+    let mut p = t.client.pipeline();
+    p.add(f.count().set(40));
+    p.add(f.count().incr(2));
+    p.exec().await.unwrap();
+    assert_eq!(f.count().get().await.unwrap(), 42);
+}
+
 rapyer_tests::on_all!(a_failed_condition_writes_nothing_and_says_which);
 async fn a_failed_condition_writes_nothing_and_says_which(t: TestRedis) {
     let repo = saved(&t, "s").await;
