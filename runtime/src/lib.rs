@@ -90,6 +90,7 @@ mod migrate;
 mod model;
 mod ops;
 mod page;
+mod plain_commit;
 mod preflight;
 mod protocol;
 mod record;

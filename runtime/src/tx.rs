@@ -1,8 +1,10 @@
 //! Optimistic transactions: read, decide in a closure, write only what changed, retry on conflict.
 //!
 //! `update` WATCHes every key of the instance on a connection no other task uses, reads the
-//! instance, runs the closure on a copy, and sends the difference as one script call (the field
-//! operations script, so indexes and unique checks move with the data) inside MULTI/EXEC. If
+//! instance, runs the closure on a copy, and sends the difference inside MULTI/EXEC as one call
+//! of the field operations script (so indexes and unique checks move with the data), or as
+//! plain commands when the WATCH already guarantees all the script would check
+//! (`plain_commit`). If
 //! another client wrote any watched key in between, EXEC applies nothing and the whole round
 //! starts again after a jittered pause, up to [`TxOptions::max_attempts`] times; then
 //! [`Error::Conflict`]. The closure may run several times: keep it free of side effects.
@@ -34,6 +36,7 @@ use crate::model::Model;
 use crate::ops::batch::{self, Batch, UniqueChange};
 use crate::ops::instance::{Instance, Target};
 use crate::ops::op::{self, OpSpec};
+use crate::plain_commit::{self, PlainCommand};
 use crate::protocol::OpCode;
 use crate::record::{ContainerData, RecordWriter};
 use crate::repo::{InstanceKeys, Repo, record_value};
@@ -339,14 +342,24 @@ impl<M: Model + Clone + PartialEq> Repo<M> {
                 .collect();
             let lease = claims.write_before();
             let shared = !members.is_empty();
+            // Reserved unique values need the script's lease check.
+            let plain = match lease {
+                0 => plain_commit::commands(&stripped),
+                _ => None,
+            };
             let (committed, conn) = if shared {
-                Self::commit_round(client, conn, stripped, lease, send_body, members).await?
+                Self::commit_round(client, conn, stripped, plain, lease, send_body, members).await?
             } else {
                 let mut conn = conn;
-                let refs: Vec<&OpSpec> = stripped.iter().collect();
-                let mut batch = Batch::new(&refs, &[]);
-                batch.lease(lease);
-                let committed = Self::commit(client, &mut conn, &batch, send_body).await;
+                let committed = Self::commit(
+                    client,
+                    &mut conn,
+                    &stripped,
+                    lease,
+                    plain.as_deref(),
+                    send_body,
+                )
+                .await;
                 (committed, conn)
             };
             // A shared round's members were told its outcome by `commit_round`.
@@ -441,6 +454,7 @@ impl<M: Model + Clone + PartialEq> Repo<M> {
         client: &crate::Client,
         mut conn: Dedicated,
         specs: Vec<OpSpec>,
+        plain: Option<Vec<PlainCommand>>,
         lease: u64,
         send_body: bool,
         members: Members,
@@ -449,10 +463,15 @@ impl<M: Model + Clone + PartialEq> Repo<M> {
         let mut members = members;
         members.sent = true;
         let round = tokio::spawn(async move {
-            let refs: Vec<&OpSpec> = specs.iter().collect();
-            let mut batch = Batch::new(&refs, &[]);
-            batch.lease(lease);
-            let committed = Self::commit(&client, &mut conn, &batch, send_body).await;
+            let committed = Self::commit(
+                &client,
+                &mut conn,
+                &specs,
+                lease,
+                plain.as_deref(),
+                send_body,
+            )
+            .await;
             members.tell(|| member_outcome(&committed));
             (committed, conn)
         });
@@ -491,64 +510,43 @@ impl<M: Model + Clone + PartialEq> Repo<M> {
         }
     }
 
-    /// Sends the batch inside MULTI/EXEC on the watching connection (then `WAIT`, when the
-    /// client asks for durable writes). With `send_body`, the script goes as its body (EVAL):
-    /// a library or cached script loaded after it went missing can go missing again before the
-    /// next round commits (another client's `FUNCTION FLUSH` or `SCRIPT FLUSH`), the body
-    /// cannot.
+    /// Commits `specs` inside MULTI/EXEC on the watching connection: as the `plain` commands
+    /// when there are (see `plain_commit`), else as one call of the ops script. With
+    /// `send_body`, the script goes as its body (EVAL): a library or cached script loaded after
+    /// it went missing can go missing again before the next round commits (another client's
+    /// `FUNCTION FLUSH` or `SCRIPT FLUSH`), the body cannot.
     async fn commit(
         client: &crate::Client,
         conn: &mut Dedicated,
-        batch: &Batch<'_, '_>,
+        specs: &[OpSpec],
+        lease: u64,
+        plain: Option<&[PlainCommand]>,
         send_body: bool,
     ) -> Result<Commit> {
-        let mut pipe = redis::pipe();
-        pipe.cmd("MULTI");
+        if let Some(plain) = plain {
+            let commands = plain.iter().map(|c| c.cmd.clone()).collect();
+            return match exec_watched(client, conn, commands, false).await? {
+                Exec::Ran { results, wait } => {
+                    plain_outcome(plain, specs, results)?;
+                    check_wait(client, wait)?;
+                    Ok(Commit::Applied)
+                }
+                Exec::Conflict => Ok(Commit::Conflict),
+                Exec::NotRun(e) => Ok(Commit::NotRun(e)),
+            };
+        }
+        let refs: Vec<&OpSpec> = specs.iter().collect();
+        let mut batch = Batch::new(&refs, &[]);
+        batch.lease(lease);
         let script = match send_body {
             true => Some(scripts::OPS.eval_command(&batch.cmd)),
             false => scripts::OPS.for_mode(&batch.cmd, client.functions()),
         };
-        match script {
-            Some(script) => pipe.add_command(script),
-            None => pipe.add_command(batch.cmd.clone()),
-        };
-        pipe.cmd("EXEC");
-        let wait = client.wait_replicas();
-        if let Some((n, timeout)) = wait {
-            pipe.cmd("WAIT")
-                .arg(n)
-                .arg(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX));
-        }
-        let count = pipe.len();
-        let replies = match conn.conn.req_packed_commands(&pipe, 0, count).await {
-            Ok(replies) => replies,
-            // EXEC may have run: the outcome is unknown, and the round is not retried.
-            Err(e) if e.is_io_error() => return Err(Error::OutcomeUnknown { source: e }),
-            Err(e) => return Err(e.into()),
-        };
-        let mut replies = replies.into_iter();
-        let (_multi, queued, exec) = (replies.next(), replies.next(), replies.next());
-        let exec = exec.unwrap_or(Value::Nil);
-        // Refused while queueing (MOVED, TRYAGAIN, OOM...): EXEC aborted, nothing ran. Out of
-        // memory is not worth retrying.
-        if let Some(Value::ServerError(e)) = queued {
-            let e = redis::RedisError::from(e);
-            if crate::error::is_out_of_memory(&e) {
-                return Err(e.into());
-            }
-            // Functions refused by this user: the next round calls the script instead.
-            if client.functions().refused(&e) {
-                return Ok(Commit::NotRun(redis::RedisError::from((
-                    redis::ErrorKind::Server(redis::ServerErrorKind::NoScript),
-                    "functions refused: calling the script instead",
-                ))));
-            }
-            return Ok(Commit::NotRun(e));
-        }
-        match exec {
-            // Someone wrote a watched key: nothing applied.
-            Value::Nil => Ok(Commit::Conflict),
-            Value::Array(mut results) => match results.pop() {
+        let script = script.unwrap_or_else(|| batch.cmd.clone());
+        match exec_watched(client, conn, vec![script], true).await? {
+            Exec::Conflict => Ok(Commit::Conflict),
+            Exec::NotRun(e) => Ok(Commit::NotRun(e)),
+            Exec::Ran { mut results, wait } => match results.pop() {
                 Some(Value::ServerError(e)) => {
                     let e = redis::RedisError::from(e);
                     if matches!(conn::classify(&e), Failure::NoScript) {
@@ -563,9 +561,7 @@ impl<M: Model + Clone + PartialEq> Repo<M> {
                 }
                 Some(reply) => {
                     batch.replies(reply)?;
-                    if let Some((n, _)) = wait {
-                        conn::check_wait(n, replies.next().as_ref())?;
-                    }
+                    check_wait(client, wait)?;
                     Ok(Commit::Applied)
                 }
                 None => Err(Error::Redis(redis::RedisError::from((
@@ -573,27 +569,6 @@ impl<M: Model + Clone + PartialEq> Repo<M> {
                     "EXEC answered no reply for the script",
                 )))),
             },
-            Value::ServerError(e) => {
-                let e = redis::RedisError::from(e);
-                // Discarded for lack of memory: nothing ran, and retrying will not help.
-                if crate::error::is_out_of_memory(&e) {
-                    return Err(e.into());
-                }
-                match conn::classify(&e) {
-                    Failure::Final
-                        if e.kind()
-                            != redis::ErrorKind::Server(redis::ServerErrorKind::ExecAbort) =>
-                    {
-                        Err(e.into())
-                    }
-                    _ => Ok(Commit::NotRun(e)),
-                }
-            }
-            other => Err(Error::Redis(redis::RedisError::from((
-                redis::ErrorKind::Client,
-                "unexpected reply to EXEC",
-                format!("{other:?}"),
-            )))),
         }
     }
 
@@ -749,6 +724,138 @@ enum Commit {
     Conflict,
     /// Refused before anything ran (a moved slot, a lost script...).
     NotRun(redis::RedisError),
+}
+
+/// What EXEC answered for the commands of a commit.
+enum Exec {
+    /// They ran: EXEC's results, and `WAIT`'s reply when the client asks for durable writes.
+    Ran {
+        results: Vec<Value>,
+        wait: Option<Value>,
+    },
+    /// A watched key changed: nothing ran.
+    Conflict,
+    /// Refused before anything ran (a moved slot, a lost script...).
+    NotRun(redis::RedisError),
+}
+
+/// Sends `commands` inside MULTI/EXEC on the watching connection (then `WAIT`, when the client
+/// asks for durable writes). `script`: the one command is a script call, whose refusal may
+/// mean functions are refused to this user.
+async fn exec_watched(
+    client: &crate::Client,
+    conn: &mut Dedicated,
+    commands: Vec<redis::Cmd>,
+    script: bool,
+) -> Result<Exec> {
+    let mut pipe = redis::pipe();
+    pipe.cmd("MULTI");
+    let queued_count = commands.len();
+    for command in commands {
+        pipe.add_command(command);
+    }
+    pipe.cmd("EXEC");
+    let wait = client.wait_replicas();
+    if let Some((n, timeout)) = wait {
+        pipe.cmd("WAIT")
+            .arg(n)
+            .arg(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX));
+    }
+    let count = pipe.len();
+    let replies = match conn.conn.req_packed_commands(&pipe, 0, count).await {
+        Ok(replies) => replies,
+        // EXEC may have run: the outcome is unknown, and the round is not retried.
+        Err(e) if e.is_io_error() => return Err(Error::OutcomeUnknown { source: e }),
+        Err(e) => return Err(e.into()),
+    };
+    let mut replies = replies.into_iter();
+    let _multi = replies.next();
+    // The first refusal while queueing (MOVED, TRYAGAIN, OOM...): EXEC aborted, nothing ran.
+    // Out of memory is not worth retrying.
+    let queued = replies
+        .by_ref()
+        .take(queued_count)
+        .find(|reply| matches!(reply, Value::ServerError(_)));
+    let exec = replies.next().unwrap_or(Value::Nil);
+    if let Some(Value::ServerError(e)) = queued {
+        let e = redis::RedisError::from(e);
+        if crate::error::is_out_of_memory(&e) {
+            return Err(e.into());
+        }
+        // Functions refused by this user: the next round calls the script instead.
+        if script && client.functions().refused(&e) {
+            return Ok(Exec::NotRun(redis::RedisError::from((
+                redis::ErrorKind::Server(redis::ServerErrorKind::NoScript),
+                "functions refused: calling the script instead",
+            ))));
+        }
+        return Ok(Exec::NotRun(e));
+    }
+    match exec {
+        // Someone wrote a watched key: nothing applied.
+        Value::Nil => Ok(Exec::Conflict),
+        Value::Array(results) => Ok(Exec::Ran {
+            results,
+            wait: wait.and_then(|_| replies.next()),
+        }),
+        Value::ServerError(e) => {
+            let e = redis::RedisError::from(e);
+            // Discarded for lack of memory: nothing ran, and retrying will not help.
+            if crate::error::is_out_of_memory(&e) {
+                return Err(e.into());
+            }
+            match conn::classify(&e) {
+                Failure::Final
+                    if e.kind() != redis::ErrorKind::Server(redis::ServerErrorKind::ExecAbort) =>
+                {
+                    Err(e.into())
+                }
+                _ => Ok(Exec::NotRun(e)),
+            }
+        }
+        other => Err(Error::Redis(redis::RedisError::from((
+            redis::ErrorKind::Client,
+            "unexpected reply to EXEC",
+            format!("{other:?}"),
+        )))),
+    }
+}
+
+/// Checks `WAIT`'s reply, when the client asks for durable writes.
+fn check_wait(client: &crate::Client, wait: Option<Value>) -> Result<()> {
+    match client.wait_replicas() {
+        Some((n, _)) => conn::check_wait(n, wait.as_ref()),
+        None => Ok(()),
+    }
+}
+
+/// The outcome of a plain commit's commands (`results`, EXEC's reply). WATCH keeps the
+/// instance's keys as read, so Redis refuses a command only when something outside rapyer put
+/// another type under an index key: the other commands are applied (MULTI has no rollback; the
+/// script stopped at the same command, keeping the ones before it), and the error names the
+/// first refused.
+fn plain_outcome(plain: &[PlainCommand], specs: &[OpSpec], results: Vec<Value>) -> Result<()> {
+    let unexpected = |got: &Value| match specs.first() {
+        Some(spec) => spec.unexpected("one reply per command", got),
+        None => Error::Pipeline("empty batch"),
+    };
+    if results.len() != plain.len() {
+        return Err(unexpected(&Value::Array(results)));
+    }
+    for (command, result) in plain.iter().zip(results) {
+        if let Value::ServerError(e) = result {
+            let Some(spec) = specs.get(command.spec) else {
+                return Err(unexpected(&Value::ServerError(e)));
+            };
+            return Err(Error::PartiallyApplied {
+                op: command.spec,
+                key: spec.key.clone(),
+                field: spec.field.to_string(),
+                reason: redis::RedisError::from(e).to_string(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The shortest pause after a conflict.

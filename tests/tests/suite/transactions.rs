@@ -579,6 +579,91 @@ async fn updates_keep_indexes_and_unique_values_in_step(t: TestRedis) {
     );
 }
 
+rapyer_tests::on_all!(updates_move_sorted_entries_to_the_same_scores_as_field_ops);
+/// An update whose changes are plain writes commits them as plain commands under WATCH, and
+/// moves sorted index entries itself (tx.rs, `plain_commit`): its scores must be exactly those
+/// the ops script gives the same values, beyond 2^53 and for floats that print long.
+async fn updates_move_sorted_entries_to_the_same_scores_as_field_ops(t: TestRedis) {
+    let gamers = Gamer::repo(&t.client);
+    for handle in ["by_update", "by_op", "other"] {
+        gamers
+            .insert(&Gamer::new(handle, format!("{handle}@x")))
+            .await
+            .unwrap();
+    }
+    let (big, ratio) = (9_007_199_254_740_993_i64, 0.1 + 0.2);
+    gamers
+        .update("by_update", |g| {
+            g.score = big;
+            g.accuracy = ratio;
+            g.stats.wins = 7;
+            Ok::<_, Infallible>(())
+        })
+        .await
+        .unwrap();
+    let by_op = gamers.fields("by_op");
+    by_op.score().set(big).await.unwrap();
+    by_op.accuracy().set(ratio).await.unwrap();
+    by_op.stats().wins().set(7).await.unwrap();
+    assert_eq!(gamers.by_score().count(big, big).await.unwrap(), 2);
+    assert_eq!(gamers.by_accuracy().count(ratio, ratio).await.unwrap(), 2);
+    assert_eq!(gamers.by_stats_wins().count(7, 7).await.unwrap(), 2);
+    let mut top = gamers.by_score().top(2).await.unwrap();
+    top.sort();
+    assert_eq!(top, ["by_op", "by_update"]);
+    // Moved again: the entry follows, and the old score is gone.
+    gamers
+        .update("by_update", |g| {
+            g.score = -5;
+            Ok::<_, Infallible>(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(gamers.by_score().count(big, big).await.unwrap(), 1);
+    assert_eq!(gamers.by_score().count(-5, -5).await.unwrap(), 1);
+}
+
+rapyer_tests::on_all!(an_update_that_finds_junk_under_an_index_key_names_it);
+/// Something outside rapyer put a string under the sorted index's key: the update's commit is
+/// refused there, and the error says the write was partial and names the field.
+async fn an_update_that_finds_junk_under_an_index_key_names_it(t: TestRedis) {
+    let players = Player::repo(&t.client);
+    let player = Player::new("p", PlayerStats::new(0, 0, 0, 0.0));
+    players.insert(&player).await.unwrap();
+    let index = t.client.keys().index(
+        &<Player as rapyer::Model>::META,
+        rapyer::__private::IndexKind::SortedInt,
+        "score",
+        0,
+    );
+    let mut raw = t.raw().await;
+    let _: () = redis::cmd("DEL")
+        .arg(&index)
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    let _: () = redis::cmd("SET")
+        .arg(&index)
+        .arg("junk")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    let err = players
+        .update(&player.id, |p| {
+            p.score = 10;
+            Ok::<_, Infallible>(())
+        })
+        .await
+        .unwrap_err();
+    match &err {
+        Error::PartiallyApplied { field, reason, .. } => {
+            assert_eq!(field, "score");
+            assert!(reason.contains("WRONGTYPE"), "{reason}");
+        }
+        other => panic!("{other}"),
+    }
+}
+
 rapyer_tests::on_all!(updates_write_containers_and_cleared_fields);
 async fn updates_write_containers_and_cleared_fields(t: TestRedis) {
     let samples = Sample::repo(&t.client);
