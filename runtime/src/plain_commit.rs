@@ -17,16 +17,19 @@ use crate::meta::IndexKind;
 use crate::ops::op::OpSpec;
 use crate::protocol::OpCode;
 
-/// One command of a plain commit, with the position of the spec it serves.
-pub(crate) struct PlainCommand {
-    pub(crate) spec: usize,
-    pub(crate) cmd: Cmd,
+/// The commands of a plain commit, each with the position of the spec it serves (for errors).
+pub(crate) struct PlainCommit {
+    pub(crate) commands: Vec<Cmd>,
+    pub(crate) served: Vec<usize>,
 }
 
 /// The commands that apply `specs` (in order, each spec's index entry right after it), or
 /// `None` when one of them needs the ops script.
-pub(crate) fn commands(specs: &[OpSpec]) -> Option<Vec<PlainCommand>> {
-    let mut out = Vec::with_capacity(specs.len() + 1);
+pub(crate) fn commands(specs: &[OpSpec]) -> Option<PlainCommit> {
+    let mut out = PlainCommit {
+        commands: Vec::with_capacity(specs.len() + 1),
+        served: Vec::with_capacity(specs.len() + 1),
+    };
     for (at, spec) in specs.iter().enumerate() {
         let plain_code = matches!(
             spec.code,
@@ -51,12 +54,12 @@ pub(crate) fn commands(specs: &[OpSpec]) -> Option<Vec<PlainCommand>> {
         }
         let mut cmd = redis::cmd(spec.code.wire());
         cmd.arg(&spec.key).arg(&spec.args);
-        out.push(PlainCommand { spec: at, cmd });
+        out.commands.push(cmd);
+        out.served.push(at);
         if let Some((ix, key)) = &spec.index {
-            out.push(PlainCommand {
-                spec: at,
-                cmd: index_entry(ix.kind, key, &spec.located.pk, spec)?,
-            });
+            out.commands
+                .push(index_entry(ix.kind, key, &spec.located.pk, spec)?);
+            out.served.push(at);
         }
     }
     Some(out)

@@ -36,7 +36,7 @@ use crate::model::Model;
 use crate::ops::batch::{self, Batch, UniqueChange};
 use crate::ops::instance::{Instance, Target};
 use crate::ops::op::{self, OpSpec};
-use crate::plain_commit::{self, PlainCommand};
+use crate::plain_commit::{self, PlainCommit};
 use crate::protocol::OpCode;
 use crate::record::{ContainerData, RecordWriter};
 use crate::repo::{InstanceKeys, Repo, record_value};
@@ -351,15 +351,8 @@ impl<M: Model + Clone + PartialEq> Repo<M> {
                 Self::commit_round(client, conn, stripped, plain, lease, send_body, members).await?
             } else {
                 let mut conn = conn;
-                let committed = Self::commit(
-                    client,
-                    &mut conn,
-                    &stripped,
-                    lease,
-                    plain.as_deref(),
-                    send_body,
-                )
-                .await;
+                let committed =
+                    Self::commit(client, &mut conn, &stripped, lease, plain, send_body).await;
                 (committed, conn)
             };
             // A shared round's members were told its outcome by `commit_round`.
@@ -454,7 +447,7 @@ impl<M: Model + Clone + PartialEq> Repo<M> {
         client: &crate::Client,
         mut conn: Dedicated,
         specs: Vec<OpSpec>,
-        plain: Option<Vec<PlainCommand>>,
+        plain: Option<PlainCommit>,
         lease: u64,
         send_body: bool,
         members: Members,
@@ -463,15 +456,7 @@ impl<M: Model + Clone + PartialEq> Repo<M> {
         let mut members = members;
         members.sent = true;
         let round = tokio::spawn(async move {
-            let committed = Self::commit(
-                &client,
-                &mut conn,
-                &specs,
-                lease,
-                plain.as_deref(),
-                send_body,
-            )
-            .await;
+            let committed = Self::commit(&client, &mut conn, &specs, lease, plain, send_body).await;
             members.tell(|| member_outcome(&committed));
             (committed, conn)
         });
@@ -520,14 +505,13 @@ impl<M: Model + Clone + PartialEq> Repo<M> {
         conn: &mut Dedicated,
         specs: &[OpSpec],
         lease: u64,
-        plain: Option<&[PlainCommand]>,
+        plain: Option<PlainCommit>,
         send_body: bool,
     ) -> Result<Commit> {
-        if let Some(plain) = plain {
-            let commands = plain.iter().map(|c| c.cmd.clone()).collect();
+        if let Some(PlainCommit { commands, served }) = plain {
             return match exec_watched(client, conn, commands, false).await? {
                 Exec::Ran { results, wait } => {
-                    plain_outcome(plain, specs, results)?;
+                    plain_outcome(&served, specs, results)?;
                     check_wait(client, wait)?;
                     Ok(Commit::Applied)
                 }
@@ -833,22 +817,22 @@ fn check_wait(client: &crate::Client, wait: Option<Value>) -> Result<()> {
 /// instance's keys as read, so Redis refuses a command only when something outside rapyer put
 /// another type under an index key: the other commands are applied (MULTI has no rollback; the
 /// script stopped at the same command, keeping the ones before it), and the error names the
-/// first refused.
-fn plain_outcome(plain: &[PlainCommand], specs: &[OpSpec], results: Vec<Value>) -> Result<()> {
+/// first refused. `served`: the spec of each command.
+fn plain_outcome(served: &[usize], specs: &[OpSpec], results: Vec<Value>) -> Result<()> {
     let unexpected = |got: &Value| match specs.first() {
         Some(spec) => spec.unexpected("one reply per command", got),
         None => Error::Pipeline("empty batch"),
     };
-    if results.len() != plain.len() {
+    if results.len() != served.len() {
         return Err(unexpected(&Value::Array(results)));
     }
-    for (command, result) in plain.iter().zip(results) {
+    for (&at, result) in served.iter().zip(results) {
         if let Value::ServerError(e) = result {
-            let Some(spec) = specs.get(command.spec) else {
+            let Some(spec) = specs.get(at) else {
                 return Err(unexpected(&Value::ServerError(e)));
             };
             return Err(Error::PartiallyApplied {
-                op: command.spec,
+                op: at,
                 key: spec.key.clone(),
                 field: spec.field.to_string(),
                 reason: redis::RedisError::from(e).to_string(),
